@@ -1,0 +1,209 @@
+//! `gatehouse idp` and `gatehouse up`: flags (each also a `GATEHOUSE_*` variable), store,
+//! tenant import, listener, signals.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use idp::{Config, Idp, Listener, LocalCa};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use store::SqlStore;
+use tenant::Keywords;
+
+#[derive(Args, Debug, Clone)]
+pub struct IdpArgs {
+    /// Tenant file in auth0-deploy-cli's YAML format.
+    #[arg(long, env = "GATEHOUSE_TENANT")]
+    pub tenant: Option<PathBuf>,
+    /// `.env`-style file with the values for `##KEY##` / `@@KEY@@` (the environment wins).
+    #[arg(long, env = "GATEHOUSE_KEYWORDS")]
+    pub keywords: Option<PathBuf>,
+    /// Users in Auth0's bulk-import JSON format, created when missing.
+    #[arg(long, env = "GATEHOUSE_USERS", requires = "users_connection")]
+    pub users: Option<PathBuf>,
+    /// The database connection the users file goes into.
+    #[arg(long, env = "GATEHOUSE_USERS_CONNECTION")]
+    pub users_connection: Option<String>,
+    /// `sqlite://PATH`, `sqlite::memory:` or `postgres://…` (default: SQLite in the data dir).
+    #[arg(long, env = "GATEHOUSE_DATABASE")]
+    pub database: Option<String>,
+    /// Data directory (SQLite file, generated CA, mail outbox).
+    #[arg(long, env = "GATEHOUSE_DATA", default_value = ".gatehouse")]
+    pub data: PathBuf,
+    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Serve HTTPS with a local CA generated into the data dir (`ca.pem`).
+    #[arg(long, env = "GATEHOUSE_TLS")]
+    pub tls: bool,
+    /// PEM certificate chain for HTTPS (with --tls-key).
+    #[arg(long, env = "GATEHOUSE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, env = "GATEHOUSE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The issuer's base URL (default: derived from the listener).
+    #[arg(long, env = "GATEHOUSE_PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
+    /// Trust `X-Forwarded-For` from a proxy in front.
+    #[arg(long, env = "GATEHOUSE_TRUST_PROXY")]
+    pub trust_proxy: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UpArgs {
+    #[arg(long, env = "GATEHOUSE_DATA", default_value = ".gatehouse")]
+    pub data: PathBuf,
+    #[arg(long, env = "GATEHOUSE_IDP_PORT", default_value_t = 3000)]
+    pub port: u16,
+}
+
+/// The guide's tenant, compiled in so `up` runs from anywhere.
+const EXAMPLE_TENANT: &str = include_str!("../../../examples/cms-tenant/tenant.yaml");
+const EXAMPLE_ACTION: &str = include_str!("../../../examples/cms-tenant/actions/inject-id-token/code.js");
+const EXAMPLE_ENV: &str = include_str!("../../../examples/cms-tenant/dev.env");
+const EXAMPLE_USERS: &str = include_str!("../../../examples/cms-tenant/users.json");
+
+pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    // Unpack the embedded example so the idp reads it like any tenant folder.
+    let dir = args.data.join("cms-tenant");
+    std::fs::create_dir_all(dir.join("actions/inject-id-token"))?;
+    for (name, text) in [
+        ("tenant.yaml", EXAMPLE_TENANT),
+        ("actions/inject-id-token/code.js", EXAMPLE_ACTION),
+        ("dev.env", EXAMPLE_ENV),
+        ("users.json", EXAMPLE_USERS),
+    ] {
+        std::fs::write(dir.join(name), text)?;
+    }
+    let keywords = Keywords::from_env_text(EXAMPLE_ENV, "dev.env").context("embedded dev.env")?;
+    println!("Gatehouse is starting the guide's tenant.");
+    println!("  identity provider: http://127.0.0.1:{}/", args.port);
+    for k in ["ADMIN_EMAIL", "ADMIN_PASSWORD", "USER_EMAIL", "USER_PASSWORD", "CMS_CLIENT_ID"] {
+        println!("  {k}={}", keywords.get(k).unwrap_or_default());
+    }
+    run(IdpArgs {
+        tenant: Some(dir.join("tenant.yaml")),
+        keywords: Some(dir.join("dev.env")),
+        users: Some(dir.join("users.json")),
+        users_connection: Some("dev-users".into()),
+        database: None,
+        data: args.data,
+        listen: SocketAddr::from(([127, 0, 0, 1], args.port)),
+        tls: false,
+        tls_cert: None,
+        tls_key: None,
+        public_url: None,
+        trust_proxy: false,
+    })
+    .await
+}
+
+pub async fn run(args: IdpArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data).with_context(|| format!("creating data dir {}", args.data.display()))?;
+    let tls = args.tls || args.tls_cert.is_some();
+    let listener = std::net::TcpListener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    let public_url = match &args.public_url {
+        Some(u) => u.clone(),
+        None => {
+            let host = if local.ip().is_loopback() { "localhost".to_string() } else { local.ip().to_string() };
+            let scheme = if tls { "https" } else { "http" };
+            url::Url::parse(&format!("{scheme}://{host}:{}/", local.port()))?
+        }
+    };
+    let database = match &args.database {
+        Some(d) => d.clone(),
+        None => format!("sqlite://{}", args.data.join("gatehouse.db").display()),
+    };
+    let store = Arc::new(
+        SqlStore::connect(&database).await.with_context(|| format!("opening database {}", redact(&database)))?,
+    );
+    let mut config = Config::new(public_url.clone(), args.data.clone());
+    config.trust_proxy = args.trust_proxy;
+    let mailer = Arc::new(idp::mail::Outbox::new(args.data.join("outbox")));
+    let idp = Idp::new(config, store, mailer).await?;
+    idp::provision::ensure_management_api(&idp).await?;
+
+    let mut keywords = match &args.keywords {
+        Some(path) => Keywords::from_env_file(path)?,
+        None => Keywords::new(),
+    }
+    .with_process_env();
+    if keywords.get("AUTH0_DOMAIN").is_none() {
+        keywords.insert("AUTH0_DOMAIN", idp.config.domain());
+    }
+    if let Some(path) = &args.tenant {
+        let file = tenant::load_tenant(path, &keywords)?;
+        let report = idp::provision::apply_tenant(&idp, &file).await?;
+        for (name, id, secret) in report.generated_credentials {
+            // Printed once, to the terminal only: the store keeps a digest.
+            println!("generated credentials for {name}: client_id={id} client_secret={secret}");
+        }
+        tracing::info!(tenant = %path.display(), "tenant imported");
+    }
+    if let Some(path) = &args.users {
+        let Some(connection) = &args.users_connection else { bail!("--users needs --users-connection") };
+        let import = tenant::load_users(path, &keywords)?;
+        let report = idp::provision::import_users(&idp, connection, &import).await?;
+        for (index, message) in &report.errors {
+            tracing::warn!(row = index, message = %message, "user not imported");
+        }
+        tracing::info!(
+            created = report.created,
+            existing = report.existing,
+            failed = report.errors.len(),
+            "users imported"
+        );
+    }
+
+    let mode = if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        Listener::Tls { cert_pem: std::fs::read(cert)?, key_pem: std::fs::read(key)? }
+    } else if tls {
+        let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        if let Some(h) = public_url.host_str()
+            && !names.iter().any(|n| n == h)
+        {
+            names.push(h.to_string());
+        }
+        let ca = LocalCa::ensure(&args.data, &names)?;
+        println!("TLS: trust {} (NODE_EXTRA_CA_CERTS / REQUESTS_CA_BUNDLE / SSL_CERT_FILE)", ca.ca_pem_path.display());
+        Listener::Tls { cert_pem: ca.cert_pem, key_pem: ca.key_pem }
+    } else {
+        Listener::Plain
+    };
+    println!("idp listening on {local}, issuer {}", idp.config.issuer());
+    tracing::info!(listen = %local, issuer = %idp.config.issuer(), "idp listening");
+    let router = idp.router();
+    idp::serve(router, listener, mode, shutdown_signal()).await?;
+    tracing::info!("idp stopped");
+    Ok(())
+}
+
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

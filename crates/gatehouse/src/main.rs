@@ -1,0 +1,44 @@
+//! The `gatehouse` command line: argument parsing and wiring only. Everything it starts lives
+//! in the library crates, where tests reach it.
+
+mod idp_cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Auth0-compatible identity provider and Mia-Platform auth0-client, in one binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the identity provider.
+    Idp(Box<idp_cmd::IdpArgs>),
+    /// Run the guide's whole system on embedded defaults (today: the idp with the guide's tenant).
+    Up(idp_cmd::UpArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Idp(args) => idp_cmd::run(*args).await,
+            Command::Up(args) => idp_cmd::up(args).await,
+        }
+    })
+}
+
+/// One JSON object per line on stdout; `RUST_LOG` filters (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().json().with_current_span(false).with_target(true).with_env_filter(filter).init();
+}

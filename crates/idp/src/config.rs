@@ -1,0 +1,75 @@
+//! Runtime settings of one idp node.
+
+use std::path::PathBuf;
+use url::Url;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The base every URL and the issuer derive from, e.g. `https://127.0.0.1:3000/`.
+    pub public_url: Url,
+    /// Where the outbox and generated files live.
+    pub data_dir: PathBuf,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_proxy: bool,
+    pub bcrypt_cost: u32,
+    pub brute_force: BruteForce,
+    pub code_ttl_secs: i64,
+    pub login_ttl_secs: i64,
+}
+
+/// Auth0's brute-force protection: this many failures for one user from one IP block that pair.
+#[derive(Debug, Clone, Copy)]
+pub struct BruteForce {
+    pub max_attempts: i64,
+    /// How long a block lasts unless the password is changed first.
+    pub block_secs: i64,
+}
+
+impl Config {
+    pub fn new(public_url: Url, data_dir: PathBuf) -> Self {
+        Config {
+            public_url,
+            data_dir,
+            trust_proxy: false,
+            bcrypt_cost: crate::password::DEFAULT_COST,
+            brute_force: BruteForce { max_attempts: 10, block_secs: 3600 },
+            code_ttl_secs: 600,
+            login_ttl_secs: 3600,
+        }
+    }
+
+    /// `https://{domain}/`, with the trailing slash Auth0's clients compare byte for byte.
+    pub fn issuer(&self) -> String {
+        let mut base = self.public_url.origin().ascii_serialization();
+        base.push('/');
+        base
+    }
+
+    /// `host[:port]`, what Auth0 SDKs are configured with.
+    pub fn domain(&self) -> String {
+        let host = self.public_url.host_str().unwrap_or("localhost");
+        match self.public_url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer(), path.trim_start_matches('/'))
+    }
+
+    /// Always `https://{domain}/api/v2/`: the SDKs and deploy-cli hard-code that string, also
+    /// when TLS ends at a proxy in front of a plain-HTTP idp.
+    pub fn management_audience(&self) -> String {
+        format!("https://{}/api/v2/", self.domain())
+    }
+
+    pub fn userinfo_audience(&self) -> String {
+        self.url("userinfo")
+    }
+
+    /// Cookies get `Secure` when the public URL is HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}

@@ -1,0 +1,287 @@
+//! Database-connection endpoints: `POST /dbconnections/signup`, `POST
+//! /dbconnections/change_password`, and the password-reset page its mail links to
+//! (`/lo/reset`). Errors use the `{name, code, description, statusCode}` shape of these
+//! endpoints.
+
+use crate::authorize::single_params;
+use crate::mail::Message;
+use crate::pages;
+use crate::password::check_policy;
+use crate::util::{b64url, html_escape, now_ms, random_hex, random_token, sha256};
+use crate::{AppState, Error, Result};
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use store::{Connection, Identity, StoredUser, User};
+
+const TICKET_KIND: &str = "password_ticket";
+const TICKET_TTL_MS: i64 = 5 * 24 * 3600 * 1000;
+
+fn bad(code: &'static str, description: impl Into<String>) -> Error {
+    Error::db(StatusCode::BAD_REQUEST, "BadRequestError", code, description)
+}
+
+fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| bad("invalid_body", format!("Invalid request body: {e}")))
+}
+
+/// The connection named in a request, provided it is a database enabled for the client.
+async fn database_for(idp: &AppState, client_id: &str, connection: &str) -> Result<Connection> {
+    if idp.store.client(client_id).await?.is_none() {
+        return Err(bad("invalid_client", format!("Unknown client: {client_id}")));
+    }
+    match idp.store.connection_by_name(connection).await? {
+        Some(c) if c.is_database() && c.enabled_for(client_id) => Ok(c),
+        Some(_) => Err(bad("connection_not_enabled", "Connection is not enabled for this client")),
+        None => Err(bad("invalid_connection", format!("Connection does not exist: {connection}"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Signup {
+    client_id: String,
+    email: String,
+    password: String,
+    connection: String,
+    username: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    name: Option<String>,
+    nickname: Option<String>,
+    picture: Option<String>,
+    phone_number: Option<String>,
+    #[serde(default)]
+    user_metadata: Map<String, Value>,
+}
+
+pub async fn signup(State(idp): State<AppState>, body: axum::body::Bytes) -> Response {
+    match run_signup(&idp, &body).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run_signup(idp: &AppState, body: &[u8]) -> Result<Value> {
+    let s: Signup = json_body(body)?;
+    let connection = database_for(idp, &s.client_id, &s.connection).await?;
+    if connection.signup_disabled() {
+        return Err(bad("operation_not_allowed", "public signup is disabled"));
+    }
+    if !looks_like_email(&s.email) {
+        return Err(bad("invalid_email", "Invalid email address"));
+    }
+    if s.user_metadata.len() > 10
+        || s.user_metadata.values().any(|v| !v.is_string() || v.as_str().is_some_and(|t| t.len() > 500))
+    {
+        return Err(bad(
+            "invalid_user_metadata",
+            "user_metadata takes at most 10 string properties of at most 500 characters",
+        ));
+    }
+    let policy = connection.options.get("passwordPolicy").and_then(Value::as_str);
+    if let Err(why) = check_policy(policy, &s.password) {
+        return Err(Error::db(StatusCode::BAD_REQUEST, "PasswordStrengthError", "invalid_password", why));
+    }
+    let hash = idp.hash_password(&s.password).await?;
+    let user = new_user(&connection.name, &s.email, |u| {
+        u.username = s.username.clone();
+        u.given_name = s.given_name.clone();
+        u.family_name = s.family_name.clone();
+        u.phone_number = s.phone_number.clone();
+        if let Some(n) = &s.name {
+            u.name = Some(n.clone());
+        }
+        if let Some(n) = &s.nickname {
+            u.nickname = Some(n.clone());
+        }
+        if let Some(p) = &s.picture {
+            u.picture = Some(p.clone());
+        }
+        u.user_metadata = s.user_metadata.clone();
+    });
+    match idp.store.create_user(&StoredUser { user: user.clone(), password_hash: Some(hash) }).await {
+        Ok(()) => {}
+        Err(store::Error::Conflict(_)) => return Err(bad("invalid_signup", "Invalid sign up")),
+        Err(e) => return Err(e.into()),
+    }
+    let mut out = json!({
+        "_id": user.user_id.trim_start_matches("auth0|"),
+        "email": user.email,
+        "email_verified": false,
+    });
+    for (k, v) in [
+        ("username", &user.username),
+        ("given_name", &user.given_name),
+        ("family_name", &user.family_name),
+        ("name", &s.name),
+        ("nickname", &s.nickname),
+        ("picture", &s.picture),
+    ] {
+        if let Some(v) = v {
+            out[k] = json!(v);
+        }
+    }
+    if !user.user_metadata.is_empty() {
+        out["user_metadata"] = json!(user.user_metadata);
+    }
+    Ok(out)
+}
+
+pub fn looks_like_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.contains(char::is_whitespace)
+        && s.len() <= 320
+}
+
+/// A database user with Auth0's defaults: `auth0|<24 hex>`, name = email, nickname = the
+/// email's local part, a Gravatar picture.
+pub fn new_user(connection: &str, email: &str, customise: impl FnOnce(&mut User)) -> User {
+    let now = now_ms();
+    let id = random_hex(24);
+    let email = email.trim().to_string();
+    let local = email.split('@').next().unwrap_or("").to_string();
+    let digest: String = sha256(email.to_lowercase().as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let mut user = User {
+        user_id: format!("auth0|{id}"),
+        connection: connection.to_string(),
+        email: Some(email.clone()),
+        email_verified: false,
+        username: None,
+        phone_number: None,
+        name: Some(email),
+        nickname: Some(local),
+        given_name: None,
+        family_name: None,
+        picture: Some(format!("https://s.gravatar.com/avatar/{digest}?s=480&r=pg&d=identicon")),
+        app_metadata: Map::new(),
+        user_metadata: Map::new(),
+        identities: vec![Identity {
+            connection: connection.to_string(),
+            provider: "auth0".into(),
+            user_id: id,
+            is_social: false,
+        }],
+        blocked: false,
+        created_at: now,
+        updated_at: now,
+        last_login: None,
+        last_ip: None,
+        logins_count: 0,
+        extra: Map::new(),
+    };
+    customise(&mut user);
+    user
+}
+
+#[derive(Deserialize)]
+struct ChangePassword {
+    client_id: String,
+    email: String,
+    connection: String,
+    #[allow(dead_code)]
+    organization: Option<String>,
+}
+
+pub async fn change_password(State(idp): State<AppState>, body: axum::body::Bytes) -> Response {
+    match run_change_password(&idp, &body).await {
+        Ok(()) => {
+            let mut res = "We've just sent you an email to reset your password.".into_response();
+            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            res
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run_change_password(idp: &AppState, body: &[u8]) -> Result<()> {
+    let req: ChangePassword = json_body(body)?;
+    let connection = database_for(idp, &req.client_id, &req.connection).await?;
+    // The same answer whether or not the user exists, so the endpoint cannot list accounts.
+    let Some(stored) = idp.store.user_by_login(&connection.name, &req.email).await? else {
+        return Ok(());
+    };
+    let ticket = random_token();
+    let doc = json!({ "user_id": stored.user.user_id, "expires_at": now_ms() + TICKET_TTL_MS });
+    idp.store.put_document(TICKET_KIND, &b64url(&sha256(ticket.as_bytes())), &doc).await?;
+    let link = idp.config.url(&format!("lo/reset?ticket={ticket}"));
+    let message = Message {
+        to: req.email.clone(),
+        subject: "Reset your password".into(),
+        body: format!(
+            "Someone asked to reset the password of your account.\n\nTo choose a new password, open:\n{link}\n\nIf it was not you, ignore this message."
+        ),
+    };
+    idp.mailer.send(message).await.map_err(Error::internal)
+}
+
+async fn ticket_user(idp: &AppState, ticket: &str) -> Result<(String, StoredUser)> {
+    let invalid =
+        || Error::page(StatusCode::BAD_REQUEST, "Invalid link", "This password reset link is invalid or has expired.");
+    let key = b64url(&sha256(ticket.as_bytes()));
+    let doc = idp.store.document(TICKET_KIND, &key).await?.ok_or_else(invalid)?;
+    if doc.get("expires_at").and_then(Value::as_i64).is_none_or(|e| e <= now_ms()) {
+        return Err(invalid());
+    }
+    let user_id = doc.get("user_id").and_then(Value::as_str).ok_or_else(invalid)?;
+    let user = idp.store.user(user_id).await?.ok_or_else(invalid)?;
+    Ok((key, user))
+}
+
+fn reset_form(ticket: &str, error: Option<&str>) -> String {
+    let err =
+        error.map(|e| format!("<div class=\"error\" role=\"alert\">{}</div>", html_escape(e))).unwrap_or_default();
+    let body = format!(
+        "<h1>Change your password</h1>{err}<form method=\"post\" action=\"/lo/reset\"><input type=\"hidden\" name=\"ticket\" value=\"{}\">\
+         <label for=\"password\">New password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required>\
+         <button type=\"submit\">Reset password</button></form>",
+        html_escape(ticket)
+    );
+    pages::page("Change your password", &body)
+}
+
+pub async fn reset_page(State(idp): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+    let q = single_params(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let ticket = q.get("ticket").cloned().unwrap_or_default();
+    match ticket_user(&idp, &ticket).await {
+        Ok(_) => Html(reset_form(&ticket, None)).into_response(),
+        Err(e) => e.into_page().into_response(),
+    }
+}
+
+pub async fn reset_submit(State(idp): State<AppState>, body: String) -> Response {
+    let run = async {
+        let form = single_params(&body).map_err(|e| Error::page(StatusCode::BAD_REQUEST, "Bad request", e))?;
+        let ticket = form.get("ticket").cloned().unwrap_or_default();
+        let password = form.get("password").cloned().unwrap_or_default();
+        let (key, mut stored) = ticket_user(&idp, &ticket).await?;
+        let connection = idp.store.connection_by_name(&stored.user.connection).await?;
+        let policy = connection.as_ref().and_then(|c| c.options.get("passwordPolicy")).and_then(Value::as_str);
+        if let Err(why) = check_policy(policy, &password) {
+            return Ok((StatusCode::BAD_REQUEST, Html(reset_form(&ticket, Some(why)))).into_response());
+        }
+        stored.password_hash = Some(idp.hash_password(&password).await?);
+        stored.user.updated_at = now_ms();
+        idp.store.update_user(&stored).await?;
+        // A password change lifts brute-force blocks from every address, as with Auth0.
+        idp.store.clear_failures(&stored.user.user_id, None).await?;
+        idp.store.delete_document(TICKET_KIND, &key).await?;
+        Ok::<_, Error>(
+            Html(pages::message_page(
+                "Password changed",
+                "Your password has been changed. You can now log in with it.",
+            ))
+            .into_response(),
+        )
+    };
+    run.await.unwrap_or_else(|e| e.into_page().into_response())
+}

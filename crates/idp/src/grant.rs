@@ -1,0 +1,203 @@
+//! What a login grants, carried from `/authorize` through the code to the token endpoint and
+//! into refresh tokens, and the one place tokens are issued from it.
+
+use crate::tokens::{self, Subject};
+use crate::util::{now_ms, random_token, sha256};
+use crate::{AppState, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use store::{Client, RefreshToken, ResourceServer, User};
+
+/// A validated `/authorize` request, kept while the user signs in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// Whether the client sent `redirect_uri` (then the token request must repeat it).
+    pub redirect_uri_sent: bool,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub scope: Vec<String>,
+    pub audience: Option<String>,
+    pub connection: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    Query,
+    Fragment,
+    FormPost,
+}
+
+/// The rights one sign-in gave one client; codes and refresh tokens carry it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Grant {
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: Vec<String>,
+    pub audience: Option<String>,
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+    #[serde(default)]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub code_challenge: Option<String>,
+    #[serde(default)]
+    pub code_challenge_method: Option<String>,
+    #[serde(default)]
+    pub sid: Option<String>,
+    /// Seconds; put into ID tokens as `auth_time` when `include_auth_time`.
+    pub auth_time: i64,
+    #[serde(default)]
+    pub include_auth_time: bool,
+    /// Refresh tokens descending from this grant; revoked together on reuse.
+    pub family: String,
+}
+
+/// The token endpoint's success body.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub expires_in: i64,
+    pub token_type: &'static str,
+}
+
+pub fn has(scope: &[String], s: &str) -> bool {
+    scope.iter().any(|x| x == s)
+}
+
+/// Scopes a user login can receive: the OIDC ones, and the API's own.
+pub fn grantable_scopes(requested: &[String], client: &Client, api: Option<&ResourceServer>) -> Vec<String> {
+    requested
+        .iter()
+        .filter(|s| match s.as_str() {
+            "openid" | "profile" | "email" => true,
+            "offline_access" => client.allows_grant("refresh_token") && api.is_none_or(|a| a.allow_offline_access),
+            other => api.is_some_and(|a| a.scopes.iter().any(|x| x.value == other)),
+        })
+        .cloned()
+        .collect::<Vec<_>>()
+}
+
+/// How the ID token of this issuance treats the nonce: refresh and password grants never
+/// carry one (the Node SDK rejects an unexpected nonce).
+pub enum Issuance {
+    Login,
+    Refresh,
+    Password,
+}
+
+/// What happens to refresh tokens in one issuance.
+pub enum Refresh<'a> {
+    /// None issued (no `offline_access`, or a non-rotating refresh).
+    Keep,
+    /// A new family member, when `offline_access` was granted.
+    New,
+    /// Rotation: `old` is retired atomically with its successor's birth; the family keeps its
+    /// absolute end. Fails with `invalid_grant` when `old` was used meanwhile.
+    Rotate { old: &'a RefreshToken },
+}
+
+/// Mints the tokens a user grant entitles to.
+pub async fn issue(
+    idp: &AppState,
+    client: &Client,
+    user: &User,
+    grant: &Grant,
+    kind: Issuance,
+    refresh: Refresh<'_>,
+) -> Result<TokenResponse> {
+    let now = now_ms();
+    let api = match &grant.audience {
+        Some(aud) => idp.store.resource_server_by_identifier(aud).await?,
+        None => None,
+    };
+    let keys = idp.keys.current();
+    let (gty, nonce) = match kind {
+        Issuance::Login => (None, grant.nonce.as_deref()),
+        Issuance::Refresh => (Some("refresh_token"), None),
+        Issuance::Password => (Some("password"), None),
+    };
+    let (access_token, expires_in) = tokens::access_token(
+        &idp.config,
+        &keys,
+        Subject::User(&user.user_id),
+        &client.client_id,
+        api.as_ref(),
+        &grant.scope,
+        gty,
+        now,
+    )?;
+    let id_token = if has(&grant.scope, "openid") {
+        let auth_time = grant.include_auth_time.then_some(grant.auth_time);
+        Some(tokens::id_token(
+            &idp.config,
+            &keys,
+            client,
+            user,
+            &grant.scope,
+            nonce,
+            grant.sid.as_deref(),
+            auth_time,
+            now,
+        )?)
+    } else {
+        None
+    };
+    let refresh_token = match refresh {
+        Refresh::Keep => None,
+        Refresh::New if has(&grant.scope, "offline_access") => {
+            let policy = &client.refresh_token;
+            let end = (policy.expiration_type == "expiring" && !policy.infinite_token_lifetime)
+                .then(|| now + policy.token_lifetime * 1000);
+            let (token, record) = refresh_record(client, grant, now, end);
+            idp.store.put_refresh_token(&record).await?;
+            Some(token)
+        }
+        Refresh::New => None,
+        Refresh::Rotate { old } => {
+            let (token, record) = refresh_record(client, grant, now, old.expires_at);
+            if !idp.store.rotate_refresh_token(&old.token_sha256, now, &record).await? {
+                idp.store.revoke_refresh_family(&old.family).await?;
+                return Err(crate::Error::invalid_grant("Unknown or invalid refresh token."));
+            }
+            Some(token)
+        }
+    };
+    Ok(TokenResponse {
+        access_token,
+        id_token,
+        refresh_token,
+        scope: Some(grant.scope.join(" ")),
+        expires_in,
+        token_type: "Bearer",
+    })
+}
+
+fn refresh_record(client: &Client, grant: &Grant, now: i64, expires_at: Option<i64>) -> (String, RefreshToken) {
+    let token = random_token();
+    let record = RefreshToken {
+        token_sha256: sha256(token.as_bytes()),
+        family: grant.family.clone(),
+        client_id: client.client_id.clone(),
+        user_id: grant.user_id.clone(),
+        grant: json!(grant),
+        created_at: now,
+        expires_at,
+        rotated_at: None,
+        revoked: false,
+    };
+    (token, record)
+}

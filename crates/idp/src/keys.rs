@@ -1,0 +1,137 @@
+//! Signing keys: RSA-2048 pairs kept in the store, one current, earlier ones still published
+//! in the JWKS while tokens they signed may be valid. Each node holds a parsed [`KeySet`] and
+//! the serialised JWKS in memory, reloaded from the store on rotation or on an unknown `kid`.
+
+use crate::util::{b64, b64url, now_ms, sha256};
+use crate::{Error, Result};
+use aws_lc_rs::digest;
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{KeyPair, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use store::{SigningKey, Store};
+
+/// Keys rotated out stay published this long: the longest access-token lifetime Auth0 allows.
+const PUBLISH_AFTER_ROTATION_MS: i64 = 2_592_000 * 1000;
+
+pub struct Signer {
+    pub kid: String,
+    pub pair: RsaKeyPair,
+}
+
+pub struct KeySet {
+    pub signer: Signer,
+    verifiers: HashMap<String, ParsedPublicKey>,
+    /// `/.well-known/jwks.json`, serialised once.
+    pub jwks: axum::body::Bytes,
+}
+
+impl KeySet {
+    pub fn verifier(&self, kid: &str) -> Option<&ParsedPublicKey> {
+        self.verifiers.get(kid)
+    }
+
+    fn build(keys: &[SigningKey], now: i64) -> Result<Self> {
+        let mut signer = None;
+        let mut verifiers = HashMap::new();
+        let mut jwks = Vec::new();
+        for key in keys {
+            let published = key.revoked_at.is_none()
+                && (key.current || key.rotated_at.is_some_and(|at| at + PUBLISH_AFTER_ROTATION_MS > now));
+            if !published {
+                continue;
+            }
+            let pair = RsaKeyPair::from_pkcs8(&key.private_pkcs8)
+                .map_err(|e| Error::internal(format!("signing key {}: {e}", key.kid)))?;
+            let public = pair.public_key();
+            let verifier = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public.as_ref())
+                .map_err(|e| Error::internal(format!("signing key {}: {e}", key.kid)))?;
+            jwks.push(json!({
+                "kty": "RSA",
+                "use": "sig",
+                "alg": "RS256",
+                "n": b64url(public.modulus().big_endian_without_leading_zero()),
+                "e": b64url(public.exponent().big_endian_without_leading_zero()),
+                "kid": key.kid,
+                "x5t": b64url(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &key.cert_der).as_ref()),
+                "x5c": [b64(&key.cert_der)],
+            }));
+            verifiers.insert(key.kid.clone(), verifier);
+            if key.current {
+                signer = Some(Signer { kid: key.kid.clone(), pair });
+            }
+        }
+        let signer = signer.ok_or_else(|| Error::internal("no current signing key"))?;
+        let jwks = serde_json::to_vec(&json!({ "keys": jwks })).map_err(Error::internal)?.into();
+        Ok(KeySet { signer, verifiers, jwks })
+    }
+}
+
+pub struct KeyRing {
+    store: Arc<dyn Store>,
+    set: RwLock<Arc<KeySet>>,
+    /// Serialises reloads so a burst of unknown-`kid` tokens triggers one store read.
+    reload: tokio::sync::Mutex<()>,
+}
+
+impl KeyRing {
+    /// Loads the keys, creating the first one when the store has none.
+    pub async fn load(store: Arc<dyn Store>) -> Result<Self> {
+        let mut keys = store.signing_keys().await?;
+        if !keys.iter().any(|k| k.current && k.revoked_at.is_none()) {
+            store.add_signing_key(&generate_key().await?).await?;
+            keys = store.signing_keys().await?;
+        }
+        let set = KeySet::build(&keys, now_ms())?;
+        Ok(KeyRing { store, set: RwLock::new(Arc::new(set)), reload: tokio::sync::Mutex::new(()) })
+    }
+
+    pub fn current(&self) -> Arc<KeySet> {
+        self.set.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Re-reads the keys from the store (another node may have rotated).
+    pub async fn reload(&self) -> Result<Arc<KeySet>> {
+        let _guard = self.reload.lock().await;
+        let set = Arc::new(KeySet::build(&self.store.signing_keys().await?, now_ms())?);
+        *self.set.write().unwrap_or_else(|e| e.into_inner()) = set.clone();
+        Ok(set)
+    }
+
+    /// Makes a fresh key current; the previous one stays published.
+    pub async fn rotate(&self) -> Result<Arc<KeySet>> {
+        self.store.add_signing_key(&generate_key().await?).await?;
+        self.reload().await
+    }
+}
+
+/// RSA key generation takes tens of milliseconds: keep it off the async workers.
+async fn generate_key() -> Result<SigningKey> {
+    tokio::task::spawn_blocking(|| {
+        let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| Error::internal("RSA key generation failed"))?;
+        let pkcs8 = pair.as_der().map_err(|_| Error::internal("RSA key encoding failed"))?;
+        let private_pkcs8 = pkcs8.as_ref().to_vec();
+        let cert_der = self_signed_cert(&private_pkcs8)?;
+        let kid = b64url(&sha256(&cert_der)[..16]);
+        Ok(SigningKey {
+            kid,
+            private_pkcs8,
+            cert_der,
+            created_at: now_ms(),
+            current: true,
+            rotated_at: None,
+            revoked_at: None,
+        })
+    })
+    .await
+    .map_err(Error::internal)?
+}
+
+fn self_signed_cert(pkcs8: &[u8]) -> Result<Vec<u8>> {
+    let key = rcgen::KeyPair::try_from(pkcs8).map_err(Error::internal)?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(Error::internal)?;
+    params.distinguished_name.push(rcgen::DnType::CommonName, "gatehouse signing key");
+    Ok(params.self_signed(&key).map_err(Error::internal)?.der().to_vec())
+}

@@ -1,0 +1,70 @@
+//! The identity provider: Auth0's Authentication API (authorize, login page, token, userinfo,
+//! logout, revoke, database-connection sign-up and password reset), discovery and JWKS, and the
+//! operational endpoints. Handlers are thin: they parse the wire format, call the domain
+//! functions in `flows`, and map the result back to Auth0's wire shapes (`error`).
+//!
+//! This crate owns protocol and domain rules. It must not know which database it runs on:
+//! everything persistent goes through `store::Store`.
+
+mod authorize;
+mod config;
+mod dbconnections;
+mod discovery;
+mod error;
+mod grant;
+mod jwt;
+mod keys;
+mod login;
+mod logout;
+pub mod mail;
+mod ops;
+pub mod pages;
+mod password;
+pub mod provision;
+mod serve;
+mod tls;
+mod token;
+mod tokens;
+mod urls;
+mod userinfo;
+pub mod util;
+
+pub use config::{BruteForce, Config};
+pub use error::{Error, Result};
+pub use serve::{Listener, serve};
+pub use tls::{LocalCa, TlsFiles};
+
+use std::sync::Arc;
+use store::Store;
+
+/// One idp node: its configuration, store, keys and workers. Cheap to share (`Arc`).
+pub struct Idp {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub keys: keys::KeyRing,
+    hasher: password::Hasher,
+    mailer: Arc<dyn mail::Mailer>,
+}
+
+pub type AppState = Arc<Idp>;
+
+impl Idp {
+    pub async fn new(config: Config, store: Arc<dyn Store>, mailer: Arc<dyn mail::Mailer>) -> Result<AppState> {
+        let keys = keys::KeyRing::load(store.clone()).await?;
+        let hasher = password::Hasher::new(config.bcrypt_cost);
+        Ok(Arc::new(Idp { config, store, keys, hasher, mailer }))
+    }
+
+    pub fn router(self: &AppState) -> axum::Router {
+        ops::routes(self.clone())
+    }
+
+    /// Makes a new signing key current (the previous one stays in the JWKS).
+    pub async fn rotate_signing_key(&self) -> Result<()> {
+        self.keys.rotate().await.map(|_| ())
+    }
+
+    pub(crate) async fn hash_password(&self, password: &str) -> Result<String> {
+        self.hasher.hash(password).await
+    }
+}

@@ -1,0 +1,251 @@
+//! The Universal Login page (`/u/login`) and the credential check every password login shares
+//! (the page, the password and password-realm grants): brute-force limits per (user, IP),
+//! timing that does not reveal which accounts exist, rehash on login.
+
+use crate::authorize::{SESSION_COOKIE, complete, login_cookie_name, session_key, single_params};
+use crate::grant::AuthRequest;
+use crate::pages::{self, DbChoice, LoginPage};
+use crate::password::Verified;
+use crate::util::{cookie, ct_eq, now_ms, random_token, set_cookie};
+use crate::{AppState, Error, Result};
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use std::net::SocketAddr;
+use store::{Connection, LoginTransaction, SsoSession, StoredUser};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginError {
+    WrongCredentials,
+    UserBlocked,
+    TooManyAttempts,
+}
+
+impl LoginError {
+    pub fn message(self) -> &'static str {
+        match self {
+            LoginError::WrongCredentials => "Wrong email or password.",
+            LoginError::UserBlocked => "user is blocked",
+            LoginError::TooManyAttempts => {
+                "Your account has been blocked after multiple consecutive login attempts. We've sent you an email with instructions on how to unblock it."
+            }
+        }
+    }
+}
+
+impl From<LoginError> for Error {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::WrongCredentials => Error::invalid_grant(e.message()),
+            LoginError::UserBlocked => Error::oauth(StatusCode::UNAUTHORIZED, "unauthorized", e.message()),
+            LoginError::TooManyAttempts => {
+                Error::oauth(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", e.message())
+            }
+        }
+    }
+}
+
+/// Checks a password against a database connection. The outer `Result` is for infrastructure
+/// failures; the inner one is the login's outcome.
+pub async fn check_password(
+    idp: &AppState,
+    connection: &Connection,
+    login: &str,
+    password: &str,
+    ip: &str,
+) -> Result<std::result::Result<StoredUser, LoginError>> {
+    let now = now_ms();
+    let policy = idp.config.brute_force;
+    let block_ms = policy.block_secs * 1000;
+    let stored = idp.store.user_by_login(&connection.name, login.trim()).await?;
+    if let Some(s) = &stored
+        && let Some(f) = idp.store.failures(&s.user.user_id, ip).await?
+        && f.failures >= policy.max_attempts
+        && f.first_at > now - block_ms
+    {
+        metrics::counter!("gatehouse_logins_total", "outcome" => "too_many_attempts").increment(1);
+        return Ok(Err(LoginError::TooManyAttempts));
+    }
+    let verified = idp.hasher.verify(password, stored.as_ref().and_then(|s| s.password_hash.as_deref())).await?;
+    let (Some(mut stored), true) = (stored.clone(), verified != Verified::No) else {
+        if let Some(s) = &stored {
+            let f = idp.store.record_failure(&s.user.user_id, ip, now, now - block_ms).await?;
+            if f.failures >= policy.max_attempts {
+                tracing::warn!(user_id = %s.user.user_id, ip, "login blocked after repeated failures");
+                metrics::counter!("gatehouse_logins_total", "outcome" => "too_many_attempts").increment(1);
+                return Ok(Err(LoginError::TooManyAttempts));
+            }
+        }
+        metrics::counter!("gatehouse_logins_total", "outcome" => "wrong_credentials").increment(1);
+        return Ok(Err(LoginError::WrongCredentials));
+    };
+    if stored.user.blocked {
+        metrics::counter!("gatehouse_logins_total", "outcome" => "blocked").increment(1);
+        return Ok(Err(LoginError::UserBlocked));
+    }
+    idp.store.clear_failures(&stored.user.user_id, Some(ip)).await?;
+    if verified == Verified::YesRehash {
+        stored.password_hash = Some(idp.hasher.hash(password).await?);
+        idp.store.update_user(&stored).await?;
+    }
+    idp.store.record_login(&stored.user.user_id, now, ip).await?;
+    stored.user.logins_count += 1;
+    stored.user.last_login = Some(now);
+    metrics::counter!("gatehouse_logins_total", "outcome" => "success").increment(1);
+    Ok(Ok(stored))
+}
+
+/// The address a request came from (the proxy's `X-Forwarded-For` when configured to trust it).
+pub fn client_ip(idp: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
+    if idp.config.trust_proxy
+        && let Some(first) =
+            headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next())
+    {
+        return first.trim().to_string();
+    }
+    peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unknown".into())
+}
+
+struct Pending {
+    tx: LoginTransaction,
+    req: AuthRequest,
+    client_name: String,
+    databases: Vec<Connection>,
+}
+
+async fn pending(idp: &AppState, state: Option<&str>) -> Result<Pending> {
+    let expired = || {
+        Error::page(
+            StatusCode::BAD_REQUEST,
+            "Session expired",
+            "This login page has expired. Go back to the application and try again.",
+        )
+    };
+    let state = state.filter(|s| !s.is_empty()).ok_or_else(expired)?;
+    let tx = idp.store.login_transaction(state, now_ms()).await?.ok_or_else(expired)?;
+    let req: AuthRequest = serde_json::from_value(tx.request.clone()).map_err(|_| expired())?;
+    let client = idp.store.client(&req.client_id).await?.ok_or_else(expired)?.client;
+    let databases = idp
+        .store
+        .connections()
+        .await?
+        .into_iter()
+        .filter(|c| c.is_database() && c.enabled_for(&client.client_id))
+        .filter(|c| req.connection.as_ref().is_none_or(|only| *only == c.name))
+        .collect();
+    Ok(Pending { tx, req, client_name: client.name, databases })
+}
+
+fn render(idp_default: Option<&str>, p: &Pending, username: &str, error: Option<&str>, status: StatusCode) -> Response {
+    let selected = p
+        .databases
+        .iter()
+        .find(|d| Some(d.name.as_str()) == idp_default)
+        .or(p.databases.first())
+        .map(|d| d.name.as_str());
+    let page = LoginPage {
+        app_name: &p.client_name,
+        state: &p.tx.id,
+        csrf: &p.tx.csrf,
+        databases: p.databases.iter().map(|d| DbChoice { name: &d.name, signup: !d.signup_disabled() }).collect(),
+        selected,
+        username,
+        error,
+    };
+    let mut res = (status, Html(pages::login_page(&page))).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert("x-frame-options", HeaderValue::from_static("deny"));
+    res
+}
+
+pub async fn show(State(idp): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+    let q = single_params(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let result = async {
+        let p = pending(&idp, q.get("state").map(String::as_str)).await?;
+        let default = idp.store.tenant_settings().await?.default_directory;
+        let hint = p.req.login_hint.clone().unwrap_or_default();
+        Ok::<_, Error>(render(default.as_deref(), &p, &hint, None, StatusCode::OK))
+    };
+    result.await.unwrap_or_else(|e| e.into_page().into_response())
+}
+
+pub async fn submit(
+    State(idp): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let result = async {
+        let form = single_params(&body).map_err(|e| Error::page(StatusCode::BAD_REQUEST, "Bad request", e))?;
+        let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+        let p = pending(&idp, Some(field("state"))).await?;
+        // Login CSRF: the form's token must match the transaction and the cookie set in this
+        // browser when /authorize ran.
+        let cookie_csrf = cookie(&headers, &login_cookie_name(&p.tx.id)).unwrap_or("");
+        if !ct_eq(field("csrf").as_bytes(), p.tx.csrf.as_bytes())
+            || !ct_eq(cookie_csrf.as_bytes(), p.tx.csrf.as_bytes())
+        {
+            return Err(Error::page(
+                StatusCode::FORBIDDEN,
+                "Invalid request",
+                "The login form could not be verified. Go back to the application and try again.",
+            ));
+        }
+        let default = idp.store.tenant_settings().await?.default_directory;
+        let Some(connection) = p.databases.iter().find(|d| d.name == field("connection")) else {
+            return Ok(render(
+                default.as_deref(),
+                &p,
+                field("username"),
+                Some("Choose a valid directory."),
+                StatusCode::BAD_REQUEST,
+            ));
+        };
+        if field("username").is_empty() || field("password").is_empty() {
+            return Ok(render(
+                default.as_deref(),
+                &p,
+                field("username"),
+                Some("Enter your email and password."),
+                StatusCode::BAD_REQUEST,
+            ));
+        }
+        let ip = client_ip(&idp, &headers, Some(peer));
+        let stored = match check_password(&idp, connection, field("username"), field("password"), &ip).await? {
+            Ok(s) => s,
+            Err(e) => {
+                let status = if e == LoginError::TooManyAttempts {
+                    StatusCode::TOO_MANY_REQUESTS
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                return Ok(render(default.as_deref(), &p, field("username"), Some(e.message()), status));
+            }
+        };
+        let now = now_ms();
+        let settings = idp.store.tenant_settings().await?;
+        let lifetime_ms = (settings.session_lifetime.unwrap_or(168.0) * 3_600_000.0) as i64;
+        let cookie_value = random_token();
+        let session = SsoSession {
+            id: session_key(&cookie_value),
+            user_id: stored.user.user_id.clone(),
+            auth_time: now,
+            last_seen: now,
+            expires_at: now + lifetime_ms,
+            clients: vec![],
+        };
+        idp.store.put_session(&session).await?;
+        idp.store.delete_login_transaction(&p.tx.id).await?;
+        let mut res = complete(&idp, &p.req, &session, now).await?;
+        let secure = idp.config.secure_cookies();
+        let set = [
+            set_cookie(SESSION_COOKIE, &cookie_value, "/", lifetime_ms / 1000, secure),
+            set_cookie(&login_cookie_name(&p.tx.id), "", "/u/", 0, secure),
+        ];
+        for c in set {
+            res.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&c).map_err(Error::internal)?);
+        }
+        Ok(res)
+    };
+    result.await.unwrap_or_else(|e: Error| e.into_page().into_response())
+}

@@ -1,0 +1,138 @@
+//! Password hashing and the connection password policies.
+//!
+//! New hashes are bcrypt (`$2b$`, cost 10): the format Auth0 itself stores and exports, so users
+//! move between Gatehouse and Auth0 in either direction without a reset. Imported `$2a$`/`$2b$`
+//! hashes verify as they are; a hash whose cost differs from the policy is rehashed at the
+//! next successful login. Hashing is CPU-bound for ~50 ms, so it runs on the blocking pool
+//! behind a semaphore sized to the cores: a burst of logins queues there instead of starving
+//! the async workers or spawning hundreds of threads.
+
+use crate::{Error, Result};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+pub const DEFAULT_COST: u32 = 10;
+
+#[derive(Clone)]
+pub struct Hasher {
+    permits: Arc<Semaphore>,
+    cost: u32,
+    /// Verified when the user does not exist, so timing does not reveal which emails exist.
+    dummy: Arc<str>,
+}
+
+impl Hasher {
+    pub fn new(cost: u32) -> Self {
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let dummy = bcrypt::hash("gatehouse-dummy-password", cost).unwrap_or_default();
+        Hasher { permits: Arc::new(Semaphore::new(workers)), cost, dummy: dummy.into() }
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let _permit = self.permits.acquire().await.map_err(Error::internal)?;
+        tokio::task::spawn_blocking(f).await.map_err(Error::internal)
+    }
+
+    pub async fn hash(&self, password: &str) -> Result<String> {
+        let (password, cost) = (password.to_owned(), self.cost);
+        self.run(move || bcrypt::hash(password, cost)).await?.map_err(Error::internal)
+    }
+
+    /// `None` when the user has no hash (or no user was found): verifies a dummy hash so the
+    /// answer takes as long as a real one.
+    pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<Verified> {
+        let known = hash.is_some();
+        let hash = hash.map(str::to_owned).unwrap_or_else(|| self.dummy.to_string());
+        let password = password.to_owned();
+        let cost = self.cost;
+        self.run(move || {
+            // An unparsable stored hash is a failed login, not a server error.
+            let ok = known && bcrypt::verify(&password, &hash).unwrap_or(false);
+            match ok {
+                false => Verified::No,
+                true if bcrypt_cost(&hash) != Some(cost) => Verified::YesRehash,
+                true => Verified::Yes,
+            }
+        })
+        .await
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    No,
+    Yes,
+    /// Correct, but stored under another cost: store a fresh hash.
+    YesRehash,
+}
+
+fn bcrypt_cost(hash: &str) -> Option<u32> {
+    hash.split('$').nth(2)?.parse().ok()
+}
+
+/// Auth0's named password policies (`options.passwordPolicy` of a database connection).
+pub fn check_policy(policy: Option<&str>, password: &str) -> std::result::Result<(), &'static str> {
+    let len = password.chars().count();
+    if password.len() > 72 {
+        // bcrypt ignores everything past 72 bytes; refuse rather than silently truncate.
+        return Err("Password is too long (at most 72 bytes)");
+    }
+    let classes = [
+        password.chars().any(|c| c.is_lowercase()),
+        password.chars().any(|c| c.is_uppercase()),
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| !c.is_alphanumeric()),
+    ];
+    let kinds = classes.iter().filter(|b| **b).count();
+    match policy.unwrap_or("good") {
+        "none" => (len >= 1).then_some(()).ok_or("Password is too weak"),
+        "low" => (len >= 6).then_some(()).ok_or("Password is too weak: at least 6 characters"),
+        "fair" => (len >= 8 && classes[..3].iter().all(|b| *b))
+            .then_some(())
+            .ok_or("Password is too weak: at least 8 characters with lower case, upper case and digits"),
+        "excellent" => (len >= 10 && kinds >= 3 && !has_triple(password)).then_some(()).ok_or(
+            "Password is too weak: at least 10 characters, 3 kinds of characters, no character three times in a row",
+        ),
+        _ => (len >= 8 && kinds >= 3).then_some(()).ok_or(
+            "Password is too weak: at least 8 characters with 3 of lower case, upper case, digits, special characters",
+        ),
+    }
+}
+
+fn has_triple(s: &str) -> bool {
+    let c: Vec<char> = s.chars().collect();
+    c.windows(3).any(|w| w[0] == w[1] && w[1] == w[2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_auth0_bcrypt_imports_work() {
+        let h = Hasher::new(4);
+        let hash = h.hash("Secret-123").await.unwrap();
+        assert!(hash.starts_with("$2b$04$"));
+        assert_eq!(h.verify("Secret-123", Some(&hash)).await.unwrap(), Verified::Yes);
+        assert_eq!(h.verify("secret-123", Some(&hash)).await.unwrap(), Verified::No);
+        // A `$2a$` hash as Auth0 exports them, cost 10: verifies, and asks for a rehash at cost 4.
+        let auth0 = bcrypt::hash_with_result("Passw0rd!", 10).unwrap().format_for_version(bcrypt::Version::TwoA);
+        assert!(auth0.starts_with("$2a$10$"));
+        assert_eq!(h.verify("Passw0rd!", Some(&auth0)).await.unwrap(), Verified::YesRehash);
+        assert_eq!(h.verify("anything", None).await.unwrap(), Verified::No);
+        assert_eq!(h.verify("x", Some("not a hash")).await.unwrap(), Verified::No);
+    }
+
+    #[test]
+    fn policies_follow_auth0() {
+        assert!(check_policy(Some("none"), "a").is_ok());
+        assert!(check_policy(Some("low"), "abcde").is_err());
+        assert!(check_policy(Some("fair"), "abcdefgH1").is_ok());
+        assert!(check_policy(Some("fair"), "abcdefgh1").is_err());
+        assert!(check_policy(Some("good"), "abcdefg!1").is_ok());
+        assert!(check_policy(Some("good"), "abcdefgh1").is_err());
+        assert!(check_policy(Some("excellent"), "aaabcdefG1!").is_err());
+        assert!(check_policy(Some("excellent"), "abcdefgG1!x").is_ok());
+        assert!(check_policy(None, &"a".repeat(73)).is_err());
+    }
+}

@@ -1,0 +1,44 @@
+//! Serving the router over plain HTTP or HTTPS (rustls), with graceful shutdown: stop
+//! accepting, let requests in flight finish (up to a grace period), then return.
+
+use axum::Router;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const GRACE: Duration = Duration::from_secs(10);
+
+pub enum Listener {
+    Plain,
+    /// PEM certificate chain and private key.
+    Tls {
+        cert_pem: Vec<u8>,
+        key_pem: Vec<u8>,
+    },
+}
+
+pub async fn serve(
+    router: Router,
+    listener: std::net::TcpListener,
+    mode: Listener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    match mode {
+        Listener::Plain => {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        }
+        Listener::Tls { cert_pem, key_pem } => {
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem, key_pem).await?;
+            let handle = axum_server::Handle::<SocketAddr>::new();
+            let signal = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                signal.graceful_shutdown(Some(GRACE));
+            });
+            axum_server::from_tcp_rustls(listener, config)?.handle(handle).serve(app).await
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The password and password-realm grants (Resource Owner Password). `password` signs into the
+//! tenant's default directory; `password-realm` into the connection named by `realm`, which
+//! must be enabled for the client.
+
+use super::{PASSWORD_REALM, Params};
+use crate::grant::{Grant, Issuance, Refresh, TokenResponse, grantable_scopes, issue};
+use crate::login::check_password;
+use crate::util::{now_ms, random_token};
+use crate::{AppState, Error, Result};
+use axum::http::StatusCode;
+use store::Client;
+
+pub async fn exchange(
+    idp: &AppState,
+    client: &Client,
+    p: &Params,
+    grant_type: &str,
+    ip: &str,
+) -> Result<TokenResponse> {
+    let username = p.require("username")?;
+    let password = p.require("password")?;
+    let settings = idp.store.tenant_settings().await?;
+    let realm = if grant_type == PASSWORD_REALM {
+        p.require("realm")?.to_owned()
+    } else {
+        settings.default_directory.clone().filter(|d| !d.is_empty()).ok_or_else(|| {
+            Error::oauth(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "Authorization server not configured with default connection.",
+            )
+        })?
+    };
+    let connection = idp.store.connection_by_name(&realm).await?.filter(|c| c.is_database()).ok_or_else(|| {
+        Error::invalid_request(format!("connection {realm} does not exist or is not a database connection"))
+    })?;
+    if !connection.enabled_for(&client.client_id) {
+        return Err(Error::oauth(
+            StatusCode::FORBIDDEN,
+            "unauthorized_client",
+            "The connection is not enabled for this client.",
+        ));
+    }
+    let audience = p.get("audience").map(str::to_owned).or(settings.default_audience.filter(|a| !a.is_empty()));
+    let api = match &audience {
+        Some(aud) => Some(
+            idp.store
+                .resource_server_by_identifier(aud)
+                .await?
+                .ok_or_else(|| Error::access_denied(format!("Service not enabled within domain: {aud}")))?,
+        ),
+        None => None,
+    };
+    let stored = check_password(idp, &connection, username, password, ip).await?.map_err(Error::from)?;
+    let requested = p.scope().unwrap_or_else(|| vec!["openid".into()]);
+    let grant = Grant {
+        client_id: client.client_id.clone(),
+        user_id: stored.user.user_id.clone(),
+        scope: grantable_scopes(&requested, client, api.as_ref()),
+        audience,
+        redirect_uri: None,
+        nonce: None,
+        code_challenge: None,
+        code_challenge_method: None,
+        sid: None,
+        auth_time: now_ms() / 1000,
+        include_auth_time: false,
+        family: random_token(),
+    };
+    issue(idp, client, &stored.user, &grant, Issuance::Password, Refresh::New).await
+}

@@ -1,0 +1,56 @@
+//! The refresh-token grant. Rotating clients get a successor with every exchange; presenting a
+//! retired token (beyond the leeway) revokes its whole family.
+
+use super::Params;
+use crate::grant::{Grant, Issuance, Refresh, TokenResponse, issue};
+use crate::util::{now_ms, sha256};
+use crate::{AppState, Error, Result};
+use store::Client;
+
+fn invalid() -> Error {
+    Error::invalid_grant("Unknown or invalid refresh token.")
+}
+
+pub async fn exchange(idp: &AppState, client: &Client, p: &Params) -> Result<TokenResponse> {
+    let presented = p.require("refresh_token")?;
+    let now = now_ms();
+    let token = idp.store.refresh_token(&sha256(presented.as_bytes())).await?.ok_or_else(invalid)?;
+    if token.client_id != client.client_id || token.revoked || token.expires_at.is_some_and(|e| e <= now) {
+        return Err(invalid());
+    }
+    if let Some(rotated_at) = token.rotated_at {
+        // Auth0 tolerates a retired token only within the client's leeway (a retry of a lost
+        // response); anything else is theft until proven otherwise.
+        if now - rotated_at > client.refresh_token.leeway * 1000 {
+            let revoked = idp.store.revoke_refresh_family(&token.family).await?;
+            tracing::warn!(client_id = %client.client_id, revoked, "refresh token reused; family revoked");
+            return Err(invalid());
+        }
+    }
+    let mut grant: Grant = serde_json::from_value(token.grant.clone()).map_err(|_| invalid())?;
+    if let Some(asked) = p.scope() {
+        if let Some(extra) = asked.iter().find(|s| !grant.scope.contains(s)) {
+            return Err(Error::oauth(
+                axum::http::StatusCode::FORBIDDEN,
+                "invalid_scope",
+                format!("The requested scope {extra} was not granted to the refresh token"),
+            ));
+        }
+        // offline_access stays: the family lives on whatever the narrower request asks for.
+        let keep_offline = grant.scope.iter().any(|s| s == "offline_access");
+        grant.scope = asked;
+        if keep_offline && !grant.scope.iter().any(|s| s == "offline_access") {
+            grant.scope.push("offline_access".into());
+        }
+    }
+    let user = idp.store.user(&grant.user_id).await?.ok_or_else(invalid)?.user;
+    if user.blocked {
+        return Err(crate::login::LoginError::UserBlocked.into());
+    }
+    let refresh = if client.refresh_token.rotating() && token.rotated_at.is_none() {
+        Refresh::Rotate { old: &token }
+    } else {
+        Refresh::Keep
+    };
+    issue(idp, client, &user, &grant, Issuance::Refresh, refresh).await
+}

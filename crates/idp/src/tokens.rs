@@ -1,0 +1,116 @@
+//! The claims of the tokens Auth0 issues, and their signing.
+
+use crate::Result;
+use crate::config::Config;
+use crate::grant::has;
+use crate::jwt;
+use crate::keys::KeySet;
+use crate::util::iso8601;
+use serde_json::{Map, Value, json};
+use store::{Client, ResourceServer, User};
+
+/// Who an access token speaks for.
+pub enum Subject<'a> {
+    User(&'a str),
+    /// A client acting for itself (`<client_id>@clients`).
+    Client,
+}
+
+/// Access token lifetime when no API was asked for (a token good for `/userinfo` only).
+const USERINFO_TOKEN_LIFETIME: i64 = 86400;
+
+#[allow(clippy::too_many_arguments)]
+pub fn access_token(
+    config: &Config,
+    keys: &KeySet,
+    subject: Subject<'_>,
+    client_id: &str,
+    api: Option<&ResourceServer>,
+    scope: &[String],
+    gty: Option<&str>,
+    now_ms: i64,
+) -> Result<(String, i64)> {
+    let iat = now_ms / 1000;
+    let lifetime = api.map(|a| a.token_lifetime.clamp(1, 2_592_000)).unwrap_or(USERINFO_TOKEN_LIFETIME);
+    let userinfo = config.userinfo_audience();
+    let aud = match (api, has(scope, "openid")) {
+        (Some(a), true) => json!([a.identifier, userinfo]),
+        (Some(a), false) => json!(a.identifier),
+        (None, _) => json!(userinfo),
+    };
+    let sub = match subject {
+        Subject::User(id) => id.to_string(),
+        Subject::Client => format!("{client_id}@clients"),
+    };
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(config.issuer()));
+    claims.insert("sub".into(), json!(sub));
+    claims.insert("aud".into(), aud);
+    claims.insert("iat".into(), json!(iat));
+    claims.insert("exp".into(), json!(iat + lifetime));
+    claims.insert("scope".into(), json!(scope.join(" ")));
+    if let Some(gty) = gty {
+        claims.insert("gty".into(), json!(gty));
+    }
+    claims.insert("azp".into(), json!(client_id));
+    Ok((jwt::sign(keys, &claims)?, lifetime))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn id_token(
+    config: &Config,
+    keys: &KeySet,
+    client: &Client,
+    user: &User,
+    scope: &[String],
+    nonce: Option<&str>,
+    sid: Option<&str>,
+    auth_time: Option<i64>,
+    now_ms: i64,
+) -> Result<String> {
+    let iat = now_ms / 1000;
+    let mut claims = profile_claims(user, scope);
+    claims.insert("iss".into(), json!(config.issuer()));
+    claims.insert("sub".into(), json!(user.user_id));
+    claims.insert("aud".into(), json!(client.client_id));
+    claims.insert("iat".into(), json!(iat));
+    claims.insert("exp".into(), json!(iat + client.jwt_configuration.lifetime_in_seconds.max(1)));
+    if let Some(sid) = sid {
+        claims.insert("sid".into(), json!(sid));
+    }
+    if let Some(t) = auth_time {
+        claims.insert("auth_time".into(), json!(t));
+    }
+    if let Some(n) = nonce {
+        claims.insert("nonce".into(), json!(n));
+    }
+    jwt::sign(keys, &claims)
+}
+
+/// The profile claims `scope` releases: `profile` ⇒ names, picture, `updated_at` (an ISO
+/// string, as Auth0 sends it); `email` ⇒ email and its verification.
+pub fn profile_claims(user: &User, scope: &[String]) -> Map<String, Value> {
+    let mut c = Map::new();
+    if has(scope, "profile") {
+        let fields = [
+            ("nickname", &user.nickname),
+            ("name", &user.name),
+            ("picture", &user.picture),
+            ("given_name", &user.given_name),
+            ("family_name", &user.family_name),
+        ];
+        for (k, v) in fields {
+            if let Some(v) = v {
+                c.insert(k.into(), json!(v));
+            }
+        }
+        c.insert("updated_at".into(), json!(iso8601(user.updated_at)));
+    }
+    if has(scope, "email")
+        && let Some(e) = &user.email
+    {
+        c.insert("email".into(), json!(e));
+        c.insert("email_verified".into(), json!(user.email_verified));
+    }
+    c
+}

@@ -1,0 +1,70 @@
+//! `GET|POST /userinfo`: the signed-in user's claims for an access token that names
+//! `https://{domain}/userinfo` among its audiences and carries `openid`.
+
+use crate::jwt::{self, JwtError};
+use crate::tokens::profile_claims;
+use crate::util::now_ms;
+use crate::{AppState, Error, Result};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+pub async fn userinfo(State(idp): State<AppState>, headers: HeaderMap) -> Response {
+    match claims(&idp, &headers).await {
+        Ok(c) => Json(c).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Verifies a token this idp issued: signature (reloading keys once on an unknown `kid`, in
+/// case another node rotated), issuer and expiry.
+pub async fn verify_access_token(idp: &AppState, token: &str) -> Result<Map<String, Value>> {
+    let mut keys = idp.keys.current();
+    let claims = match jwt::verify(&keys, token) {
+        Err(JwtError::UnknownKey(_)) => {
+            keys = idp.keys.reload().await?;
+            jwt::verify(&keys, token)
+        }
+        other => other,
+    }
+    .map_err(|_| Error::Unauthorized("bad signature"))?;
+    if claims.get("iss").and_then(Value::as_str) != Some(idp.config.issuer().as_str()) {
+        return Err(Error::Unauthorized("wrong issuer"));
+    }
+    let exp = claims.get("exp").and_then(Value::as_i64).ok_or(Error::Unauthorized("no exp"))?;
+    if exp * 1000 <= now_ms() {
+        return Err(Error::Unauthorized("expired"));
+    }
+    Ok(claims)
+}
+
+async fn claims(idp: &AppState, headers: &HeaderMap) -> Result<Map<String, Value>> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .ok_or(Error::Unauthorized("no bearer token"))?;
+    let claims = verify_access_token(idp, token.trim()).await?;
+    let userinfo = idp.config.userinfo_audience();
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(a)) => *a == userinfo,
+        Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(&userinfo)),
+        _ => false,
+    };
+    let scope: Vec<String> =
+        claims.get("scope").and_then(Value::as_str).unwrap_or("").split(' ').map(str::to_owned).collect();
+    if !aud_ok || !scope.iter().any(|s| s == "openid") {
+        return Err(Error::Unauthorized("token not valid for /userinfo"));
+    }
+    let sub = claims.get("sub").and_then(Value::as_str).ok_or(Error::Unauthorized("no sub"))?;
+    let user = idp.store.user(sub).await?.ok_or(Error::Unauthorized("user gone"))?.user;
+    if user.blocked {
+        return Err(Error::Unauthorized("user blocked"));
+    }
+    let mut out = Map::new();
+    out.insert("sub".into(), json!(user.user_id));
+    out.extend(profile_claims(&user, &scope));
+    Ok(out)
+}

@@ -1,0 +1,210 @@
+//! Starting an idp for a test, and the HTTP steps a browser or client takes against it.
+
+use idp::{AppState, Config, Idp, Listener};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use store::{SqlStore, Store};
+use tenant::Keywords;
+use tokio::sync::oneshot;
+
+pub const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+pub fn example_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/cms-tenant")
+}
+
+pub fn keywords() -> Keywords {
+    Keywords::from_env_file(example_dir().join("dev.env")).expect("dev.env")
+}
+
+pub fn kw(name: &str) -> String {
+    keywords().get(name).unwrap_or_else(|| panic!("{name} missing from dev.env"))
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "gatehouse-it-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A fresh PostgreSQL schema for one test; a missing server fails the test.
+pub async fn pg_store(tag: &str) -> Arc<SqlStore> {
+    pg_store_in(&pg_schema(tag)).await
+}
+
+pub fn pg_schema(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("it_{tag}_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+}
+
+pub async fn pg_store_in(schema: &str) -> Arc<SqlStore> {
+    Arc::new(
+        SqlStore::connect_in_schema(PG_URL, schema)
+            .await
+            .expect("PostgreSQL at 127.0.0.1:5432 (database test) is required"),
+    )
+}
+
+pub async fn sqlite_store() -> Arc<SqlStore> {
+    Arc::new(SqlStore::connect("sqlite::memory:").await.unwrap())
+}
+
+pub struct TestIdp {
+    pub base: String,
+    pub idp: AppState,
+    pub data: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestIdp {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl TestIdp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path.trim_start_matches('/'))
+    }
+}
+
+/// An idp on the given store, provisioned with the example tenant and users. `tweak` adjusts
+/// the configuration (short code lifetimes and the like).
+pub async fn start_on(store: Arc<dyn Store>, provision: bool, tweak: impl FnOnce(&mut Config)) -> TestIdp {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}/");
+    let data = temp_dir("idp");
+    let mut config = Config::new(url::Url::parse(&base).unwrap(), data.clone());
+    config.bcrypt_cost = 4; // tests measure behaviour, not hashing cost
+    tweak(&mut config);
+    let idp = Idp::new(config, store, Arc::new(idp::mail::Outbox::new(data.join("outbox")))).await.unwrap();
+    if provision {
+        let mut kw = keywords();
+        kw.insert("AUTH0_DOMAIN", idp.config.domain());
+        let file = tenant::load_tenant(example_dir().join("tenant.yaml"), &kw).unwrap();
+        idp::provision::apply_tenant(&idp, &file).await.unwrap();
+        let users = tenant::load_users(example_dir().join("users.json"), &kw).unwrap();
+        let report = idp::provision::import_users(&idp, "dev-users", &users).await.unwrap();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+    }
+    let (tx, rx) = oneshot::channel::<()>();
+    let router = idp.router();
+    tokio::spawn(idp::serve(router, listener, Listener::Plain, async move {
+        let _ = rx.await;
+    }));
+    TestIdp { base, idp, data, stop: Some(tx) }
+}
+
+pub async fn start() -> TestIdp {
+    start_on(sqlite_store().await, true, |_| {}).await
+}
+
+/// A browser: keeps cookies, never follows redirects (tests look at each one).
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    u.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// The value of a hidden input in a page.
+pub fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')?;
+    Some(html[start..start + end].replace("&amp;", "&"))
+}
+
+pub const CALLBACK: &str = "http://localhost:8080/web-login/callback";
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"; // S256 of VERIFIER (RFC 7636)
+
+pub fn authorize_url(t: &TestIdp, extra: &[(&str, &str)]) -> String {
+    let mut u = url::Url::parse(&t.url("authorize")).unwrap();
+    u.query_pairs_mut()
+        .append_pair("client_id", &kw("CMS_CLIENT_ID"))
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", CALLBACK)
+        .append_pair("scope", "openid profile email offline_access")
+        .append_pair("state", "st-123")
+        .append_pair("nonce", "n-456")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+    for (k, v) in extra {
+        u.query_pairs_mut().append_pair(k, v);
+    }
+    u.to_string()
+}
+
+/// Runs /authorize → login page → form post; returns the final response (the redirect to the
+/// callback on success, the re-rendered page on failure).
+pub async fn login(
+    t: &TestIdp,
+    b: &reqwest::Client,
+    authorize: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let res = b.get(authorize).send().await.unwrap();
+    assert_eq!(res.status(), 302, "authorize should redirect to the login page");
+    let page_url = t.url(&location(&res));
+    assert!(page_url.contains("/u/login?state="), "{page_url}");
+    let page = b.get(&page_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let form = [
+        ("state", hidden(&html, "state").expect("state field")),
+        ("csrf", hidden(&html, "csrf").expect("csrf field")),
+        ("connection", "dev-users".to_string()),
+        ("username", email.to_string()),
+        ("password", password.to_string()),
+    ];
+    b.post(&page_url).form(&form).send().await.unwrap()
+}
+
+pub async fn exchange_code(t: &TestIdp, code: &str, verifier: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(t.url("oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &kw("CMS_CLIENT_ID")),
+            ("client_secret", &kw("CMS_CLIENT_SECRET")),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Decodes a JWT's claims without verifying (the tests verify through the idp's JWKS elsewhere).
+pub fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    let bytes = idp::util::b64url_decode(payload).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+pub async fn json(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
+}

@@ -1,0 +1,364 @@
+//! The browser login: /authorize, the login page, the code, the token exchange, /userinfo,
+//! SSO, prompt and logout, and every way the browser side can be abused.
+
+use crate::harness::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn code_flow_with_pkce_end_to_end() {
+    let t = start().await;
+    let b = browser();
+    let res = login(&t, &b, &authorize_url(&t, &[]), &kw("ADMIN_EMAIL"), &kw("ADMIN_PASSWORD")).await;
+    assert_eq!(res.status(), 302);
+    let callback = location(&res);
+    assert!(callback.starts_with(CALLBACK), "{callback}");
+    assert_eq!(query_param(&callback, "state").as_deref(), Some("st-123"));
+    let code = query_param(&callback, "code").expect("code");
+
+    let (status, body) = json(exchange_code(&t, &code, VERIFIER).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body["refresh_token"].is_string(), "offline_access gives a refresh token: {body}");
+    let id = claims(body["id_token"].as_str().unwrap());
+    assert_eq!(id["iss"], t.base.as_str());
+    assert_eq!(id["aud"], kw("CMS_CLIENT_ID").as_str());
+    assert_eq!(id["nonce"], "n-456");
+    assert_eq!(id["email"], kw("ADMIN_EMAIL").as_str());
+    assert!(id["sub"].as_str().unwrap().starts_with("auth0|"));
+    assert!(id["updated_at"].as_str().unwrap().ends_with('Z'), "updated_at is an ISO string");
+    assert_eq!(id["exp"].as_i64().unwrap() - id["iat"].as_i64().unwrap(), 36000);
+    assert!(id["sid"].is_string());
+
+    let access = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(access["aud"], json!(t.url("userinfo")));
+
+    let info = reqwest::Client::new()
+        .get(t.url("userinfo"))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let (status, info) = json(info).await;
+    assert_eq!(status, 200);
+    assert_eq!(info["sub"], id["sub"]);
+    assert_eq!(info["email"], kw("ADMIN_EMAIL").as_str());
+    assert_eq!(info["name"], "CMS Administrator");
+
+    // The same browser signs in again without the form (SSO), and the code works.
+    let res = b.get(authorize_url(&t, &[])).send().await.unwrap();
+    assert_eq!(res.status(), 302);
+    let again = location(&res);
+    assert!(again.starts_with(CALLBACK), "SSO skips the login page: {again}");
+    let (status, body2) = json(exchange_code(&t, &query_param(&again, "code").unwrap(), VERIFIER).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(claims(body2["id_token"].as_str().unwrap())["sid"], id["sid"], "same SSO session");
+}
+
+#[tokio::test]
+async fn audience_and_max_age_shape_the_tokens() {
+    let t = start().await;
+    let b = browser();
+    let api = "http://localhost:8080/";
+    let res = login(
+        &t,
+        &b,
+        &authorize_url(&t, &[("audience", api), ("max_age", "600")]),
+        &kw("USER_EMAIL"),
+        &kw("USER_PASSWORD"),
+    )
+    .await;
+    let code = query_param(&location(&res), "code").unwrap();
+    let (_, body) = json(exchange_code(&t, &code, VERIFIER).await).await;
+    let access = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(access["aud"], json!([api, t.url("userinfo")]));
+    assert_eq!(access["exp"].as_i64().unwrap() - access["iat"].as_i64().unwrap(), 36000, "the API's token_lifetime");
+    assert_eq!(access["azp"], kw("CMS_CLIENT_ID").as_str());
+    let id = claims(body["id_token"].as_str().unwrap());
+    assert!(id["auth_time"].is_i64(), "max_age asks for auth_time");
+
+    // A session older than max_age=0 must sign in again.
+    let res = b.get(authorize_url(&t, &[("max_age", "0"), ("prompt", "none")])).send().await.unwrap();
+    let loc = location(&res);
+    assert_eq!(query_param(&loc, "error").as_deref(), Some("login_required"), "{loc}");
+}
+
+#[tokio::test]
+async fn prompt_none_without_session_and_prompt_login_with_one() {
+    let t = start().await;
+    let b = browser();
+    let res = b.get(authorize_url(&t, &[("prompt", "none")])).send().await.unwrap();
+    let loc = location(&res);
+    assert!(loc.starts_with(CALLBACK));
+    assert_eq!(query_param(&loc, "error").as_deref(), Some("login_required"));
+    assert_eq!(query_param(&loc, "state").as_deref(), Some("st-123"));
+
+    login(&t, &b, &authorize_url(&t, &[]), &kw("USER_EMAIL"), &kw("USER_PASSWORD")).await;
+    let res = b.get(authorize_url(&t, &[("prompt", "login")])).send().await.unwrap();
+    assert!(location(&res).contains("/u/login"), "prompt=login shows the form despite the session");
+}
+
+#[tokio::test]
+async fn form_post_response_mode_posts_the_code() {
+    let t = start().await;
+    let b = browser();
+    let res =
+        login(&t, &b, &authorize_url(&t, &[("response_mode", "form_post")]), &kw("USER_EMAIL"), &kw("USER_PASSWORD"))
+            .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&format!("action=\"{CALLBACK}\"")));
+    assert!(hidden(&html, "code").is_some());
+    assert_eq!(hidden(&html, "state").as_deref(), Some("st-123"));
+}
+
+#[tokio::test]
+async fn login_page_shows_only_enabled_connections_and_no_signup() {
+    let t = start().await;
+    let b = browser();
+    let res = b.get(authorize_url(&t, &[])).send().await.unwrap();
+    let html = b.get(t.url(&location(&res))).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("to continue to CMS"));
+    assert!(html.contains("dev-users") && html.contains("prod-users"));
+    assert!(!html.contains("google"), "google-oauth2 is not enabled for CMS");
+    assert!(!html.contains("signup-link"), "sign-up is disabled on both databases");
+
+    let res = b.get(authorize_url(&t, &[("connection", "prod-users")])).send().await.unwrap();
+    let html = b.get(t.url(&location(&res))).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("value=\"prod-users\"") && !html.contains("dev-users"));
+
+    let res = b.get(authorize_url(&t, &[("connection", "google-oauth2")])).send().await.unwrap();
+    assert_eq!(query_param(&location(&res), "error").as_deref(), Some("invalid_request"));
+}
+
+#[tokio::test]
+async fn wrong_password_rerenders_the_form_and_never_redirects() {
+    let t = start().await;
+    let b = browser();
+    let res = login(&t, &b, &authorize_url(&t, &[]), &kw("USER_EMAIL"), "wrong-password").await;
+    assert_eq!(res.status(), 401);
+    assert!(res.headers().get("location").is_none());
+    assert!(res.text().await.unwrap().contains("Wrong email or password."));
+    let res = login(&t, &b, &authorize_url(&t, &[]), "nobody@cms.example.test", "whatever1A!").await;
+    assert!(res.text().await.unwrap().contains("Wrong email or password."), "unknown users look the same");
+}
+
+#[tokio::test]
+async fn login_form_needs_its_csrf_cookie() {
+    let t = start().await;
+    let b = browser();
+    let res = b.get(authorize_url(&t, &[])).send().await.unwrap();
+    let page_url = t.url(&location(&res));
+    let html = b.get(&page_url).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("state", hidden(&html, "state").unwrap()),
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("connection", "dev-users".into()),
+        ("username", kw("USER_EMAIL")),
+        ("password", kw("USER_PASSWORD")),
+    ];
+    // Another browser (no cookie) replaying the form, as a login-CSRF page would.
+    let res = browser().post(&page_url).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.headers().get("location").is_none());
+    // A tampered token from the right browser.
+    let mut bad = form.clone();
+    bad[1].1 = "x".repeat(43);
+    assert_eq!(b.post(&page_url).form(&bad).send().await.unwrap().status(), 403);
+    // The genuine one still works.
+    assert_eq!(b.post(&page_url).form(&form).send().await.unwrap().status(), 302);
+}
+
+#[tokio::test]
+async fn unknown_client_and_foreign_redirect_uri_are_pages_not_redirects() {
+    let t = start().await;
+    let b = browser();
+    let res = b
+        .get(t.url("authorize?client_id=nope&response_type=code&redirect_uri=https://evil.example/cb"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+    assert!(res.text().await.unwrap().contains("Unknown client"));
+
+    for evil in [
+        "https://evil.example/cb",
+        "http://localhost:8080/web-login/callback/../../evil",
+        "http://localhost:8080/web-login/callback?x=1",
+        "http://localhost:8080.evil.example/web-login/callback",
+    ] {
+        let mut u = url::Url::parse(&t.url("authorize")).unwrap();
+        u.query_pairs_mut()
+            .append_pair("client_id", &kw("CMS_CLIENT_ID"))
+            .append_pair("response_type", "code")
+            .append_pair("redirect_uri", evil);
+        let res = b.get(u.as_str()).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{evil}");
+        assert!(res.headers().get("location").is_none(), "{evil}");
+        assert!(res.text().await.unwrap().contains("Callback URL mismatch"));
+    }
+    // Duplicated parameters are refused rather than guessed at.
+    let dup = format!("{}&redirect_uri=https://evil.example/cb", authorize_url(&t, &[]));
+    let res = b.get(dup).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+    // Oversized query.
+    let res = b.get(authorize_url(&t, &[("login_hint", &"a".repeat(20_000))])).send().await.unwrap();
+    assert!(res.status().is_client_error());
+}
+
+#[tokio::test]
+async fn errors_after_validation_go_back_to_the_client() {
+    let t = start().await;
+    let b = browser();
+    let cases = [
+        (vec![("response_type", "token")], "unsupported_response_type"),
+        (vec![("audience", "https://unknown.example/")], "access_denied"),
+        (vec![("code_challenge_method", "S512")], "invalid_request"),
+        (vec![("connection", "nope")], "invalid_request"),
+    ];
+    for (extra, error) in cases {
+        let mut u = url::Url::parse(&authorize_url(&t, &[])).unwrap();
+        let pairs: Vec<(String, String)> =
+            u.query_pairs().into_owned().filter(|(k, _)| !extra.iter().any(|(e, _)| e == k)).collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs).extend_pairs(extra.iter());
+        let res = b.get(u.as_str()).send().await.unwrap();
+        let loc = location(&res);
+        assert!(loc.starts_with(CALLBACK), "{loc}");
+        assert_eq!(query_param(&loc, "error").as_deref(), Some(error), "{loc}");
+        assert_eq!(query_param(&loc, "state").as_deref(), Some("st-123"));
+    }
+}
+
+#[tokio::test]
+async fn logout_checks_return_to_against_the_right_list() {
+    let t = start().await;
+    let b = browser();
+    login(&t, &b, &authorize_url(&t, &[]), &kw("USER_EMAIL"), &kw("USER_PASSWORD")).await;
+    let cid = kw("CMS_CLIENT_ID");
+
+    let res = b.get(t.url(&format!("v2/logout?client_id={cid}&returnTo=https://evil.example/"))).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+    let res = b.get(t.url("v2/logout?returnTo=https://evil.example/")).send().await.unwrap();
+    assert_eq!(res.status(), 400, "tenant list applies without client_id");
+
+    // Still signed in: the refused logouts ended nothing.
+    let res = b.get(authorize_url(&t, &[("prompt", "none")])).send().await.unwrap();
+    assert!(query_param(&location(&res), "code").is_some());
+
+    let res = b
+        .get(t.url(&format!("v2/logout?client_id={cid}&returnTo=http%3A%2F%2Flocalhost%3A8080%3Fbye%3D1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    assert_eq!(location(&res), "http://localhost:8080?bye=1");
+    let res = b.get(authorize_url(&t, &[("prompt", "none")])).send().await.unwrap();
+    assert_eq!(query_param(&location(&res), "error").as_deref(), Some("login_required"), "session ended");
+
+    let res = b.get(t.url("v2/logout")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn oidc_logout_uses_the_id_token_hint() {
+    let t = start().await;
+    let b = browser();
+    let res = login(&t, &b, &authorize_url(&t, &[]), &kw("USER_EMAIL"), &kw("USER_PASSWORD")).await;
+    let (_, body) = json(exchange_code(&t, &query_param(&location(&res), "code").unwrap(), VERIFIER).await).await;
+    let hint = body["id_token"].as_str().unwrap();
+    let mut u = url::Url::parse(&t.url("oidc/logout")).unwrap();
+    u.query_pairs_mut()
+        .append_pair("id_token_hint", hint)
+        .append_pair("post_logout_redirect_uri", "http://localhost:8080")
+        .append_pair("state", "s1");
+    let res = b.get(u.as_str()).send().await.unwrap();
+    assert_eq!(res.status(), 302);
+    assert_eq!(query_param(&location(&res), "state").as_deref(), Some("s1"));
+    let res = b.get(t.url("oidc/logout?id_token_hint=not.a.jwt")).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+}
+
+#[tokio::test]
+async fn brute_force_blocks_the_pair_until_the_password_changes() {
+    let t = start().await;
+    let http = reqwest::Client::new();
+    let token = |password: String| {
+        let http = http.clone();
+        let url = t.url("oauth/token");
+        async move {
+            http.post(url)
+                .json(&json!({
+                    "grant_type": "http://auth0.com/oauth/grant-type/password-realm",
+                    "client_id": kw("CMS_CLIENT_ID"), "client_secret": kw("CMS_CLIENT_SECRET"),
+                    "username": kw("USER_EMAIL"), "password": password, "realm": "dev-users", "scope": "openid",
+                }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for i in 1..=9 {
+        let (status, body) = json(token("wrong".into()).await).await;
+        assert_eq!((status, body["error"].as_str()), (403, Some("invalid_grant")), "attempt {i}");
+    }
+    let (status, body) = json(token("wrong".into()).await).await;
+    assert_eq!((status, body["error"].as_str()), (429, Some("too_many_attempts")));
+    let (status, _) = json(token(kw("USER_PASSWORD")).await).await;
+    assert_eq!(status, 429, "the right password does not lift the block");
+
+    // Reset through the mailed link.
+    let res = http
+        .post(t.url("dbconnections/change_password"))
+        .json(&json!({"client_id": kw("CMS_CLIENT_ID"), "email": kw("USER_EMAIL"), "connection": "dev-users"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "We've just sent you an email to reset your password.");
+    let outbox: Vec<_> = std::fs::read_dir(t.data.join("outbox")).unwrap().collect();
+    assert_eq!(outbox.len(), 1);
+    let mail: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outbox[0].as_ref().unwrap().path()).unwrap()).unwrap();
+    let body = mail["body"].as_str().unwrap();
+    let link = body.lines().find(|l| l.contains("/lo/reset?ticket=")).unwrap().trim();
+    let ticket = query_param(link, "ticket").unwrap();
+    assert!(reqwest::get(link).await.unwrap().text().await.unwrap().contains("Change your password"));
+    let weak =
+        http.post(t.url("lo/reset")).form(&[("ticket", ticket.as_str()), ("password", "weak")]).send().await.unwrap();
+    assert_eq!(weak.status(), 400);
+    let ok = http
+        .post(t.url("lo/reset"))
+        .form(&[("ticket", ticket.as_str()), ("password", "New-Passw0rd!")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let (status, body) = json(token("New-Passw0rd!".into()).await).await;
+    assert_eq!(status, 200, "block lifted by the password change: {body}");
+    let reuse = http
+        .post(t.url("lo/reset"))
+        .form(&[("ticket", ticket.as_str()), ("password", "Other-Passw0rd!")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reuse.status(), 400, "a reset link works once");
+}
+
+#[tokio::test]
+async fn discovery_and_jwks_describe_the_issuer() {
+    let t = start().await;
+    let (status, d) = json(reqwest::get(t.url(".well-known/openid-configuration")).await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(d["issuer"], t.base.as_str());
+    assert_eq!(d["token_endpoint"], t.url("oauth/token"));
+    assert_eq!(d["code_challenge_methods_supported"], json!(["S256", "plain"]));
+    let (_, jwks) = json(reqwest::get(t.url(".well-known/jwks.json")).await.unwrap()).await;
+    let key = &jwks["keys"][0];
+    assert_eq!(
+        (key["kty"].as_str(), key["alg"].as_str(), key["e"].as_str()),
+        (Some("RSA"), Some("RS256"), Some("AQAB"))
+    );
+    assert!(key["x5c"][0].is_string() && key["kid"].is_string());
+}

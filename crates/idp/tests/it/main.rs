@@ -1,0 +1,9 @@
+//! End-to-end tests of the identity provider over real HTTP: each test starts its own idp on
+//! an ephemeral port, provisioned from the guide's example tenant, against SQLite or
+//! PostgreSQL. One test binary (modules below) so the world links once.
+
+mod harness;
+mod login_flow;
+mod nodes;
+mod tenant_import;
+mod token_endpoint;

@@ -1,0 +1,111 @@
+//! Provisioning from the example tenant: every guide step lands in the store, and importing
+//! the same files again changes nothing.
+
+use crate::harness::*;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use store::Store;
+
+async fn snapshot(store: &dyn Store) -> Value {
+    let mut clients: Vec<Value> =
+        store.clients().await.unwrap().into_iter().map(|c| json!([c.client, c.secret_sha256])).collect();
+    clients.sort_by_key(|c| c.to_string());
+    let mut connections: Vec<Value> = store.connections().await.unwrap().into_iter().map(|c| json!(c)).collect();
+    connections.sort_by_key(|c| c.to_string());
+    let mut apis: Vec<Value> = store.resource_servers().await.unwrap().into_iter().map(|c| json!(c)).collect();
+    apis.sort_by_key(|c| c.to_string());
+    let mut grants: Vec<Value> = store.client_grants().await.unwrap().into_iter().map(|c| json!(c)).collect();
+    grants.sort_by_key(|c| c.to_string());
+    json!({
+        "settings": store.tenant_settings().await.unwrap(),
+        "clients": clients, "connections": connections, "apis": apis, "grants": grants,
+        "actions": store.documents("action").await.unwrap(),
+        "bindings": store.documents("trigger_bindings").await.unwrap(),
+    })
+}
+
+async fn import_twice(store: Arc<dyn Store>) {
+    let t = start_on(store.clone(), true, |_| {}).await;
+    let first = snapshot(store.as_ref()).await;
+    let mut words = keywords();
+    words.insert("AUTH0_DOMAIN", t.idp.config.domain());
+    let file = tenant::load_tenant(example_dir().join("tenant.yaml"), &words).unwrap();
+    let report = idp::provision::apply_tenant(&t.idp, &file).await.unwrap();
+    assert!(report.generated_credentials.is_empty(), "pinned credentials are never regenerated");
+    let users = tenant::load_users(example_dir().join("users.json"), &words).unwrap();
+    let again = idp::provision::import_users(&t.idp, "dev-users", &users).await.unwrap();
+    assert_eq!((again.created, again.existing), (0, 2));
+    assert_eq!(snapshot(store.as_ref()).await, first);
+
+    // The guide's steps, as stored.
+    let settings = store.tenant_settings().await.unwrap();
+    assert_eq!(settings.default_directory.as_deref(), Some("dev-users"));
+    assert!(settings.allowed_logout_urls.contains(&"http://localhost:8080".to_string()));
+    let cms = store.client(&kw("CMS_CLIENT_ID")).await.unwrap().unwrap().client;
+    assert_eq!(cms.callbacks, vec![CALLBACK.to_string()]);
+    assert_eq!(cms.jwt_configuration.lifetime_in_seconds, 36000);
+    let api = store.resource_server_by_identifier("http://localhost:8080/").await.unwrap().unwrap();
+    assert_eq!(api.token_lifetime, cms.jwt_configuration.lifetime_in_seconds, "guide: lifetimes match");
+    for db in ["dev-users", "prod-users"] {
+        let c = store.connection_by_name(db).await.unwrap().unwrap();
+        assert!(c.signup_disabled() && c.enabled_for(&cms.client_id), "{db}");
+    }
+    assert!(!store.connection_by_name("google-oauth2").await.unwrap().unwrap().enabled_for(&cms.client_id));
+    let grant =
+        store.client_grant_for(&kw("MGMT_CLIENT_ID"), &t.idp.config.management_audience()).await.unwrap().unwrap();
+    assert!(grant.scope.contains(&"update:users_app_metadata".to_string()));
+    let admin = store.user_by_login("dev-users", &kw("ADMIN_EMAIL")).await.unwrap().unwrap();
+    assert_eq!(admin.user.app_metadata["groups"], json!(["admin"]));
+    assert!(admin.password_hash.unwrap().starts_with("$2b$"));
+    let actions = store.documents("action").await.unwrap();
+    assert_eq!(actions[0]["name"], "inject-id-token");
+    assert!(actions[0]["code"].as_str().unwrap().contains("MIA_NAMESPACE"));
+    assert_eq!(
+        actions[0]["secrets"],
+        json!([{"name": "MIA_NAMESPACE"}]),
+        "secret values stay out of the action document"
+    );
+}
+
+#[tokio::test]
+async fn importing_twice_changes_nothing_sqlite() {
+    import_twice(sqlite_store().await).await;
+}
+
+#[tokio::test]
+async fn importing_twice_changes_nothing_postgres() {
+    import_twice(pg_store("import").await).await;
+}
+
+#[tokio::test]
+async fn imported_auth0_bcrypt_hashes_log_in() {
+    let t = start().await;
+    let real = bcrypt_hash("Imported-Passw0rd!");
+    assert!(real.starts_with("$2a$10$"));
+    let import = format!(
+        r#"[{{"email": "old@cms.example.test", "email_verified": true, "custom_password_hash": {{"algorithm": "bcrypt", "hash": {{"value": "{real}"}}}}}}]"#
+    );
+    let users = tenant::parse_users(&import, &tenant::Keywords::new()).unwrap();
+    let report = idp::provision::import_users(&t.idp, "dev-users", &users).await.unwrap();
+    assert_eq!(report.created, 1, "{:?}", report.errors);
+    let res = reqwest::Client::new()
+        .post(t.url("oauth/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", &kw("CMS_CLIENT_ID")),
+            ("client_secret", &kw("CMS_CLIENT_SECRET")),
+            ("username", "old@cms.example.test"),
+            ("password", "Imported-Passw0rd!"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let stored = t.idp.store.user_by_login("dev-users", "old@cms.example.test").await.unwrap().unwrap();
+    assert!(stored.password_hash.unwrap().starts_with("$2b$04$"), "rehashed to the configured cost at login");
+}
+
+/// A `$2a$10$` hash, the form Auth0 exports.
+fn bcrypt_hash(password: &str) -> String {
+    bcrypt::hash_with_result(password, 10).unwrap().format_for_version(bcrypt::Version::TwoA)
+}

@@ -1,0 +1,360 @@
+//! `/oauth/token` and its neighbours: every grant, client authentication both ways, and each
+//! refusal in Auth0's exact shape.
+
+use crate::harness::*;
+use serde_json::{Value, json};
+
+async fn post_form(t: &TestIdp, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    json(reqwest::Client::new().post(t.url(path)).form(form).send().await.unwrap()).await
+}
+
+async fn post_json(t: &TestIdp, path: &str, body: Value) -> (u16, Value) {
+    json(reqwest::Client::new().post(t.url(path)).json(&body).send().await.unwrap()).await
+}
+
+fn m2m(extra: Value) -> Value {
+    let mut body = json!({"grant_type": "client_credentials", "client_id": kw("MGMT_CLIENT_ID"), "client_secret": kw("MGMT_CLIENT_SECRET")});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    body
+}
+
+#[tokio::test]
+async fn client_credentials_for_the_management_api() {
+    let t = start().await;
+    let audience = t.idp.config.management_audience();
+    let (status, body) = post_json(&t, "oauth/token", m2m(json!({"audience": audience, "scope": null}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["expires_in"], 86400);
+    assert!(body.get("id_token").is_none() && body.get("refresh_token").is_none());
+    let c = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(c["aud"], audience.as_str());
+    assert_eq!(c["gty"], "client-credentials");
+    assert_eq!(c["sub"], format!("{}@clients", kw("MGMT_CLIENT_ID")));
+    assert!(c["scope"].as_str().unwrap().split(' ').any(|s| s == "update:users_app_metadata"));
+
+    // Narrower scopes are granted as asked; an ungranted one is refused by name.
+    let (_, body) = post_json(&t, "oauth/token", m2m(json!({"audience": audience, "scope": "read:users"}))).await;
+    assert_eq!(body["scope"], "read:users");
+    let (status, body) =
+        post_json(&t, "oauth/token", m2m(json!({"audience": audience, "scope": "read:users delete:clients"}))).await;
+    assert_eq!(
+        (status, body["error_description"].as_str()),
+        (403, Some("Client has not been granted scopes: delete:clients"))
+    );
+
+    // No grant for the CMS API.
+    let (status, body) = post_json(&t, "oauth/token", m2m(json!({"audience": "http://localhost:8080/"}))).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")));
+    assert!(body["error_description"].as_str().unwrap().contains("You need to create a \"client-grant\""));
+    let (status, body) = post_json(&t, "oauth/token", m2m(json!({"audience": "https://nowhere.example/"}))).await;
+    assert_eq!(
+        (status, body["error_description"].as_str()),
+        (403, Some("Service not enabled within domain: https://nowhere.example/"))
+    );
+    let (status, body) = post_json(&t, "oauth/token", m2m(json!({}))).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body["error_description"],
+        "No audience parameter was provided, and no default audience has been configured"
+    );
+}
+
+#[tokio::test]
+async fn client_authentication_post_basic_and_refusals() {
+    let t = start().await;
+    let audience = t.idp.config.management_audience();
+    let res = reqwest::Client::new()
+        .post(t.url("oauth/token"))
+        .basic_auth(kw("MGMT_CLIENT_ID"), Some(kw("MGMT_CLIENT_SECRET")))
+        .form(&[("grant_type", "client_credentials"), ("audience", audience.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "client_secret_basic");
+    for body in [
+        m2m(json!({"client_secret": "wrong", "audience": audience})),
+        m2m(json!({"client_id": "unknown-client", "audience": audience})),
+        json!({"grant_type": "client_credentials", "client_id": kw("MGMT_CLIENT_ID"), "audience": audience}),
+    ] {
+        let (status, b) = post_json(&t, "oauth/token", body).await;
+        assert_eq!(
+            (status, b["error"].as_str(), b["error_description"].as_str()),
+            (401, Some("access_denied"), Some("Unauthorized"))
+        );
+    }
+    // A grant type the application does not have.
+    let (status, b) = post_json(&t, "oauth/token", json!({"grant_type": "client_credentials", "client_id": kw("CMS_CLIENT_ID"), "client_secret": kw("CMS_CLIENT_SECRET"), "audience": audience})).await;
+    assert_eq!((status, b["error"].as_str()), (403, Some("unauthorized_client")));
+    assert_eq!(b["error_description"], "Grant type 'client_credentials' not allowed for the client.");
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_invalid_request() {
+    let t = start().await;
+    let http = reqwest::Client::new();
+    let url = t.url("oauth/token");
+    let cases: Vec<(reqwest::RequestBuilder, u16)> = vec![
+        (http.post(&url).header("content-type", "application/json").body("{not json"), 400),
+        (http.post(&url).header("content-type", "application/json").body("[1,2]"), 400),
+        (http.post(&url).json(&json!({"grant_type": ["password"]})), 400),
+        (http.post(&url).header("content-type", "text/plain").body("grant_type=password"), 400),
+        (http.post(&url).form(&[("client_id", "x")]), 400),
+        (
+            http.post(&url)
+                .body("grant_type=a&grant_type=b")
+                .header("content-type", "application/x-www-form-urlencoded"),
+            400,
+        ),
+        (http.post(&url).form(&[("grant_type", "urn:made:up")]), 403),
+    ];
+    for (i, (req, want)) in cases.into_iter().enumerate() {
+        let (status, body) = json(req.send().await.unwrap()).await;
+        assert_eq!(status, want, "case {i}: {body}");
+        assert!(body["error"].is_string() && body["error_description"].is_string(), "case {i}: {body}");
+    }
+    let (_, body) = post_form(&t, "oauth/token", &[("client_id", "x")]).await;
+    assert_eq!(body["error_description"], "Missing required parameter: grant_type");
+    let huge = "a".repeat(100 * 1024);
+    let res = http.post(&url).form(&[("grant_type", "password"), ("password", huge.as_str())]).send().await.unwrap();
+    assert_eq!(res.status(), 413);
+}
+
+#[tokio::test]
+async fn password_grants_and_their_refusals() {
+    let t = start().await;
+    let base = || json!({"client_id": kw("CMS_CLIENT_ID"), "client_secret": kw("CMS_CLIENT_SECRET"), "username": kw("ADMIN_EMAIL"), "password": kw("ADMIN_PASSWORD"), "scope": "openid profile email", "audience": null, "realm": null});
+    let mut ok = base();
+    ok["grant_type"] = json!("password");
+    let (status, body) = post_json(&t, "oauth/token", ok).await;
+    assert_eq!(status, 200, "password grant through the default directory: {body}");
+    let id = claims(body["id_token"].as_str().unwrap());
+    assert!(id.get("nonce").is_none(), "no nonce on password-grant ID tokens");
+    assert_eq!(claims(body["access_token"].as_str().unwrap())["gty"], "password");
+
+    let mut wrong = base();
+    wrong["grant_type"] = json!("http://auth0.com/oauth/grant-type/password-realm");
+    wrong["realm"] = json!("dev-users");
+    wrong["password"] = json!("nope");
+    let (status, body) = post_json(&t, "oauth/token", wrong).await;
+    assert_eq!(
+        (status, body["error"].as_str(), body["error_description"].as_str()),
+        (403, Some("invalid_grant"), Some("Wrong email or password."))
+    );
+
+    let mut other_realm = base();
+    other_realm["grant_type"] = json!("http://auth0.com/oauth/grant-type/password-realm");
+    other_realm["realm"] = json!("prod-users");
+    let (status, _) = post_json(&t, "oauth/token", other_realm).await;
+    assert_eq!(status, 403, "the admin lives in dev-users only");
+
+    // A blocked user.
+    let mut stored = t.idp.store.user_by_login("dev-users", &kw("ADMIN_EMAIL")).await.unwrap().unwrap();
+    stored.user.blocked = true;
+    t.idp.store.update_user(&stored).await.unwrap();
+    let mut ok = base();
+    ok["grant_type"] = json!("password");
+    let (status, body) = post_json(&t, "oauth/token", ok).await;
+    assert_eq!(
+        (status, body["error"].as_str(), body["error_description"].as_str()),
+        (401, Some("unauthorized"), Some("user is blocked"))
+    );
+}
+
+#[tokio::test]
+async fn codes_are_single_use_and_bound_to_pkce_and_redirect_uri() {
+    let t = start().await;
+    let b = browser();
+    let code_for = |b: reqwest::Client| {
+        let t = &t;
+        async move {
+            let res = b.get(authorize_url(t, &[])).send().await.unwrap();
+            let loc = location(&res);
+            let loc = if loc.contains("/u/login") {
+                let r = login(t, &b, &authorize_url(t, &[]), &kw("USER_EMAIL"), &kw("USER_PASSWORD")).await;
+                location(&r)
+            } else {
+                loc
+            };
+            query_param(&loc, "code").unwrap()
+        }
+    };
+    // Wrong and missing verifier.
+    let code = code_for(b.clone()).await;
+    let (status, body) = json(exchange_code(&t, &code, &"x".repeat(43)).await).await;
+    assert_eq!((status, body["error_description"].as_str()), (403, Some("Failed to verify code verifier")));
+    let code = code_for(b.clone()).await;
+    let res = reqwest::Client::new()
+        .post(t.url("oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &kw("CMS_CLIENT_ID")),
+            ("client_secret", &kw("CMS_CLIENT_SECRET")),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(res).await.0, 403);
+    // Different redirect_uri.
+    let code = code_for(b.clone()).await;
+    let res = reqwest::Client::new()
+        .post(t.url("oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &kw("CMS_CLIENT_ID")),
+            ("client_secret", &kw("CMS_CLIENT_SECRET")),
+            ("code", &code),
+            ("redirect_uri", "http://localhost:8080/other"),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(res).await.0, 403);
+
+    // Reuse: the second exchange fails and the first exchange's refresh token dies with it.
+    let code = code_for(b.clone()).await;
+    let (status, first) = json(exchange_code(&t, &code, VERIFIER).await).await;
+    assert_eq!(status, 200);
+    let (status, body) = json(exchange_code(&t, &code, VERIFIER).await).await;
+    assert_eq!((status, body["error_description"].as_str()), (403, Some("Invalid authorization code")));
+    let rt = first["refresh_token"].as_str().unwrap();
+    let (status, _) = post_form(
+        &t,
+        "oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", &kw("CMS_CLIENT_ID")),
+            ("client_secret", &kw("CMS_CLIENT_SECRET")),
+            ("refresh_token", rt),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403, "refresh tokens from a replayed code are revoked");
+    let (status, _) = json(exchange_code(&t, "made-up-code", VERIFIER).await).await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn expired_codes_are_refused() {
+    let t = start_on(sqlite_store().await, true, |c| c.code_ttl_secs = 0).await;
+    let b = browser();
+    let res = login(&t, &b, &authorize_url(&t, &[]), &kw("USER_EMAIL"), &kw("USER_PASSWORD")).await;
+    let code = query_param(&location(&res), "code").unwrap();
+    let (status, body) = json(exchange_code(&t, &code, VERIFIER).await).await;
+    assert_eq!((status, body["error_description"].as_str()), (403, Some("Invalid authorization code")));
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
+    let t = start().await;
+    let b = browser();
+    let res = login(&t, &b, &authorize_url(&t, &[]), &kw("USER_EMAIL"), &kw("USER_PASSWORD")).await;
+    let (_, body) = json(exchange_code(&t, &query_param(&location(&res), "code").unwrap(), VERIFIER).await).await;
+    let rt1 = body["refresh_token"].as_str().unwrap().to_string();
+    let refresh = |rt: String, scope: Option<&'static str>| {
+        let t = &t;
+        async move {
+            let mut form = vec![
+                ("grant_type", "refresh_token".to_string()),
+                ("client_id", kw("CMS_CLIENT_ID")),
+                ("client_secret", kw("CMS_CLIENT_SECRET")),
+                ("refresh_token", rt),
+            ];
+            if let Some(s) = scope {
+                form.push(("scope", s.to_string()));
+            }
+            json(reqwest::Client::new().post(t.url("oauth/token")).form(&form).send().await.unwrap()).await
+        }
+    };
+    let (status, b2) = refresh(rt1.clone(), None).await;
+    assert_eq!(status, 200, "{b2}");
+    let rt2 = b2["refresh_token"].as_str().expect("rotation returns a successor").to_string();
+    assert_ne!(rt1, rt2);
+    let id = claims(b2["id_token"].as_str().unwrap());
+    assert!(id.get("nonce").is_none(), "no nonce on refreshed ID tokens");
+    assert_eq!(claims(b2["access_token"].as_str().unwrap())["gty"], "refresh_token");
+
+    let (status, b3) = refresh(rt2.clone(), Some("openid email")).await;
+    assert_eq!(status, 200, "narrowing is allowed");
+    assert!(b3["scope"].as_str().unwrap().contains("email"));
+    let (status, body) =
+        refresh(b3["refresh_token"].as_str().unwrap().to_string(), Some("openid read:everything")).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("invalid_scope")));
+
+    // Reusing rt1 (already rotated) revokes every descendant.
+    let (status, body) = refresh(rt1, None).await;
+    assert_eq!((status, body["error_description"].as_str()), (403, Some("Unknown or invalid refresh token.")));
+    let (status, _) = refresh(b3["refresh_token"].as_str().unwrap().to_string(), None).await;
+    assert_eq!(status, 403, "the family is revoked");
+}
+
+#[tokio::test]
+async fn revoke_ends_a_refresh_token() {
+    let t = start().await;
+    let (_, body) = post_json(&t, "oauth/token", json!({"grant_type": "password", "client_id": kw("CMS_CLIENT_ID"), "client_secret": kw("CMS_CLIENT_SECRET"), "username": kw("USER_EMAIL"), "password": kw("USER_PASSWORD"), "scope": "openid offline_access"})).await;
+    let rt = body["refresh_token"].as_str().expect("offline_access").to_string();
+    let res = reqwest::Client::new()
+        .post(t.url("oauth/revoke"))
+        .json(&json!({"client_id": kw("CMS_CLIENT_ID"), "client_secret": kw("CMS_CLIENT_SECRET"), "token": rt}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (status, _) = post_form(
+        &t,
+        "oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", &kw("CMS_CLIENT_ID")),
+            ("client_secret", &kw("CMS_CLIENT_SECRET")),
+            ("refresh_token", &rt),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn signup_is_refused_where_disabled() {
+    let t = start().await;
+    let (status, body) = post_json(&t, "dbconnections/signup", json!({"client_id": kw("CMS_CLIENT_ID"), "email": "new@cms.example.test", "password": "Str0ng-Passw0rd!", "connection": "dev-users"})).await;
+    assert_eq!(
+        (status, body["code"].as_str(), body["statusCode"].as_i64()),
+        (400, Some("operation_not_allowed"), Some(400))
+    );
+    assert!(t.idp.store.user_by_login("dev-users", "new@cms.example.test").await.unwrap().is_none(), "nothing written");
+
+    // Enabled on a connection: works once, then the email is taken; weak passwords refused.
+    let mut conn = t.idp.store.connection_by_name("prod-users").await.unwrap().unwrap();
+    conn.options.insert("disable_signup".into(), json!(false));
+    t.idp.store.put_connection(&conn).await.unwrap();
+    let body = json!({"client_id": kw("CMS_CLIENT_ID"), "email": "new@cms.example.test", "password": "Str0ng-Passw0rd!", "connection": "prod-users"});
+    let (status, created) = post_json(&t, "dbconnections/signup", body.clone()).await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["email"], "new@cms.example.test");
+    assert_eq!(created["_id"].as_str().unwrap().len(), 24);
+    let (status, dup) = post_json(&t, "dbconnections/signup", body).await;
+    assert_eq!((status, dup["code"].as_str()), (400, Some("invalid_signup")));
+    let (status, weak) = post_json(&t, "dbconnections/signup", json!({"client_id": kw("CMS_CLIENT_ID"), "email": "w@cms.example.test", "password": "weak", "connection": "prod-users"})).await;
+    assert_eq!((status, weak["name"].as_str()), (400, Some("PasswordStrengthError")));
+    let (status, _) =
+        post_json(&t, "dbconnections/signup", json!({"client_id": kw("CMS_CLIENT_ID"), "email": 5})).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn rotated_keys_stay_published_and_verify() {
+    let t = start().await;
+    let (_, body) = post_json(&t, "oauth/token", json!({"grant_type": "password", "client_id": kw("CMS_CLIENT_ID"), "client_secret": kw("CMS_CLIENT_SECRET"), "username": kw("USER_EMAIL"), "password": kw("USER_PASSWORD"), "scope": "openid email"})).await;
+    let old = body["access_token"].as_str().unwrap().to_string();
+    t.idp.rotate_signing_key().await.unwrap();
+    let (_, jwks) = json(reqwest::get(t.url(".well-known/jwks.json")).await.unwrap()).await;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    let res = reqwest::Client::new().get(t.url("userinfo")).bearer_auth(&old).send().await.unwrap();
+    assert_eq!(res.status(), 200, "tokens of the previous key stay valid");
+    let res = reqwest::Client::new().get(t.url("userinfo")).bearer_auth(format!("{old}x")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(reqwest::Client::new().get(t.url("userinfo")).send().await.unwrap().status(), 401);
+}

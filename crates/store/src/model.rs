@@ -1,0 +1,374 @@
+//! The records the store keeps. Configuration records (clients, connections, APIs, grants,
+//! tenant settings, users) are serde documents in Auth0's own field names, so the Management
+//! API can return them as they are; fields the idp does not interpret ride along in `extra`.
+//! Secrets (client-secret digests, password hashes) are never part of a document.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Milliseconds since the Unix epoch; every stored instant uses it.
+pub type Millis = i64;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TenantSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub friendly_name: Option<String>,
+    pub allowed_logout_urls: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_audience: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_directory: Option<String>,
+    /// Hours an SSO session lives at most (Auth0's `session_lifetime`, default 168).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_lifetime: Option<f64>,
+    /// Hours an SSO session lives without activity (Auth0's `idle_session_lifetime`, default 72).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_session_lifetime: Option<f64>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JwtConfiguration {
+    #[serde(default = "default_alg")]
+    pub alg: String,
+    #[serde(default = "default_id_token_lifetime")]
+    pub lifetime_in_seconds: i64,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn default_alg() -> String {
+    "RS256".into()
+}
+fn default_id_token_lifetime() -> i64 {
+    36000
+}
+
+impl Default for JwtConfiguration {
+    fn default() -> Self {
+        Self { alg: default_alg(), lifetime_in_seconds: default_id_token_lifetime(), extra: Map::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RefreshTokenPolicy {
+    /// `rotating` or `non-rotating`.
+    pub rotation_type: String,
+    /// `expiring` or `non-expiring`.
+    pub expiration_type: String,
+    pub leeway: i64,
+    pub token_lifetime: i64,
+    pub idle_token_lifetime: i64,
+    pub infinite_token_lifetime: bool,
+    pub infinite_idle_token_lifetime: bool,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Default for RefreshTokenPolicy {
+    fn default() -> Self {
+        Self {
+            rotation_type: "non-rotating".into(),
+            expiration_type: "non-expiring".into(),
+            leeway: 0,
+            token_lifetime: 2_592_000,
+            idle_token_lifetime: 1_296_000,
+            infinite_token_lifetime: true,
+            infinite_idle_token_lifetime: true,
+            extra: Map::new(),
+        }
+    }
+}
+
+impl RefreshTokenPolicy {
+    pub fn rotating(&self) -> bool {
+        self.rotation_type == "rotating"
+    }
+}
+
+/// An application (Auth0 "client").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    /// `regular_web`, `non_interactive`, `spa`, `native`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_type: Option<String>,
+    #[serde(default)]
+    pub callbacks: Vec<String>,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub web_origins: Vec<String>,
+    #[serde(default)]
+    pub allowed_logout_urls: Vec<String>,
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    /// `none`, `client_secret_post` or `client_secret_basic`.
+    #[serde(default = "default_auth_method")]
+    pub token_endpoint_auth_method: String,
+    #[serde(default)]
+    pub jwt_configuration: JwtConfiguration,
+    #[serde(default)]
+    pub refresh_token: RefreshTokenPolicy,
+    #[serde(default = "yes")]
+    pub is_first_party: bool,
+    #[serde(default = "yes")]
+    pub oidc_conformant: bool,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn default_auth_method() -> String {
+    "client_secret_post".into()
+}
+fn yes() -> bool {
+    true
+}
+
+impl Client {
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+}
+
+/// A client as stored: the document plus the SHA-256 digest of its secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredClient {
+    pub client: Client,
+    pub secret_sha256: Option<Vec<u8>>,
+}
+
+/// A connection (database, social or enterprise).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    /// `con_` + 16 alphanumerics.
+    pub id: String,
+    pub name: String,
+    /// `auth0`, `google-oauth2`, `oidc`, …
+    pub strategy: String,
+    #[serde(default)]
+    pub options: Map<String, Value>,
+    #[serde(default)]
+    pub enabled_clients: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub realms: Vec<String>,
+    #[serde(default)]
+    pub is_domain_connection: bool,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Connection {
+    pub fn is_database(&self) -> bool {
+        self.strategy == "auth0"
+    }
+    pub fn signup_disabled(&self) -> bool {
+        self.options.get("disable_signup").and_then(Value::as_bool).unwrap_or(false)
+    }
+    pub fn enabled_for(&self, client_id: &str) -> bool {
+        self.enabled_clients.iter().any(|c| c == client_id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scope {
+    pub value: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// An API (Auth0 "resource server").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceServer {
+    /// 24 hex characters.
+    pub id: String,
+    pub name: String,
+    /// The audience.
+    pub identifier: String,
+    #[serde(default)]
+    pub scopes: Vec<Scope>,
+    #[serde(default = "default_rs_alg")]
+    pub signing_alg: String,
+    #[serde(default = "default_access_token_lifetime")]
+    pub token_lifetime: i64,
+    #[serde(default = "default_web_lifetime")]
+    pub token_lifetime_for_web: i64,
+    #[serde(default)]
+    pub allow_offline_access: bool,
+    #[serde(default)]
+    pub skip_consent_for_verifiable_first_party_clients: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_system: bool,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn default_rs_alg() -> String {
+    "RS256".into()
+}
+fn default_access_token_lifetime() -> i64 {
+    86400
+}
+fn default_web_lifetime() -> i64 {
+    7200
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientGrant {
+    /// `cgr_` + 16 alphanumerics.
+    pub id: String,
+    pub client_id: String,
+    pub audience: String,
+    #[serde(default)]
+    pub scope: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    pub connection: String,
+    pub provider: String,
+    pub user_id: String,
+    #[serde(rename = "isSocial")]
+    pub is_social: bool,
+}
+
+/// A user document. Timestamps are milliseconds; the wire formats them as ISO strings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub user_id: String,
+    pub connection: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub email_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    #[serde(default)]
+    pub app_metadata: Map<String, Value>,
+    #[serde(default)]
+    pub user_metadata: Map<String, Value>,
+    #[serde(default)]
+    pub identities: Vec<Identity>,
+    #[serde(default)]
+    pub blocked: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ip: Option<String>,
+    #[serde(default)]
+    pub logins_count: i64,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A user as stored: the document plus its password hash (bcrypt in Auth0's `$2a$`/`$2b$`
+/// format, or argon2 PHC), kept out of the document so it can never be serialised by mistake.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredUser {
+    pub user: User,
+    pub password_hash: Option<String>,
+}
+
+/// An RSA signing key. `private_pkcs8` is DER.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SigningKey {
+    pub kid: String,
+    pub private_pkcs8: Vec<u8>,
+    /// DER of a self-signed certificate for the key (the JWKS `x5c`).
+    pub cert_der: Vec<u8>,
+    pub created_at: Millis,
+    /// The key new tokens are signed with; exactly one key is current.
+    pub current: bool,
+    /// Set when a key was rotated out; it stays published until tokens it signed expire.
+    pub rotated_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+}
+
+/// A pending `/authorize` request waiting for the user to sign in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginTransaction {
+    pub id: String,
+    /// The validated authorization request, as the idp shapes it.
+    pub request: Value,
+    /// Anti-CSRF token the login form must echo.
+    pub csrf: String,
+    pub expires_at: Millis,
+}
+
+/// An issued authorization code (stored by its SHA-256 digest, never in clear).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthCode {
+    pub code_sha256: Vec<u8>,
+    /// What the code grants, as the idp shapes it.
+    pub grant: Value,
+    pub expires_at: Millis,
+}
+
+/// The result of presenting a code: it is consumed exactly once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodeRedemption {
+    /// First use: here is what it grants.
+    Fresh(Value),
+    /// Presented again: the grant it carried, so tokens issued from it can be revoked.
+    Reused(Value),
+    Unknown,
+}
+
+/// An SSO session (the idp's cookie points at it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SsoSession {
+    pub id: String,
+    pub user_id: String,
+    pub auth_time: Millis,
+    pub last_seen: Millis,
+    pub expires_at: Millis,
+    #[serde(default)]
+    pub clients: Vec<String>,
+}
+
+/// A refresh token (stored by SHA-256 digest). Tokens that descend from one login share a
+/// `family`; reuse of a rotated token revokes the family.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshToken {
+    pub token_sha256: Vec<u8>,
+    pub family: String,
+    pub client_id: String,
+    pub user_id: String,
+    /// What the token grants (scopes, audience, session), as the idp shapes it.
+    pub grant: Value,
+    pub created_at: Millis,
+    /// Absolute end of the family (does not move on rotation); `None` for non-expiring.
+    pub expires_at: Option<Millis>,
+    /// When it was exchanged for a successor (rotating clients only).
+    pub rotated_at: Option<Millis>,
+    pub revoked: bool,
+}
+
+/// Failed-login accounting for one (user, ip) pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureCount {
+    pub failures: i64,
+    pub first_at: Millis,
+}

@@ -1,0 +1,181 @@
+//! The schema and its migrator: numbered steps, each applied once in its own transaction and
+//! recorded in `schema_migrations`.
+//!
+//! Several processes may start at once against one PostgreSQL database: every step takes a
+//! transaction-scoped advisory lock and re-reads `schema_migrations` under it, so a step runs
+//! exactly once. On SQLite the `BEGIN IMMEDIATE` write lock serialises them the same way.
+
+use sqlx::{Any, Transaction};
+
+use super::{Dialect, SqlStore, db, now_millis};
+use crate::Result;
+
+/// The first schema. Written once: the binary and boolean column types are the only
+/// spellings the dialects disagree on (SQLite's `BOOLEAN` would not round-trip through sqlx's
+/// `Any` driver, so SQLite flags are integers).
+macro_rules! schema_v1 {
+    ($blob:literal, $flag:literal) => {
+        concat!(
+            "CREATE TABLE tenant_settings (id BIGINT PRIMARY KEY, data TEXT NOT NULL);
+
+            CREATE TABLE clients (
+                client_id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                secret_sha256 ", $blob, ",
+                data TEXT NOT NULL
+            );
+
+            CREATE TABLE connections (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+
+            CREATE TABLE resource_servers (
+                id TEXT PRIMARY KEY,
+                identifier TEXT NOT NULL UNIQUE,
+                data TEXT NOT NULL
+            );
+
+            CREATE TABLE client_grants (
+                id TEXT PRIMARY KEY,
+                client_id TEXT NOT NULL,
+                audience TEXT NOT NULL,
+                data TEXT NOT NULL,
+                UNIQUE (client_id, audience)
+            );
+
+            CREATE TABLE users (
+                user_id TEXT PRIMARY KEY,
+                connection TEXT NOT NULL,
+                email_lower TEXT,
+                username_lower TEXT,
+                password_hash TEXT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                data TEXT NOT NULL
+            );
+            CREATE UNIQUE INDEX users_email ON users (connection, email_lower) WHERE email_lower IS NOT NULL;
+            CREATE INDEX users_username ON users (connection, username_lower);
+
+            CREATE TABLE signing_keys (
+                kid TEXT PRIMARY KEY,
+                private_pkcs8 ", $blob, " NOT NULL,
+                cert_der ", $blob, " NOT NULL,
+                created_at BIGINT NOT NULL,
+                is_current ", $flag, " NOT NULL,
+                rotated_at BIGINT,
+                revoked_at BIGINT
+            );
+            -- The database itself guarantees at most one current key.
+            CREATE UNIQUE INDEX signing_keys_current ON signing_keys (is_current) WHERE is_current;
+
+            CREATE TABLE login_transactions (id TEXT PRIMARY KEY, data TEXT NOT NULL, expires_at BIGINT NOT NULL);
+            CREATE INDEX login_transactions_expiry ON login_transactions (expires_at);
+
+            CREATE TABLE auth_codes (
+                code_sha256 ", $blob, " PRIMARY KEY,
+                grant_doc TEXT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                redeemed_at BIGINT
+            );
+            CREATE INDEX auth_codes_expiry ON auth_codes (expires_at);
+
+            CREATE TABLE sso_sessions (
+                id TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                data TEXT NOT NULL,
+                expires_at BIGINT NOT NULL
+            );
+            CREATE INDEX sso_sessions_user ON sso_sessions (user_id);
+            CREATE INDEX sso_sessions_expiry ON sso_sessions (expires_at);
+
+            CREATE TABLE refresh_tokens (
+                token_sha256 ", $blob, " PRIMARY KEY,
+                family TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                grant_doc TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT,
+                rotated_at BIGINT,
+                revoked ", $flag, " NOT NULL
+            );
+            CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
+            CREATE INDEX refresh_tokens_expiry ON refresh_tokens (expires_at);
+
+            CREATE TABLE login_failures (
+                user_id TEXT NOT NULL,
+                ip TEXT NOT NULL,
+                failures BIGINT NOT NULL,
+                first_at BIGINT NOT NULL,
+                PRIMARY KEY (user_id, ip)
+            );
+
+            CREATE TABLE documents (kind TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (kind, id));"
+        )
+    };
+}
+
+/// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, schema_v1!("BLOB", "INTEGER"), schema_v1!("BYTEA", "BOOLEAN"))];
+
+/// Key of the advisory lock migrations hold on PostgreSQL ("gate" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6761_7465;
+
+/// Creates `schema` (PostgreSQL) and `schema_migrations` when absent, then applies every
+/// step not yet recorded.
+pub(super) async fn run(store: &SqlStore, schema: Option<&str>) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    lock(store.dialect, &mut tx).await?;
+    if let Some(schema) = schema {
+        // Validated by `connect_in_schema`.
+        let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+        sqlx::raw_sql(&create).execute(&mut *tx).await.map_err(db("schema"))?;
+    }
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(db("schema_migrations"))?;
+    tx.commit().await.map_err(db("migration"))?;
+
+    for &(version, sqlite, postgres) in MIGRATIONS {
+        let mut tx = store.begin_write().await?;
+        lock(store.dialect, &mut tx).await?;
+        // Checked under the lock: another process may have applied it while we waited.
+        let applied = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("migration"))?
+            .is_some();
+        if !applied {
+            let sql = match store.dialect {
+                Dialect::Sqlite => sqlite,
+                Dialect::Postgres => postgres,
+            };
+            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db("migration"))?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(version)
+                .bind(now_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db("migration"))?;
+            tracing::info!(version, "applying store migration");
+        }
+        tx.commit().await.map_err(db("migration"))?;
+    }
+    Ok(())
+}
+
+/// Serialises migrators on PostgreSQL until the transaction ends; SQLite's `BEGIN IMMEDIATE`
+/// already did.
+async fn lock(dialect: Dialect, tx: &mut Transaction<'static, Any>) -> Result<()> {
+    if dialect == Dialect::Postgres {
+        // `FROM` keeps the function's `void` result out of the row, which `Any` cannot decode.
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut **tx)
+            .await
+            .map_err(db("migration lock"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,587 @@
+//! The [`Store`] methods as SQL. Configuration records are one JSON `data` column next to the
+//! few columns lookups and unique keys need; short-lived grants keep their fields as columns
+//! so redemption and rotation can be single conditional `UPDATE`s.
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::query;
+
+use super::{Dialect, Query, SqlStore, data, db, flag, from_json, get, to_json};
+use crate::model::*;
+use crate::{Error, Result, Store};
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> Result<()> {
+        self.write("ping", query("SELECT 1")).await
+    }
+
+    // --- tenant
+
+    async fn tenant_settings(&self) -> Result<TenantSettings> {
+        let q = query("SELECT data FROM tenant_settings WHERE id = 1");
+        Ok(self.doc("tenant settings", q).await?.unwrap_or_default())
+    }
+
+    async fn put_tenant_settings(&self, settings: &TenantSettings) -> Result<()> {
+        let q = query(
+            "INSERT INTO tenant_settings (id, data) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+        )
+        .bind(to_json(settings)?);
+        self.write("tenant settings", q).await
+    }
+
+    // --- clients
+
+    async fn client(&self, client_id: &str) -> Result<Option<StoredClient>> {
+        let q = query("SELECT data, secret_sha256 FROM clients WHERE client_id = $1").bind(client_id);
+        let row = self.row("client", q).await?;
+        row.as_ref().map(stored_client).transpose()
+    }
+
+    async fn clients(&self) -> Result<Vec<StoredClient>> {
+        let q = query("SELECT data, secret_sha256 FROM clients ORDER BY client_id");
+        let rows = self.rows("client", q).await?;
+        rows.iter().map(stored_client).collect()
+    }
+
+    async fn put_client(&self, client: &StoredClient) -> Result<()> {
+        let q = query(
+            "INSERT INTO clients (client_id, name, secret_sha256, data) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, data = excluded.data,
+                 secret_sha256 = COALESCE(excluded.secret_sha256, clients.secret_sha256)",
+        )
+        .bind(&client.client.client_id)
+        .bind(&client.client.name)
+        .bind(client.secret_sha256.as_deref())
+        .bind(to_json(&client.client)?);
+        self.write(&format!("client {}", client.client.client_id), q).await
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<bool> {
+        let q = query("DELETE FROM clients WHERE client_id = $1").bind(client_id);
+        self.remove("client", q).await
+    }
+
+    // --- connections
+
+    async fn connection(&self, id: &str) -> Result<Option<Connection>> {
+        let q = query("SELECT data FROM connections WHERE id = $1").bind(id);
+        self.doc("connection", q).await
+    }
+
+    async fn connection_by_name(&self, name: &str) -> Result<Option<Connection>> {
+        let q = query("SELECT data FROM connections WHERE name = $1").bind(name);
+        self.doc("connection", q).await
+    }
+
+    async fn connections(&self) -> Result<Vec<Connection>> {
+        let q = query("SELECT data FROM connections ORDER BY name");
+        self.docs("connection", q).await
+    }
+
+    async fn put_connection(&self, connection: &Connection) -> Result<()> {
+        let q = query(
+            "INSERT INTO connections (id, name, data) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, data = excluded.data",
+        )
+        .bind(&connection.id)
+        .bind(&connection.name)
+        .bind(to_json(connection)?);
+        self.write(&format!("connection {}", connection.name), q).await
+    }
+
+    async fn delete_connection(&self, id: &str) -> Result<bool> {
+        let q = query("DELETE FROM connections WHERE id = $1").bind(id);
+        self.remove("connection", q).await
+    }
+
+    // --- resource servers
+
+    async fn resource_server(&self, id: &str) -> Result<Option<ResourceServer>> {
+        let q = query("SELECT data FROM resource_servers WHERE id = $1").bind(id);
+        self.doc("resource server", q).await
+    }
+
+    async fn resource_server_by_identifier(&self, identifier: &str) -> Result<Option<ResourceServer>> {
+        let q = query("SELECT data FROM resource_servers WHERE identifier = $1").bind(identifier);
+        self.doc("resource server", q).await
+    }
+
+    async fn resource_servers(&self) -> Result<Vec<ResourceServer>> {
+        let q = query("SELECT data FROM resource_servers ORDER BY identifier");
+        self.docs("resource server", q).await
+    }
+
+    async fn put_resource_server(&self, rs: &ResourceServer) -> Result<()> {
+        let q = query(
+            "INSERT INTO resource_servers (id, identifier, data) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET identifier = excluded.identifier, data = excluded.data",
+        )
+        .bind(&rs.id)
+        .bind(&rs.identifier)
+        .bind(to_json(rs)?);
+        self.write(&format!("resource server {}", rs.identifier), q).await
+    }
+
+    async fn delete_resource_server(&self, id: &str) -> Result<bool> {
+        let q = query("DELETE FROM resource_servers WHERE id = $1").bind(id);
+        self.remove("resource server", q).await
+    }
+
+    // --- client grants
+
+    async fn client_grant(&self, id: &str) -> Result<Option<ClientGrant>> {
+        let q = query("SELECT data FROM client_grants WHERE id = $1").bind(id);
+        self.doc("client grant", q).await
+    }
+
+    async fn client_grant_for(&self, client_id: &str, audience: &str) -> Result<Option<ClientGrant>> {
+        let q = query("SELECT data FROM client_grants WHERE client_id = $1 AND audience = $2")
+            .bind(client_id)
+            .bind(audience);
+        self.doc("client grant", q).await
+    }
+
+    async fn client_grants(&self) -> Result<Vec<ClientGrant>> {
+        let q = query("SELECT data FROM client_grants ORDER BY client_id, audience");
+        self.docs("client grant", q).await
+    }
+
+    async fn put_client_grant(&self, grant: &ClientGrant) -> Result<()> {
+        let q = query(
+            "INSERT INTO client_grants (id, client_id, audience, data) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET client_id = excluded.client_id,
+                 audience = excluded.audience, data = excluded.data",
+        )
+        .bind(&grant.id)
+        .bind(&grant.client_id)
+        .bind(&grant.audience)
+        .bind(to_json(grant)?);
+        let what = format!("client grant for {} and {}", grant.client_id, grant.audience);
+        self.write(&what, q).await
+    }
+
+    async fn delete_client_grant(&self, id: &str) -> Result<bool> {
+        let q = query("DELETE FROM client_grants WHERE id = $1").bind(id);
+        self.remove("client grant", q).await
+    }
+
+    // --- users
+
+    async fn user(&self, user_id: &str) -> Result<Option<StoredUser>> {
+        let q = query("SELECT data, password_hash FROM users WHERE user_id = $1").bind(user_id);
+        let row = self.row("user", q).await?;
+        row.as_ref().map(stored_user).transpose()
+    }
+
+    async fn user_by_login(&self, connection: &str, login: &str) -> Result<Option<StoredUser>> {
+        // An email match wins over another user's identical username.
+        let q = query(
+            "SELECT data, password_hash FROM users
+             WHERE connection = $1 AND (email_lower = $2 OR username_lower = $2)
+             ORDER BY CASE WHEN email_lower = $2 THEN 0 ELSE 1 END LIMIT 1",
+        )
+        .bind(connection)
+        .bind(login.to_lowercase());
+        let row = self.row("user", q).await?;
+        row.as_ref().map(stored_user).transpose()
+    }
+
+    async fn create_user(&self, user: &StoredUser) -> Result<()> {
+        let q = query(
+            "INSERT INTO users (user_id, connection, email_lower, username_lower, password_hash,
+                 created_at, updated_at, data)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        );
+        let q = bind_user(q, user)?;
+        q.execute(&self.pool).await.map_err(|e| user_conflict(e, &user.user))?;
+        Ok(())
+    }
+
+    async fn update_user(&self, user: &StoredUser) -> Result<()> {
+        let q = query(
+            "UPDATE users SET connection = $2, email_lower = $3, username_lower = $4,
+                 password_hash = $5, created_at = $6, updated_at = $7, data = $8
+             WHERE user_id = $1",
+        );
+        let q = bind_user(q, user)?;
+        let done = q.execute(&self.pool).await.map_err(|e| user_conflict(e, &user.user))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound(format!("user {}", user.user.user_id)));
+        }
+        Ok(())
+    }
+
+    async fn delete_user(&self, user_id: &str) -> Result<bool> {
+        let q = query("DELETE FROM users WHERE user_id = $1").bind(user_id);
+        self.remove("user", q).await
+    }
+
+    async fn record_login(&self, user_id: &str, at: Millis, ip: &str) -> Result<()> {
+        // The counters live inside the document: read, change and write it under the write
+        // lock (SQLite) or a row lock (PostgreSQL) so concurrent logins all count.
+        let lock = match self.dialect {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        let select = format!("SELECT data FROM users WHERE user_id = $1{lock}");
+        let mut tx = self.begin_write().await?;
+        let row = query(&select).bind(user_id).fetch_optional(&mut *tx).await.map_err(db("user"))?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(db("user"))?;
+            return Err(Error::NotFound(format!("user {user_id}")));
+        };
+        let mut user: User = data(&row, "user")?;
+        user.logins_count += 1;
+        user.last_login = Some(at);
+        user.last_ip = Some(ip.to_owned());
+        query("UPDATE users SET data = $2 WHERE user_id = $1")
+            .bind(user_id)
+            .bind(to_json(&user)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("user"))?;
+        tx.commit().await.map_err(db("user"))
+    }
+
+    // --- signing keys
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>> {
+        let q = query(
+            "SELECT kid, private_pkcs8, cert_der, created_at, is_current, rotated_at, revoked_at
+             FROM signing_keys ORDER BY created_at, kid",
+        );
+        let rows = self.rows("signing key", q).await?;
+        rows.iter().map(signing_key).collect()
+    }
+
+    async fn add_signing_key(&self, key: &SigningKey) -> Result<()> {
+        let what = format!("signing key {}", key.kid);
+        let mut tx = self.begin_write().await?;
+        if key.current {
+            query("UPDATE signing_keys SET is_current = FALSE, rotated_at = $1 WHERE is_current")
+                .bind(key.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(&what))?;
+        }
+        query(
+            "INSERT INTO signing_keys (kid, private_pkcs8, cert_der, created_at, is_current,
+                 rotated_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&key.kid)
+        .bind(&key.private_pkcs8)
+        .bind(&key.cert_der)
+        .bind(key.created_at)
+        .bind(key.current)
+        .bind(key.rotated_at)
+        .bind(key.revoked_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db(&what))?;
+        tx.commit().await.map_err(db(&what))
+    }
+
+    // --- login transactions
+
+    async fn put_login_transaction(&self, tx: &LoginTransaction) -> Result<()> {
+        let q = query(
+            "INSERT INTO login_transactions (id, data, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+        )
+        .bind(&tx.id)
+        .bind(to_json(tx)?)
+        .bind(tx.expires_at);
+        self.write("login transaction", q).await
+    }
+
+    async fn login_transaction(&self, id: &str, now: Millis) -> Result<Option<LoginTransaction>> {
+        let q = query("SELECT data FROM login_transactions WHERE id = $1 AND expires_at > $2").bind(id).bind(now);
+        self.doc("login transaction", q).await
+    }
+
+    async fn delete_login_transaction(&self, id: &str) -> Result<()> {
+        let q = query("DELETE FROM login_transactions WHERE id = $1").bind(id);
+        self.write("login transaction", q).await
+    }
+
+    // --- authorization codes
+
+    async fn put_code(&self, code: &AuthCode) -> Result<()> {
+        let q = query(
+            "INSERT INTO auth_codes (code_sha256, grant_doc, expires_at, redeemed_at)
+             VALUES ($1, $2, $3, NULL)
+             ON CONFLICT (code_sha256) DO UPDATE SET grant_doc = excluded.grant_doc,
+                 expires_at = excluded.expires_at, redeemed_at = NULL",
+        )
+        .bind(&code.code_sha256)
+        .bind(to_json(&code.grant)?)
+        .bind(code.expires_at);
+        self.write("authorization code", q).await
+    }
+
+    async fn redeem_code(&self, code_sha256: &[u8], now: Millis) -> Result<CodeRedemption> {
+        // One conditional UPDATE: of racing callers, only one sees the row unredeemed.
+        let q = query(
+            "UPDATE auth_codes SET redeemed_at = $2
+             WHERE code_sha256 = $1 AND redeemed_at IS NULL AND expires_at > $2
+             RETURNING grant_doc",
+        )
+        .bind(code_sha256)
+        .bind(now);
+        if let Some(row) = self.row("authorization code", q).await? {
+            return Ok(CodeRedemption::Fresh(grant(&row)?));
+        }
+        let q = query("SELECT grant_doc, redeemed_at FROM auth_codes WHERE code_sha256 = $1").bind(code_sha256);
+        let Some(row) = self.row("authorization code", q).await? else {
+            return Ok(CodeRedemption::Unknown);
+        };
+        Ok(match get::<Option<Millis>>(&row, "redeemed_at")? {
+            Some(_) => CodeRedemption::Reused(grant(&row)?),
+            None => CodeRedemption::Unknown,
+        })
+    }
+
+    // --- SSO sessions
+
+    async fn put_session(&self, session: &SsoSession) -> Result<()> {
+        let q = query(
+            "INSERT INTO sso_sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data,
+                 expires_at = excluded.expires_at",
+        )
+        .bind(&session.id)
+        .bind(&session.user_id)
+        .bind(to_json(session)?)
+        .bind(session.expires_at);
+        self.write("session", q).await
+    }
+
+    async fn session(&self, id: &str, now: Millis) -> Result<Option<SsoSession>> {
+        let q = query("SELECT data FROM sso_sessions WHERE id = $1 AND expires_at > $2").bind(id).bind(now);
+        self.doc("session", q).await
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<()> {
+        let q = query("DELETE FROM sso_sessions WHERE id = $1").bind(id);
+        self.write("session", q).await
+    }
+
+    // --- refresh tokens
+
+    async fn put_refresh_token(&self, token: &RefreshToken) -> Result<()> {
+        let q = query(
+            "INSERT INTO refresh_tokens (token_sha256, family, client_id, user_id, grant_doc,
+                 created_at, expires_at, rotated_at, revoked)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (token_sha256) DO UPDATE SET family = excluded.family,
+                 client_id = excluded.client_id, user_id = excluded.user_id,
+                 grant_doc = excluded.grant_doc, created_at = excluded.created_at,
+                 expires_at = excluded.expires_at, rotated_at = excluded.rotated_at,
+                 revoked = excluded.revoked",
+        );
+        self.write("refresh token", bind_refresh_token(q, token)?).await
+    }
+
+    async fn refresh_token(&self, token_sha256: &[u8]) -> Result<Option<RefreshToken>> {
+        let q = query(
+            "SELECT token_sha256, family, client_id, user_id, grant_doc, created_at, expires_at,
+                 rotated_at, revoked
+             FROM refresh_tokens WHERE token_sha256 = $1",
+        )
+        .bind(token_sha256);
+        let row = self.row("refresh token", q).await?;
+        row.as_ref().map(refresh_token).transpose()
+    }
+
+    async fn rotate_refresh_token(&self, old_sha256: &[u8], now: Millis, new: &RefreshToken) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let rotated = query(
+            "UPDATE refresh_tokens SET rotated_at = $2
+             WHERE token_sha256 = $1 AND rotated_at IS NULL AND NOT revoked",
+        )
+        .bind(old_sha256)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("refresh token"))?;
+        if rotated.rows_affected() != 1 {
+            tx.rollback().await.map_err(db("refresh token"))?;
+            return Ok(false);
+        }
+        let insert = query(
+            "INSERT INTO refresh_tokens (token_sha256, family, client_id, user_id, grant_doc,
+                 created_at, expires_at, rotated_at, revoked)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        );
+        bind_refresh_token(insert, new)?.execute(&mut *tx).await.map_err(db("refresh token"))?;
+        tx.commit().await.map_err(db("refresh token"))?;
+        Ok(true)
+    }
+
+    async fn revoke_refresh_family(&self, family: &str) -> Result<u64> {
+        let q = query("UPDATE refresh_tokens SET revoked = TRUE WHERE family = $1 AND NOT revoked").bind(family);
+        self.exec("refresh token", q).await
+    }
+
+    // --- brute-force accounting
+
+    async fn record_failure(&self, user_id: &str, ip: &str, now: Millis, window_start: Millis) -> Result<FailureCount> {
+        let q = query(
+            "INSERT INTO login_failures (user_id, ip, failures, first_at) VALUES ($1, $2, 1, $3)
+             ON CONFLICT (user_id, ip) DO UPDATE SET
+                 failures = CASE WHEN login_failures.first_at < $4 THEN 1
+                                 ELSE login_failures.failures + 1 END,
+                 first_at = CASE WHEN login_failures.first_at < $4 THEN $3
+                                 ELSE login_failures.first_at END
+             RETURNING failures, first_at",
+        )
+        .bind(user_id)
+        .bind(ip)
+        .bind(now)
+        .bind(window_start);
+        let row = q.fetch_one(&self.pool).await.map_err(db("login failures"))?;
+        failure_count(&row)
+    }
+
+    async fn failures(&self, user_id: &str, ip: &str) -> Result<Option<FailureCount>> {
+        let q = query("SELECT failures, first_at FROM login_failures WHERE user_id = $1 AND ip = $2")
+            .bind(user_id)
+            .bind(ip);
+        let row = self.row("login failures", q).await?;
+        row.as_ref().map(failure_count).transpose()
+    }
+
+    async fn clear_failures(&self, user_id: &str, ip: Option<&str>) -> Result<()> {
+        let q = match ip {
+            Some(ip) => query("DELETE FROM login_failures WHERE user_id = $1 AND ip = $2").bind(user_id).bind(ip),
+            None => query("DELETE FROM login_failures WHERE user_id = $1").bind(user_id),
+        };
+        self.write("login failures", q).await
+    }
+
+    // --- documents
+
+    async fn put_document(&self, kind: &str, id: &str, doc: &Value) -> Result<()> {
+        let q = query(
+            "INSERT INTO documents (kind, id, data) VALUES ($1, $2, $3)
+             ON CONFLICT (kind, id) DO UPDATE SET data = excluded.data",
+        )
+        .bind(kind)
+        .bind(id)
+        .bind(to_json(doc)?);
+        self.write(kind, q).await
+    }
+
+    async fn document(&self, kind: &str, id: &str) -> Result<Option<Value>> {
+        let q = query("SELECT data FROM documents WHERE kind = $1 AND id = $2").bind(kind).bind(id);
+        self.doc(kind, q).await
+    }
+
+    async fn documents(&self, kind: &str) -> Result<Vec<Value>> {
+        let q = query("SELECT data FROM documents WHERE kind = $1 ORDER BY id").bind(kind);
+        self.docs(kind, q).await
+    }
+
+    async fn delete_document(&self, kind: &str, id: &str) -> Result<bool> {
+        let q = query("DELETE FROM documents WHERE kind = $1 AND id = $2").bind(kind).bind(id);
+        self.remove(kind, q).await
+    }
+
+    async fn purge_expired(&self, now: Millis) -> Result<u64> {
+        const PURGES: [&str; 4] = [
+            "DELETE FROM login_transactions WHERE expires_at <= $1",
+            "DELETE FROM auth_codes WHERE expires_at <= $1",
+            "DELETE FROM sso_sessions WHERE expires_at <= $1",
+            "DELETE FROM refresh_tokens WHERE expires_at <= $1",
+        ];
+        let mut removed = 0;
+        for sql in PURGES {
+            removed += self.exec("expired records", query(sql).bind(now)).await?;
+        }
+        Ok(removed)
+    }
+}
+
+fn stored_client(row: &AnyRow) -> Result<StoredClient> {
+    Ok(StoredClient { client: data(row, "client")?, secret_sha256: get(row, "secret_sha256")? })
+}
+
+fn stored_user(row: &AnyRow) -> Result<StoredUser> {
+    Ok(StoredUser { user: data(row, "user")?, password_hash: get(row, "password_hash")? })
+}
+
+/// Binds a user's columns as `$1…$8` in the order `create_user` and `update_user` share.
+fn bind_user<'q>(q: Query<'q>, stored: &'q StoredUser) -> Result<Query<'q>> {
+    let user = &stored.user;
+    Ok(q.bind(&user.user_id)
+        .bind(&user.connection)
+        .bind(user.email.as_deref().map(str::to_lowercase))
+        .bind(user.username.as_deref().map(str::to_lowercase))
+        .bind(stored.password_hash.as_deref())
+        .bind(user.created_at)
+        .bind(user.updated_at)
+        .bind(to_json(user)?))
+}
+
+/// Names which of a user's unique keys a write collided with.
+fn user_conflict(e: sqlx::Error, user: &User) -> Error {
+    let email_taken = matches!(&e, sqlx::Error::Database(d)
+        if d.is_unique_violation() && d.message().contains("email"));
+    if email_taken {
+        let email = user.email.as_deref().unwrap_or_default();
+        return Error::Conflict(format!("email {email} in connection {}", user.connection));
+    }
+    db(&format!("user {}", user.user_id))(e)
+}
+
+fn signing_key(row: &AnyRow) -> Result<SigningKey> {
+    Ok(SigningKey {
+        kid: get(row, "kid")?,
+        private_pkcs8: get(row, "private_pkcs8")?,
+        cert_der: get(row, "cert_der")?,
+        created_at: get(row, "created_at")?,
+        current: flag(row, "is_current")?,
+        rotated_at: get(row, "rotated_at")?,
+        revoked_at: get(row, "revoked_at")?,
+    })
+}
+
+fn grant(row: &AnyRow) -> Result<Value> {
+    from_json("grant", &get::<String>(row, "grant_doc")?)
+}
+
+/// Binds a token's columns as `$1…$9` in table order.
+fn bind_refresh_token<'q>(q: Query<'q>, token: &'q RefreshToken) -> Result<Query<'q>> {
+    Ok(q.bind(&token.token_sha256)
+        .bind(&token.family)
+        .bind(&token.client_id)
+        .bind(&token.user_id)
+        .bind(to_json(&token.grant)?)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .bind(token.rotated_at)
+        .bind(token.revoked))
+}
+
+fn refresh_token(row: &AnyRow) -> Result<RefreshToken> {
+    Ok(RefreshToken {
+        token_sha256: get(row, "token_sha256")?,
+        family: get(row, "family")?,
+        client_id: get(row, "client_id")?,
+        user_id: get(row, "user_id")?,
+        grant: grant(row)?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+        rotated_at: get(row, "rotated_at")?,
+        revoked: flag(row, "revoked")?,
+    })
+}
+
+fn failure_count(row: &AnyRow) -> Result<FailureCount> {
+    Ok(FailureCount { failures: get(row, "failures")?, first_at: get(row, "first_at")? })
+}

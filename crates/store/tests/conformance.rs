@@ -1,0 +1,876 @@
+//! One conformance suite for every `Store` backend: each case in [`cases`] runs as its own test
+//! against in-memory SQLite, a temporary SQLite file and PostgreSQL (a fresh schema per test
+//! in `postgres://postgres@127.0.0.1:5432/test`, or `GATEHOUSE_TEST_POSTGRES`). PostgreSQL
+//! being unreachable fails the PostgreSQL tests; it never skips them.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::Connection as _;
+use store::{Dialect, Error, SqlStore, Store};
+
+fn postgres_url() -> String {
+    std::env::var("GATEHOUSE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A name no other test (in this or a parallel run) uses.
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}_{}_{n}_{nanos}", std::process::id())
+}
+
+/// A store plus whatever must be removed when the test ends, pass or fail.
+struct Backend {
+    store: SqlStore,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Nothing,
+    File(PathBuf),
+    Schema(String),
+}
+
+impl Backend {
+    async fn sqlite_memory() -> Backend {
+        let store = SqlStore::connect("sqlite::memory:").await.expect("in-memory SQLite");
+        Backend { store, cleanup: Cleanup::Nothing }
+    }
+
+    async fn sqlite_file() -> Backend {
+        let path = std::env::temp_dir().join(format!("{}.db", unique("gatehouse_store")));
+        let store = SqlStore::connect(&format!("sqlite://{}", path.display())).await.expect("SQLite file");
+        Backend { store, cleanup: Cleanup::File(path) }
+    }
+
+    async fn postgres() -> Backend {
+        let schema = unique("t");
+        let cleanup = Cleanup::Schema(schema.clone());
+        let store = SqlStore::connect_in_schema(&postgres_url(), &schema)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {} must be reachable: {e}", postgres_url()));
+        Backend { store, cleanup: cleanup }
+    }
+}
+
+impl Backend {
+    /// Closes the pool before the cleanup runs, so no connection still holds a lock on the
+    /// schema being dropped. (A failed test skips this; the cleanup still runs.)
+    async fn finish(self) {
+        self.store.close().await;
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match self {
+            Cleanup::Nothing => {}
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            Cleanup::Schema(schema) => {
+                let sql = format!("SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                // Drop cannot await and may run while a failed test unwinds: use a thread of
+                // its own with its own runtime.
+                let dropped = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                    runtime.block_on(async {
+                        let mut conn = sqlx::PgConnection::connect(&postgres_url()).await?;
+                        sqlx::raw_sql(&sql).execute(&mut conn).await?;
+                        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+                    })
+                })
+                .join();
+                if !matches!(dropped, Ok(Ok(()))) {
+                    eprintln!("could not drop test schema {schema}");
+                }
+            }
+        }
+    }
+}
+
+/// Polls all futures on this task until each is done. Every future holds its own database
+/// connection, so the database sees them race.
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<Option<Pin<Box<F>>>> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (slot, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(future) = slot
+                && let Poll::Ready(value) = future.as_mut().poll(cx)
+            {
+                *output = Some(value);
+                *slot = None;
+            }
+        }
+        if pending.iter().all(Option::is_none) { Poll::Ready(()) } else { Poll::Pending }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("every future finished")).collect()
+}
+
+/// Runs every listed case against each backend, as `<backend>::<case>`.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $case() {
+                let backend = super::Backend::sqlite_memory().await;
+                super::cases::$case(&backend.store).await;
+                backend.finish().await;
+            } )*
+        }
+        mod sqlite_file {
+            $( #[tokio::test] async fn $case() {
+                let backend = super::Backend::sqlite_file().await;
+                super::cases::$case(&backend.store).await;
+                backend.finish().await;
+            } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $case() {
+                let backend = super::Backend::postgres().await;
+                super::cases::$case(&backend.store).await;
+                backend.finish().await;
+            } )*
+        }
+    };
+}
+
+conformance!(
+    ping,
+    tenant_settings,
+    client_crud,
+    put_client_keeps_digest,
+    connection_crud,
+    resource_server_crud,
+    client_grant_crud,
+    user_crud,
+    user_email_unique_per_connection,
+    user_by_login,
+    record_login_concurrent,
+    signing_key_rotation,
+    code_redemption,
+    code_redemption_concurrent,
+    refresh_rotation,
+    refresh_rotation_concurrent,
+    revoke_refresh_family,
+    login_transaction_expiry,
+    session_expiry,
+    login_failures,
+    documents_crud,
+    purge_expired,
+);
+
+mod cases {
+    use serde_json::{Map, Value, json};
+    use store::*;
+
+    use super::join_all;
+
+    fn extra(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    fn client(id: &str) -> Client {
+        Client {
+            client_id: id.into(),
+            name: format!("App {id}"),
+            app_type: Some("regular_web".into()),
+            callbacks: vec!["https://app.example/cb".into()],
+            allowed_origins: vec![],
+            web_origins: vec!["https://app.example".into()],
+            allowed_logout_urls: vec![],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            token_endpoint_auth_method: "client_secret_post".into(),
+            jwt_configuration: JwtConfiguration::default(),
+            refresh_token: RefreshTokenPolicy { rotation_type: "rotating".into(), ..Default::default() },
+            is_first_party: true,
+            oidc_conformant: true,
+            extra: extra(json!({"description": "test app", "client_metadata": {"tier": "gold"}})),
+        }
+    }
+
+    fn connection(id: &str, name: &str) -> Connection {
+        Connection {
+            id: id.into(),
+            name: name.into(),
+            strategy: "auth0".into(),
+            options: extra(json!({"disable_signup": false, "passwordPolicy": "good"})),
+            enabled_clients: vec!["c1".into()],
+            display_name: Some("Users".into()),
+            realms: vec![name.into()],
+            is_domain_connection: false,
+            extra: extra(json!({"metadata": {"k": "v"}})),
+        }
+    }
+
+    fn resource_server(id: &str, identifier: &str) -> ResourceServer {
+        ResourceServer {
+            id: id.into(),
+            name: format!("API {identifier}"),
+            identifier: identifier.into(),
+            scopes: vec![Scope { value: "read:things".into(), description: "Read".into() }],
+            signing_alg: "RS256".into(),
+            token_lifetime: 86400,
+            token_lifetime_for_web: 7200,
+            allow_offline_access: true,
+            skip_consent_for_verifiable_first_party_clients: true,
+            is_system: false,
+            extra: extra(json!({"enforce_policies": true})),
+        }
+    }
+
+    fn grant(id: &str, client_id: &str, audience: &str) -> ClientGrant {
+        ClientGrant {
+            id: id.into(),
+            client_id: client_id.into(),
+            audience: audience.into(),
+            scope: vec!["read:things".into()],
+            extra: extra(json!({"subject_type": "client"})),
+        }
+    }
+
+    fn user(id: &str, connection: &str, email: Option<&str>, username: Option<&str>) -> StoredUser {
+        StoredUser {
+            user: User {
+                user_id: id.into(),
+                connection: connection.into(),
+                email: email.map(Into::into),
+                email_verified: true,
+                username: username.map(Into::into),
+                phone_number: None,
+                name: Some("Ada Lovelace".into()),
+                nickname: Some("ada".into()),
+                given_name: Some("Ada".into()),
+                family_name: None,
+                picture: Some("https://pic.example/ada.png".into()),
+                app_metadata: extra(json!({"roles": ["admin"]})),
+                user_metadata: extra(json!({"theme": "dark"})),
+                identities: vec![Identity {
+                    connection: connection.into(),
+                    provider: "auth0".into(),
+                    user_id: id.trim_start_matches("auth0|").into(),
+                    is_social: false,
+                }],
+                blocked: false,
+                created_at: 1_700_000_000_000,
+                updated_at: 1_700_000_000_001,
+                last_login: None,
+                last_ip: None,
+                logins_count: 0,
+                extra: extra(json!({"custom": {"nested": [1, 2.5, null]}})),
+            },
+            password_hash: Some(format!("$2b$10$hash-of-{id}")),
+        }
+    }
+
+    fn key(kid: &str, created_at: Millis, current: bool) -> SigningKey {
+        SigningKey {
+            kid: kid.into(),
+            private_pkcs8: vec![0, 1, 2, 255, kid.len() as u8],
+            cert_der: vec![48, 130, 0, 0, 7],
+            created_at,
+            current,
+            rotated_at: None,
+            revoked_at: None,
+        }
+    }
+
+    fn token(digest: u8, family: &str) -> RefreshToken {
+        RefreshToken {
+            token_sha256: vec![digest; 32],
+            family: family.into(),
+            client_id: "c1".into(),
+            user_id: "auth0|u1".into(),
+            grant: json!({"scope": "openid offline_access", "aud": "https://api.example"}),
+            created_at: 1000,
+            expires_at: Some(1_000_000),
+            rotated_at: None,
+            revoked: false,
+        }
+    }
+
+    pub async fn ping(store: &dyn Store) {
+        store.ping().await.expect("ping");
+    }
+
+    pub async fn tenant_settings(store: &dyn Store) {
+        assert_eq!(store.tenant_settings().await.unwrap(), TenantSettings::default());
+        let settings = TenantSettings {
+            friendly_name: Some("Gatehouse".into()),
+            allowed_logout_urls: vec!["https://app.example/bye".into()],
+            default_audience: Some("https://api.example".into()),
+            default_directory: Some("Username-Password-Authentication".into()),
+            session_lifetime: Some(168.0),
+            idle_session_lifetime: Some(72.5),
+            extra: extra(json!({"support_email": "help@example.com", "flags": {"x": true}})),
+        };
+        store.put_tenant_settings(&settings).await.unwrap();
+        assert_eq!(store.tenant_settings().await.unwrap(), settings);
+        let renamed = TenantSettings { friendly_name: Some("Renamed".into()), ..settings };
+        store.put_tenant_settings(&renamed).await.unwrap();
+        assert_eq!(store.tenant_settings().await.unwrap(), renamed);
+    }
+
+    pub async fn client_crud(store: &dyn Store) {
+        assert_eq!(store.client("c1").await.unwrap(), None);
+        let one = StoredClient { client: client("c1"), secret_sha256: Some(vec![1; 32]) };
+        let two = StoredClient { client: client("c2"), secret_sha256: None };
+        store.put_client(&two).await.unwrap();
+        store.put_client(&one).await.unwrap();
+        assert_eq!(store.client("c1").await.unwrap(), Some(one.clone()));
+        assert_eq!(store.client("c2").await.unwrap(), Some(two.clone()));
+        assert_eq!(store.clients().await.unwrap(), vec![one.clone(), two]);
+
+        let mut renamed = one.clone();
+        renamed.client.name = "Renamed".into();
+        renamed.client.extra.insert("logo_uri".into(), json!("https://logo"));
+        store.put_client(&renamed).await.unwrap();
+        assert_eq!(store.client("c1").await.unwrap(), Some(renamed));
+
+        assert!(store.delete_client("c1").await.unwrap());
+        assert!(!store.delete_client("c1").await.unwrap());
+        assert_eq!(store.client("c1").await.unwrap(), None);
+        assert_eq!(store.clients().await.unwrap().len(), 1);
+    }
+
+    pub async fn put_client_keeps_digest(store: &dyn Store) {
+        let with_secret = StoredClient { client: client("c1"), secret_sha256: Some(vec![7; 32]) };
+        store.put_client(&with_secret).await.unwrap();
+        let mut edited = client("c1");
+        edited.callbacks.push("https://other.example/cb".into());
+        store.put_client(&StoredClient { client: edited.clone(), secret_sha256: None }).await.unwrap();
+        let stored = store.client("c1").await.unwrap().unwrap();
+        assert_eq!(stored.client, edited);
+        assert_eq!(stored.secret_sha256, Some(vec![7; 32]));
+
+        store.put_client(&StoredClient { client: edited, secret_sha256: Some(vec![9; 32]) }).await.unwrap();
+        assert_eq!(store.client("c1").await.unwrap().unwrap().secret_sha256, Some(vec![9; 32]));
+    }
+
+    pub async fn connection_crud(store: &dyn Store) {
+        let db = connection("con_1", "Username-Password-Authentication");
+        let google = Connection { strategy: "google-oauth2".into(), ..connection("con_2", "google-oauth2") };
+        store.put_connection(&db).await.unwrap();
+        store.put_connection(&google).await.unwrap();
+        assert_eq!(store.connection("con_1").await.unwrap(), Some(db.clone()));
+        assert_eq!(store.connection_by_name("google-oauth2").await.unwrap(), Some(google.clone()));
+        assert_eq!(store.connection_by_name("nope").await.unwrap(), None);
+        assert_eq!(store.connections().await.unwrap(), vec![db.clone(), google.clone()]);
+
+        let clash = connection("con_3", "google-oauth2");
+        assert!(matches!(store.put_connection(&clash).await, Err(Error::Conflict(_))));
+        let renamed_into_clash = connection("con_1", "google-oauth2");
+        assert!(matches!(store.put_connection(&renamed_into_clash).await, Err(Error::Conflict(_))));
+        assert_eq!(store.connection("con_3").await.unwrap(), None);
+
+        let renamed = connection("con_1", "Renamed");
+        store.put_connection(&renamed).await.unwrap();
+        assert_eq!(store.connection_by_name("Renamed").await.unwrap(), Some(renamed));
+        assert_eq!(store.connection_by_name("Username-Password-Authentication").await.unwrap(), None);
+
+        assert!(store.delete_connection("con_2").await.unwrap());
+        assert!(!store.delete_connection("con_2").await.unwrap());
+        assert_eq!(store.connections().await.unwrap().len(), 1);
+    }
+
+    pub async fn resource_server_crud(store: &dyn Store) {
+        let api = resource_server("rs1", "https://api.example");
+        store.put_resource_server(&api).await.unwrap();
+        assert_eq!(store.resource_server("rs1").await.unwrap(), Some(api.clone()));
+        assert_eq!(store.resource_server_by_identifier("https://api.example").await.unwrap(), Some(api.clone()));
+        let clash = resource_server("rs2", "https://api.example");
+        assert!(matches!(store.put_resource_server(&clash).await, Err(Error::Conflict(_))));
+
+        let mut edited = api.clone();
+        edited.scopes.push(Scope { value: "write:things".into(), description: String::new() });
+        store.put_resource_server(&edited).await.unwrap();
+        let other = resource_server("rs2", "https://other.example");
+        store.put_resource_server(&other).await.unwrap();
+        assert_eq!(store.resource_servers().await.unwrap(), vec![edited, other]);
+
+        assert!(store.delete_resource_server("rs1").await.unwrap());
+        assert!(!store.delete_resource_server("rs1").await.unwrap());
+        assert_eq!(store.resource_server_by_identifier("https://api.example").await.unwrap(), None);
+    }
+
+    pub async fn client_grant_crud(store: &dyn Store) {
+        let g1 = grant("cgr_1", "c1", "https://api.example");
+        let g2 = grant("cgr_2", "c2", "https://api.example");
+        store.put_client_grant(&g1).await.unwrap();
+        store.put_client_grant(&g2).await.unwrap();
+        assert_eq!(store.client_grant("cgr_1").await.unwrap(), Some(g1.clone()));
+        assert_eq!(store.client_grant_for("c2", "https://api.example").await.unwrap(), Some(g2.clone()));
+        assert_eq!(store.client_grant_for("c1", "https://other.example").await.unwrap(), None);
+        assert_eq!(store.client_grants().await.unwrap(), vec![g1.clone(), g2]);
+
+        let clash = grant("cgr_3", "c1", "https://api.example");
+        assert!(matches!(store.put_client_grant(&clash).await, Err(Error::Conflict(_))));
+
+        let widened = ClientGrant { scope: vec!["read:things".into(), "write:things".into()], ..g1 };
+        store.put_client_grant(&widened).await.unwrap();
+        assert_eq!(store.client_grant("cgr_1").await.unwrap(), Some(widened));
+        assert!(store.delete_client_grant("cgr_1").await.unwrap());
+        assert!(!store.delete_client_grant("cgr_1").await.unwrap());
+        assert_eq!(store.client_grants().await.unwrap().len(), 1);
+    }
+
+    pub async fn user_crud(store: &dyn Store) {
+        let ada = user("auth0|u1", "db", Some("Ada@Example.com"), Some("ada"));
+        store.create_user(&ada).await.unwrap();
+        assert_eq!(store.user("auth0|u1").await.unwrap(), Some(ada.clone()));
+        assert_eq!(store.user("auth0|nobody").await.unwrap(), None);
+
+        let same_id = user("auth0|u1", "db", Some("other@example.com"), None);
+        assert!(matches!(store.create_user(&same_id).await, Err(Error::Conflict(_))));
+
+        let mut edited = ada.clone();
+        edited.user.email = Some("ada@new.example".into());
+        edited.user.updated_at += 5;
+        edited.user.user_metadata.insert("lang".into(), json!("en"));
+        edited.password_hash = None;
+        store.update_user(&edited).await.unwrap();
+        assert_eq!(store.user("auth0|u1").await.unwrap(), Some(edited.clone()));
+        assert_eq!(store.user_by_login("db", "ada@new.example").await.unwrap(), Some(edited));
+        assert_eq!(store.user_by_login("db", "Ada@Example.com").await.unwrap(), None);
+
+        let ghost = user("auth0|ghost", "db", None, None);
+        assert!(matches!(store.update_user(&ghost).await, Err(Error::NotFound(_))));
+        assert_eq!(store.user("auth0|ghost").await.unwrap(), None);
+
+        assert!(store.delete_user("auth0|u1").await.unwrap());
+        assert!(!store.delete_user("auth0|u1").await.unwrap());
+        assert_eq!(store.user("auth0|u1").await.unwrap(), None);
+    }
+
+    pub async fn user_email_unique_per_connection(store: &dyn Store) {
+        store.create_user(&user("auth0|u1", "db", Some("ada@example.com"), None)).await.unwrap();
+        let shouting = user("auth0|u2", "db", Some("ADA@EXAMPLE.COM"), None);
+        assert!(matches!(store.create_user(&shouting).await, Err(Error::Conflict(_))));
+        assert_eq!(store.user("auth0|u2").await.unwrap(), None);
+
+        let elsewhere = user("auth0|u3", "other-db", Some("ada@example.com"), None);
+        store.create_user(&elsewhere).await.unwrap();
+
+        // Users without an email never collide.
+        store.create_user(&user("auth0|u4", "db", None, Some("x"))).await.unwrap();
+        store.create_user(&user("auth0|u5", "db", None, Some("y"))).await.unwrap();
+
+        let mut grab = user("auth0|u4", "db", Some("Ada@example.com"), Some("x"));
+        grab.user.updated_at += 1;
+        assert!(matches!(store.update_user(&grab).await, Err(Error::Conflict(_))));
+        assert_eq!(store.user("auth0|u4").await.unwrap().unwrap().user.email, None);
+    }
+
+    pub async fn user_by_login(store: &dyn Store) {
+        let ada = user("auth0|u1", "db", Some("Ada@Example.com"), Some("AdaL"));
+        let bob = user("auth0|u2", "db", Some("bob@example.com"), None);
+        store.create_user(&ada).await.unwrap();
+        store.create_user(&bob).await.unwrap();
+        store.create_user(&user("auth0|u3", "other", Some("ada@example.com"), Some("adal"))).await.unwrap();
+
+        for login in ["ada@example.com", "ADA@EXAMPLE.COM", "Ada@Example.com", "adal", "ADAL"] {
+            assert_eq!(store.user_by_login("db", login).await.unwrap(), Some(ada.clone()), "{login}");
+        }
+        assert_eq!(store.user_by_login("db", "BOB@example.com").await.unwrap(), Some(bob));
+        assert_eq!(store.user_by_login("db", "nobody").await.unwrap(), None);
+        assert_eq!(store.user_by_login("third", "adal").await.unwrap(), None);
+        let other = store.user_by_login("other", "ADAL").await.unwrap().unwrap();
+        assert_eq!(other.user.user_id, "auth0|u3");
+    }
+
+    pub async fn record_login_concurrent(store: &dyn Store) {
+        let ada = user("auth0|u1", "db", Some("ada@example.com"), None);
+        store.create_user(&ada).await.unwrap();
+        let logins = (0..10).map(|i| store.record_login("auth0|u1", 5_000 + i, "203.0.113.9"));
+        for result in join_all(logins).await {
+            result.unwrap();
+        }
+        let stored = store.user("auth0|u1").await.unwrap().unwrap();
+        assert_eq!(stored.user.logins_count, 10);
+        assert_eq!(stored.user.last_ip.as_deref(), Some("203.0.113.9"));
+        assert!((5_000..5_010).contains(&stored.user.last_login.unwrap()));
+        // Everything else is untouched.
+        let mut expected = ada;
+        expected.user.logins_count = 10;
+        expected.user.last_login = stored.user.last_login;
+        expected.user.last_ip = stored.user.last_ip.clone();
+        assert_eq!(stored, expected);
+
+        assert!(matches!(store.record_login("auth0|nobody", 1, "x").await, Err(Error::NotFound(_))));
+    }
+
+    pub async fn signing_key_rotation(store: &dyn Store) {
+        assert!(store.signing_keys().await.unwrap().is_empty());
+        store.add_signing_key(&key("k1", 100, true)).await.unwrap();
+        store.add_signing_key(&key("k2", 200, true)).await.unwrap();
+        store.add_signing_key(&key("k3", 300, false)).await.unwrap();
+        let keys = store.signing_keys().await.unwrap();
+        assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["k1", "k2", "k3"]);
+        assert_eq!(keys.iter().filter(|k| k.current).count(), 1);
+        assert_eq!(keys[0], SigningKey { current: false, rotated_at: Some(200), ..key("k1", 100, true) });
+        assert_eq!(keys[1], key("k2", 200, true));
+        assert_eq!(keys[2], key("k3", 300, false));
+
+        store.add_signing_key(&key("k4", 400, true)).await.unwrap();
+        let keys = store.signing_keys().await.unwrap();
+        let current: Vec<_> = keys.iter().filter(|k| k.current).map(|k| k.kid.as_str()).collect();
+        assert_eq!(current, ["k4"]);
+        assert_eq!(keys[0].rotated_at, Some(200), "an old key keeps its first rotation time");
+        assert_eq!(keys[1].rotated_at, Some(400));
+
+        assert!(matches!(store.add_signing_key(&key("k4", 500, false)).await, Err(Error::Conflict(_))));
+        assert_eq!(store.signing_keys().await.unwrap().len(), 4);
+    }
+
+    pub async fn code_redemption(store: &dyn Store) {
+        let grant = json!({"client_id": "c1", "scope": "openid", "nonce": "n"});
+        let code = AuthCode { code_sha256: vec![1; 32], grant: grant.clone(), expires_at: 1_000 };
+        store.put_code(&code).await.unwrap();
+        assert_eq!(store.redeem_code(&[1; 32], 500).await.unwrap(), CodeRedemption::Fresh(grant.clone()));
+        assert_eq!(store.redeem_code(&[1; 32], 600).await.unwrap(), CodeRedemption::Reused(grant.clone()));
+        assert_eq!(store.redeem_code(&[1; 32], 5_000).await.unwrap(), CodeRedemption::Reused(grant));
+
+        let stale = AuthCode { code_sha256: vec![2; 32], grant: json!({}), expires_at: 1_000 };
+        store.put_code(&stale).await.unwrap();
+        assert_eq!(store.redeem_code(&[2; 32], 1_000).await.unwrap(), CodeRedemption::Unknown);
+        assert_eq!(store.redeem_code(&[2; 32], 999).await.unwrap(), CodeRedemption::Fresh(json!({})));
+        assert_eq!(store.redeem_code(&[3; 32], 0).await.unwrap(), CodeRedemption::Unknown);
+    }
+
+    pub async fn code_redemption_concurrent(store: &dyn Store) {
+        let grant = json!({"client_id": "c1"});
+        store.put_code(&AuthCode { code_sha256: vec![9; 32], grant: grant.clone(), expires_at: 10_000 }).await.unwrap();
+        let attempts = (0..8).map(|i| store.redeem_code(&[9; 32], 100 + i));
+        let outcomes: Vec<_> = join_all(attempts).await.into_iter().map(Result::unwrap).collect();
+        let fresh = outcomes.iter().filter(|o| **o == CodeRedemption::Fresh(grant.clone())).count();
+        let reused = outcomes.iter().filter(|o| **o == CodeRedemption::Reused(grant.clone())).count();
+        assert_eq!((fresh, reused), (1, 7), "{outcomes:?}");
+    }
+
+    pub async fn refresh_rotation(store: &dyn Store) {
+        let first = token(1, "fam");
+        store.put_refresh_token(&first).await.unwrap();
+        assert_eq!(store.refresh_token(&[1; 32]).await.unwrap(), Some(first.clone()));
+        assert_eq!(store.refresh_token(&[2; 32]).await.unwrap(), None);
+
+        let second = RefreshToken { created_at: 2_000, ..token(2, "fam") };
+        assert!(store.rotate_refresh_token(&[1; 32], 2_000, &second).await.unwrap());
+        let old = store.refresh_token(&[1; 32]).await.unwrap().unwrap();
+        assert_eq!(old, RefreshToken { rotated_at: Some(2_000), ..first });
+        assert_eq!(store.refresh_token(&[2; 32]).await.unwrap(), Some(second));
+
+        // Rotating the old token again writes nothing.
+        let third = token(3, "fam");
+        assert!(!store.rotate_refresh_token(&[1; 32], 3_000, &third).await.unwrap());
+        assert_eq!(store.refresh_token(&[3; 32]).await.unwrap(), None);
+        assert_eq!(store.refresh_token(&[1; 32]).await.unwrap().unwrap().rotated_at, Some(2_000));
+
+        // Neither does rotating a revoked or unknown token.
+        store.put_refresh_token(&RefreshToken { revoked: true, ..token(4, "other") }).await.unwrap();
+        assert!(!store.rotate_refresh_token(&[4; 32], 3_000, &third).await.unwrap());
+        assert!(!store.rotate_refresh_token(&[5; 32], 3_000, &third).await.unwrap());
+        assert_eq!(store.refresh_token(&[3; 32]).await.unwrap(), None);
+
+        // put replaces the whole row.
+        let replaced = RefreshToken { expires_at: None, grant: json!({"scope": "openid"}), ..token(4, "other") };
+        store.put_refresh_token(&replaced).await.unwrap();
+        assert_eq!(store.refresh_token(&[4; 32]).await.unwrap(), Some(replaced));
+    }
+
+    pub async fn refresh_rotation_concurrent(store: &dyn Store) {
+        store.put_refresh_token(&token(1, "fam")).await.unwrap();
+        let successors: Vec<_> = (0..8u8).map(|i| token(100 + i, "fam")).collect();
+        let attempts = successors.iter().map(|new| store.rotate_refresh_token(&[1; 32], 2_000, new));
+        let outcomes: Vec<bool> = join_all(attempts).await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(outcomes.iter().filter(|won| **won).count(), 1, "{outcomes:?}");
+        let mut stored = 0;
+        for new in &successors {
+            stored += usize::from(store.refresh_token(&new.token_sha256).await.unwrap().is_some());
+        }
+        assert_eq!(stored, 1);
+    }
+
+    pub async fn revoke_refresh_family(store: &dyn Store) {
+        for digest in 1..=3 {
+            store.put_refresh_token(&token(digest, "fam")).await.unwrap();
+        }
+        store.put_refresh_token(&token(9, "other")).await.unwrap();
+        assert_eq!(store.revoke_refresh_family("fam").await.unwrap(), 3);
+        for digest in 1..=3 {
+            assert!(store.refresh_token(&[digest; 32]).await.unwrap().unwrap().revoked);
+        }
+        assert!(!store.refresh_token(&[9; 32]).await.unwrap().unwrap().revoked);
+        assert_eq!(store.revoke_refresh_family("fam").await.unwrap(), 0);
+        assert_eq!(store.revoke_refresh_family("nobody").await.unwrap(), 0);
+    }
+
+    pub async fn login_transaction_expiry(store: &dyn Store) {
+        let tx = LoginTransaction {
+            id: "tx1".into(),
+            request: json!({"client_id": "c1", "redirect_uri": "https://app.example/cb", "state": "s"}),
+            csrf: "csrf-token".into(),
+            expires_at: 1_000,
+        };
+        store.put_login_transaction(&tx).await.unwrap();
+        assert_eq!(store.login_transaction("tx1", 999).await.unwrap(), Some(tx.clone()));
+        assert_eq!(store.login_transaction("tx1", 1_000).await.unwrap(), None);
+        assert_eq!(store.login_transaction("nope", 0).await.unwrap(), None);
+
+        let extended = LoginTransaction { expires_at: 2_000, ..tx };
+        store.put_login_transaction(&extended).await.unwrap();
+        assert_eq!(store.login_transaction("tx1", 1_500).await.unwrap(), Some(extended));
+        store.delete_login_transaction("tx1").await.unwrap();
+        assert_eq!(store.login_transaction("tx1", 0).await.unwrap(), None);
+        store.delete_login_transaction("tx1").await.unwrap();
+    }
+
+    pub async fn session_expiry(store: &dyn Store) {
+        let session = SsoSession {
+            id: "s1".into(),
+            user_id: "auth0|u1".into(),
+            auth_time: 100,
+            last_seen: 200,
+            expires_at: 1_000,
+            clients: vec!["c1".into(), "c2".into()],
+        };
+        store.put_session(&session).await.unwrap();
+        assert_eq!(store.session("s1", 999).await.unwrap(), Some(session.clone()));
+        assert_eq!(store.session("s1", 1_000).await.unwrap(), None);
+
+        let touched = SsoSession { last_seen: 900, expires_at: 5_000, ..session };
+        store.put_session(&touched).await.unwrap();
+        assert_eq!(store.session("s1", 4_000).await.unwrap(), Some(touched));
+        store.delete_session("s1").await.unwrap();
+        assert_eq!(store.session("s1", 0).await.unwrap(), None);
+    }
+
+    pub async fn login_failures(store: &dyn Store) {
+        assert_eq!(store.failures("u1", "1.1.1.1").await.unwrap(), None);
+        let count = |failures, first_at| FailureCount { failures, first_at };
+        assert_eq!(store.record_failure("u1", "1.1.1.1", 1_000, 0).await.unwrap(), count(1, 1_000));
+        assert_eq!(store.record_failure("u1", "1.1.1.1", 1_100, 500).await.unwrap(), count(2, 1_000));
+        assert_eq!(store.record_failure("u1", "1.1.1.1", 1_200, 1_000).await.unwrap(), count(3, 1_000));
+        assert_eq!(store.failures("u1", "1.1.1.1").await.unwrap(), Some(count(3, 1_000)));
+
+        // The window moved past the first failure: counting starts over.
+        assert_eq!(store.record_failure("u1", "1.1.1.1", 9_000, 1_001).await.unwrap(), count(1, 9_000));
+        assert_eq!(store.record_failure("u1", "1.1.1.1", 9_100, 1_001).await.unwrap(), count(2, 9_000));
+
+        assert_eq!(store.record_failure("u1", "2.2.2.2", 9_000, 0).await.unwrap(), count(1, 9_000));
+        assert_eq!(store.record_failure("u2", "1.1.1.1", 9_000, 0).await.unwrap(), count(1, 9_000));
+
+        store.clear_failures("u1", Some("1.1.1.1")).await.unwrap();
+        assert_eq!(store.failures("u1", "1.1.1.1").await.unwrap(), None);
+        assert_eq!(store.failures("u1", "2.2.2.2").await.unwrap(), Some(count(1, 9_000)));
+        store.record_failure("u1", "3.3.3.3", 9_000, 0).await.unwrap();
+
+        store.clear_failures("u1", None).await.unwrap();
+        assert_eq!(store.failures("u1", "2.2.2.2").await.unwrap(), None);
+        assert_eq!(store.failures("u1", "3.3.3.3").await.unwrap(), None);
+        assert_eq!(store.failures("u2", "1.1.1.1").await.unwrap(), Some(count(1, 9_000)));
+    }
+
+    pub async fn documents_crud(store: &dyn Store) {
+        let action = json!({"id": "a1", "name": "Enrich", "code": "exports.onExecutePostLogin = async () => {};"});
+        let other = json!({"id": "a2", "list": [1, "two", {"three": 3}], "n": -1.5e10});
+        store.put_document("action", "a2", &other).await.unwrap();
+        store.put_document("action", "a1", &action).await.unwrap();
+        store.put_document("job", "a1", &json!({"kind": "job"})).await.unwrap();
+        assert_eq!(store.document("action", "a1").await.unwrap(), Some(action.clone()));
+        assert_eq!(store.document("job", "a1").await.unwrap(), Some(json!({"kind": "job"})));
+        assert_eq!(store.document("action", "a3").await.unwrap(), None);
+        assert_eq!(store.documents("action").await.unwrap(), vec![action, other.clone()]);
+
+        store.put_document("action", "a1", &json!("replaced")).await.unwrap();
+        assert_eq!(store.document("action", "a1").await.unwrap(), Some(json!("replaced")));
+        assert!(store.delete_document("action", "a1").await.unwrap());
+        assert!(!store.delete_document("action", "a1").await.unwrap());
+        assert_eq!(store.documents("action").await.unwrap(), vec![other]);
+        assert_eq!(store.documents("job").await.unwrap().len(), 1);
+        assert!(store.documents("nothing").await.unwrap().is_empty());
+    }
+
+    pub async fn purge_expired(store: &dyn Store) {
+        let now = 10_000;
+        for (id, expires_at) in [("old", now - 1), ("edge", now), ("live", now + 1)] {
+            let tx = LoginTransaction { id: id.into(), request: json!({}), csrf: "c".into(), expires_at };
+            store.put_login_transaction(&tx).await.unwrap();
+            let session = SsoSession {
+                id: id.into(),
+                user_id: "u".into(),
+                auth_time: 0,
+                last_seen: 0,
+                expires_at,
+                clients: vec![],
+            };
+            store.put_session(&session).await.unwrap();
+        }
+        store.put_code(&AuthCode { code_sha256: vec![1], grant: json!({}), expires_at: now - 1 }).await.unwrap();
+        store.put_code(&AuthCode { code_sha256: vec![2], grant: json!({}), expires_at: now + 1 }).await.unwrap();
+        store.put_refresh_token(&RefreshToken { expires_at: Some(now - 1), ..token(1, "f") }).await.unwrap();
+        store.put_refresh_token(&RefreshToken { expires_at: Some(now + 1), ..token(2, "f") }).await.unwrap();
+        store.put_refresh_token(&RefreshToken { expires_at: None, ..token(3, "f") }).await.unwrap();
+
+        // 2 transactions, 2 sessions, 1 code, 1 refresh token.
+        assert_eq!(store.purge_expired(now).await.unwrap(), 6);
+        assert_eq!(store.purge_expired(now).await.unwrap(), 0);
+        assert!(store.login_transaction("live", 0).await.unwrap().is_some());
+        assert!(store.login_transaction("old", 0).await.unwrap().is_none());
+        assert!(store.session("live", 0).await.unwrap().is_some());
+        assert!(store.session("edge", 0).await.unwrap().is_none());
+        assert_eq!(store.redeem_code(&[1], 0).await.unwrap(), CodeRedemption::Unknown);
+        assert_eq!(store.redeem_code(&[2], 0).await.unwrap(), CodeRedemption::Fresh(json!({})));
+        assert!(store.refresh_token(&[1; 32]).await.unwrap().is_none());
+        assert!(store.refresh_token(&[2; 32]).await.unwrap().is_some());
+        assert!(store.refresh_token(&[3; 32]).await.unwrap().is_some());
+    }
+}
+
+// --- behaviour specific to connecting
+
+#[tokio::test]
+async fn sqlite_file_migrations_are_idempotent_and_data_persists() {
+    let backend = Backend::sqlite_file().await;
+    assert_eq!(backend.store.dialect(), Dialect::Sqlite);
+    backend.store.put_document("k", "1", &serde_json::json!({"kept": true})).await.unwrap();
+    let Cleanup::File(path) = &backend.cleanup else { unreachable!() };
+    let url = format!("sqlite://{}", path.display());
+    let again = SqlStore::connect(&url).await.expect("second connect");
+    assert_eq!(again.document("k", "1").await.unwrap(), Some(serde_json::json!({"kept": true})));
+    assert_eq!(migrations_applied(&url, None).await, 1);
+    // A WAL-mode file, as the pool configured it.
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(mode, "wal");
+    again.close().await;
+    backend.finish().await;
+}
+
+#[tokio::test]
+async fn corrupt_documents_are_reported_not_hidden() {
+    let backend = Backend::sqlite_file().await;
+    backend.store.put_document("k", "1", &serde_json::json!({})).await.unwrap();
+    backend
+        .store
+        .put_connection(&store::Connection {
+            id: "con_1".into(),
+            name: "db".into(),
+            strategy: "auth0".into(),
+            options: Default::default(),
+            enabled_clients: vec![],
+            display_name: None,
+            realms: vec![],
+            is_domain_connection: false,
+            extra: Default::default(),
+        })
+        .await
+        .unwrap();
+    let Cleanup::File(path) = &backend.cleanup else { unreachable!() };
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::raw_sql("UPDATE documents SET data = '{not json'; UPDATE connections SET data = '{\"id\": 1}'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(matches!(backend.store.document("k", "1").await, Err(Error::Corrupt(_))));
+    assert!(matches!(backend.store.documents("k").await, Err(Error::Corrupt(_))));
+    assert!(matches!(backend.store.connection_by_name("db").await, Err(Error::Corrupt(_))));
+    backend.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_accepts_numbered_placeholders() {
+    // The store writes `$n` for both databases; SQLite must bind them by number, reused and
+    // out of order.
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect("sqlite::memory:").await.unwrap();
+    let (joined, first): (String, String) =
+        sqlx::query_as("SELECT $2 || $1 || $2, $1").bind("a").bind("b").fetch_one(&mut conn).await.unwrap();
+    assert_eq!((joined.as_str(), first.as_str()), ("bab", "a"));
+}
+
+#[tokio::test]
+async fn postgres_migrations_are_idempotent() {
+    let backend = Backend::postgres().await;
+    assert_eq!(backend.store.dialect(), Dialect::Postgres);
+    let Cleanup::Schema(schema) = &backend.cleanup else { unreachable!() };
+    backend.store.put_document("k", "1", &serde_json::json!(1)).await.unwrap();
+    // Two more stores starting at once against the same schema.
+    let url = postgres_url();
+    let (a, b) = tokio::join!(SqlStore::connect_in_schema(&url, schema), SqlStore::connect_in_schema(&url, schema));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.document("k", "1").await.unwrap(), Some(serde_json::json!(1)));
+    assert_eq!(b.documents("k").await.unwrap().len(), 1);
+    assert_eq!(migrations_applied(&url, Some(schema)).await, 1);
+    a.close().await;
+    b.close().await;
+    backend.finish().await;
+}
+
+#[tokio::test]
+async fn postgres_schemas_are_isolated() {
+    let one = Backend::postgres().await;
+    let two = Backend::postgres().await;
+    one.store.put_document("k", "1", &serde_json::json!("one")).await.unwrap();
+    assert_eq!(two.store.document("k", "1").await.unwrap(), None);
+    one.finish().await;
+    two.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_memory_is_one_database() {
+    let store = SqlStore::connect("sqlite::memory:").await.unwrap();
+    let docs: Vec<_> = (0..20).map(|i| (i.to_string(), serde_json::json!(i))).collect();
+    let writes = docs.iter().map(|(id, doc)| store.put_document("k", id, doc));
+    for result in join_all(writes).await {
+        result.unwrap();
+    }
+    assert_eq!(store.documents("k").await.unwrap().len(), 20);
+}
+
+#[tokio::test]
+async fn rejects_bad_urls_and_schema_names() {
+    for url in ["mysql://localhost/db", "", "http://example.com", "postgres:/x"] {
+        assert!(matches!(SqlStore::connect(url).await, Err(Error::InvalidUrl(_))), "{url}");
+    }
+    for schema in ["", "a-b", "x; DROP TABLE users", "\"quoted\"", "1abc"] {
+        let result = SqlStore::connect_in_schema(&postgres_url(), schema).await;
+        assert!(matches!(result, Err(Error::InvalidUrl(_))), "{schema:?}");
+    }
+    let sqlite_schema = SqlStore::connect_in_schema("sqlite::memory:", "s").await;
+    assert!(matches!(sqlite_schema, Err(Error::InvalidUrl(_))));
+}
+
+#[tokio::test]
+async fn failed_connection_is_a_backend_error() {
+    let unknown_role = "postgres://no_such_role_gatehouse@127.0.0.1:5432/test";
+    assert!(matches!(SqlStore::connect(unknown_role).await, Err(Error::Backend(_))));
+    let missing_dir = std::env::temp_dir().join(unique("missing")).join("x.db");
+    let result = SqlStore::connect(&format!("sqlite://{}", missing_dir.display())).await;
+    assert!(matches!(result, Err(Error::Backend(_))));
+}
+
+async fn migrations_applied(url: &str, schema: Option<&str>) -> i64 {
+    let table = match schema {
+        Some(schema) => format!("\"{schema}\".schema_migrations"),
+        None => "schema_migrations".into(),
+    };
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    let (count,): (i64,) = sqlx::query_as(&sql).fetch_one(&mut conn).await.unwrap();
+    count
+}

@@ -1,0 +1,538 @@
+//! The entries of a tenant.yaml, one type per section, each keeping the entry as written and
+//! turning it into the `store` record the idp provisions.
+//!
+//! Cross references stay as deploy-cli writes them — by NAME: a connection's `enabled_clients`
+//! and a client grant's `client_id` hold client names, a trigger binding holds an action name.
+//! The idp resolves them when it provisions (deploy-cli falls back to treating an unknown name
+//! as an id, and so may the idp). Keys the idp does not interpret stay in each entry's `body`
+//! and end up in the record's `extra`, so nothing written in the file is lost.
+
+use std::path::PathBuf;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use store::{Client, ClientGrant, Connection, ResourceServer};
+
+use crate::error::{Error, Result};
+use crate::file::Sources;
+
+/// Label used for errors raised after parsing, when the file name is no longer known.
+const DETACHED_FILE: &str = "tenant.yaml";
+
+/// An application (`clients` section).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientSpec {
+    pub name: String,
+    /// Gatehouse extension: pin the client id instead of generating one.
+    pub client_id: Option<String>,
+    /// Gatehouse extension: pin the client secret instead of generating one. Never part of the
+    /// `store::Client` document.
+    pub client_secret: Option<String>,
+    /// Every other key, as written (`app_type`, `callbacks`, `jwt_configuration`, …).
+    pub body: Map<String, Value>,
+}
+
+impl ClientSpec {
+    /// The client record, with the id the idp chose (or [`ClientSpec::client_id`]).
+    pub fn to_client(&self, client_id: &str) -> Result<Client> {
+        self.convert(client_id, &Ctx::detached("clients", quote(&self.name)))
+    }
+
+    fn convert(&self, client_id: &str, ctx: &Ctx<'_>) -> Result<Client> {
+        let mut doc = self.body.clone();
+        doc.insert("client_id".into(), client_id.into());
+        doc.insert("name".into(), self.name.clone().into());
+        ctx.deserialize(Value::Object(doc))
+    }
+
+    pub(crate) fn from_entry(mut obj: Map<String, Value>, ctx: &Ctx<'_>) -> Result<Self> {
+        let name = take_name(&mut obj, ctx)?;
+        let client_id = take_opt_string(&mut obj, "client_id", ctx)?;
+        let client_secret = take_opt_string(&mut obj, "client_secret", ctx)?;
+        let spec = Self {
+            name,
+            client_id,
+            client_secret,
+            body: obj,
+        };
+        // Convert once now so type errors surface when the file is loaded, not mid-provisioning.
+        spec.convert("validation", ctx)?;
+        Ok(spec)
+    }
+}
+
+/// A connection: an entry of `databases` (strategy `auth0`) or of `connections`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionSpec {
+    pub name: String,
+    /// `auth0` for every `databases` entry (where YAML may omit it), else as written.
+    pub strategy: String,
+    /// Client NAMES as written. `None` when the key is absent — deploy-cli then leaves the
+    /// connection's clients alone; `Some(vec![])` disables the connection for every client.
+    pub enabled_clients: Option<Vec<String>>,
+    /// Every other key as written (`options`, `display_name`, …). For databases, file paths in
+    /// `options.customScripts` are already replaced by the scripts' text.
+    pub body: Map<String, Value>,
+}
+
+impl ConnectionSpec {
+    pub fn is_database(&self) -> bool {
+        self.strategy == "auth0"
+    }
+
+    /// The enabled client names (empty when the key is absent).
+    pub fn enabled_client_names(&self) -> &[String] {
+        self.enabled_clients.as_deref().unwrap_or_default()
+    }
+
+    /// The connection record. `enabled_client_ids` are the ids the idp resolved from
+    /// [`ConnectionSpec::enabled_clients`]. `realms` defaults to `[name]`, as in Auth0.
+    pub fn to_connection(&self, id: &str, enabled_client_ids: &[String]) -> Result<Connection> {
+        let section = if self.is_database() {
+            "databases"
+        } else {
+            "connections"
+        };
+        self.convert(
+            id,
+            enabled_client_ids,
+            &Ctx::detached(section, quote(&self.name)),
+        )
+    }
+
+    fn convert(&self, id: &str, enabled: &[String], ctx: &Ctx<'_>) -> Result<Connection> {
+        let mut doc = self.body.clone();
+        doc.insert("id".into(), id.into());
+        doc.insert("name".into(), self.name.clone().into());
+        doc.insert("strategy".into(), self.strategy.clone().into());
+        doc.insert("enabled_clients".into(), enabled.to_vec().into());
+        doc.entry("realms")
+            .or_insert_with(|| vec![self.name.clone()].into());
+        ctx.deserialize(Value::Object(doc))
+    }
+
+    pub(crate) fn from_entry(
+        mut obj: Map<String, Value>,
+        database: bool,
+        ctx: &Ctx<'_>,
+        sources: &Sources<'_>,
+    ) -> Result<Self> {
+        let name = take_name(&mut obj, ctx)?;
+        let strategy = take_opt_string(&mut obj, "strategy", ctx)?;
+        let strategy = match (database, strategy) {
+            (true, None) => "auth0".to_string(),
+            (true, Some(s)) if s == "auth0" => s,
+            (true, Some(s)) => {
+                return Err(ctx.field("strategy", format!(
+                    "`{s}` in `databases`; only strategy auth0 belongs there (other strategies go in `connections`)"
+                )));
+            }
+            (false, Some(s)) if s == "auth0" => {
+                return Err(ctx.field(
+                    "strategy",
+                    "database connections (strategy auth0) belong in `databases`",
+                ));
+            }
+            (false, Some(s)) => s,
+            (false, None) => {
+                return Err(ctx.field("strategy", "missing; `connections` entries need a strategy"));
+            }
+        };
+        let enabled_clients = match obj.remove("enabled_clients") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(ctx.deserialize_key::<Vec<String>>("enabled_clients", v)?),
+        };
+        if database {
+            load_custom_scripts(&mut obj, ctx, sources)?;
+        }
+        let spec = Self {
+            name,
+            strategy,
+            enabled_clients,
+            body: obj,
+        };
+        spec.convert("validation", &[], ctx)?;
+        Ok(spec)
+    }
+}
+
+/// deploy-cli writes custom database scripts to files and puts their paths in
+/// `options.customScripts`; read them so the record carries the code, as Auth0 stores it.
+fn load_custom_scripts(
+    obj: &mut Map<String, Value>,
+    ctx: &Ctx<'_>,
+    sources: &Sources<'_>,
+) -> Result<()> {
+    let Some(Value::Object(options)) = obj.get_mut("options") else {
+        return Ok(());
+    };
+    let Some(scripts) = options.get_mut("customScripts") else {
+        return Ok(());
+    };
+    let Value::Object(scripts) = scripts else {
+        return Err(ctx.field(
+            "options.customScripts",
+            "expected a map of script name to file or code",
+        ));
+    };
+    for (script, value) in scripts.iter_mut() {
+        let key = format!("options.customScripts.{script}");
+        let Value::String(text) = value else {
+            return Err(ctx.field(&key, "expected a file path or the script's code"));
+        };
+        *text = sources.load(text, ctx, &key)?.0;
+    }
+    Ok(())
+}
+
+/// An API (`resourceServers` section).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceServerSpec {
+    /// Defaults to the identifier when the file has no `name`.
+    pub name: String,
+    /// The audience.
+    pub identifier: String,
+    /// Every other key as written (`signing_alg`, `token_lifetime`, `scopes`, …).
+    pub body: Map<String, Value>,
+}
+
+impl ResourceServerSpec {
+    pub fn to_resource_server(&self, id: &str) -> Result<ResourceServer> {
+        self.convert(id, &Ctx::detached("resourceServers", quote(&self.name)))
+    }
+
+    fn convert(&self, id: &str, ctx: &Ctx<'_>) -> Result<ResourceServer> {
+        let mut doc = self.body.clone();
+        doc.insert("id".into(), id.into());
+        doc.insert("name".into(), self.name.clone().into());
+        doc.insert("identifier".into(), self.identifier.clone().into());
+        ctx.deserialize(Value::Object(doc))
+    }
+
+    pub(crate) fn from_entry(mut obj: Map<String, Value>, ctx: &Ctx<'_>) -> Result<Self> {
+        let identifier = take_opt_string(&mut obj, "identifier", ctx)?.ok_or_else(|| {
+            ctx.field(
+                "identifier",
+                "missing; an API needs its identifier (the audience)",
+            )
+        })?;
+        let name = take_opt_string(&mut obj, "name", ctx)?.unwrap_or_else(|| identifier.clone());
+        let spec = Self {
+            name,
+            identifier,
+            body: obj,
+        };
+        spec.convert("validation", ctx)?;
+        Ok(spec)
+    }
+}
+
+/// A client grant (`clientGrants` section): lets a client get tokens for an API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientGrantSpec {
+    /// deploy-cli's `client_id` key, which holds the client's NAME (deploy-cli treats a value
+    /// that matches no client name as an id).
+    pub client_name: String,
+    pub audience: String,
+    pub scope: Vec<String>,
+    /// Any other key as written.
+    pub body: Map<String, Value>,
+}
+
+impl ClientGrantSpec {
+    /// The grant record for the client the idp resolved from [`ClientGrantSpec::client_name`].
+    pub fn to_client_grant(&self, id: &str, client_id: &str) -> Result<ClientGrant> {
+        let label = grant_label(&self.client_name, &self.audience);
+        self.convert(id, client_id, &Ctx::detached("clientGrants", label))
+    }
+
+    fn convert(&self, id: &str, client_id: &str, ctx: &Ctx<'_>) -> Result<ClientGrant> {
+        let mut doc = self.body.clone();
+        doc.insert("id".into(), id.into());
+        doc.insert("client_id".into(), client_id.into());
+        doc.insert("audience".into(), self.audience.clone().into());
+        doc.insert("scope".into(), self.scope.clone().into());
+        ctx.deserialize(Value::Object(doc))
+    }
+
+    pub(crate) fn from_entry(mut obj: Map<String, Value>, ctx: &Ctx<'_>) -> Result<Self> {
+        let client_name = take_opt_string(&mut obj, "client_id", ctx)?
+            .ok_or_else(|| ctx.field("client_id", "missing; name the client the grant is for"))?;
+        let audience = take_opt_string(&mut obj, "audience", ctx)?
+            .ok_or_else(|| ctx.field("audience", "missing; give the API identifier"))?;
+        let scope = match obj.remove("scope") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => ctx.deserialize_key("scope", v)?,
+        };
+        let spec = Self {
+            client_name,
+            audience,
+            scope,
+            body: obj,
+        };
+        spec.convert("validation", "validation", ctx)?;
+        Ok(spec)
+    }
+}
+
+/// An npm dependency of an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionDependency {
+    pub name: String,
+    pub version: String,
+}
+
+/// A trigger an action is written for, e.g. `{id: post-login, version: v3}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportedTrigger {
+    pub id: String,
+    pub version: String,
+}
+
+/// An Action (`actions` section).
+#[derive(Clone, PartialEq)]
+pub struct ActionSpec {
+    pub name: String,
+    /// The JavaScript source: read from the file `code` points at (keywords replaced), or the
+    /// inline code when `code` is not a path.
+    pub code: String,
+    /// The file the code came from, when it came from one.
+    pub code_path: Option<PathBuf>,
+    /// Defaults to `node18`.
+    pub runtime: String,
+    pub dependencies: Vec<ActionDependency>,
+    /// `(name, value)` pairs, in file order; the values are secrets.
+    pub secrets: Vec<(String, String)>,
+    pub supported_triggers: Vec<SupportedTrigger>,
+    /// Only deployed actions can be bound to a trigger (deploy-cli deploys when true).
+    pub deployed: bool,
+    /// Other keys as written (`status`, …).
+    pub extra: Map<String, Value>,
+}
+
+impl std::fmt::Debug for ActionSpec {
+    // Hand-written so secret values never reach logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionSpec")
+            .field("name", &self.name)
+            .field("code_path", &self.code_path)
+            .field("code_len", &self.code.len())
+            .field("runtime", &self.runtime)
+            .field("dependencies", &self.dependencies)
+            .field(
+                "secrets",
+                &self.secrets.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("supported_triggers", &self.supported_triggers)
+            .field("deployed", &self.deployed)
+            .field("extra", &self.extra)
+            .finish()
+    }
+}
+
+impl ActionSpec {
+    pub fn supports(&self, trigger: &str) -> bool {
+        self.supported_triggers.iter().any(|t| t.id == trigger)
+    }
+
+    pub fn secret(&self, name: &str) -> Option<&str> {
+        self.secrets
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn from_entry(
+        obj: Map<String, Value>,
+        ctx: &Ctx<'_>,
+        sources: &Sources<'_>,
+    ) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct RawSecret {
+            name: String,
+            #[serde(default)]
+            value: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct RawAction {
+            name: String,
+            #[serde(default)]
+            code: Option<String>,
+            #[serde(default)]
+            runtime: Option<String>,
+            #[serde(default)]
+            dependencies: Option<Vec<ActionDependency>>,
+            #[serde(default)]
+            secrets: Option<Vec<RawSecret>>,
+            #[serde(default)]
+            supported_triggers: Option<Vec<SupportedTrigger>>,
+            #[serde(default)]
+            deployed: Option<bool>,
+            #[serde(flatten)]
+            extra: Map<String, Value>,
+        }
+        let raw: RawAction = ctx.deserialize(Value::Object(obj))?;
+        let code = raw.code.filter(|c| !c.trim().is_empty()).ok_or_else(|| {
+            ctx.field(
+                "code",
+                "missing; give a path such as ./actions/<name>/code.js or the code itself",
+            )
+        })?;
+        let (code, code_path) = sources.load(&code, ctx, "code")?;
+        let mut secrets: Vec<(String, String)> = Vec::new();
+        for (i, s) in raw.secrets.unwrap_or_default().into_iter().enumerate() {
+            let key = format!("secrets[{i}]");
+            let Some(value) = s.value else {
+                return Err(ctx.field(&key, format!(
+                    "secret {} has no value (exports omit secret values; use e.g. value: \"##{}##\")",
+                    s.name, s.name
+                )));
+            };
+            if secrets.iter().any(|(k, _)| *k == s.name) {
+                return Err(ctx.field(&key, format!("secret {} is listed twice", s.name)));
+            }
+            secrets.push((s.name, value));
+        }
+        let supported_triggers = raw.supported_triggers.unwrap_or_default();
+        if supported_triggers.is_empty() {
+            return Err(ctx.field(
+                "supported_triggers",
+                "missing; name the trigger the action is written for, e.g. [{id: post-login, version: v3}]",
+            ));
+        }
+        Ok(Self {
+            name: raw.name,
+            code,
+            code_path,
+            runtime: raw.runtime.unwrap_or_else(|| "node18".into()),
+            dependencies: raw.dependencies.unwrap_or_default(),
+            secrets,
+            supported_triggers,
+            deployed: raw.deployed.unwrap_or(false),
+            extra: raw.extra,
+        })
+    }
+}
+
+/// One action bound to a trigger (`triggers: {post-login: [...]}`); order is execution order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerBinding {
+    pub action_name: String,
+    /// Defaults to the action name.
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Error labelling for one entry of one section of one file.
+pub(crate) struct Ctx<'a> {
+    pub file: &'a str,
+    pub section: &'a str,
+    /// `"name"` in quotes, a position, or empty for single-object sections.
+    pub entry: String,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(file: &'a str, section: &'a str, entry: String) -> Self {
+        Self {
+            file,
+            section,
+            entry,
+        }
+    }
+
+    fn detached(section: &'a str, entry: String) -> Self {
+        Self {
+            file: DETACHED_FILE,
+            section,
+            entry,
+        }
+    }
+
+    pub fn entry_error(&self, message: impl Into<String>) -> Error {
+        Error::Entry {
+            file: self.file.to_string(),
+            section: self.section.to_string(),
+            entry: self.entry.clone(),
+            message: message.into(),
+        }
+    }
+
+    pub fn field(&self, key: &str, message: impl Into<String>) -> Error {
+        Error::Field {
+            file: self.file.to_string(),
+            section: self.section.to_string(),
+            entry: self.entry.clone(),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Deserialize a whole entry, naming the offending key on error.
+    pub fn deserialize<T: DeserializeOwned>(&self, value: Value) -> Result<T> {
+        self.deserialize_key("", value)
+    }
+
+    /// Deserialize the value of `key`, naming `key` (and any path inside it) on error.
+    pub fn deserialize_key<T: DeserializeOwned>(&self, key: &str, value: Value) -> Result<T> {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let inner = e.path().to_string();
+            let path = match (key, inner.as_str()) {
+                (k, ".") => k.to_string(),
+                ("", p) => p.to_string(),
+                (k, p) if p.starts_with('[') => format!("{k}{p}"),
+                (k, p) => format!("{k}.{p}"),
+            };
+            self.field(&path, e.into_inner().to_string())
+        })
+    }
+}
+
+/// Grants have no name: they are labelled by client and audience.
+pub(crate) fn grant_label(client: &str, audience: &str) -> String {
+    format!("{} -> {}", quote(client), quote(audience))
+}
+
+/// Entry labels quote names so `clients["User Management CMS"]` reads unambiguously.
+pub(crate) fn quote(name: &str) -> String {
+    Value::String(name.to_string()).to_string()
+}
+
+fn take_name(obj: &mut Map<String, Value>, ctx: &Ctx<'_>) -> Result<String> {
+    take_opt_string(obj, "name", ctx)?.ok_or_else(|| ctx.entry_error("missing `name`"))
+}
+
+/// Remove `key` and return it as a string: absent or null is `None`, an empty string or a
+/// non-string is an error (a YAML number where an id was meant must be quoted).
+fn take_opt_string(
+    obj: &mut Map<String, Value>,
+    key: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Option<String>> {
+    match obj.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(ctx.field(key, "must not be empty")),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(ctx.field(
+            key,
+            format!(
+                "expected a string, found {} (quote it in YAML)",
+                describe(&other)
+            ),
+        )),
+    }
+}
+
+/// `integer 5`, `a list`, … for messages.
+pub(crate) fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::String(s) => format!("string {}", quote(s)),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "a map".into(),
+    }
+}
