@@ -172,8 +172,10 @@ pub async fn run(args: IdpArgs) -> anyhow::Result<()> {
     };
     println!("idp listening on {local}, issuer {}", idp.config.issuer());
     tracing::info!(listen = %local, issuer = %idp.config.issuer(), "idp listening");
+    let housekeeping = idp.spawn_housekeeping();
     let router = idp.router();
     idp::serve(router, listener, mode, shutdown_signal()).await?;
+    housekeeping.abort();
     tracing::info!("idp stopped");
     Ok(())
 }

@@ -68,9 +68,6 @@ pub async fn signup(State(idp): State<AppState>, body: axum::body::Bytes) -> Res
 async fn run_signup(idp: &AppState, body: &[u8]) -> Result<Value> {
     let s: Signup = json_body(body)?;
     let connection = database_for(idp, &s.client_id, &s.connection).await?;
-    if connection.signup_disabled() {
-        return Err(bad("operation_not_allowed", "public signup is disabled"));
-    }
     if !looks_like_email(&s.email) {
         return Err(bad("invalid_email", "Invalid email address"));
     }
@@ -82,12 +79,7 @@ async fn run_signup(idp: &AppState, body: &[u8]) -> Result<Value> {
             "user_metadata takes at most 10 string properties of at most 500 characters",
         ));
     }
-    let policy = connection.options.get("passwordPolicy").and_then(Value::as_str);
-    if let Err(why) = check_policy(policy, &s.password) {
-        return Err(Error::db(StatusCode::BAD_REQUEST, "PasswordStrengthError", "invalid_password", why));
-    }
-    let hash = idp.hash_password(&s.password).await?;
-    let user = new_user(&connection.name, &s.email, |u| {
+    let user = register(idp, &connection, &s.email, &s.password, |u| {
         u.username = s.username.clone();
         u.given_name = s.given_name.clone();
         u.family_name = s.family_name.clone();
@@ -102,12 +94,8 @@ async fn run_signup(idp: &AppState, body: &[u8]) -> Result<Value> {
             u.picture = Some(p.clone());
         }
         u.user_metadata = s.user_metadata.clone();
-    });
-    match idp.store.create_user(&StoredUser { user: user.clone(), password_hash: Some(hash) }).await {
-        Ok(()) => {}
-        Err(store::Error::Conflict(_)) => return Err(bad("invalid_signup", "Invalid sign up")),
-        Err(e) => return Err(e.into()),
-    }
+    })
+    .await?;
     let mut out = json!({
         "_id": user.user_id.trim_start_matches("auth0|"),
         "email": user.email,
@@ -129,6 +117,34 @@ async fn run_signup(idp: &AppState, body: &[u8]) -> Result<Value> {
         out["user_metadata"] = json!(user.user_metadata);
     }
     Ok(out)
+}
+
+/// Public sign-up into a database connection (the endpoint and the sign-up page): the
+/// connection must allow it, the password must meet its policy, the email must be free.
+pub async fn register(
+    idp: &AppState,
+    connection: &Connection,
+    email: &str,
+    password: &str,
+    customise: impl FnOnce(&mut User),
+) -> Result<User> {
+    if connection.signup_disabled() {
+        return Err(bad("operation_not_allowed", "public signup is disabled"));
+    }
+    if !looks_like_email(email) {
+        return Err(bad("invalid_email", "Invalid email address"));
+    }
+    let policy = connection.options.get("passwordPolicy").and_then(Value::as_str);
+    if let Err(why) = check_policy(policy, password) {
+        return Err(Error::db(StatusCode::BAD_REQUEST, "PasswordStrengthError", "invalid_password", why));
+    }
+    let hash = idp.hash_password(password).await?;
+    let user = new_user(&connection.name, email, customise);
+    match idp.store.create_user(&StoredUser { user: user.clone(), password_hash: Some(hash) }).await {
+        Ok(()) => Ok(user),
+        Err(store::Error::Conflict(_)) => Err(bad("invalid_signup", "Invalid sign up")),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub fn looks_like_email(s: &str) -> bool {

@@ -59,6 +59,26 @@ impl Idp {
         ops::routes(self.clone())
     }
 
+    /// Every minute: drop expired transactions, codes, sessions and refresh tokens, and pick up
+    /// signing keys another node rotated in.
+    pub fn spawn_housekeeping(self: &AppState) -> tokio::task::JoinHandle<()> {
+        let idp = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                match idp.store.purge_expired(util::now_ms()).await {
+                    Ok(n) if n > 0 => tracing::debug!(removed = n, "purged expired records"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging expired records failed"),
+                }
+                if let Err(e) = idp.keys.reload().await {
+                    tracing::warn!(error = %e, "reloading signing keys failed");
+                }
+            }
+        })
+    }
+
     /// Makes a new signing key current (the previous one stays in the JWKS).
     pub async fn rotate_signing_key(&self) -> Result<()> {
         self.keys.rotate().await.map(|_| ())

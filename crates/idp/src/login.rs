@@ -169,6 +169,54 @@ pub async fn show(State(idp): State<AppState>, RawQuery(raw): RawQuery) -> Respo
     result.await.unwrap_or_else(|e| e.into_page().into_response())
 }
 
+type Form = std::collections::HashMap<String, String>;
+
+/// A posted login or sign-up form: parsed, its transaction loaded, and its anti-CSRF token
+/// checked against both the transaction and the cookie /authorize set in this browser.
+async fn posted(idp: &AppState, headers: &HeaderMap, body: &str) -> Result<(Form, Pending)> {
+    let form = single_params(body).map_err(|e| Error::page(StatusCode::BAD_REQUEST, "Bad request", e))?;
+    let p = pending(idp, form.get("state").map(String::as_str)).await?;
+    let sent = form.get("csrf").map(String::as_str).unwrap_or("");
+    let cookie_csrf = cookie(headers, &login_cookie_name(&p.tx.id)).unwrap_or("");
+    if !ct_eq(sent.as_bytes(), p.tx.csrf.as_bytes()) || !ct_eq(cookie_csrf.as_bytes(), p.tx.csrf.as_bytes()) {
+        return Err(Error::page(
+            StatusCode::FORBIDDEN,
+            "Invalid request",
+            "The login form could not be verified. Go back to the application and try again.",
+        ));
+    }
+    Ok((form, p))
+}
+
+/// Starts the SSO session for a user who just proved who they are, ends the login
+/// transaction, and sends the browser back to the application with its code.
+async fn sign_in(idp: &AppState, p: &Pending, user_id: &str) -> Result<Response> {
+    let now = now_ms();
+    let settings = idp.store.tenant_settings().await?;
+    let lifetime_ms = (settings.session_lifetime.unwrap_or(168.0) * 3_600_000.0) as i64;
+    let cookie_value = random_token();
+    let session = SsoSession {
+        id: session_key(&cookie_value),
+        user_id: user_id.to_owned(),
+        auth_time: now,
+        last_seen: now,
+        expires_at: now + lifetime_ms,
+        clients: vec![],
+    };
+    idp.store.put_session(&session).await?;
+    idp.store.delete_login_transaction(&p.tx.id).await?;
+    let mut res = complete(idp, &p.req, &session, now).await?;
+    let secure = idp.config.secure_cookies();
+    let set = [
+        set_cookie(SESSION_COOKIE, &cookie_value, "/", lifetime_ms / 1000, secure),
+        set_cookie(&login_cookie_name(&p.tx.id), "", "/u/", 0, secure),
+    ];
+    for c in set {
+        res.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&c).map_err(Error::internal)?);
+    }
+    Ok(res)
+}
+
 pub async fn submit(
     State(idp): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -176,76 +224,71 @@ pub async fn submit(
     body: String,
 ) -> Response {
     let result = async {
-        let form = single_params(&body).map_err(|e| Error::page(StatusCode::BAD_REQUEST, "Bad request", e))?;
+        let (form, p) = posted(&idp, &headers, &body).await?;
         let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
-        let p = pending(&idp, Some(field("state"))).await?;
-        // Login CSRF: the form's token must match the transaction and the cookie set in this
-        // browser when /authorize ran.
-        let cookie_csrf = cookie(&headers, &login_cookie_name(&p.tx.id)).unwrap_or("");
-        if !ct_eq(field("csrf").as_bytes(), p.tx.csrf.as_bytes())
-            || !ct_eq(cookie_csrf.as_bytes(), p.tx.csrf.as_bytes())
-        {
-            return Err(Error::page(
-                StatusCode::FORBIDDEN,
-                "Invalid request",
-                "The login form could not be verified. Go back to the application and try again.",
-            ));
-        }
         let default = idp.store.tenant_settings().await?.default_directory;
+        let again =
+            |message: &str, status| Ok(render(default.as_deref(), &p, field("username"), Some(message), status));
         let Some(connection) = p.databases.iter().find(|d| d.name == field("connection")) else {
-            return Ok(render(
-                default.as_deref(),
-                &p,
-                field("username"),
-                Some("Choose a valid directory."),
-                StatusCode::BAD_REQUEST,
-            ));
+            return again("Choose a valid directory.", StatusCode::BAD_REQUEST);
         };
         if field("username").is_empty() || field("password").is_empty() {
-            return Ok(render(
-                default.as_deref(),
-                &p,
-                field("username"),
-                Some("Enter your email and password."),
-                StatusCode::BAD_REQUEST,
-            ));
+            return again("Enter your email and password.", StatusCode::BAD_REQUEST);
         }
         let ip = client_ip(&idp, &headers, Some(peer));
-        let stored = match check_password(&idp, connection, field("username"), field("password"), &ip).await? {
-            Ok(s) => s,
-            Err(e) => {
-                let status = if e == LoginError::TooManyAttempts {
-                    StatusCode::TOO_MANY_REQUESTS
-                } else {
-                    StatusCode::UNAUTHORIZED
-                };
-                return Ok(render(default.as_deref(), &p, field("username"), Some(e.message()), status));
-            }
-        };
-        let now = now_ms();
-        let settings = idp.store.tenant_settings().await?;
-        let lifetime_ms = (settings.session_lifetime.unwrap_or(168.0) * 3_600_000.0) as i64;
-        let cookie_value = random_token();
-        let session = SsoSession {
-            id: session_key(&cookie_value),
-            user_id: stored.user.user_id.clone(),
-            auth_time: now,
-            last_seen: now,
-            expires_at: now + lifetime_ms,
-            clients: vec![],
-        };
-        idp.store.put_session(&session).await?;
-        idp.store.delete_login_transaction(&p.tx.id).await?;
-        let mut res = complete(&idp, &p.req, &session, now).await?;
-        let secure = idp.config.secure_cookies();
-        let set = [
-            set_cookie(SESSION_COOKIE, &cookie_value, "/", lifetime_ms / 1000, secure),
-            set_cookie(&login_cookie_name(&p.tx.id), "", "/u/", 0, secure),
-        ];
-        for c in set {
-            res.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&c).map_err(Error::internal)?);
+        match check_password(&idp, connection, field("username"), field("password"), &ip).await? {
+            Ok(stored) => sign_in(&idp, &p, &stored.user.user_id).await,
+            Err(e @ LoginError::TooManyAttempts) => again(e.message(), StatusCode::TOO_MANY_REQUESTS),
+            Err(e) => again(e.message(), StatusCode::UNAUTHORIZED),
         }
-        Ok(res)
+    };
+    result.await.unwrap_or_else(|e: Error| e.into_page().into_response())
+}
+
+fn signup_render(p: &Pending, email: &str, error: Option<&str>, status: StatusCode) -> Response {
+    let open: Vec<&str> = p.databases.iter().filter(|d| !d.signup_disabled()).map(|d| d.name.as_str()).collect();
+    let page = pages::SignupPage {
+        app_name: &p.client_name,
+        state: &p.tx.id,
+        csrf: &p.tx.csrf,
+        databases: &open,
+        email,
+        error,
+    };
+    let mut res = (status, Html(pages::signup_page(&page))).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert("x-frame-options", HeaderValue::from_static("deny"));
+    res
+}
+
+pub async fn signup_show(State(idp): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+    let q = single_params(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    match pending(&idp, q.get("state").map(String::as_str)).await {
+        Ok(p) => signup_render(&p, "", None, StatusCode::OK),
+        Err(e) => e.into_page().into_response(),
+    }
+}
+
+pub async fn signup_submit(State(idp): State<AppState>, headers: HeaderMap, body: String) -> Response {
+    let result = async {
+        let (form, p) = posted(&idp, &headers, &body).await?;
+        let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+        let Some(connection) = p.databases.iter().find(|d| d.name == field("connection") && !d.signup_disabled())
+        else {
+            return Ok(signup_render(
+                &p,
+                field("email"),
+                Some("Sign-up is not available here."),
+                StatusCode::BAD_REQUEST,
+            ));
+        };
+        match crate::dbconnections::register(&idp, connection, field("email"), field("password"), |_| {}).await {
+            Ok(user) => sign_in(&idp, &p, &user.user_id).await,
+            Err(Error::DbConnections { status, description, .. }) => {
+                Ok(signup_render(&p, field("email"), Some(&description), status))
+            }
+            Err(e) => Err(e),
+        }
     };
     result.await.unwrap_or_else(|e: Error| e.into_page().into_response())
 }

@@ -21,6 +21,7 @@ pub fn routes(idp: AppState) -> Router {
     Router::new()
         .route("/authorize", get(authorize::authorize))
         .route("/u/login", get(login::show).post(login::submit))
+        .route("/u/signup", get(login::signup_show).post(login::signup_submit))
         .route("/oauth/token", post(token::token))
         .route("/oauth/revoke", post(token::revoke::revoke))
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
@@ -36,6 +37,7 @@ pub fn routes(idp: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(limit_body))
         .layer(middleware::from_fn(observe))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
@@ -69,6 +71,21 @@ async fn metrics_text() -> Response {
         Some(h) => h.render().into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "metrics recorder unavailable").into_response(),
     }
+}
+
+/// Refuses a declared body over the limit before any handler reads it, in the OAuth error
+/// shape (bodies without a length still stop at the extractor's limit).
+async fn limit_body(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT) {
+        return crate::Error::oauth(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "Request body too large")
+            .into_response();
+    }
+    next.run(req).await
 }
 
 async fn observe(req: Request, next: Next) -> Response {

@@ -96,3 +96,37 @@ pub fn form_post(action: &str, fields: &[(&str, &str)]) -> String {
         esc(action)
     )
 }
+
+pub struct SignupPage<'a> {
+    pub app_name: &'a str,
+    pub state: &'a str,
+    pub csrf: &'a str,
+    /// Databases of the application that allow sign-up.
+    pub databases: &'a [&'a str],
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+}
+
+pub fn signup_page(p: &SignupPage<'_>) -> String {
+    let mut body = format!("<h1>Sign up</h1><p class=\"sub\">to continue to {}</p>", esc(p.app_name));
+    if let Some(e) = p.error {
+        body.push_str(&format!("<div class=\"error\" role=\"alert\" id=\"error-message\">{}</div>", esc(e)));
+    }
+    let Some(first) = p.databases.first() else {
+        body.push_str("<p>Sign-up is disabled for this application.</p>");
+        return page("Sign up", &body);
+    };
+    body.push_str(&format!(
+        "<form method=\"post\" action=\"/u/signup?state={state}\"><input type=\"hidden\" name=\"state\" value=\"{state}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"connection\" value=\"{}\">\
+         <label for=\"email\">Email address</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required value=\"{}\">\
+         <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required>\
+         <button type=\"submit\">Continue</button></form>\
+         <p class=\"alt\">Already have an account? <a href=\"/u/login?state={state}\">Log in</a></p>",
+        esc(p.csrf),
+        esc(first),
+        esc(p.email),
+        state = esc(p.state)
+    ));
+    page("Sign up", &body)
+}

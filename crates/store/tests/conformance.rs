@@ -55,7 +55,7 @@ impl Backend {
         let store = SqlStore::connect_in_schema(&postgres_url(), &schema)
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {} must be reachable: {e}", postgres_url()));
-        Backend { store, cleanup: cleanup }
+        Backend { store, cleanup }
     }
 }
 

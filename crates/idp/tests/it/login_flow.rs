@@ -362,3 +362,57 @@ async fn discovery_and_jwks_describe_the_issuer() {
     );
     assert!(key["x5c"][0].is_string() && key["kid"].is_string());
 }
+
+#[tokio::test]
+async fn signup_page_appears_only_where_allowed_and_signs_the_user_in() {
+    let t = start().await;
+    let mut conn = t.idp.store.connection_by_name("prod-users").await.unwrap().unwrap();
+    conn.options.insert("disable_signup".into(), json!(false));
+    t.idp.store.put_connection(&conn).await.unwrap();
+
+    let b = browser();
+    let res = b.get(authorize_url(&t, &[("connection", "prod-users")])).send().await.unwrap();
+    let login_url = t.url(&location(&res));
+    let html = b.get(&login_url).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("signup-link"), "prod-users now allows sign-up");
+    let signup_url = login_url.replace("/u/login", "/u/signup");
+    let html = b.get(&signup_url).send().await.unwrap().text().await.unwrap();
+    let form = |password: &str| {
+        vec![
+            ("state", hidden(&html, "state").unwrap()),
+            ("csrf", hidden(&html, "csrf").unwrap()),
+            ("connection", "prod-users".to_string()),
+            ("email", "fresh@cms.example.test".to_string()),
+            ("password", password.to_string()),
+        ]
+    };
+    let weak = b.post(&signup_url).form(&form("weak")).send().await.unwrap();
+    assert_eq!(weak.status(), 400);
+    assert!(weak.text().await.unwrap().contains("Password is too weak"));
+    let mut dev_only = form("Fresh-Passw0rd!");
+    dev_only[2].1 = "dev-users".into();
+    assert_eq!(b.post(&signup_url).form(&dev_only).send().await.unwrap().status(), 400, "dev-users refuses sign-up");
+    let res = b.post(&signup_url).form(&form("Fresh-Passw0rd!")).send().await.unwrap();
+    assert_eq!(res.status(), 302);
+    let (status, body) = json(exchange_code(&t, &query_param(&location(&res), "code").unwrap(), VERIFIER).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(claims(body["id_token"].as_str().unwrap())["email"], "fresh@cms.example.test");
+    assert!(t.idp.store.user_by_login("dev-users", "fresh@cms.example.test").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn operations_endpoints_answer() {
+    let t = start().await;
+    assert_eq!(reqwest::get(t.url("healthz")).await.unwrap().status(), 200);
+    assert_eq!(reqwest::get(t.url("readyz")).await.unwrap().status(), 200);
+    let b = browser();
+    login(&t, &b, &authorize_url(&t, &[]), &kw("USER_EMAIL"), "wrong").await;
+    let metrics = reqwest::get(t.url("metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("gatehouse_http_requests_total"), "{metrics}");
+    assert!(metrics.contains("route=\"/u/login\""));
+    assert!(metrics.contains("gatehouse_logins_total{outcome=\"wrong_credentials\"}"));
+    let (status, body) = json(reqwest::get(t.url("no/such/route")).await.unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    let res = reqwest::get(t.url("healthz")).await.unwrap();
+    assert_eq!(res.headers()["x-request-id"].len(), 16);
+}

@@ -116,7 +116,8 @@ async fn malformed_bodies_get_invalid_request() {
     assert_eq!(body["error_description"], "Missing required parameter: grant_type");
     let huge = "a".repeat(100 * 1024);
     let res = http.post(&url).form(&[("grant_type", "password"), ("password", huge.as_str())]).send().await.unwrap();
-    assert_eq!(res.status(), 413);
+    let (status, body) = json(res).await;
+    assert_eq!((status, body["error"].as_str()), (413, Some("invalid_request")));
 }
 
 #[tokio::test]
