@@ -15,6 +15,8 @@ pub struct Config {
     pub brute_force: BruteForce,
     pub code_ttl_secs: i64,
     pub login_ttl_secs: i64,
+    /// Management API requests per second per token, per node (Auth0's limits are similar).
+    pub management_rate_limit: u32,
 }
 
 /// Auth0's brute-force protection: this many failures for one user from one IP block that pair.
@@ -35,6 +37,7 @@ impl Config {
             brute_force: BruteForce { max_attempts: 10, block_secs: 3600 },
             code_ttl_secs: 600,
             login_ttl_secs: 3600,
+            management_rate_limit: 100,
         }
     }
 

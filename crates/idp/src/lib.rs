@@ -17,6 +17,7 @@ mod keys;
 mod login;
 mod logout;
 pub mod mail;
+mod management;
 mod ops;
 pub mod pages;
 mod password;
@@ -44,6 +45,7 @@ pub struct Idp {
     pub keys: keys::KeyRing,
     hasher: password::Hasher,
     mailer: Arc<dyn mail::Mailer>,
+    rate_limiter: management::RateLimiter,
 }
 
 pub type AppState = Arc<Idp>;
@@ -52,7 +54,8 @@ impl Idp {
     pub async fn new(config: Config, store: Arc<dyn Store>, mailer: Arc<dyn mail::Mailer>) -> Result<AppState> {
         let keys = keys::KeyRing::load(store.clone()).await?;
         let hasher = password::Hasher::new(config.bcrypt_cost);
-        Ok(Arc::new(Idp { config, store, keys, hasher, mailer }))
+        let rate_limiter = management::RateLimiter::new(config.management_rate_limit);
+        Ok(Arc::new(Idp { config, store, keys, hasher, mailer, rate_limiter }))
     }
 
     pub fn router(self: &AppState) -> axum::Router {

@@ -32,6 +32,7 @@ pub fn routes(idp: AppState) -> Router {
         .route("/lo/reset", get(dbconnections::reset_page).post(dbconnections::reset_submit))
         .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
         .route("/.well-known/jwks.json", get(discovery::jwks))
+        .nest("/api/v2", crate::management::routes(idp.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))

@@ -7,9 +7,11 @@
 //! PostgreSQL database are interchangeable.
 
 pub mod model;
+pub mod search;
 mod sql;
 
 pub use model::*;
+pub use search::{UserPage, UserSearch};
 pub use sql::{Dialect, SqlStore};
 
 use async_trait::async_trait;
@@ -84,6 +86,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_user(&self, user_id: &str) -> Result<bool>;
     /// Counts a successful login (logins_count, last_login, last_ip) in one statement.
     async fn record_login(&self, user_id: &str, at: Millis, ip: &str) -> Result<()>;
+    /// One page of the users a [`search::Query`] matches, and how many match in all; both
+    /// stop at Auth0's first [`search::MAX_RESULTS`] matches.
+    async fn search_users(&self, search: &UserSearch) -> Result<UserPage>;
 
     // --- signing keys
     async fn signing_keys(&self) -> Result<Vec<SigningKey>>;

@@ -3,11 +3,13 @@
 //!
 //! SQL is written once, in the dialect both databases understand (`$n` placeholders,
 //! `ON CONFLICT`, `RETURNING`); the code branches on [`Dialect`] only for column types
-//! ([`migrate`]), connection setup and row locking. Documents are JSON text, instants are
-//! `BIGINT` milliseconds, digests are binary.
+//! ([`migrate`]), connection setup, row locking and the JSON functions user search needs
+//! ([`search`]). Documents are JSON text, instants are `BIGINT` milliseconds, digests are
+//! binary.
 
 mod migrate;
 mod queries;
+mod search;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

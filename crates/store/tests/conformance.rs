@@ -169,6 +169,13 @@ conformance!(
     login_failures,
     documents_crud,
     purge_expired,
+    search_metadata,
+    search_root_fields,
+    search_ranges_and_dates,
+    search_boolean_logic,
+    search_sort_and_paging,
+    search_hostile_values,
+    search_caps_at_1000,
 );
 
 mod cases {
@@ -738,6 +745,479 @@ mod cases {
         assert!(store.refresh_token(&[2; 32]).await.unwrap().is_some());
         assert!(store.refresh_token(&[3; 32]).await.unwrap().is_some());
     }
+
+    // --- user search (Auth0's search v3 as SQL)
+
+    /// A user for the search fixture; tests adjust the rest.
+    fn searchable(id: &str, connection: &str, email: Option<&str>, name: Option<&str>, nickname: &str) -> StoredUser {
+        let (provider, local_id) = id.split_once('|').unwrap_or(("auth0", id));
+        let mut stored = user(id, connection, email, None);
+        let user = &mut stored.user;
+        user.name = name.map(Into::into);
+        user.nickname = Some(nickname.into());
+        user.given_name = None;
+        user.app_metadata = Map::new();
+        user.user_metadata = Map::new();
+        user.extra = Map::new();
+        user.identities = vec![Identity {
+            connection: connection.into(),
+            provider: provider.into(),
+            user_id: local_id.into(),
+            is_social: provider != "auth0",
+        }];
+        stored
+    }
+
+    /// Ten users with varied metadata (arrays, nested objects, numbers, booleans, strings that
+    /// look like them) and values chosen to sit on the edges of the queries below.
+    fn search_fixture() -> Vec<StoredUser> {
+        let mut users = Vec::new();
+
+        let mut u = searchable("auth0|u01", "dev-users", Some("admin@example.com"), Some("Administrator"), "admin");
+        u.user.logins_count = 5;
+        u.user.created_at = 1_704_067_200_000; // 2024-01-01T00:00:00Z
+        u.user.last_login = Some(1_718_452_800_000);
+        u.user.last_ip = Some("2001:db8::1".into());
+        u.user.app_metadata = extra(json!({"groups": ["admin", "editor"], "level": 3, "plan": {"tier": "gold"}}));
+        u.user.user_metadata = extra(json!({"profile": {"city": "Milan"}}));
+        u.user.identities.push(Identity {
+            connection: "google-oauth2".into(),
+            provider: "google-oauth2".into(),
+            user_id: "g-123".into(),
+            is_social: true,
+        });
+        users.push(u);
+
+        let mut u = searchable("auth0|u02", "dev-users", Some("a@x.com"), Some("Ann Example"), "ann");
+        u.user.username = Some("ann_x".into());
+        u.user.logins_count = 2;
+        u.user.created_at = 1_718_452_800_000; // 2024-06-15T12:00:00Z
+        u.user.app_metadata = extra(json!({"groups": ["editor"], "level": "3"}));
+        u.user.user_metadata = extra(json!({"profile": {"city": "Rome"}}));
+        users.push(u);
+
+        let mut u = searchable("auth0|u03", "dev-users", Some("bob@example.com"), Some("Bob Builder"), "bob");
+        u.user.logins_count = 3;
+        u.user.created_at = 1_735_689_599_999; // 2024-12-31T23:59:59.999Z
+        u.user.blocked = true;
+        u.user.app_metadata = extra(json!({"groups": "admin", "level": 2}));
+        u.user.user_metadata = extra(json!({"addresses": [{"city": "Milan"}, {"city": "Paris"}]}));
+        users.push(u);
+
+        let mut u = searchable(
+            "auth0|u04",
+            "other-db",
+            Some("carol@corp.example.org"),
+            Some("Carol Sysadministrator"),
+            "carol",
+        );
+        u.user.logins_count = 6;
+        u.user.created_at = 1_709_251_200_000; // 2024-03-01
+        u.user.app_metadata = extra(json!({"groups": [{"name": "admin"}]}));
+        users.push(u);
+
+        let mut u = searchable("auth0|u05", "other-db", Some("dave@example.com"), Some("Dave"), "dave");
+        u.user.email_verified = false;
+        u.user.created_at = 1_704_067_199_999; // 2023-12-31T23:59:59.999Z
+        users.push(u);
+
+        let mut u = searchable("google-oauth2|u06", "google-oauth2", Some("eve@gmail.com"), Some("Eve"), "eve");
+        u.user.logins_count = 10;
+        u.user.created_at = 1_735_689_600_000; // 2025-01-01T00:00:00Z
+        u.user.last_login = Some(1_651_708_800_000);
+        u.user.app_metadata = extra(json!({"groups": [], "level": 3.0, "beta": true}));
+        u.user.user_metadata = extra(json!({"profile": {"city": "milan"}}));
+        users.push(u);
+
+        let mut u = searchable("auth0|u07", "dev-users", Some("frank@example.com"), Some("Frank"), "frank");
+        u.user.logins_count = 1;
+        u.user.created_at = 1_735_603_200_000; // 2024-12-31T00:00:00Z
+        u.user.app_metadata = extra(json!({
+            "groups": ["viewer"], "beta": "true", "level": null, "nested": {"deep": {"list": [{"k": "v"}]}}
+        }));
+        users.push(u);
+
+        let mut u = searchable(
+            "auth0|u08",
+            "dev-users",
+            Some(r#"o'hara%_\";--@example.com"#),
+            Some(r#"Zoë "Q" 100%_off; DROP TABLE users;--"#),
+            "zoë",
+        );
+        u.user.logins_count = 7;
+        u.user.created_at = 1_651_708_800_000; // 2022-05-05
+        u.user.app_metadata = extra(json!({"note": r#"it's 100%_\ "quoted";--"#, "emoji": "🦀", "user-type": "x"}));
+        users.push(u);
+
+        let mut u = searchable("auth0|u09", "dev-users", None, None, "ghost");
+        u.user.logins_count = 4;
+        u.user.created_at = 1_718_452_800_000; // 2024-06-15T12:00:00Z, as u02
+        u.user.phone_number = Some("+15550100".into());
+        u.user.extra = extra(json!({"phone_verified": true}));
+        u.user.app_metadata = extra(json!({"level": 4}));
+        users.push(u);
+
+        let mut u = searchable("auth0|u10", "dev-users", Some("grace@sub.example.com"), Some("Grace"), "grace");
+        u.user.logins_count = 2;
+        u.user.created_at = 1_735_646_400_000; // 2024-12-31T12:00:00Z
+        u.user.app_metadata = extra(json!({"groups": ["Admin"]}));
+        users.push(u);
+
+        for u in &mut users {
+            u.user.updated_at = u.user.created_at;
+        }
+        users
+    }
+
+    async fn seed_search(store: &dyn Store) {
+        for u in search_fixture() {
+            store.create_user(&u).await.unwrap();
+        }
+    }
+
+    /// The short ids (`u01`…) of every user `q` matches, sorted.
+    async fn found(store: &dyn Store, q: &str) -> Vec<String> {
+        let query = search::parse(q).unwrap_or_else(|e| panic!("{q:?} should parse: {e}"));
+        let search = UserSearch { query: Some(query), sort: None, page: 0, per_page: 100 };
+        let page = store.search_users(&search).await.unwrap_or_else(|e| panic!("{q:?} should run: {e}"));
+        assert_eq!(page.total, page.users.len() as u64, "{q}");
+        let mut ids: Vec<String> = page.users.iter().map(|u| short(&u.user.user_id)).collect();
+        ids.sort();
+        ids
+    }
+
+    fn short(user_id: &str) -> String {
+        user_id.rsplit('|').next().unwrap_or(user_id).to_owned()
+    }
+
+    /// Asserts which users each query finds.
+    async fn expect(store: &dyn Store, cases: &[(&str, &[&str])]) {
+        for (q, expected) in cases {
+            assert_eq!(found(store, q).await, *expected, "{q}");
+        }
+    }
+
+    const EVERYONE: &[&str] = &["u01", "u02", "u03", "u04", "u05", "u06", "u07", "u08", "u09", "u10"];
+
+    pub async fn search_metadata(store: &dyn Store) {
+        seed_search(store).await;
+        expect(
+            store,
+            &[
+                // Array levels are transparent; an array of objects is no array of strings.
+                (r#"app_metadata.groups:"admin""#, &["u01", "u03"]),
+                ("app_metadata.groups:admin OR app_metadata.groups:editor", &["u01", "u02", "u03"]),
+                ("NOT app_metadata.groups:admin", &["u02", "u04", "u05", "u06", "u07", "u08", "u09", "u10"]),
+                ("app_metadata.groups.name:admin", &["u04"]),
+                // An empty array holds nothing; objects hold what is below them.
+                ("_exists_:app_metadata.groups", &["u01", "u02", "u03", "u04", "u07", "u10"]),
+                ("_exists_:app_metadata.level", &["u01", "u02", "u03", "u06", "u09"]),
+                ("_exists_:user_metadata", &["u01", "u02", "u03", "u06"]),
+                ("NOT _exists_:app_metadata.groups", &["u05", "u06", "u08", "u09"]),
+                // Nested objects, arrays of objects, and case-sensitive text.
+                (r#"user_metadata.profile.city:"Milan""#, &["u01"]),
+                ("user_metadata.addresses.city:Milan", &["u03"]),
+                ("user_metadata.addresses.city:Paris OR user_metadata.profile.city:Rome", &["u02", "u03"]),
+                ("app_metadata.nested.deep.list.k:v", &["u07"]),
+                ("app_metadata.plan.tier:gold", &["u01"]),
+                ("app_metadata.plan:gold", &[]),
+                ("app_metadata.groups:Admin", &["u10"]),
+                // Typed values: a number matches numbers and its own text; true matches true and "true".
+                ("app_metadata.level:3", &["u01", "u02", "u06"]),
+                ("app_metadata.level:3.0", &["u01", "u06"]),
+                (r#"app_metadata.level:"3""#, &["u01", "u02", "u06"]),
+                ("app_metadata.level:4 OR app_metadata.level:2", &["u03", "u09"]),
+                ("app_metadata.beta:true", &["u06", "u07"]),
+                ("app_metadata.beta:false", &[]),
+                ("app_metadata.user-type:x", &["u08"]),
+                ("app_metadata.missing.deeper:x", &[]),
+                // Metadata is never searched by a bare term.
+                ("gold", &[]),
+                ("Milan", &[]),
+            ],
+        )
+        .await;
+    }
+
+    pub async fn search_root_fields(store: &dyn Store) {
+        seed_search(store).await;
+        expect(
+            store,
+            &[
+                (r#"email:"A@X.com""#, &["u02"]),
+                ("email:a@x.com", &["u02"]),
+                ("email:adm*", &["u01"]),
+                ("email:ADM*", &["u01"]),
+                ("name:*dministr*", &["u01", "u04"]),
+                ("name:*DMINISTR*", &["u01", "u04"]),
+                ("name:administrator", &["u01"]),
+                (r"name:Ann\ Example", &["u02"]),
+                (r#"name:"ann example""#, &["u02"]),
+                ("name:ann", &[]),
+                ("nickname:ANN", &["u02"]),
+                ("email.domain:example.com", &["u01", "u03", "u05", "u07", "u08"]),
+                ("email.domain:EXAMPLE.COM", &["u01", "u03", "u05", "u07", "u08"]),
+                ("email.domain:*ample.com", &["u01", "u03", "u05", "u07", "u08", "u10"]),
+                ("email.domain:example.*", &["u01", "u03", "u05", "u07", "u08"]),
+                (r#"identities.connection:"dev-users""#, &["u01", "u02", "u03", "u07", "u08", "u09", "u10"]),
+                ("identities.connection:google-oauth2", &["u01", "u06"]),
+                ("identities.connection:dev*", &["u01", "u02", "u03", "u07", "u08", "u09", "u10"]),
+                ("identities.connection:DEV*", &[]),
+                ("identities.provider:google-oauth2", &["u01", "u06"]),
+                ("identities.user_id:g-123", &["u01"]),
+                ("identities.user_id:u0?", &["u01", "u02", "u03", "u04", "u05", "u06", "u07", "u08", "u09"]),
+                ("user_id:auth0|u0*", &["u01", "u02", "u03", "u04", "u05", "u07", "u08", "u09"]),
+                (r#"user_id:"auth0|u10""#, &["u10"]),
+                ("user_id:AUTH0|u10", &[]),
+                ("username:ann_x", &["u02"]),
+                ("username:ANN_X", &[]),
+                (r#"phone_number:"+15550100""#, &["u09"]),
+                ("last_ip:2001:db8::1", &["u01"]),
+                ("blocked:true", &["u03"]),
+                ("blocked:false", &["u01", "u02", "u04", "u05", "u06", "u07", "u08", "u09", "u10"]),
+                ("email_verified:false", &["u05"]),
+                ("phone_verified:true", &["u09"]),
+                ("phone_verified:false", &[]),
+                ("_exists_:phone_verified", &["u09"]),
+                ("_exists_:email", &["u01", "u02", "u03", "u04", "u05", "u06", "u07", "u08", "u10"]),
+                ("NOT _exists_:email.domain", &["u09"]),
+                ("_exists_:last_login", &["u01", "u06"]),
+                ("_exists_:identities.connection", EVERYONE),
+                // Bare terms: any root text field, whole values.
+                ("ghost", &["u09"]),
+                ("ADMINISTRATOR", &["u01"]),
+                ("eve@gmail.com", &["u06"]),
+                ("gra*", &["u10"]),
+                ("auth0|u05", &["u05"]),
+            ],
+        )
+        .await;
+
+        // Searches see writes: a login moves a user into a range, an update out of a group.
+        store.record_login("auth0|u05", 1_750_000_000_000, "10.0.0.1").await.unwrap();
+        let mut ann = store.user("auth0|u02").await.unwrap().unwrap();
+        ann.user.app_metadata = extra(json!({"groups": ["viewer"]}));
+        store.update_user(&ann).await.unwrap();
+        expect(
+            store,
+            &[
+                ("logins_count:1", &["u05", "u07"]),
+                ("last_ip:10.0.0.1", &["u05"]),
+                ("app_metadata.groups:editor", &["u01"]),
+                ("app_metadata.groups:viewer", &["u02", "u07"]),
+            ],
+        )
+        .await;
+    }
+
+    pub async fn search_ranges_and_dates(store: &dyn Store) {
+        seed_search(store).await;
+        expect(
+            store,
+            &[
+                ("logins_count:[2 TO 5]", &["u01", "u02", "u03", "u09", "u10"]),
+                ("logins_count:{2 TO 5}", &["u03", "u09"]),
+                ("logins_count:{2 TO *]", &["u01", "u03", "u04", "u06", "u08", "u09"]),
+                ("logins_count:[* TO 1]", &["u05", "u07"]),
+                ("logins_count:[2 TO 5}", &["u02", "u03", "u09", "u10"]),
+                ("logins_count:[* TO *]", EVERYONE),
+                ("logins_count:10", &["u06"]),
+                ("logins_count:(0 OR 10)", &["u05", "u06"]),
+                ("logins_count:{9223372036854775807 TO *]", &[]),
+                // Dates: an inclusive date-only upper bound includes that whole day.
+                ("created_at:[2024-01-01 TO 2024-12-31]", &["u01", "u02", "u03", "u04", "u07", "u09", "u10"]),
+                ("created_at:{2024-01-01 TO 2024-12-31}", &["u02", "u04", "u09"]),
+                ("created_at:[2024-01-01 TO 2024-12-31}", &["u01", "u02", "u04", "u09"]),
+                ("created_at:2024-12-31", &["u03", "u07", "u10"]),
+                ("created_at:2024-12", &["u03", "u07", "u10"]),
+                ("created_at:2024", &["u01", "u02", "u03", "u04", "u07", "u09", "u10"]),
+                ("created_at:[* TO 2023-12-31]", &["u05", "u08"]),
+                ("created_at:{2024-12-31 TO *]", &["u06"]),
+                ("created_at:[2024-12-31T12:00:00Z TO *]", &["u03", "u06", "u10"]),
+                ("created_at:{2024-12-31T12:00:00Z TO *]", &["u03", "u06"]),
+                (r#"created_at:"2024-12-31T23:59:59.999Z""#, &["u03"]),
+                ("created_at:[2024-12-31T13:00:00+01:00 TO 2024-12-31T12:00:00.001Z}", &["u10"]),
+                ("updated_at:[2025-01-01 TO *]", &["u06"]),
+                ("last_login:[2024-01-01 TO *]", &["u01"]),
+                ("last_login:[* TO *]", &["u01", "u06"]),
+                // Users without the field are outside every range, and inside its negation.
+                ("NOT last_login:[2024 TO *]", &["u02", "u03", "u04", "u05", "u06", "u07", "u08", "u09", "u10"]),
+                ("-last_login:[* TO *]", &["u02", "u03", "u04", "u05", "u07", "u08", "u09", "u10"]),
+            ],
+        )
+        .await;
+    }
+
+    pub async fn search_boolean_logic(store: &dyn Store) {
+        seed_search(store).await;
+        expect(
+            store,
+            &[
+                ("app_metadata.groups:editor AND (logins_count:2 OR logins_count:5)", &["u01", "u02"]),
+                // AND binds tighter than OR; parentheses regroup.
+                ("app_metadata.groups:viewer OR app_metadata.groups:editor AND logins_count:5", &["u01", "u07"]),
+                ("(app_metadata.groups:viewer OR app_metadata.groups:editor) AND logins_count:5", &["u01"]),
+                ("app_metadata.groups:viewer || app_metadata.groups:editor && logins_count:5", &["u01", "u07"]),
+                // Side by side means OR.
+                ("nickname:ann nickname:bob", &["u02", "u03"]),
+                ("nickname:(ann OR bob)", &["u02", "u03"]),
+                ("nickname:(ann bob carol)", &["u02", "u03", "u04"]),
+                // Prohibited and required clauses.
+                (
+                    r#"identities.connection:"dev-users" -app_metadata.groups:admin"#,
+                    &["u02", "u07", "u08", "u09", "u10"],
+                ),
+                (
+                    r#"identities.connection:"dev-users" AND NOT app_metadata.groups:admin"#,
+                    &["u02", "u07", "u08", "u09", "u10"],
+                ),
+                (r#"identities.connection:"dev-users" AND !blocked:true"#, &["u01", "u02", "u07", "u08", "u09", "u10"]),
+                (
+                    "+blocked:false app_metadata.groups:admin",
+                    &["u01", "u02", "u04", "u05", "u06", "u07", "u08", "u09", "u10"],
+                ),
+                ("+nickname:ann +logins_count:2", &["u02"]),
+                ("NOT NOT blocked:true", &["u03"]),
+                ("NOT (blocked:true OR logins_count:[3 TO *])", &["u02", "u05", "u07", "u10"]),
+                ("(nickname:ann OR (nickname:bob AND (blocked:true AND (logins_count:3))))", &["u02", "u03"]),
+            ],
+        )
+        .await;
+    }
+
+    pub async fn search_sort_and_paging(store: &dyn Store) {
+        seed_search(store).await;
+        let run = |query: Option<&str>, sort: Option<(search::SortField, bool)>, page: u32, per_page: u32| {
+            let query = query.map(|q| search::parse(q).unwrap());
+            async move {
+                let page = store.search_users(&UserSearch { query, sort, page, per_page }).await.unwrap();
+                (page.users.iter().map(|u| short(&u.user.user_id)).collect::<Vec<_>>(), page.total)
+            }
+        };
+        use search::SortField::*;
+
+        // Default order: user_id.
+        let (all, total) = run(None, None, 0, 50).await;
+        assert_eq!(total, 10);
+        assert_eq!(all, ["u01", "u02", "u03", "u04", "u05", "u07", "u08", "u09", "u10", "u06"]);
+
+        // Ties break by user_id; missing values go last in either direction.
+        let (by_logins, _) = run(None, Some((LoginsCount, false)), 0, 50).await;
+        assert_eq!(by_logins, ["u06", "u08", "u04", "u01", "u09", "u03", "u02", "u10", "u07", "u05"]);
+        let (by_created, _) = run(None, Some((CreatedAt, true)), 0, 50).await;
+        assert_eq!(by_created, ["u08", "u05", "u01", "u04", "u02", "u09", "u07", "u10", "u03", "u06"]);
+        let (by_login_asc, _) = run(None, Some((LastLogin, true)), 0, 50).await;
+        assert_eq!(by_login_asc, ["u06", "u01", "u02", "u03", "u04", "u05", "u07", "u08", "u09", "u10"]);
+        let (by_login_desc, _) = run(None, Some((LastLogin, false)), 0, 50).await;
+        assert_eq!(by_login_desc, ["u01", "u06", "u02", "u03", "u04", "u05", "u07", "u08", "u09", "u10"]);
+        let (by_email, _) = run(None, Some((Email, true)), 0, 50).await;
+        assert_eq!(by_email, ["u02", "u01", "u03", "u04", "u05", "u06", "u07", "u10", "u08", "u09"]);
+        let (by_name, _) = run(None, Some((Name, true)), 0, 50).await;
+        assert_eq!(by_name, ["u01", "u02", "u03", "u04", "u05", "u06", "u07", "u10", "u08", "u09"]);
+        let (by_name_desc, _) = run(None, Some((Name, false)), 0, 50).await;
+        assert_eq!(by_name_desc, ["u08", "u10", "u07", "u06", "u05", "u04", "u03", "u02", "u01", "u09"]);
+        let (by_id_desc, _) = run(None, Some((UserId, false)), 0, 50).await;
+        assert_eq!(by_id_desc, ["u06", "u10", "u09", "u08", "u07", "u05", "u04", "u03", "u02", "u01"]);
+
+        // Pages of a filtered, sorted search; the total counts every match.
+        let dev = Some(r#"identities.connection:"dev-users""#);
+        assert_eq!(run(dev, None, 0, 3).await, (vec!["u01".into(), "u02".into(), "u03".into()], 7));
+        assert_eq!(run(dev, None, 1, 3).await, (vec!["u07".into(), "u08".into(), "u09".into()], 7));
+        assert_eq!(run(dev, None, 2, 3).await, (vec!["u10".into()], 7));
+        assert_eq!(run(dev, None, 3, 3).await, (vec![], 7));
+        let (page, total) = run(dev, Some((LoginsCount, true)), 1, 3).await;
+        assert_eq!((page, total), (vec!["u03".into(), "u09".into(), "u01".into()], 7));
+        assert_eq!(run(dev, None, 0, 0).await, (vec![], 7));
+        assert_eq!(run(Some("nickname:nobody"), None, 0, 50).await, (vec![], 0));
+    }
+
+    pub async fn search_hostile_values(store: &dyn Store) {
+        seed_search(store).await;
+        expect(
+            store,
+            &[
+                // Quotes, LIKE/GLOB metacharacters, backslashes and SQL comments match literally.
+                (r#"name:"Zoë \"Q\" 100%_off; DROP TABLE users;--""#, &["u08"]),
+                (r#"name:"zoë \"q\" 100%_OFF; drop table users;--""#, &["u08"]),
+                (r#"email:"o'hara%_\\\";--@example.com""#, &["u08"]),
+                (r"email:o'hara%_\\*", &["u08"]),
+                ("email:o'hara__*", &[]),
+                ("email:o'h?ra*", &["u08"]),
+                ("name:*100%_off;*", &["u08"]),
+                ("name:*0%_o*", &["u08"]),
+                ("name:*0__o*", &[]),
+                ("nickname:a_n*", &[]),
+                ("nickname:a%*", &[]),
+                (r"nickname:\[a*", &[]),
+                (r"nickname:a\?n*", &[]),
+                (r#"app_metadata.note:"it's 100%_\\ \"quoted\";--""#, &["u08"]),
+                ("app_metadata.emoji:🦀", &["u08"]),
+                ("nickname:zoë", &["u08"]),
+                ("name:o'brien", &[]),
+                (r#"user_id:"auth0|u01'; --""#, &[]),
+                (r#"user_id:"auth0|u01\" OR 1=1 --""#, &[]),
+                ("name:\"'); DELETE FROM users; --\"", &[]),
+                (r#"app_metadata.groups:"admin\") || true || (\"""#, &[]),
+                (r#"app_metadata.groups:"$.x ? (@ == 1)""#, &[]),
+                (r#"app_metadata.note:"it''s""#, &[]),
+                (r"name:\\", &[]),
+                ("name:\"\"", &[]),
+                ("email.domain:%", &[]),
+                (r#"identities.connection:"dev-users' OR '1'='1""#, &[]),
+                ("identities.connection:*%'--*", &[]),
+            ],
+        )
+        .await;
+        // Nothing was harmed.
+        assert_eq!(found(store, "logins_count:[* TO *]").await, EVERYONE);
+
+        // The largest queries the parser lets through stay within both databases' limits
+        // (expression depth, bound parameters).
+        let terms = search::MAX_TERMS;
+        let deep_path = "app_metadata.a.b.c.d.e.f.g.h.i.j:x";
+        let nested = |inner: &str| format!("{}{inner}{}", "(NOT ".repeat(15), ")".repeat(15));
+        for q in [
+            vec!["gho*"; terms].join(" OR "),
+            vec!["ghost"; terms].join(" AND "),
+            vec![deep_path; terms].join(" "),
+            vec!["identities.connection:dev*"; terms].join(" "),
+            nested(&format!("({})", ["nickname:ghost"; 10].join(" AND "))),
+            String::new(),
+        ] {
+            let expected: &[&str] = match q.as_str() {
+                q if q.starts_with("gho") => &["u09"],
+                q if q.starts_with("ghost") => &["u09"],
+                q if q.starts_with("identities") => &["u01", "u02", "u03", "u07", "u08", "u09", "u10"],
+                q if q.starts_with("(NOT") => &["u01", "u02", "u03", "u04", "u05", "u06", "u07", "u08", "u10"],
+                "" => EVERYONE,
+                _ => &[],
+            };
+            assert_eq!(found(store, &q).await, expected, "{}…", &q[..q.len().min(40)]);
+        }
+    }
+
+    pub async fn search_caps_at_1000(store: &dyn Store) {
+        let users: Vec<_> = (0..1005).map(|i| user(&format!("auth0|bulk{i:04}"), "db", None, None)).collect();
+        for chunk in users.chunks(50) {
+            for result in join_all(chunk.iter().map(|u| store.create_user(u))).await {
+                result.unwrap();
+            }
+        }
+        let page = |page, per_page| UserSearch { query: None, sort: None, page, per_page };
+        let first = store.search_users(&page(0, 100)).await.unwrap();
+        assert_eq!((first.users.len(), first.total), (100, 1000));
+        let last = store.search_users(&page(9, 100)).await.unwrap();
+        assert_eq!(last.users.len(), 100);
+        assert_eq!(last.users[99].user.user_id, "auth0|bulk0999");
+        // Past the first thousand there is nothing, even for a page that starts inside it.
+        assert!(store.search_users(&page(10, 100)).await.unwrap().users.is_empty());
+        let straddling = store.search_users(&page(3, 300)).await.unwrap();
+        assert_eq!(straddling.users.len(), 100);
+        assert_eq!(straddling.users[0].user.user_id, "auth0|bulk0900");
+        let query = search::parse("user_id:auth0|bulk100*").unwrap();
+        let few = store.search_users(&UserSearch { query: Some(query), ..page(0, 50) }).await.unwrap();
+        assert_eq!((few.users.len(), few.total), (5, 5));
+    }
 }
 
 // --- behaviour specific to connecting
@@ -751,7 +1231,7 @@ async fn sqlite_file_migrations_are_idempotent_and_data_persists() {
     let url = format!("sqlite://{}", path.display());
     let again = SqlStore::connect(&url).await.expect("second connect");
     assert_eq!(again.document("k", "1").await.unwrap(), Some(serde_json::json!({"kept": true})));
-    assert_eq!(migrations_applied(&url, None).await, 1);
+    assert_eq!(migrations_applied(&url, None).await, 2);
     // A WAL-mode file, as the pool configured it.
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
@@ -814,7 +1294,7 @@ async fn postgres_migrations_are_idempotent() {
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.document("k", "1").await.unwrap(), Some(serde_json::json!(1)));
     assert_eq!(b.documents("k").await.unwrap().len(), 1);
-    assert_eq!(migrations_applied(&url, Some(schema)).await, 1);
+    assert_eq!(migrations_applied(&url, Some(schema)).await, 2);
     a.close().await;
     b.close().await;
     backend.finish().await;

@@ -19,11 +19,7 @@ pub fn parse_env(text: &str, file: &str) -> Result<Vec<(String, String)>> {
     let mut i = 0;
     while i < lines.len() {
         let line_no = i + 1;
-        let err = |message: String| Error::EnvFile {
-            file: file.to_string(),
-            line: line_no,
-            message,
-        };
+        let err = |message: String| Error::EnvFile { file: file.to_string(), line: line_no, message };
         let line = lines[i].trim_start();
         i += 1;
         if line.is_empty() || line.starts_with('#') {
@@ -31,16 +27,11 @@ pub fn parse_env(text: &str, file: &str) -> Result<Vec<(String, String)>> {
         }
         let line = strip_export(line);
         let Some((key, rest)) = line.split_once('=') else {
-            return Err(err(format!(
-                "expected KEY=value, found `{}`",
-                lines[line_no - 1].trim()
-            )));
+            return Err(err(format!("expected KEY=value, found `{}`", lines[line_no - 1].trim())));
         };
         let key = key.trim();
         if !crate::keywords::is_keyword_name(key) {
-            return Err(err(format!(
-                "`{key}` is not a valid name (letters, digits and _ only)"
-            )));
+            return Err(err(format!("`{key}` is not a valid name (letters, digits and _ only)")));
         }
         let rest = rest.trim_start();
         let value = match rest.chars().next() {
@@ -51,9 +42,7 @@ pub fn parse_env(text: &str, file: &str) -> Result<Vec<(String, String)>> {
                     if let Some((value, after)) = split_quoted(&body, q) {
                         let after = after.trim();
                         if !after.is_empty() && !after.starts_with('#') {
-                            return Err(err(format!(
-                                "unexpected `{after}` after the closing quote of {key}"
-                            )));
+                            return Err(err(format!("unexpected `{after}` after the closing quote of {key}")));
                         }
                         break value;
                     }
@@ -134,10 +123,7 @@ mod tests {
     #[test]
     fn plain_comments_blank_lines_and_export() {
         let got = parse("# header\n\nA=1\n  export B = two words  \nC=\n");
-        assert_eq!(
-            got,
-            vec![pair("A", "1"), pair("B", "two words"), pair("C", "")]
-        );
+        assert_eq!(got, vec![pair("A", "1"), pair("B", "two words"), pair("C", "")]);
     }
 
     #[test]
@@ -171,10 +157,7 @@ mod tests {
     #[test]
     fn malformed_lines_name_file_and_line() {
         let err = parse_env("A=1\nnot a pair\n", "dev.env").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "dev.env line 2: expected KEY=value, found `not a pair`"
-        );
+        assert_eq!(err.to_string(), "dev.env line 2: expected KEY=value, found `not a pair`");
         let err = parse_env("BAD-KEY=1\n", "dev.env").unwrap_err();
         assert!(err.to_string().contains("line 1"), "{err}");
         let err = parse_env("A='never closed\n", "dev.env").unwrap_err();

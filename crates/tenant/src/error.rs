@@ -17,11 +17,7 @@ pub enum Error {
 
     /// A line of a `.env` file that is not `KEY=value`, a comment or blank.
     #[error("{file} line {line}: {message}")]
-    EnvFile {
-        file: String,
-        line: usize,
-        message: String,
-    },
+    EnvFile { file: String, line: usize, message: String },
 
     /// Keywords referenced as `##KEY##` / `@@KEY@@` that have no value. All of them are listed
     /// at once, so a missing `.env` entry is fixed in one round instead of one per run.
@@ -43,33 +39,18 @@ pub enum Error {
 
     /// A whole section has the wrong shape (e.g. `clients` is not a list).
     #[error("{file}: section `{section}`: {message}")]
-    Section {
-        file: String,
-        section: String,
-        message: String,
-    },
+    Section { file: String, section: String, message: String },
 
     /// An entry of a section is wrong as a whole (missing name, duplicate, dangling binding).
     /// `entry` is the entry's name in quotes, or its 0-based position when it has no name.
     #[error("{file}: {section}[{entry}]: {message}")]
-    Entry {
-        file: String,
-        section: String,
-        entry: String,
-        message: String,
-    },
+    Entry { file: String, section: String, entry: String, message: String },
 
     /// One key of an entry has a wrong value (wrong type, missing file, bad enum value).
     /// `entry` is empty for sections that are a single object (`tenant`); `key` is a path such
     /// as `jwt_configuration.lifetime_in_seconds` or `callbacks[0]`.
     #[error("{file}: {}: {message}", field_path(section, entry, key))]
-    Field {
-        file: String,
-        section: String,
-        entry: String,
-        key: String,
-        message: String,
-    },
+    Field { file: String, section: String, entry: String, key: String, message: String },
 
     /// A user-import file that cannot be processed at all (not a JSON array). Problems with
     /// single users are not errors: they are reported per row in `UserImport::errors`.

@@ -21,26 +21,15 @@ const BASE: &str = "http://localhost:8080";
 #[test]
 fn dev_env_has_the_documented_values() {
     let k = keywords();
-    let get = |key: &str| {
-        k.get(key)
-            .unwrap_or_else(|| panic!("{key} missing from dev.env"))
-    };
+    let get = |key: &str| k.get(key).unwrap_or_else(|| panic!("{key} missing from dev.env"));
     assert_eq!(get("CMS_BASE_URL"), BASE);
     for id in ["CMS_CLIENT_ID", "MGMT_CLIENT_ID"] {
         let v = get(id);
-        assert!(
-            v.len() == 32 && v.chars().all(|c| c.is_ascii_alphanumeric()),
-            "{id}"
-        );
+        assert!(v.len() == 32 && v.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
     }
     for secret in ["CMS_CLIENT_SECRET", "MGMT_CLIENT_SECRET"] {
         let v = get(secret);
-        assert!(
-            v.len() == 64
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
-            "{secret}"
-        );
+        assert!(v.len() == 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{secret}");
     }
     assert_eq!(get("ADMIN_EMAIL"), "admin@cms.example.test");
     assert_eq!(get("USER_EMAIL"), "user@cms.example.test");
@@ -54,70 +43,36 @@ fn dev_env_has_the_documented_values() {
             v.chars().any(|c| c.is_ascii_digit()),
             v.chars().any(|c| !c.is_ascii_alphanumeric()),
         ];
-        assert!(
-            v.len() >= 8 && kinds.iter().filter(|k| **k).count() >= 3,
-            "{pw}"
-        );
+        assert!(v.len() >= 8 && kinds.iter().filter(|k| **k).count() >= 3, "{pw}");
     }
     let file_only = Keywords::from_env_file(example_dir().join("dev.env")).expect("dev.env parses");
-    assert_eq!(
-        file_only.get("AUTH0_DOMAIN"),
-        None,
-        "the idp supplies AUTH0_DOMAIN"
-    );
+    assert_eq!(file_only.get("AUTH0_DOMAIN"), None, "the idp supplies AUTH0_DOMAIN");
 }
 
 #[test]
 fn example_tenant_has_every_guide_step() {
     let k = keywords();
     let t = load_tenant(example_dir().join("tenant.yaml"), &k).expect("example tenant loads");
-    assert!(
-        t.unresolved_references().is_empty(),
-        "{:?}",
-        t.unresolved_references()
-    );
-    assert!(
-        t.other.is_empty(),
-        "only sections Gatehouse interprets: {:?}",
-        t.other.keys()
-    );
+    assert!(t.unresolved_references().is_empty(), "{:?}", t.unresolved_references());
+    assert!(t.other.is_empty(), "only sections Gatehouse interprets: {:?}", t.other.keys());
 
     // Step 1.1 + 2: the Regular Web Application with its URLs and token settings.
     let cms = t.client("CMS").expect("CMS application");
     assert_eq!(cms.client_id, k.get("CMS_CLIENT_ID"));
     assert_eq!(cms.client_secret, k.get("CMS_CLIENT_SECRET"));
-    let c = cms
-        .to_client(cms.client_id.as_deref().unwrap_or_default())
-        .expect("CMS client");
+    let c = cms.to_client(cms.client_id.as_deref().unwrap_or_default()).expect("CMS client");
     assert_eq!(c.app_type.as_deref(), Some("regular_web"));
     assert_eq!(c.callbacks, vec![format!("{BASE}/web-login/callback")]);
     assert_eq!(c.web_origins, vec![BASE]);
-    assert_eq!(
-        c.allowed_logout_urls,
-        vec![BASE.to_string(), format!("{BASE}/web-login/callback")]
-    );
-    for g in [
-        "authorization_code",
-        "refresh_token",
-        "password",
-        "http://auth0.com/oauth/grant-type/password-realm",
-    ] {
+    assert_eq!(c.allowed_logout_urls, vec![BASE.to_string(), format!("{BASE}/web-login/callback")]);
+    for g in ["authorization_code", "refresh_token", "password", "http://auth0.com/oauth/grant-type/password-realm"] {
         assert!(c.allows_grant(g), "CMS grant type {g}");
     }
-    assert_eq!(
-        (
-            c.jwt_configuration.alg.as_str(),
-            c.jwt_configuration.lifetime_in_seconds
-        ),
-        ("RS256", 36000)
-    );
+    assert_eq!((c.jwt_configuration.alg.as_str(), c.jwt_configuration.lifetime_in_seconds), ("RS256", 36000));
     assert_eq!(c.token_endpoint_auth_method, "client_secret_post");
     assert!(c.oidc_conformant && c.refresh_token.rotating());
     assert!(!c.refresh_token.infinite_token_lifetime && c.refresh_token.token_lifetime > 0);
-    assert!(
-        !c.extra.contains_key("client_secret"),
-        "secrets never enter the document"
-    );
+    assert!(!c.extra.contains_key("client_secret"), "secrets never enter the document");
 
     // Step 1.2: the Machine-to-Machine application.
     let mgmt = t.client("User Management CMS").expect("M2M application");
@@ -129,10 +84,7 @@ fn example_tenant_has_every_guide_step() {
 
     // Step 2 / 6: tenant-level logout URLs.
     assert_eq!(t.tenant.friendly_name.as_deref(), Some("CMS"));
-    assert_eq!(
-        t.tenant.allowed_logout_urls,
-        vec![BASE.to_string(), format!("{BASE}/web-login/callback")]
-    );
+    assert_eq!(t.tenant.allowed_logout_urls, vec![BASE.to_string(), format!("{BASE}/web-login/callback")]);
     assert_eq!(t.tenant.default_directory.as_deref(), Some("dev-users"));
     assert_eq!(t.tenant.default_audience, None);
 
@@ -141,19 +93,10 @@ fn example_tenant_has_every_guide_step() {
     assert_eq!(names, vec!["dev-users", "prod-users"]);
     for db in &t.databases {
         assert_eq!(db.enabled_client_names(), &["CMS".to_string()]);
-        let conn = db
-            .to_connection("con_x", &["cms-id".into()])
-            .expect("database");
-        assert!(
-            conn.is_database() && conn.signup_disabled() && conn.enabled_for("cms-id"),
-            "{}",
-            db.name
-        );
+        let conn = db.to_connection("con_x", &["cms-id".into()]).expect("database");
+        assert!(conn.is_database() && conn.signup_disabled() && conn.enabled_for("cms-id"), "{}", db.name);
         assert_eq!(conn.options.get("passwordPolicy"), Some(&"good".into()));
-        assert_eq!(
-            conn.options.get("brute_force_protection"),
-            Some(&true.into())
-        );
+        assert_eq!(conn.options.get("brute_force_protection"), Some(&true.into()));
     }
 
     // Step 4: Google present but enabled for no application.
@@ -161,18 +104,12 @@ fn example_tenant_has_every_guide_step() {
     assert_eq!(google.strategy, "google-oauth2");
     assert_eq!(google.enabled_clients, Some(vec![]));
     let g = google.to_connection("con_g", &[]).expect("google");
-    assert_eq!(
-        g.options.get("scope"),
-        Some(&serde_json::json!(["email", "profile"]))
-    );
+    assert_eq!(g.options.get("scope"), Some(&serde_json::json!(["email", "profile"])));
 
     // Step 5.1 + token lifetimes: the API, same lifetime as the CMS ID token.
     let api = t.resource_server(&format!("{BASE}/")).expect("CMS API");
     let rs = api.to_resource_server("rs").expect("API");
-    assert_eq!(
-        (rs.signing_alg.as_str(), rs.token_lifetime),
-        ("RS256", c.jwt_configuration.lifetime_in_seconds)
-    );
+    assert_eq!((rs.signing_alg.as_str(), rs.token_lifetime), ("RS256", c.jwt_configuration.lifetime_in_seconds));
     assert!(rs.allow_offline_access);
 
     // Step 5.2: the Management API grant with every user permission.
@@ -183,22 +120,14 @@ fn example_tenant_has_every_guide_step() {
     scopes.sort();
     let mut want: Vec<String> = ["read", "update", "delete", "create"]
         .iter()
-        .flat_map(|verb| {
-            [
-                format!("{verb}:users"),
-                format!("{verb}:users_app_metadata"),
-            ]
-        })
+        .flat_map(|verb| [format!("{verb}:users"), format!("{verb}:users_app_metadata")])
         .collect();
     want.sort();
     assert_eq!(scopes, want);
 
     // Step 5.3 + 5.4: the post-login action, its secret and its binding.
     let action = t.action("inject-id-token").expect("action");
-    assert_eq!(
-        action.secret("MIA_NAMESPACE"),
-        Some("https://cms.example.test/")
-    );
+    assert_eq!(action.secret("MIA_NAMESPACE"), Some("https://cms.example.test/"));
     assert_eq!((action.runtime.as_str(), action.deployed), ("node18", true));
     assert!(action.supports("post-login"));
     assert_eq!(action.supported_triggers[0].version, "v3");
@@ -212,18 +141,11 @@ fn example_tenant_has_every_guide_step() {
         assert!(action.code.contains(needle), "action code lacks {needle}");
     }
     let opens = action.code.matches('{').count();
-    assert_eq!(
-        opens,
-        action.code.matches('}').count(),
-        "braces balance (the guide's snippet does not)"
-    );
+    assert_eq!(opens, action.code.matches('}').count(), "braces balance (the guide's snippet does not)");
     let bindings = t.bindings("post-login");
     assert_eq!(bindings.len(), 1);
     assert_eq!(
-        (
-            bindings[0].action_name.as_str(),
-            bindings[0].display_name.as_str()
-        ),
+        (bindings[0].action_name.as_str(), bindings[0].display_name.as_str()),
         ("inject-id-token", "inject-id-token")
     );
 }
@@ -233,10 +155,7 @@ fn example_tenant_needs_the_idp_domain() {
     let k = Keywords::from_env_file(example_dir().join("dev.env")).expect("dev.env parses");
     let err = load_tenant(example_dir().join("tenant.yaml"), &k).unwrap_err();
     let msg = err.to_string();
-    assert!(
-        msg.contains("AUTH0_DOMAIN") && msg.contains("tenant.yaml") && msg.contains("dev.env"),
-        "{msg}"
-    );
+    assert!(msg.contains("AUTH0_DOMAIN") && msg.contains("tenant.yaml") && msg.contains("dev.env"), "{msg}");
 }
 
 #[test]
@@ -248,20 +167,11 @@ fn example_users_import() {
     let admin = &users.rows[0];
     assert_eq!(admin.email, "admin@cms.example.test");
     assert!(admin.email_verified);
-    assert_eq!(
-        admin.password,
-        Some(ImportPassword::Plain("Admin-Passw0rd!".into()))
-    );
+    assert_eq!(admin.password, Some(ImportPassword::Plain("Admin-Passw0rd!".into())));
     // Step 8: the first user reaches the CMS through the admin group.
-    assert_eq!(
-        admin.app_metadata.get("groups"),
-        Some(&serde_json::json!(["admin"]))
-    );
+    assert_eq!(admin.app_metadata.get("groups"), Some(&serde_json::json!(["admin"])));
     let user = &users.rows[1];
     assert_eq!(user.email, "user@cms.example.test");
-    assert_eq!(
-        user.password,
-        Some(ImportPassword::Plain("User-Passw0rd!".into()))
-    );
+    assert_eq!(user.password, Some(ImportPassword::Plain("User-Passw0rd!".into())));
     assert!(!user.app_metadata.contains_key("groups"));
 }

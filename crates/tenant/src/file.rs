@@ -19,20 +19,12 @@ use store::TenantSettings;
 use crate::error::{Error, Result};
 use crate::keywords::Keywords;
 use crate::model::{
-    ActionSpec, ClientGrantSpec, ClientSpec, ConnectionSpec, Ctx, ResourceServerSpec,
-    TriggerBinding, describe, grant_label, quote,
+    ActionSpec, ClientGrantSpec, ClientSpec, ConnectionSpec, Ctx, ResourceServerSpec, TriggerBinding, describe,
+    grant_label, quote,
 };
 
-const KNOWN_SECTIONS: [&str; 8] = [
-    "tenant",
-    "clients",
-    "databases",
-    "connections",
-    "resourceServers",
-    "clientGrants",
-    "actions",
-    "triggers",
-];
+const KNOWN_SECTIONS: [&str; 8] =
+    ["tenant", "clients", "databases", "connections", "resourceServers", "clientGrants", "actions", "triggers"];
 
 /// A parsed tenant.yaml. Entries keep file order.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,9 +61,7 @@ impl TenantFile {
     }
 
     pub fn resource_server(&self, identifier: &str) -> Option<&ResourceServerSpec> {
-        self.resource_servers
-            .iter()
-            .find(|r| r.identifier == identifier)
+        self.resource_servers.iter().find(|r| r.identifier == identifier)
     }
 
     pub fn action(&self, name: &str) -> Option<&ActionSpec> {
@@ -80,10 +70,7 @@ impl TenantFile {
 
     /// The actions bound to `trigger`, in execution order (empty when none).
     pub fn bindings(&self, trigger: &str) -> &[TriggerBinding] {
-        self.triggers
-            .get(trigger)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+        self.triggers.get(trigger).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// Names the file uses but does not define: clients named by connections and grants,
@@ -104,19 +91,13 @@ impl TenantFile {
         }
         for g in &self.client_grants {
             if self.client(&g.client_name).is_none() {
-                out.push(format!(
-                    "client grant for {}: client is not in clients",
-                    quote(&g.client_name)
-                ));
+                out.push(format!("client grant for {}: client is not in clients", quote(&g.client_name)));
             }
         }
         for (trigger, bindings) in &self.triggers {
             for b in bindings {
                 if self.action(&b.action_name).is_none() {
-                    out.push(format!(
-                        "trigger {trigger}: action {} is not in actions",
-                        quote(&b.action_name)
-                    ));
+                    out.push(format!("trigger {trigger}: action {} is not in actions", quote(&b.action_name)));
                 }
             }
         }
@@ -127,10 +108,7 @@ impl TenantFile {
 /// Read a tenant.yaml; relative paths in it resolve against its folder.
 pub fn load_tenant(path: impl AsRef<Path>, keywords: &Keywords) -> Result<TenantFile> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     let base_dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -139,11 +117,7 @@ pub fn load_tenant(path: impl AsRef<Path>, keywords: &Keywords) -> Result<Tenant
 }
 
 /// Parse tenant.yaml text; relative paths resolve against `base_dir`.
-pub fn parse_tenant(
-    yaml: &str,
-    base_dir: impl AsRef<Path>,
-    keywords: &Keywords,
-) -> Result<TenantFile> {
+pub fn parse_tenant(yaml: &str, base_dir: impl AsRef<Path>, keywords: &Keywords) -> Result<TenantFile> {
     parse_named(yaml, base_dir.as_ref(), keywords, "tenant.yaml")
 }
 
@@ -163,27 +137,16 @@ impl Sources<'_> {
         let candidate = value.trim();
         let path = self.base_dir.join(candidate.replace('\\', "/"));
         if path.is_file() {
-            let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let text = self
-                .keywords
-                .replace_in(&text, &path.display().to_string())?;
+            let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+            let text = self.keywords.replace_in(&text, &path.display().to_string())?;
             return Ok((text, Some(path)));
         }
-        let looks_like_path = ["./", "../", "/", ".\\"]
-            .iter()
-            .any(|p| candidate.starts_with(p))
-            || candidate.ends_with(".js");
+        let looks_like_path =
+            ["./", "../", "/", ".\\"].iter().any(|p| candidate.starts_with(p)) || candidate.ends_with(".js");
         if looks_like_path {
             return Err(ctx.field(
                 key,
-                format!(
-                    "file {} not found (paths are relative to the folder of {})",
-                    path.display(),
-                    self.file
-                ),
+                format!("file {} not found (paths are relative to the folder of {})", path.display(), self.file),
             ));
         }
         Ok((value.to_string(), None))
@@ -193,15 +156,9 @@ impl Sources<'_> {
 fn parse_named(yaml: &str, base_dir: &Path, keywords: &Keywords, file: &str) -> Result<TenantFile> {
     let text = keywords.replace_in(yaml, file)?;
     let mut doc: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&text).map_err(|e| Error::Syntax {
-            file: file.to_string(),
-            message: e.to_string(),
-        })?;
+        serde_yaml_ng::from_str(&text).map_err(|e| Error::Syntax { file: file.to_string(), message: e.to_string() })?;
     // `<<: *anchor` merge keys are part of how people share settings between entries.
-    doc.apply_merge().map_err(|e| Error::Syntax {
-        file: file.to_string(),
-        message: e.to_string(),
-    })?;
+    doc.apply_merge().map_err(|e| Error::Syntax { file: file.to_string(), message: e.to_string() })?;
     let doc: Value = serde_json::to_value(&doc).map_err(|e| Error::Syntax {
         file: file.to_string(),
         message: format!("cannot be read as JSON-compatible data: {e}"),
@@ -212,18 +169,11 @@ fn parse_named(yaml: &str, base_dir: &Path, keywords: &Keywords, file: &str) -> 
         other => {
             return Err(Error::Syntax {
                 file: file.to_string(),
-                message: format!(
-                    "expected a map of sections at the top level, found {}",
-                    describe(&other)
-                ),
+                message: format!("expected a map of sections at the top level, found {}", describe(&other)),
             });
         }
     };
-    let sources = Sources {
-        file,
-        base_dir,
-        keywords,
-    };
+    let sources = Sources { file, base_dir, keywords };
     let section_err = |section: &str, message: String| Error::Section {
         file: file.to_string(),
         section: section.to_string(),
@@ -234,31 +184,18 @@ fn parse_named(yaml: &str, base_dir: &Path, keywords: &Keywords, file: &str) -> 
         None | Some(Value::Null) => TenantSettings::default(),
         Some(v @ Value::Object(_)) => Ctx::new(file, "tenant", String::new()).deserialize(v)?,
         Some(other) => {
-            return Err(section_err(
-                "tenant",
-                format!("expected a map, found {}", describe(&other)),
-            ));
+            return Err(section_err("tenant", format!("expected a map, found {}", describe(&other))));
         }
     };
 
-    let clients = entries(&mut top, "clients", file, |obj, ctx| {
-        ClientSpec::from_entry(obj, ctx)
-    })?;
-    let databases = entries(&mut top, "databases", file, |obj, ctx| {
-        ConnectionSpec::from_entry(obj, true, ctx, &sources)
-    })?;
-    let connections = entries(&mut top, "connections", file, |obj, ctx| {
-        ConnectionSpec::from_entry(obj, false, ctx, &sources)
-    })?;
-    let resource_servers = entries(&mut top, "resourceServers", file, |obj, ctx| {
-        ResourceServerSpec::from_entry(obj, ctx)
-    })?;
-    let client_grants = entries(&mut top, "clientGrants", file, |obj, ctx| {
-        ClientGrantSpec::from_entry(obj, ctx)
-    })?;
-    let actions = entries(&mut top, "actions", file, |obj, ctx| {
-        ActionSpec::from_entry(obj, ctx, &sources)
-    })?;
+    let clients = entries(&mut top, "clients", file, ClientSpec::from_entry)?;
+    let databases =
+        entries(&mut top, "databases", file, |obj, ctx| ConnectionSpec::from_entry(obj, true, ctx, &sources))?;
+    let connections =
+        entries(&mut top, "connections", file, |obj, ctx| ConnectionSpec::from_entry(obj, false, ctx, &sources))?;
+    let resource_servers = entries(&mut top, "resourceServers", file, ResourceServerSpec::from_entry)?;
+    let client_grants = entries(&mut top, "clientGrants", file, ClientGrantSpec::from_entry)?;
+    let actions = entries(&mut top, "actions", file, |obj, ctx| ActionSpec::from_entry(obj, ctx, &sources))?;
     let triggers = parse_triggers(top.remove("triggers"), file)?;
     debug_assert!(KNOWN_SECTIONS.iter().all(|s| !top.contains_key(*s)));
 
@@ -324,10 +261,7 @@ fn entry_label(item: &Value, section: &str, index: usize) -> String {
     }
 }
 
-fn parse_triggers(
-    value: Option<Value>,
-    file: &str,
-) -> Result<BTreeMap<String, Vec<TriggerBinding>>> {
+fn parse_triggers(value: Option<Value>, file: &str) -> Result<BTreeMap<String, Vec<TriggerBinding>>> {
     let map = match value {
         None | Some(Value::Null) => return Ok(BTreeMap::new()),
         Some(Value::Object(map)) => map,
@@ -335,10 +269,7 @@ fn parse_triggers(
             return Err(Error::Section {
                 file: file.to_string(),
                 section: "triggers".into(),
-                message: format!(
-                    "expected a map of trigger id to bindings, found {}",
-                    describe(&other)
-                ),
+                message: format!("expected a map of trigger id to bindings, found {}", describe(&other)),
             });
         }
     };
@@ -372,26 +303,14 @@ fn check_unique(t: &TenantFile, file: &str) -> Result<()> {
         message: format!("{what} appears more than once"),
     };
     if let Some(n) = dup(t.clients.iter().map(|c| c.name.as_str())) {
-        return Err(err(
-            "clients",
-            n,
-            "this name (references to clients are by name)",
-        ));
+        return Err(err("clients", n, "this name (references to clients are by name)"));
     }
     if let Some(id) = dup(t.clients.iter().filter_map(|c| c.client_id.as_deref())) {
         return Err(err("clients", id, "this pinned client_id"));
     }
     if let Some(n) = dup(t.all_connections().map(|c| c.name.as_str())) {
-        let section = if t.databases.iter().any(|c| c.name == n) {
-            "databases"
-        } else {
-            "connections"
-        };
-        return Err(err(
-            section,
-            n,
-            "this connection name (across databases and connections)",
-        ));
+        let section = if t.databases.iter().any(|c| c.name == n) { "databases" } else { "connections" };
+        return Err(err(section, n, "this connection name (across databases and connections)"));
     }
     if let Some(n) = dup(t.resource_servers.iter().map(|r| r.identifier.as_str())) {
         return Err(err("resourceServers", n, "this identifier"));
@@ -399,11 +318,7 @@ fn check_unique(t: &TenantFile, file: &str) -> Result<()> {
     if let Some(n) = dup(t.actions.iter().map(|a| a.name.as_str())) {
         return Err(err("actions", n, "this name"));
     }
-    let grants: Vec<String> = t
-        .client_grants
-        .iter()
-        .map(|g| grant_label(&g.client_name, &g.audience))
-        .collect();
+    let grants: Vec<String> = t.client_grants.iter().map(|g| grant_label(&g.client_name, &g.audience)).collect();
     if let Some(g) = dup(grants.iter().map(String::as_str)) {
         return Err(Error::Entry {
             file: file.to_string(),
@@ -428,17 +343,17 @@ fn check_bindings(t: &TenantFile, file: &str) -> Result<()> {
             if !action.supports(trigger) {
                 return Err(ctx.field(
                     &key,
-                    format!(
-                        "action {} does not list {trigger} in its supported_triggers",
-                        quote(&action.name)
-                    ),
+                    format!("action {} does not list {trigger} in its supported_triggers", quote(&action.name)),
                 ));
             }
             if !action.deployed {
-                return Err(ctx.field(&key, format!(
-                    "action {} is not deployed; only deployed actions can be bound (set deployed: true)",
-                    quote(&action.name)
-                )));
+                return Err(ctx.field(
+                    &key,
+                    format!(
+                        "action {} is not deployed; only deployed actions can be bound (set deployed: true)",
+                        quote(&action.name)
+                    ),
+                ));
             }
         }
     }

@@ -69,10 +69,7 @@ impl Keywords {
     /// Values from a `.env`-style file (see [`crate::envfile`] for the syntax).
     pub fn from_env_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         let mut keywords = Self::from_env_text(&text, &path.display().to_string())?;
         keywords.file_path = Some(path.to_path_buf());
         Ok(keywords)
@@ -80,14 +77,8 @@ impl Keywords {
 
     /// Values from `.env`-style text; `label` names it in errors.
     pub fn from_env_text(text: &str, label: &str) -> Result<Self> {
-        let file = crate::envfile::parse_env(text, label)?
-            .into_iter()
-            .collect();
-        Ok(Self {
-            file,
-            file_path: Some(PathBuf::from(label)),
-            ..Self::default()
-        })
+        let file = crate::envfile::parse_env(text, label)?.into_iter().collect();
+        Ok(Self { file, file_path: Some(PathBuf::from(label)), ..Self::default() })
     }
 
     /// Set a value that wins over both the environment and the file. Names outside
@@ -165,11 +156,7 @@ impl Keywords {
             i = marker.end;
         }
         if !missing.is_empty() {
-            return Err(Error::MissingKeywords {
-                origin: origin.to_string(),
-                missing,
-                sources: self.sources_hint(),
-            });
+            return Err(Error::MissingKeywords { origin: origin.to_string(), missing, sources: self.sources_hint() });
         }
         out.push_str(&text[last..]);
         Ok(out)
@@ -219,12 +206,7 @@ fn marker_at(bytes: &[u8], i: usize, copied: usize) -> Option<Marker> {
             end += 1;
         }
     }
-    Some(Marker {
-        start,
-        end,
-        name: (name_start, j),
-        json,
-    })
+    Some(Marker { start, end, name: (name_start, j), json })
 }
 
 fn bytecount_newlines(bytes: &[u8]) -> usize {
@@ -254,10 +236,7 @@ mod tests {
     #[test]
     fn hash_form_is_plain_text() {
         let k = kw(&[("HOST", "cms.test"), ("PORT", "8080")]);
-        assert_eq!(
-            k.replace("url: https://##HOST##:##PORT##/x").unwrap(),
-            "url: https://cms.test:8080/x"
-        );
+        assert_eq!(k.replace("url: https://##HOST##:##PORT##/x").unwrap(), "url: https://cms.test:8080/x");
     }
 
     #[test]
@@ -269,18 +248,12 @@ mod tests {
             ("NUM", "42"),
         ]);
         assert_eq!(k.replace("n: @@NAME@@").unwrap(), r#"n: "say \"hi\"""#);
-        assert_eq!(
-            k.replace("l: @@LIST@@").unwrap(),
-            r#"l: ["https://a.test","https://b.test"]"#
-        );
+        assert_eq!(k.replace("l: @@LIST@@").unwrap(), r#"l: ["https://a.test","https://b.test"]"#);
         assert_eq!(k.replace("o: @@OBJ@@").unwrap(), r#"o: {"a":1}"#);
         // Only arrays and objects go in raw: a number-looking value stays a string.
         assert_eq!(k.replace("x: @@NUM@@").unwrap(), r#"x: "42""#);
         // Quoted markers are replaced together with their quotes, as deploy-cli does.
-        assert_eq!(
-            k.replace(r#"l: "@@LIST@@""#).unwrap(),
-            r#"l: ["https://a.test","https://b.test"]"#
-        );
+        assert_eq!(k.replace(r#"l: "@@LIST@@""#).unwrap(), r#"l: ["https://a.test","https://b.test"]"#);
         assert_eq!(k.replace("n: '@@NAME@@'").unwrap(), r#"n: "say \"hi\"""#);
         // Mismatched quotes are left alone.
         assert_eq!(k.replace(r#"x: '@@NUM@@""#).unwrap(), r#"x: '"42"""#);
@@ -289,22 +262,15 @@ mod tests {
     #[test]
     fn values_are_not_rescanned_and_non_markers_are_kept() {
         let k = kw(&[("A", "##B##"), ("B", "b")]);
-        assert_eq!(
-            k.replace("##A## ## not ## #x# ###B### @@ @a@").unwrap(),
-            "##B## ## not ## #x# #b# @@ @a@"
-        );
+        assert_eq!(k.replace("##A## ## not ## #x# ###B### @@ @a@").unwrap(), "##B## ## not ## #x# #b# @@ @a@");
     }
 
     #[test]
     fn missing_keywords_are_all_reported_with_lines() {
         let k = Keywords::from_env_text("A=1\n", "dev.env").unwrap();
-        let err = k
-            .replace_in("a: ##A##\nb: ##B##\nc: @@C@@\nd: ##B##\n", "tenant.yaml")
-            .unwrap_err();
+        let err = k.replace_in("a: ##A##\nb: ##B##\nc: @@C@@\nd: ##B##\n", "tenant.yaml").unwrap_err();
         match &err {
-            Error::MissingKeywords {
-                origin, missing, ..
-            } => {
+            Error::MissingKeywords { origin, missing, .. } => {
                 assert_eq!(origin, "tenant.yaml");
                 assert_eq!(missing, &vec![("B".to_string(), 2), ("C".to_string(), 3)]);
             }
@@ -322,20 +288,10 @@ mod tests {
         // environment (which would race with other tests).
         let text = "CARGO_PKG_NAME=from-file\nONLY_FILE=f\n";
         let file_only = Keywords::from_env_text(text, "dev.env").unwrap();
-        assert_eq!(
-            file_only.replace("##CARGO_PKG_NAME##").unwrap(),
-            "from-file"
-        );
+        assert_eq!(file_only.replace("##CARGO_PKG_NAME##").unwrap(), "from-file");
 
-        let with_env = Keywords::from_env_text(text, "dev.env")
-            .unwrap()
-            .with_process_env();
-        assert_eq!(
-            with_env
-                .replace("##CARGO_PKG_NAME## ##ONLY_FILE##")
-                .unwrap(),
-            "tenant f"
-        );
+        let with_env = Keywords::from_env_text(text, "dev.env").unwrap().with_process_env();
+        assert_eq!(with_env.replace("##CARGO_PKG_NAME## ##ONLY_FILE##").unwrap(), "tenant f");
 
         let mut fixed = with_env.clone();
         fixed.insert("CARGO_PKG_NAME", "fixed");
@@ -344,11 +300,8 @@ mod tests {
 
     #[test]
     fn env_file_values_with_quotes_and_export() {
-        let k = Keywords::from_env_text(
-            "# dev only\nexport A='x # y'\nB=\"p\\\"w\"\nC=plain # comment\n",
-            "dev.env",
-        )
-        .unwrap();
+        let k = Keywords::from_env_text("# dev only\nexport A='x # y'\nB=\"p\\\"w\"\nC=plain # comment\n", "dev.env")
+            .unwrap();
         assert_eq!(k.replace("##A##|##B##|##C##").unwrap(), "x # y|p\"w|plain");
         assert_eq!(k.replace("@@B@@").unwrap(), r#""p\"w""#);
     }
@@ -357,9 +310,6 @@ mod tests {
     fn debug_does_not_show_values() {
         let k = kw(&[("SECRET", "hunter2")]);
         let shown = format!("{k:?}");
-        assert!(
-            shown.contains("SECRET") && !shown.contains("hunter2"),
-            "{shown}"
-        );
+        assert!(shown.contains("SECRET") && !shown.contains("hunter2"), "{shown}");
     }
 }

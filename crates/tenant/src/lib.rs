@@ -23,10 +23,10 @@ pub use error::{Error, Result};
 pub use file::{TenantFile, load_tenant, parse_tenant};
 pub use keywords::Keywords;
 pub use model::{
-    ActionDependency, ActionSpec, ClientGrantSpec, ClientSpec, ConnectionSpec, ResourceServerSpec,
-    SupportedTrigger, TriggerBinding,
+    ActionDependency, ActionSpec, ClientGrantSpec, ClientSpec, ConnectionSpec, ResourceServerSpec, SupportedTrigger,
+    TriggerBinding,
 };
 pub use users::{
-    CustomPasswordHash, EncodedValue, HashValue, ImportPassword, ImportUser, MfaFactor, RowError,
-    Salt, UserImport, load_users, parse_users,
+    CustomPasswordHash, EncodedValue, HashValue, ImportPassword, ImportUser, MfaFactor, RowError, Salt, UserImport,
+    load_users, parse_users,
 };

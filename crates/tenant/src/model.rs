@@ -50,12 +50,7 @@ impl ClientSpec {
         let name = take_name(&mut obj, ctx)?;
         let client_id = take_opt_string(&mut obj, "client_id", ctx)?;
         let client_secret = take_opt_string(&mut obj, "client_secret", ctx)?;
-        let spec = Self {
-            name,
-            client_id,
-            client_secret,
-            body: obj,
-        };
+        let spec = Self { name, client_id, client_secret, body: obj };
         // Convert once now so type errors surface when the file is loaded, not mid-provisioning.
         spec.convert("validation", ctx)?;
         Ok(spec)
@@ -89,16 +84,8 @@ impl ConnectionSpec {
     /// The connection record. `enabled_client_ids` are the ids the idp resolved from
     /// [`ConnectionSpec::enabled_clients`]. `realms` defaults to `[name]`, as in Auth0.
     pub fn to_connection(&self, id: &str, enabled_client_ids: &[String]) -> Result<Connection> {
-        let section = if self.is_database() {
-            "databases"
-        } else {
-            "connections"
-        };
-        self.convert(
-            id,
-            enabled_client_ids,
-            &Ctx::detached(section, quote(&self.name)),
-        )
+        let section = if self.is_database() { "databases" } else { "connections" };
+        self.convert(id, enabled_client_ids, &Ctx::detached(section, quote(&self.name)))
     }
 
     fn convert(&self, id: &str, enabled: &[String], ctx: &Ctx<'_>) -> Result<Connection> {
@@ -107,8 +94,7 @@ impl ConnectionSpec {
         doc.insert("name".into(), self.name.clone().into());
         doc.insert("strategy".into(), self.strategy.clone().into());
         doc.insert("enabled_clients".into(), enabled.to_vec().into());
-        doc.entry("realms")
-            .or_insert_with(|| vec![self.name.clone()].into());
+        doc.entry("realms").or_insert_with(|| vec![self.name.clone()].into());
         ctx.deserialize(Value::Object(doc))
     }
 
@@ -120,25 +106,23 @@ impl ConnectionSpec {
     ) -> Result<Self> {
         let name = take_name(&mut obj, ctx)?;
         let strategy = take_opt_string(&mut obj, "strategy", ctx)?;
-        let strategy = match (database, strategy) {
-            (true, None) => "auth0".to_string(),
-            (true, Some(s)) if s == "auth0" => s,
-            (true, Some(s)) => {
-                return Err(ctx.field("strategy", format!(
+        let strategy =
+            match (database, strategy) {
+                (true, None) => "auth0".to_string(),
+                (true, Some(s)) if s == "auth0" => s,
+                (true, Some(s)) => {
+                    return Err(ctx.field("strategy", format!(
                     "`{s}` in `databases`; only strategy auth0 belongs there (other strategies go in `connections`)"
                 )));
-            }
-            (false, Some(s)) if s == "auth0" => {
-                return Err(ctx.field(
-                    "strategy",
-                    "database connections (strategy auth0) belong in `databases`",
-                ));
-            }
-            (false, Some(s)) => s,
-            (false, None) => {
-                return Err(ctx.field("strategy", "missing; `connections` entries need a strategy"));
-            }
-        };
+                }
+                (false, Some(s)) if s == "auth0" => {
+                    return Err(ctx.field("strategy", "database connections (strategy auth0) belong in `databases`"));
+                }
+                (false, Some(s)) => s,
+                (false, None) => {
+                    return Err(ctx.field("strategy", "missing; `connections` entries need a strategy"));
+                }
+            };
         let enabled_clients = match obj.remove("enabled_clients") {
             None | Some(Value::Null) => None,
             Some(v) => Some(ctx.deserialize_key::<Vec<String>>("enabled_clients", v)?),
@@ -146,12 +130,7 @@ impl ConnectionSpec {
         if database {
             load_custom_scripts(&mut obj, ctx, sources)?;
         }
-        let spec = Self {
-            name,
-            strategy,
-            enabled_clients,
-            body: obj,
-        };
+        let spec = Self { name, strategy, enabled_clients, body: obj };
         spec.convert("validation", &[], ctx)?;
         Ok(spec)
     }
@@ -159,11 +138,7 @@ impl ConnectionSpec {
 
 /// deploy-cli writes custom database scripts to files and puts their paths in
 /// `options.customScripts`; read them so the record carries the code, as Auth0 stores it.
-fn load_custom_scripts(
-    obj: &mut Map<String, Value>,
-    ctx: &Ctx<'_>,
-    sources: &Sources<'_>,
-) -> Result<()> {
+fn load_custom_scripts(obj: &mut Map<String, Value>, ctx: &Ctx<'_>, sources: &Sources<'_>) -> Result<()> {
     let Some(Value::Object(options)) = obj.get_mut("options") else {
         return Ok(());
     };
@@ -171,10 +146,7 @@ fn load_custom_scripts(
         return Ok(());
     };
     let Value::Object(scripts) = scripts else {
-        return Err(ctx.field(
-            "options.customScripts",
-            "expected a map of script name to file or code",
-        ));
+        return Err(ctx.field("options.customScripts", "expected a map of script name to file or code"));
     };
     for (script, value) in scripts.iter_mut() {
         let key = format!("options.customScripts.{script}");
@@ -211,18 +183,10 @@ impl ResourceServerSpec {
     }
 
     pub(crate) fn from_entry(mut obj: Map<String, Value>, ctx: &Ctx<'_>) -> Result<Self> {
-        let identifier = take_opt_string(&mut obj, "identifier", ctx)?.ok_or_else(|| {
-            ctx.field(
-                "identifier",
-                "missing; an API needs its identifier (the audience)",
-            )
-        })?;
+        let identifier = take_opt_string(&mut obj, "identifier", ctx)?
+            .ok_or_else(|| ctx.field("identifier", "missing; an API needs its identifier (the audience)"))?;
         let name = take_opt_string(&mut obj, "name", ctx)?.unwrap_or_else(|| identifier.clone());
-        let spec = Self {
-            name,
-            identifier,
-            body: obj,
-        };
+        let spec = Self { name, identifier, body: obj };
         spec.convert("validation", ctx)?;
         Ok(spec)
     }
@@ -265,12 +229,7 @@ impl ClientGrantSpec {
             None | Some(Value::Null) => Vec::new(),
             Some(v) => ctx.deserialize_key("scope", v)?,
         };
-        let spec = Self {
-            client_name,
-            audience,
-            scope,
-            body: obj,
-        };
+        let spec = Self { client_name, audience, scope, body: obj };
         spec.convert("validation", "validation", ctx)?;
         Ok(spec)
     }
@@ -320,10 +279,7 @@ impl std::fmt::Debug for ActionSpec {
             .field("code_len", &self.code.len())
             .field("runtime", &self.runtime)
             .field("dependencies", &self.dependencies)
-            .field(
-                "secrets",
-                &self.secrets.iter().map(|(k, _)| k).collect::<Vec<_>>(),
-            )
+            .field("secrets", &self.secrets.iter().map(|(k, _)| k).collect::<Vec<_>>())
             .field("supported_triggers", &self.supported_triggers)
             .field("deployed", &self.deployed)
             .field("extra", &self.extra)
@@ -337,17 +293,10 @@ impl ActionSpec {
     }
 
     pub fn secret(&self, name: &str) -> Option<&str> {
-        self.secrets
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.secrets.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    pub(crate) fn from_entry(
-        obj: Map<String, Value>,
-        ctx: &Ctx<'_>,
-        sources: &Sources<'_>,
-    ) -> Result<Self> {
+    pub(crate) fn from_entry(obj: Map<String, Value>, ctx: &Ctx<'_>, sources: &Sources<'_>) -> Result<Self> {
         #[derive(Deserialize)]
         struct RawSecret {
             name: String,
@@ -374,20 +323,20 @@ impl ActionSpec {
         }
         let raw: RawAction = ctx.deserialize(Value::Object(obj))?;
         let code = raw.code.filter(|c| !c.trim().is_empty()).ok_or_else(|| {
-            ctx.field(
-                "code",
-                "missing; give a path such as ./actions/<name>/code.js or the code itself",
-            )
+            ctx.field("code", "missing; give a path such as ./actions/<name>/code.js or the code itself")
         })?;
         let (code, code_path) = sources.load(&code, ctx, "code")?;
         let mut secrets: Vec<(String, String)> = Vec::new();
         for (i, s) in raw.secrets.unwrap_or_default().into_iter().enumerate() {
             let key = format!("secrets[{i}]");
             let Some(value) = s.value else {
-                return Err(ctx.field(&key, format!(
-                    "secret {} has no value (exports omit secret values; use e.g. value: \"##{}##\")",
-                    s.name, s.name
-                )));
+                return Err(ctx.field(
+                    &key,
+                    format!(
+                        "secret {} has no value (exports omit secret values; use e.g. value: \"##{}##\")",
+                        s.name, s.name
+                    ),
+                ));
             };
             if secrets.iter().any(|(k, _)| *k == s.name) {
                 return Err(ctx.field(&key, format!("secret {} is listed twice", s.name)));
@@ -436,19 +385,11 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(file: &'a str, section: &'a str, entry: String) -> Self {
-        Self {
-            file,
-            section,
-            entry,
-        }
+        Self { file, section, entry }
     }
 
     fn detached(section: &'a str, entry: String) -> Self {
-        Self {
-            file: DETACHED_FILE,
-            section,
-            entry,
-        }
+        Self { file: DETACHED_FILE, section, entry }
     }
 
     pub fn entry_error(&self, message: impl Into<String>) -> Error {
@@ -506,22 +447,12 @@ fn take_name(obj: &mut Map<String, Value>, ctx: &Ctx<'_>) -> Result<String> {
 
 /// Remove `key` and return it as a string: absent or null is `None`, an empty string or a
 /// non-string is an error (a YAML number where an id was meant must be quoted).
-fn take_opt_string(
-    obj: &mut Map<String, Value>,
-    key: &str,
-    ctx: &Ctx<'_>,
-) -> Result<Option<String>> {
+fn take_opt_string(obj: &mut Map<String, Value>, key: &str, ctx: &Ctx<'_>) -> Result<Option<String>> {
     match obj.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Err(ctx.field(key, "must not be empty")),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(ctx.field(
-            key,
-            format!(
-                "expected a string, found {} (quote it in YAML)",
-                describe(&other)
-            ),
-        )),
+        Some(other) => Err(ctx.field(key, format!("expected a string, found {} (quote it in YAML)", describe(&other)))),
     }
 }
 

@@ -23,22 +23,11 @@ use crate::error::{Error, Result};
 use crate::keywords::Keywords;
 
 /// Algorithms Auth0 accepts in `custom_password_hash.algorithm`.
-pub const HASH_ALGORITHMS: [&str; 11] = [
-    "argon2", "bcrypt", "hmac", "ldap", "md4", "md5", "sha1", "sha256", "sha512", "pbkdf2",
-    "scrypt",
-];
+pub const HASH_ALGORITHMS: [&str; 11] =
+    ["argon2", "bcrypt", "hmac", "ldap", "md4", "md5", "sha1", "sha256", "sha512", "pbkdf2", "scrypt"];
 const HASH_ENCODINGS: [&str; 3] = ["base64", "hex", "utf8"];
-const HMAC_DIGESTS: [&str; 9] = [
-    "md4",
-    "md5",
-    "ripemd160",
-    "sha1",
-    "sha224",
-    "sha256",
-    "sha384",
-    "sha512",
-    "whirlpool",
-];
+const HMAC_DIGESTS: [&str; 9] =
+    ["md4", "md5", "ripemd160", "sha1", "sha224", "sha256", "sha384", "sha512", "whirlpool"];
 const SALT_POSITIONS: [&str; 2] = ["prefix", "suffix"];
 const PASSWORD_ENCODINGS: [&str; 6] = ["ascii", "utf8", "utf16le", "ucs2", "latin1", "binary"];
 /// Auth0 accepts at most this many `mfa_factors` per user.
@@ -255,10 +244,7 @@ impl std::fmt::Debug for MfaFactor {
 /// Read an import file; keywords are replaced in the raw text first.
 pub fn load_users(path: impl AsRef<Path>, keywords: &Keywords) -> Result<UserImport> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     parse_named(&text, keywords, &path.display().to_string())
 }
 
@@ -269,10 +255,8 @@ pub fn parse_users(json: &str, keywords: &Keywords) -> Result<UserImport> {
 
 fn parse_named(json: &str, keywords: &Keywords, file: &str) -> Result<UserImport> {
     let text = keywords.replace_in(json, file)?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| Error::Syntax {
-        file: file.to_string(),
-        message: format!("not valid JSON: {e}"),
-    })?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Syntax { file: file.to_string(), message: format!("not valid JSON: {e}") })?;
     let Value::Array(items) = value else {
         return Err(Error::UsersFile {
             file: file.to_string(),
@@ -283,30 +267,18 @@ fn parse_named(json: &str, keywords: &Keywords, file: &str) -> Result<UserImport
     let mut emails = HashSet::new();
     let mut user_ids = HashSet::new();
     for (index, item) in items.into_iter().enumerate() {
-        let mut row = Row {
-            index,
-            email: None,
-            errors: Vec::new(),
-        };
+        let mut row = Row { index, email: None, errors: Vec::new() };
         let user = row.user(item);
         if let Some(user) = &user {
             // Auth0 matches emails case-insensitively; a second row for the same person is a
             // duplicate, not an update.
             if !emails.insert(user.email.to_ascii_lowercase()) {
-                row.error(
-                    "DUPLICATED_USER",
-                    "email",
-                    "another user in this file has the same email",
-                );
+                row.error("DUPLICATED_USER", "email", "another user in this file has the same email");
             }
             if let Some(id) = &user.user_id
                 && !user_ids.insert(id.clone())
             {
-                row.error(
-                    "DUPLICATED_USER",
-                    "user_id",
-                    "another user in this file has the same user_id",
-                );
+                row.error("DUPLICATED_USER", "user_id", "another user in this file has the same user_id");
             }
         }
         match user {
@@ -337,30 +309,18 @@ impl Row {
 
     fn user(&mut self, item: Value) -> Option<ImportUser> {
         let Value::Object(mut obj) = item else {
-            self.error(
-                "INVALID_TYPE",
-                "",
-                format!("expected a user object, found {}", type_name(&item)),
-            );
+            self.error("INVALID_TYPE", "", format!("expected a user object, found {}", type_name(&item)));
             return None;
         };
         self.email = obj.get("email").and_then(Value::as_str).map(str::to_string);
         let email = match obj.remove("email") {
             None | Some(Value::Null) => {
-                self.error(
-                    "OBJECT_MISSING_REQUIRED_PROPERTY",
-                    "email",
-                    "missing required property: email",
-                );
+                self.error("OBJECT_MISSING_REQUIRED_PROPERTY", "email", "missing required property: email");
                 None
             }
             Some(Value::String(e)) if is_email(&e) => Some(e),
             Some(Value::String(e)) => {
-                self.error(
-                    "INVALID_FORMAT",
-                    "email",
-                    format!("`{e}` is not an email address"),
-                );
+                self.error("INVALID_FORMAT", "email", format!("`{e}` is not an email address"));
                 None
             }
             Some(other) => {
@@ -391,20 +351,13 @@ impl Row {
         if let Some(h) = &bcrypt
             && !is_bcrypt(h)
         {
-            self.error(
-                "INVALID_FORMAT",
-                "password_hash",
-                "expected a bcrypt hash ($2a$ or $2b$, 60 characters)",
-            );
+            self.error("INVALID_FORMAT", "password_hash", "expected a bcrypt hash ($2a$ or $2b$, 60 characters)");
         }
-        let given: Vec<&str> = [
-            ("password", plain.is_some()),
-            ("password_hash", bcrypt.is_some()),
-        ]
-        .into_iter()
-        .chain([("custom_password_hash", custom.is_some())])
-        .filter_map(|(k, present)| present.then_some(k))
-        .collect();
+        let given: Vec<&str> = [("password", plain.is_some()), ("password_hash", bcrypt.is_some())]
+            .into_iter()
+            .chain([("custom_password_hash", custom.is_some())])
+            .filter_map(|(k, present)| present.then_some(k))
+            .collect();
         if given.len() > 1 {
             self.error(
                 "CONFLICTING_PASSWORDS",
@@ -444,19 +397,10 @@ impl Row {
     }
 
     fn type_error(&mut self, path: &str, expected: &str, found: &Value) {
-        self.error(
-            "INVALID_TYPE",
-            path,
-            format!("expected {expected}, found {}", type_name(found)),
-        );
+        self.error("INVALID_TYPE", path, format!("expected {expected}, found {}", type_name(found)));
     }
 
-    fn opt_string(
-        &mut self,
-        obj: &mut Map<String, Value>,
-        key: &str,
-        path: &str,
-    ) -> Option<String> {
+    fn opt_string(&mut self, obj: &mut Map<String, Value>, key: &str, path: &str) -> Option<String> {
         match obj.remove(key) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s),
@@ -489,32 +433,17 @@ impl Row {
         }
     }
 
-    fn enum_field(
-        &mut self,
-        obj: &mut Map<String, Value>,
-        key: &str,
-        path: &str,
-        allowed: &[&str],
-    ) -> Option<String> {
+    fn enum_field(&mut self, obj: &mut Map<String, Value>, key: &str, path: &str, allowed: &[&str]) -> Option<String> {
         let value = self.opt_string(obj, key, path)?;
         if allowed.contains(&value.as_str()) {
             Some(value)
         } else {
-            self.error(
-                "ENUM_MISMATCH",
-                path,
-                format!("`{value}` is not one of {}", allowed.join(", ")),
-            );
+            self.error("ENUM_MISMATCH", path, format!("`{value}` is not one of {}", allowed.join(", ")));
             None
         }
     }
 
-    fn sub_object(
-        &mut self,
-        obj: &mut Map<String, Value>,
-        key: &str,
-        path: &str,
-    ) -> Option<Map<String, Value>> {
+    fn sub_object(&mut self, obj: &mut Map<String, Value>, key: &str, path: &str) -> Option<Map<String, Value>> {
         match obj.remove(key) {
             None | Some(Value::Null) => None,
             Some(Value::Object(m)) => Some(m),
@@ -527,19 +456,10 @@ impl Row {
 
     fn missing(&mut self, path: &str) {
         let name = path.rsplit('.').next().unwrap_or(path);
-        self.error(
-            "OBJECT_MISSING_REQUIRED_PROPERTY",
-            path,
-            format!("missing required property: {name}"),
-        );
+        self.error("OBJECT_MISSING_REQUIRED_PROPERTY", path, format!("missing required property: {name}"));
     }
 
-    fn required_object(
-        &mut self,
-        obj: &mut Map<String, Value>,
-        key: &str,
-        path: &str,
-    ) -> Option<Map<String, Value>> {
+    fn required_object(&mut self, obj: &mut Map<String, Value>, key: &str, path: &str) -> Option<Map<String, Value>> {
         if obj.get(key).is_none_or(Value::is_null) {
             self.missing(path);
             return None;
@@ -559,12 +479,7 @@ impl Row {
                 self.missing("custom_password_hash.algorithm");
                 None
             }
-            _ => self.enum_field(
-                &mut obj,
-                "algorithm",
-                "custom_password_hash.algorithm",
-                &HASH_ALGORITHMS,
-            ),
+            _ => self.enum_field(&mut obj, "algorithm", "custom_password_hash.algorithm", &HASH_ALGORITHMS),
         };
         let hash = match self.required_object(&mut obj, "hash", "custom_password_hash.hash") {
             None => None,
@@ -576,67 +491,29 @@ impl Row {
                     }
                     _ => self.opt_string(&mut h, "value", "custom_password_hash.hash.value"),
                 };
-                let encoding = self.enum_field(
-                    &mut h,
-                    "encoding",
-                    "custom_password_hash.hash.encoding",
-                    &HASH_ENCODINGS,
-                );
-                let digest = self.enum_field(
-                    &mut h,
-                    "digest",
-                    "custom_password_hash.hash.digest",
-                    &HMAC_DIGESTS,
-                );
-                let key = self
-                    .sub_object(&mut h, "key", "custom_password_hash.hash.key")
-                    .map(|mut k| EncodedValue {
-                        value: self
-                            .opt_string(&mut k, "value", "custom_password_hash.hash.key.value")
-                            .unwrap_or_default(),
-                        encoding: self.enum_field(
-                            &mut k,
-                            "encoding",
-                            "custom_password_hash.hash.key.encoding",
-                            &HASH_ENCODINGS,
-                        ),
-                    });
-                value.map(|value| HashValue {
-                    value,
-                    encoding,
-                    digest,
-                    key,
-                })
+                let encoding =
+                    self.enum_field(&mut h, "encoding", "custom_password_hash.hash.encoding", &HASH_ENCODINGS);
+                let digest = self.enum_field(&mut h, "digest", "custom_password_hash.hash.digest", &HMAC_DIGESTS);
+                let key = self.sub_object(&mut h, "key", "custom_password_hash.hash.key").map(|mut k| EncodedValue {
+                    value: self.opt_string(&mut k, "value", "custom_password_hash.hash.key.value").unwrap_or_default(),
+                    encoding: self.enum_field(
+                        &mut k,
+                        "encoding",
+                        "custom_password_hash.hash.key.encoding",
+                        &HASH_ENCODINGS,
+                    ),
+                });
+                value.map(|value| HashValue { value, encoding, digest, key })
             }
         };
-        let salt = self
-            .sub_object(&mut obj, "salt", "custom_password_hash.salt")
-            .map(|mut s| Salt {
-                value: self
-                    .opt_string(&mut s, "value", "custom_password_hash.salt.value")
-                    .unwrap_or_default(),
-                encoding: self.enum_field(
-                    &mut s,
-                    "encoding",
-                    "custom_password_hash.salt.encoding",
-                    &HASH_ENCODINGS,
-                ),
-                position: self.enum_field(
-                    &mut s,
-                    "position",
-                    "custom_password_hash.salt.position",
-                    &SALT_POSITIONS,
-                ),
-            });
-        let password_encoding = self
-            .sub_object(&mut obj, "password", "custom_password_hash.password")
-            .and_then(|mut p| {
-                self.enum_field(
-                    &mut p,
-                    "encoding",
-                    "custom_password_hash.password.encoding",
-                    &PASSWORD_ENCODINGS,
-                )
+        let salt = self.sub_object(&mut obj, "salt", "custom_password_hash.salt").map(|mut s| Salt {
+            value: self.opt_string(&mut s, "value", "custom_password_hash.salt.value").unwrap_or_default(),
+            encoding: self.enum_field(&mut s, "encoding", "custom_password_hash.salt.encoding", &HASH_ENCODINGS),
+            position: self.enum_field(&mut s, "position", "custom_password_hash.salt.position", &SALT_POSITIONS),
+        });
+        let password_encoding =
+            self.sub_object(&mut obj, "password", "custom_password_hash.password").and_then(|mut p| {
+                self.enum_field(&mut p, "encoding", "custom_password_hash.password.encoding", &PASSWORD_ENCODINGS)
             });
         let keylen = match obj.remove("keylen") {
             None | Some(Value::Null) => None,
@@ -647,21 +524,10 @@ impl Row {
             }
         };
         let (algorithm, hash) = (algorithm?, hash?);
-        let custom = CustomPasswordHash {
-            algorithm,
-            hash,
-            salt,
-            password_encoding,
-            keylen,
-            extra: obj,
-        };
+        let custom = CustomPasswordHash { algorithm, hash, salt, password_encoding, keylen, extra: obj };
         // The idp stores these two as they are, so their shape is checked here, not at login.
         if custom.algorithm == "bcrypt" && !is_bcrypt(&custom.hash.value) {
-            self.error(
-                "INVALID_FORMAT",
-                "custom_password_hash.hash.value",
-                "expected a bcrypt hash ($2a$ or $2b$)",
-            );
+            self.error("INVALID_FORMAT", "custom_password_hash.hash.value", "expected a bcrypt hash ($2a$ or $2b$)");
         }
         if custom.algorithm == "argon2" && !custom.hash.value.starts_with("$argon2") {
             self.error(
@@ -683,11 +549,7 @@ impl Row {
             }
         };
         if items.len() > MAX_MFA_FACTORS {
-            self.error(
-                "ARRAY_LENGTH_LONG",
-                "mfa_factors",
-                format!("at most {MAX_MFA_FACTORS} factors are allowed"),
-            );
+            self.error("ARRAY_LENGTH_LONG", "mfa_factors", format!("at most {MAX_MFA_FACTORS} factors are allowed"));
         }
         let mut out = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
@@ -730,9 +592,7 @@ fn type_name(v: &Value) -> &'static str {
 
 /// bcrypt in the modular-crypt form Auth0 imports: `$2a$`/`$2b$`/`$2y$`, cost, 53 chars.
 fn is_bcrypt(h: &str) -> bool {
-    h.len() == 60
-        && ["$2a$", "$2b$", "$2y$"].iter().any(|p| h.starts_with(p))
-        && h.as_bytes()[6] == b'$'
+    h.len() == 60 && ["$2a$", "$2b$", "$2y$"].iter().any(|p| h.starts_with(p)) && h.as_bytes()[6] == b'$'
 }
 
 /// Email shape as JSON-schema's `email` format checks it in practice: one `@`, a local part
@@ -746,9 +606,7 @@ fn is_email(e: &str) -> bool {
         && !local.contains('@')
         && !local.starts_with('.')
         && !local.ends_with('.')
-        && local
-            .chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && c != '<' && c != '>');
+        && local.chars().all(|c| !c.is_whitespace() && !c.is_control() && c != '<' && c != '>');
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = labels.len() >= 2
         && domain.len() <= 253
@@ -787,17 +645,10 @@ mod tests {
             ]"#
         );
         let got = parse(&json);
-        let kept: Vec<(usize, &str)> = got
-            .rows
-            .iter()
-            .map(|u| (u.index, u.email.as_str()))
-            .collect();
+        let kept: Vec<(usize, &str)> = got.rows.iter().map(|u| (u.index, u.email.as_str())).collect();
         assert_eq!(kept, vec![(0, "ok@example.test"), (5, "hash@example.test")]);
-        let errs: Vec<(usize, &str, &str)> = got
-            .errors
-            .iter()
-            .map(|e| (e.index, e.code.as_str(), e.path.as_str()))
-            .collect();
+        let errs: Vec<(usize, &str, &str)> =
+            got.errors.iter().map(|e| (e.index, e.code.as_str(), e.path.as_str())).collect();
         assert_eq!(
             errs,
             vec![
@@ -811,26 +662,10 @@ mod tests {
                 (8, "INVALID_TYPE", "app_metadata"),
             ]
         );
-        assert_eq!(
-            got.rows[0].app_metadata["groups"],
-            serde_json::json!(["admin"])
-        );
-        assert!(matches!(
-            got.rows[0].password,
-            Some(ImportPassword::Plain(_))
-        ));
-        assert_eq!(
-            got.rows[1]
-                .password
-                .as_ref()
-                .and_then(ImportPassword::stored_hash),
-            Some(BCRYPT)
-        );
-        assert!(
-            got.errors[0]
-                .to_string()
-                .contains("user #1 (not-an-email) email: INVALID_FORMAT")
-        );
+        assert_eq!(got.rows[0].app_metadata["groups"], serde_json::json!(["admin"]));
+        assert!(matches!(got.rows[0].password, Some(ImportPassword::Plain(_))));
+        assert_eq!(got.rows[1].password.as_ref().and_then(ImportPassword::stored_hash), Some(BCRYPT));
+        assert!(got.errors[0].to_string().contains("user #1 (not-an-email) email: INVALID_FORMAT"));
     }
 
     #[test]
@@ -866,26 +701,16 @@ mod tests {
         let sha = custom(1);
         assert_eq!(sha.algorithm, "sha256");
         assert!(!sha.is_verifiable());
-        assert_eq!(
-            sha.salt.as_ref().and_then(|s| s.position.as_deref()),
-            Some("prefix")
-        );
+        assert_eq!(sha.salt.as_ref().and_then(|s| s.position.as_deref()), Some("prefix"));
         assert_eq!(sha.password_encoding.as_deref(), Some("utf8"));
         assert_eq!(custom(2).hash.digest.as_deref(), Some("sha1"));
-        let errs: Vec<(usize, &str, &str)> = got
-            .errors
-            .iter()
-            .map(|e| (e.index, e.code.as_str(), e.path.as_str()))
-            .collect();
+        let errs: Vec<(usize, &str, &str)> =
+            got.errors.iter().map(|e| (e.index, e.code.as_str(), e.path.as_str())).collect();
         assert_eq!(
             errs,
             vec![
                 (3, "INVALID_FORMAT", "custom_password_hash.hash.value"),
-                (
-                    4,
-                    "OBJECT_MISSING_REQUIRED_PROPERTY",
-                    "custom_password_hash.hash"
-                ),
+                (4, "OBJECT_MISSING_REQUIRED_PROPERTY", "custom_password_hash.hash"),
                 (5, "ENUM_MISMATCH", "custom_password_hash.hash.encoding"),
             ]
         );
@@ -904,17 +729,9 @@ mod tests {
         let u = &got.rows[0];
         assert_eq!(u.email, "kw@example.test");
         assert_eq!(u.password, Some(ImportPassword::Plain("p\"w".into())));
-        assert_eq!(
-            u.mfa_factors,
-            vec![MfaFactor::Totp {
-                secret: "JBSWY3DPEHPK3PXP".into()
-            }]
-        );
+        assert_eq!(u.mfa_factors, vec![MfaFactor::Totp { secret: "JBSWY3DPEHPK3PXP".into() }]);
         assert_eq!(u.extra.get("custom_field"), Some(&serde_json::json!(1)));
-        assert!(
-            !format!("{u:?}").contains("p\\\"w"),
-            "passwords stay out of Debug"
-        );
+        assert!(!format!("{u:?}").contains("p\\\"w"), "passwords stay out of Debug");
 
         let user = u.to_user("auth0|abc", "dev-users", 1000);
         assert_eq!(user.identities[0].user_id, "abc");
@@ -927,9 +744,7 @@ mod tests {
         for ok in ["a@b.co", "first.last+tag@sub.example.test", "x_y@a-b.io"] {
             assert!(is_email(ok), "{ok}");
         }
-        for bad in [
-            "", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@b..c", "a@-b.co", "a@b.co.", ".a@b.co",
-        ] {
+        for bad in ["", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@b..c", "a@-b.co", "a@b.co.", ".a@b.co"] {
             assert!(!is_email(bad), "{bad}");
         }
     }

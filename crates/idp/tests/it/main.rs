@@ -4,6 +4,7 @@
 
 mod harness;
 mod login_flow;
+mod management;
 mod nodes;
 mod tenant_import;
 mod token_endpoint;

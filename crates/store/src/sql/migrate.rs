@@ -113,8 +113,26 @@ macro_rules! schema_v1 {
     };
 }
 
+/// Indexes for user search (`sql/search.rs`): the two instants the table keeps as columns,
+/// lower-cased emails (equality and prefix wildcards), and on PostgreSQL GIN indexes over the
+/// JSON subtrees `@?` searches, written exactly as the queries write them.
+const SEARCH_INDEXES_SQLITE: &str = "
+    CREATE INDEX users_created_at ON users (created_at);
+    CREATE INDEX users_updated_at ON users (updated_at);
+    CREATE INDEX users_email_lower ON users (email_lower);";
+const SEARCH_INDEXES_POSTGRES: &str = "
+    CREATE INDEX users_created_at ON users (created_at);
+    CREATE INDEX users_updated_at ON users (updated_at);
+    CREATE INDEX users_email_lower ON users (email_lower text_pattern_ops);
+    CREATE INDEX users_app_metadata ON users USING GIN ((data::jsonb -> 'app_metadata') jsonb_path_ops);
+    CREATE INDEX users_user_metadata ON users USING GIN ((data::jsonb -> 'user_metadata') jsonb_path_ops);
+    CREATE INDEX users_identities ON users USING GIN ((data::jsonb -> 'identities') jsonb_path_ops);";
+
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, schema_v1!("BLOB", "INTEGER"), schema_v1!("BYTEA", "BOOLEAN"))];
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, schema_v1!("BLOB", "INTEGER"), schema_v1!("BYTEA", "BOOLEAN")),
+    (2, SEARCH_INDEXES_SQLITE, SEARCH_INDEXES_POSTGRES),
+];
 
 /// Key of the advisory lock migrations hold on PostgreSQL ("gate" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6761_7465;

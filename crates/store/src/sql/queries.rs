@@ -7,8 +7,9 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::query;
 
-use super::{Dialect, Query, SqlStore, data, db, flag, from_json, get, to_json};
+use super::{Dialect, Query, SqlStore, data, db, flag, from_json, get, search, to_json};
 use crate::model::*;
+use crate::search::{MAX_RESULTS, UserPage, UserSearch};
 use crate::{Error, Result, Store};
 
 #[async_trait]
@@ -245,6 +246,37 @@ impl Store for SqlStore {
             .await
             .map_err(db("user"))?;
         tx.commit().await.map_err(db("user"))
+    }
+
+    async fn search_users(&self, request: &UserSearch) -> Result<UserPage> {
+        let condition = search::condition(self.dialect, request.query.as_ref());
+        let next = condition.params.len() + 1;
+        // Counting stops at the cap: Auth0 reports no more, and the database reads no further.
+        let count = format!(
+            "SELECT COUNT(*) AS matched FROM (SELECT 1 FROM users WHERE {} LIMIT ${next}) AS hits",
+            condition.sql
+        );
+        let cap = i64::try_from(MAX_RESULTS).unwrap_or(i64::MAX);
+        let q = search::bind(query(&count), &condition.params).bind(cap);
+        let row = q.fetch_one(&self.pool).await.map_err(db("user search"))?;
+        let total = u64::try_from(get::<i64>(&row, "matched")?).unwrap_or(0);
+
+        let offset = u64::from(request.page) * u64::from(request.per_page);
+        let limit = u64::from(request.per_page).min(MAX_RESULTS.saturating_sub(offset));
+        if limit == 0 {
+            return Ok(UserPage { users: Vec::new(), total });
+        }
+        let select = format!(
+            "SELECT data, password_hash FROM users WHERE {} ORDER BY {} LIMIT ${next} OFFSET ${}",
+            condition.sql,
+            search::order_by(self.dialect, request.sort),
+            next + 1
+        );
+        // Both fit: the limit and the offset are below the cap.
+        let q = search::bind(query(&select), &condition.params).bind(limit as i64).bind(offset as i64);
+        let rows = self.rows("user search", q).await?;
+        let users = rows.iter().map(stored_user).collect::<Result<_>>()?;
+        Ok(UserPage { users, total })
     }
 
     // --- signing keys

@@ -1,0 +1,351 @@
+//! The Management API v2 (`/api/v2/…`), one file per Auth0 resource. Every call carries an
+//! access token for `https://{domain}/api/v2/` whose scopes are checked per endpoint; every
+//! error is Auth0's `{statusCode, error, message, errorCode}`.
+
+mod client_grants;
+mod clients;
+mod connections;
+mod keys;
+mod resource_servers;
+mod search;
+mod tenants;
+mod users;
+
+use crate::userinfo::verify_access_token;
+use crate::{AppState, Error};
+use axum::Router;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub fn routes(idp: AppState) -> Router<AppState> {
+    Router::new()
+        .merge(users::routes())
+        .merge(clients::routes())
+        .merge(connections::routes())
+        .merge(resource_servers::routes())
+        .merge(client_grants::routes())
+        .merge(tenants::routes())
+        .merge(keys::routes())
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "Not Found", None) })
+        .layer(middleware::from_fn_with_state(idp, rate_limit))
+}
+
+/// An error in the Management API's shape.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    code: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>, code: Option<&'static str>) -> Self {
+        ApiError { status, message: message.into(), code }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message, Some("invalid_body"))
+    }
+    pub fn bad_query(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message, Some("invalid_query_string"))
+    }
+    pub fn not_found(message: impl Into<String>, code: &'static str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message, Some(code))
+    }
+    pub fn conflict(message: impl Into<String>, code: &'static str) -> Self {
+        Self::new(StatusCode::CONFLICT, message, Some(code))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "statusCode": self.status.as_u16(),
+            "error": self.status.canonical_reason().unwrap_or("Error"),
+            "message": self.message,
+        });
+        if let Some(code) = self.code {
+            body["errorCode"] = json!(code);
+        }
+        if self.status == StatusCode::UNAUTHORIZED && self.message == "Invalid token" {
+            body["attributes"] = json!({ "error": "Invalid token" });
+        }
+        json_response(self.status, &body)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Store(s) => s.into(),
+            Error::OAuth { status, description, .. } | Error::DbConnections { status, description, .. } => {
+                ApiError::new(status, description, Some("invalid_body"))
+            }
+            Error::Page { status, message, .. } => ApiError::new(status, message, None),
+            Error::Unauthorized(_) => ApiError::new(StatusCode::UNAUTHORIZED, "Invalid token", None),
+            Error::Internal(e) => {
+                tracing::error!(error = %e, "management API failure");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", None)
+            }
+        }
+    }
+}
+
+impl From<store::Error> for ApiError {
+    fn from(e: store::Error) -> Self {
+        match e {
+            store::Error::Conflict(what) => ApiError::conflict(format!("{what} already exists."), "conflict"),
+            store::Error::NotFound(what) => {
+                ApiError::not_found(format!("{what} does not exist."), "inexistent_resource")
+            }
+            other => {
+                tracing::error!(error = %other, "store failure in management API");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The service is temporarily unavailable.",
+                    Some("temporarily_unavailable"),
+                )
+            }
+        }
+    }
+}
+
+pub type ApiResult<T = Response> = std::result::Result<T, ApiError>;
+
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut res = (status, body.to_string()).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    res
+}
+
+pub fn ok(body: &Value) -> Response {
+    json_response(StatusCode::OK, body)
+}
+
+pub fn created(body: &Value) -> Response {
+    json_response(StatusCode::CREATED, body)
+}
+
+pub fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// The caller, as its verified Management API token says.
+pub struct Caller {
+    scopes: Vec<String>,
+}
+
+impl Caller {
+    /// Passes when the token holds any of `scopes`.
+    pub fn require(&self, scopes: &[&str]) -> ApiResult<()> {
+        if scopes.iter().any(|s| self.scopes.iter().any(|have| have == s)) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("Insufficient scope, expected any of: {}", scopes.join(",")),
+            Some("insufficient_scope"),
+        ))
+    }
+
+    pub fn has(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, idp: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))) else {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Missing authentication", None));
+        };
+        let invalid = || ApiError::new(StatusCode::UNAUTHORIZED, "Invalid token", None);
+        let claims = verify_access_token(idp, token.trim()).await.map_err(|_| invalid())?;
+        let audience = idp.config.management_audience();
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(a)) => *a == audience,
+            Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(&audience)),
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(invalid());
+        }
+        let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or("").split(' ').map(str::to_owned).collect();
+        Ok(Caller { scopes })
+    }
+}
+
+/// Query parameters; keys may repeat (`strategy=a&strategy=b`).
+pub struct Query(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or("");
+        if raw.len() > 16 * 1024 {
+            return Err(ApiError::bad_query("Query string too long"));
+        }
+        Ok(Query(url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect()))
+    }
+}
+
+impl Query {
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+    }
+    pub fn all(&self, k: &str) -> Vec<&str> {
+        self.0.iter().filter(|(key, _)| key == k).flat_map(|(_, v)| v.split(',')).filter(|v| !v.is_empty()).collect()
+    }
+    pub fn flag(&self, k: &str) -> ApiResult<Option<bool>> {
+        match self.get(k) {
+            None | Some("") => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(_) => Err(ApiError::bad_query(format!("Query validation error: '{k}' must be true or false"))),
+        }
+    }
+    pub fn number(&self, k: &str, max: u32) -> ApiResult<Option<u32>> {
+        match self.get(k) {
+            None | Some("") => Ok(None),
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if n <= max => Ok(Some(n)),
+                _ => Err(ApiError::bad_query(format!(
+                    "Query validation error: '{k}' must be an integer from 0 to {max}"
+                ))),
+            },
+        }
+    }
+
+    /// `fields` + `include_fields`: which keys of each object to keep.
+    pub fn fields(&self) -> ApiResult<Option<(Vec<String>, bool)>> {
+        let fields: Vec<String> = self.all("fields").into_iter().map(str::to_owned).collect();
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((fields, self.flag("include_fields")?.unwrap_or(true))))
+    }
+}
+
+/// Keeps (or drops) the selected keys of an object.
+pub fn select(mut v: Value, fields: &Option<(Vec<String>, bool)>) -> Value {
+    if let (Some((fields, include)), Value::Object(map)) = (fields, &mut v) {
+        map.retain(|k, _| fields.iter().any(|f| f == k) == *include);
+    }
+    v
+}
+
+/// Offset or checkpoint paging over a small configuration collection (clients, connections,
+/// APIs, grants), in Auth0's two response shapes.
+pub fn paged(q: &Query, items: Vec<Value>, collection: &str) -> ApiResult<Response> {
+    let fields = q.fields()?;
+    let items: Vec<Value> = items.into_iter().map(|v| select(v, &fields)).collect();
+    if q.get("take").is_some() || q.get("from").is_some() {
+        let take = q.number("take", 100)?.unwrap_or(50) as usize;
+        let from = match q.get("from") {
+            Some(f) if !f.is_empty() => {
+                f.parse::<usize>().map_err(|_| ApiError::bad_query("Invalid 'from' checkpoint"))?
+            }
+            _ => 0,
+        };
+        let page: Vec<Value> = items.iter().skip(from).take(take).cloned().collect();
+        let mut body = Map::new();
+        body.insert(collection.into(), json!(page));
+        if from + take < items.len() {
+            body.insert("next".into(), json!((from + take).to_string()));
+        }
+        return Ok(ok(&Value::Object(body)));
+    }
+    let per_page = q.number("per_page", 100)?.unwrap_or(50) as usize;
+    let page = q.number("page", 100_000)?.unwrap_or(0) as usize;
+    let total = items.len();
+    let slice: Vec<Value> = items.into_iter().skip(page * per_page).take(per_page).collect();
+    if q.flag("include_totals")?.unwrap_or(false) {
+        let mut body = Map::new();
+        body.insert("total".into(), json!(total));
+        body.insert("start".into(), json!(page * per_page));
+        body.insert("limit".into(), json!(per_page));
+        body.insert("length".into(), json!(slice.len()));
+        body.insert(collection.into(), json!(slice));
+        return Ok(ok(&Value::Object(body)));
+    }
+    Ok(ok(&json!(slice)))
+}
+
+/// A JSON object body; anything else is Auth0's 400.
+pub fn body_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::bad_request("Payload validation error: 'Expected type object but found type other'.")),
+        Err(e) => Err(ApiError::bad_request(format!("Invalid request payload JSON format: {e}"))),
+    }
+}
+
+/// Reads an optional typed key of a body, naming it in the error.
+pub fn take_typed<T: serde::de::DeserializeOwned>(body: &mut Map<String, Value>, key: &str) -> ApiResult<Option<T>> {
+    match body.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(|e| ApiError::bad_request(format!("Payload validation error: invalid type for '{key}': {e}"))),
+    }
+}
+
+/// Auth0-style request accounting per client, per node, per second: the `x-ratelimit-*`
+/// headers the SDKs read, and 429 past the limit.
+pub struct RateLimiter {
+    limit: u32,
+    windows: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+impl RateLimiter {
+    pub fn new(limit: u32) -> Self {
+        RateLimiter { limit, windows: Mutex::new(HashMap::new()) }
+    }
+
+    /// (remaining, reset epoch seconds), or `None` when over the limit.
+    fn take(&self, key: &str, now_secs: i64) -> (bool, u32, i64) {
+        let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if w.len() > 10_000 {
+            w.retain(|_, (sec, _)| *sec >= now_secs);
+        }
+        let entry = w.entry(key.to_owned()).or_insert((now_secs, 0));
+        if entry.0 != now_secs {
+            *entry = (now_secs, 0);
+        }
+        entry.1 += 1;
+        (entry.1 <= self.limit, self.limit.saturating_sub(entry.1), now_secs + 1)
+    }
+}
+
+async fn rate_limit(State(idp): State<AppState>, req: Request, next: Next) -> Response {
+    // Keyed by the presented token's bytes: cheap, and unauthenticated floods share one key.
+    let key = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| crate::util::b64url(&crate::util::sha256(v.as_bytes())[..12]))
+        .unwrap_or_default();
+    let (allowed, remaining, reset) = idp.rate_limiter.take(&key, crate::util::now_ms() / 1000);
+    let mut res = if allowed {
+        next.run(req).await
+    } else {
+        let mut r =
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Global limit has been reached", Some("too_many_requests"))
+                .into_response();
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
+    };
+    let h = res.headers_mut();
+    h.insert("x-ratelimit-limit", HeaderValue::from(idp.rate_limiter.limit));
+    h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+    h.insert("x-ratelimit-reset", HeaderValue::from(reset));
+    res
+}

@@ -1,0 +1,152 @@
+//! `/api/v2/resource-servers`: APIs (audiences). Addressed by id or by identifier; the system
+//! Management API cannot be changed or removed.
+
+use super::{ApiError, ApiResult, Caller, Query, body_object, created, no_content, ok, paged, select};
+use crate::AppState;
+use crate::util::random_hex;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+use store::ResourceServer;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/resource-servers", get(list).post(create))
+        .route("/resource-servers/{id}", get(read).patch(update).delete(remove))
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("The resource server does not exist", "inexistent_resource_server")
+}
+
+async fn find(idp: &AppState, id: &str) -> ApiResult<ResourceServer> {
+    if let Some(rs) = idp.store.resource_server(id).await? {
+        return Ok(rs);
+    }
+    idp.store.resource_server_by_identifier(id).await?.ok_or_else(not_found)
+}
+
+/// `token_lifetime_for_web` defaults to 7200 but never above `token_lifetime`; a request that
+/// does not set it gets it lowered along.
+fn fit_web_lifetime(doc: &mut Map<String, Value>, explicit: bool) {
+    let lifetime = doc.get("token_lifetime").and_then(Value::as_i64).unwrap_or(86400);
+    let web = doc.get("token_lifetime_for_web").and_then(Value::as_i64).unwrap_or(7200);
+    if !explicit && web > lifetime {
+        doc.insert("token_lifetime_for_web".into(), json!(lifetime));
+    }
+}
+
+fn parse(doc: Map<String, Value>) -> ApiResult<ResourceServer> {
+    let rs: ResourceServer = serde_json::from_value(Value::Object(doc))
+        .map_err(|e| ApiError::bad_request(format!("Payload validation error: {e}")))?;
+    if rs.identifier.is_empty() || rs.identifier.len() > 600 {
+        return Err(ApiError::bad_request("Payload validation error: 'identifier' must be 1 to 600 characters."));
+    }
+    if !(0..=2_592_000).contains(&rs.token_lifetime) {
+        return Err(ApiError::bad_request("Payload validation error: token_lifetime must be from 0 to 2592000."));
+    }
+    if rs.token_lifetime_for_web > rs.token_lifetime {
+        return Err(ApiError::bad_request(
+            "Payload validation error: token_lifetime_for_web cannot exceed token_lifetime.",
+        ));
+    }
+    if rs.signing_alg != "RS256" {
+        // Every token Gatehouse signs is RS256; accepting another value would be a lie.
+        return Err(ApiError::bad_request("Payload validation error: only signing_alg RS256 is supported."));
+    }
+    Ok(rs)
+}
+
+async fn list(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiResult {
+    caller.require(&["read:resource_servers"])?;
+    let wanted = q.all("identifiers");
+    let items = idp
+        .store
+        .resource_servers()
+        .await?
+        .into_iter()
+        .filter(|r| wanted.is_empty() || wanted.contains(&r.identifier.as_str()))
+        .map(|r| json!(r))
+        .collect();
+    paged(&q, items, "resource_servers")
+}
+
+async fn read(State(idp): State<AppState>, caller: Caller, q: Query, Path(id): Path<String>) -> ApiResult {
+    caller.require(&["read:resource_servers"])?;
+    Ok(ok(&select(json!(find(&idp, &id).await?), &q.fields()?)))
+}
+
+async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
+    caller.require(&["create:resource_servers"])?;
+    let mut doc = body_object(&body)?;
+    doc.remove("is_system");
+    doc.insert("id".into(), json!(random_hex(24)));
+    if !doc.contains_key("name")
+        && let Some(i) = doc.get("identifier").cloned()
+    {
+        doc.insert("name".into(), i);
+    }
+    doc.entry("signing_alg").or_insert(json!("RS256"));
+    let explicit = doc.contains_key("token_lifetime_for_web");
+    fit_web_lifetime(&mut doc, explicit);
+    let rs = parse(doc)?;
+    if idp.store.resource_server_by_identifier(&rs.identifier).await?.is_some() {
+        return Err(ApiError::conflict(
+            "A resource server with the same identifier already exists",
+            "operation_not_supported",
+        ));
+    }
+    idp.store.put_resource_server(&rs).await?;
+    Ok(created(&json!(rs)))
+}
+
+async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    caller.require(&["update:resource_servers"])?;
+    let patch = body_object(&body)?;
+    let current = find(&idp, &id).await?;
+    if current.is_system {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "The system resource server cannot be modified",
+            Some("operation_not_supported"),
+        ));
+    }
+    let Value::Object(mut doc) = json!(current) else { return Err(not_found()) };
+    let explicit = patch.contains_key("token_lifetime_for_web");
+    for (k, v) in patch {
+        if matches!(k.as_str(), "id" | "identifier" | "is_system") {
+            continue;
+        }
+        if v.is_null() {
+            doc.remove(&k);
+        } else {
+            doc.insert(k, v);
+        }
+    }
+    fit_web_lifetime(&mut doc, explicit);
+    let rs = parse(doc)?;
+    idp.store.put_resource_server(&rs).await?;
+    Ok(ok(&json!(rs)))
+}
+
+async fn remove(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    caller.require(&["delete:resource_servers"])?;
+    let rs = find(&idp, &id).await?;
+    if rs.is_system {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "The system resource server cannot be deleted",
+            Some("operation_not_supported"),
+        ));
+    }
+    idp.store.delete_resource_server(&rs.id).await?;
+    for g in idp.store.client_grants().await? {
+        if g.audience == rs.identifier {
+            idp.store.delete_client_grant(&g.id).await?;
+        }
+    }
+    Ok(no_content())
+}

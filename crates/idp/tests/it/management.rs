@@ -1,0 +1,460 @@
+//! The Management API v2 over HTTP with tokens from the client-credentials grant: scopes,
+//! Auth0's error bodies, and each resource's semantics.
+
+use crate::harness::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// A Management API token for the guide's M2M application, granted `scopes` (all of the
+/// Management API's when `None`).
+async fn token(t: &TestIdp, scopes: Option<&[&str]>) -> String {
+    let audience = t.idp.config.management_audience();
+    let mut grant = t.idp.store.client_grant_for(&kw("MGMT_CLIENT_ID"), &audience).await.unwrap().unwrap();
+    grant.scope = match scopes {
+        Some(s) => s.iter().map(|x| x.to_string()).collect(),
+        None => idp::provision::MANAGEMENT_SCOPES.iter().map(|x| x.to_string()).collect(),
+    };
+    t.idp.store.put_client_grant(&grant).await.unwrap();
+    let res = reqwest::Client::new()
+        .post(t.url("oauth/token"))
+        .json(&json!({"grant_type": "client_credentials", "client_id": kw("MGMT_CLIENT_ID"), "client_secret": kw("MGMT_CLIENT_SECRET"), "audience": audience}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(res).await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+async fn call(t: &TestIdp, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method, t.url(&format!("api/v2/{path}"))).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}"))
+        },
+    )
+}
+
+fn assert_error(body: &Value, status: u16, code: Option<&str>) {
+    assert_eq!(body["statusCode"], status, "{body}");
+    assert!(body["error"].is_string() && body["message"].is_string(), "{body}");
+    if let Some(c) = code {
+        assert_eq!(body["errorCode"], c, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn tokens_and_scopes_are_enforced() {
+    let t = start().await;
+    let res = reqwest::get(t.url("api/v2/users")).await.unwrap();
+    let (status, body) = json(res).await;
+    assert_eq!((status, body["message"].as_str()), (401, Some("Missing authentication")));
+    let (status, body) = call(&t, "not-a-token", Method::GET, "users", None).await;
+    assert_eq!((status, body["message"].as_str()), (401, Some("Invalid token")));
+    // A user's token for the CMS API is not a Management API token.
+    let (_, user_tokens) = json(
+        reqwest::Client::new()
+            .post(t.url("oauth/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", &kw("CMS_CLIENT_ID")),
+                ("client_secret", &kw("CMS_CLIENT_SECRET")),
+                ("username", &kw("ADMIN_EMAIL")),
+                ("password", &kw("ADMIN_PASSWORD")),
+                ("audience", "http://localhost:8080/"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (status, _) = call(&t, user_tokens["access_token"].as_str().unwrap(), Method::GET, "users", None).await;
+    assert_eq!(status, 401);
+    let tok = token(&t, Some(&["read:users"])).await;
+    let (status, body) = call(&t, &tok, Method::GET, "clients", None).await;
+    assert_eq!(status, 403);
+    assert_error(&body, 403, Some("insufficient_scope"));
+    assert_eq!(body["message"], "Insufficient scope, expected any of: read:clients,read:client_keys");
+    let res =
+        reqwest::Client::new().get(t.url("api/v2/users-by-email?email=x@y.z")).bearer_auth(&tok).send().await.unwrap();
+    let reset: i64 = res.headers()["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
+    assert!(reset > 1_700_000_000, "x-ratelimit-reset is epoch seconds");
+    assert!(res.headers().contains_key("x-ratelimit-remaining"));
+    let (status, body) = call(&t, &tok, Method::GET, "no-such-thing", None).await;
+    assert_error(&body, status, None);
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn users_crud_with_auth0_semantics() {
+    let t = start().await;
+    let tok = token(&t, None).await;
+    let (status, u) = call(&t, &tok, Method::POST, "users", Some(json!({"connection": "dev-users", "email": "New.Person@CMS.example.test", "password": "Str0ng-Passw0rd!", "app_metadata": {"groups": ["editor"], "level": 1}, "user_metadata": {"lang": "it"}}))).await;
+    assert_eq!(status, 201, "{u}");
+    let id = u["user_id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("auth0|") && id.len() == 30);
+    assert_eq!(u["email"], "new.person@cms.example.test");
+    assert!(u["created_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(u["identities"][0]["provider"], "auth0");
+    assert!(u.get("password").is_none() && !u.to_string().contains("$2b$"));
+
+    let (status, body) = call(
+        &t,
+        &tok,
+        Method::POST,
+        "users",
+        Some(
+            json!({"connection": "dev-users", "email": "new.person@cms.example.test", "password": "Str0ng-Passw0rd!"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_error(&body, 409, Some("auth0_idp_error"));
+    let (status, _) = call(
+        &t,
+        &tok,
+        Method::POST,
+        "users",
+        Some(json!({"connection": "dev-users", "email": "weak@cms.example.test", "password": "weak"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = call(
+        &t,
+        &tok,
+        Method::POST,
+        "users",
+        Some(json!({"email": "x@cms.example.test", "password": "Str0ng-Passw0rd!"})),
+    )
+    .await;
+    assert_eq!(status, 400, "connection is required");
+    let (status, _) = call(
+        &t,
+        &tok,
+        Method::POST,
+        "users",
+        Some(json!({"connection": "google-oauth2", "email": "x@cms.example.test", "password": "Str0ng-Passw0rd!"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // Metadata merges one level deep; null deletes a key; nested objects are replaced.
+    let path = format!("users/{}", id.replace('|', "%7C"));
+    let (status, u) = call(
+        &t,
+        &tok,
+        Method::PATCH,
+        &path,
+        Some(json!({"app_metadata": {"groups": ["admin"], "level": null, "nested": {"a": 1}}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{u}");
+    assert_eq!(u["app_metadata"], json!({"groups": ["admin"], "nested": {"a": 1}}));
+    let (_, u) = call(&t, &tok, Method::PATCH, &path, Some(json!({"app_metadata": {"nested": {"b": 2}}}))).await;
+    assert_eq!(u["app_metadata"], json!({"groups": ["admin"], "nested": {"b": 2}}));
+    assert_eq!(u["user_metadata"], json!({"lang": "it"}), "untouched");
+    let (_, u) = call(&t, &tok, Method::PATCH, &path, Some(json!({"user_metadata": {}}))).await;
+    assert_eq!(u["user_metadata"], json!({}), "{{}} clears");
+    let (_, u) = call(&t, &tok, Method::PATCH, &path, Some(json!({"name": "Renamed", "nickname": null}))).await;
+    assert_eq!(u["name"], "Renamed");
+    assert!(u.get("nickname").is_none());
+    let (status, body) = call(
+        &t,
+        &tok,
+        Method::PATCH,
+        &path,
+        Some(json!({"password": "Other-Passw0rd!", "email": "z@cms.example.test"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) =
+        call(&t, &tok, Method::PATCH, &path, Some(json!({"app_metadata": ["not", "an", "object"]}))).await;
+    assert_eq!(status, 400);
+    let (status, _) = call(&t, &tok, Method::PATCH, &path, Some(json!({"unknown_key": 1}))).await;
+    assert_eq!(status, 400);
+
+    // A new password works at the token endpoint.
+    let (status, _) = call(&t, &tok, Method::PATCH, &path, Some(json!({"password": "Other-Passw0rd!"}))).await;
+    assert_eq!(status, 200);
+    let res = reqwest::Client::new()
+        .post(t.url("oauth/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", &kw("CMS_CLIENT_ID")),
+            ("client_secret", &kw("CMS_CLIENT_SECRET")),
+            ("username", "new.person@cms.example.test"),
+            ("password", "Other-Passw0rd!"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // Metadata-only scope may not touch the profile.
+    let limited = token(&t, Some(&["update:users_app_metadata"])).await;
+    let (status, _) = call(&t, &limited, Method::PATCH, &path, Some(json!({"name": "x"}))).await;
+    assert_eq!(status, 403);
+    let (status, _) = call(&t, &limited, Method::PATCH, &path, Some(json!({"app_metadata": {"groups": []}}))).await;
+    assert_eq!(status, 200);
+
+    let tok = token(&t, None).await;
+    let (status, list) = call(&t, &tok, Method::GET, "users-by-email?email=new.person%40cms.example.test", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (status, u) = call(&t, &tok, Method::GET, &format!("{path}?fields=email,user_id"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(u.as_object().unwrap().len(), 2);
+    let (status, _) = call(&t, &tok, Method::DELETE, &path, None).await;
+    assert_eq!(status, 204);
+    let (status, body) = call(&t, &tok, Method::GET, &path, None).await;
+    assert_eq!(status, 404);
+    assert_error(&body, 404, Some("inexistent_user"));
+    let res = reqwest::Client::new()
+        .post(t.url("api/v2/users"))
+        .bearer_auth(&tok)
+        .header("content-type", "application/json")
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(res).await;
+    assert_eq!(status, 400);
+    assert_error(&body, 400, Some("invalid_body"));
+}
+
+#[tokio::test]
+async fn users_search_with_lucene_queries() {
+    let t = start().await;
+    let tok = token(&t, None).await;
+    let (status, page) = call(
+        &t,
+        &tok,
+        Method::GET,
+        "users?q=app_metadata.groups%3A%22admin%22&search_engine=v3&include_totals=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["users"][0]["email"], kw("ADMIN_EMAIL").as_str());
+    assert_eq!((page["start"].as_i64(), page["limit"].as_i64(), page["length"].as_i64()), (Some(0), Some(50), Some(1)));
+    let (_, all) = call(&t, &tok, Method::GET, "users?per_page=1&page=1&sort=email:1", None).await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    assert_eq!(all[0]["email"], kw("USER_EMAIL").as_str(), "sorted by email, second page");
+    let (status, body) = call(&t, &tok, Method::GET, "users?q=app_metadata.groups%3A(admin", None).await;
+    assert_eq!(status, 400);
+    assert_error(&body, 400, None);
+    let (status, _) = call(&t, &tok, Method::GET, "users?search_engine=v2&q=x", None).await;
+    assert_eq!(status, 400);
+    let (status, _) = call(&t, &tok, Method::GET, "users?per_page=101", None).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn clients_show_their_secret_once() {
+    let t = start().await;
+    let tok = token(&t, None).await;
+    let (status, c) = call(&t, &tok, Method::POST, "clients", Some(json!({"name": "Backoffice", "app_type": "regular_web", "callbacks": ["https://bo.example.test/cb"], "client_metadata": {"team": "a", "tier": "1"}}))).await;
+    assert_eq!(status, 201, "{c}");
+    let id = c["client_id"].as_str().unwrap().to_string();
+    let secret = c["client_secret"].as_str().unwrap().to_string();
+    assert_eq!((id.len(), secret.len()), (32, 64));
+    let (_, read) = call(&t, &tok, Method::GET, &format!("clients/{id}"), None).await;
+    assert!(read.get("client_secret").is_none(), "never returned by a read");
+    assert_eq!(read["callbacks"], json!(["https://bo.example.test/cb"]));
+    let dev = t.idp.store.connection_by_name("dev-users").await.unwrap().unwrap();
+    assert!(dev.enabled_for(&id), "new clients are enabled on every connection");
+
+    let (_, patched) = call(
+        &t,
+        &tok,
+        Method::PATCH,
+        &format!("clients/{id}"),
+        Some(json!({"client_metadata": {"tier": null, "owner": "b"}, "name": "Backoffice 2"})),
+    )
+    .await;
+    assert_eq!(patched["client_metadata"], json!({"team": "a", "owner": "b"}));
+    assert_eq!(patched["name"], "Backoffice 2");
+    let (status, _) =
+        call(&t, &tok, Method::PATCH, &format!("clients/{id}"), Some(json!({"callbacks": "not-a-list"}))).await;
+    assert_eq!(status, 400);
+    let (status, rotated) = call(&t, &tok, Method::POST, &format!("clients/{id}/rotate-secret"), None).await;
+    assert_eq!(status, 200);
+    assert_ne!(rotated["client_secret"].as_str().unwrap(), secret);
+
+    let (status, page) = call(&t, &tok, Method::GET, "clients?include_totals=true&per_page=2&page=0", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(page["total"], 3);
+    assert_eq!(page["clients"].as_array().unwrap().len(), 2);
+    let (status, _) = call(&t, &tok, Method::DELETE, &format!("clients/{id}"), None).await;
+    assert_eq!(status, 204);
+    let (status, body) = call(&t, &tok, Method::GET, &format!("clients/{id}"), None).await;
+    assert_eq!(status, 404);
+    assert_error(&body, 404, Some("inexistent_client"));
+}
+
+#[tokio::test]
+async fn connections_resource_servers_grants_and_settings() {
+    let t = start().await;
+    let tok = token(&t, None).await;
+    let cms = kw("CMS_CLIENT_ID");
+    let (status, c) = call(
+        &t,
+        &tok,
+        Method::POST,
+        "connections",
+        Some(json!({"name": "staging-users", "strategy": "auth0", "options": {"disable_signup": true}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    let id = c["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("con_") && id.len() == 20);
+    assert_eq!(c["options"]["passwordPolicy"], "good");
+    assert_eq!(c["realms"], json!(["staging-users"]));
+    let (status, _) =
+        call(&t, &tok, Method::POST, "connections", Some(json!({"name": "staging-users", "strategy": "auth0"}))).await;
+    assert_eq!(status, 409);
+    let (status, _) =
+        call(&t, &tok, Method::POST, "connections", Some(json!({"name": "bad name!", "strategy": "auth0"}))).await;
+    assert_eq!(status, 400);
+    let (status, _) = call(
+        &t,
+        &tok,
+        Method::PATCH,
+        &format!("connections/{id}/clients"),
+        Some(json!([{"client_id": cms, "status": true}])),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, clients) = call(&t, &tok, Method::GET, &format!("connections/{id}/clients?take=10"), None).await;
+    assert_eq!(clients["clients"], json!([{"client_id": cms}]));
+    let (_, patched) = call(
+        &t,
+        &tok,
+        Method::PATCH,
+        &format!("connections/{id}"),
+        Some(json!({"name": "ignored", "options": {"passwordPolicy": "low"}})),
+    )
+    .await;
+    assert_eq!(patched["name"], "staging-users");
+    assert_eq!(patched["options"], json!({"passwordPolicy": "low"}), "options are replaced wholesale");
+    let (_, first) = call(&t, &tok, Method::GET, "connections?take=1", None).await;
+    assert_eq!(first["connections"].as_array().unwrap().len(), 1);
+    assert!(first["next"].is_string());
+    let (_, dbs) = call(&t, &tok, Method::GET, "connections?strategy=auth0&fields=name", None).await;
+    assert_eq!(dbs.as_array().unwrap().len(), 3);
+    assert_eq!(dbs[0].as_object().unwrap().len(), 1);
+    let (status, deleted) = call(&t, &tok, Method::DELETE, &format!("connections/{id}"), None).await;
+    assert_eq!(status, 202);
+    assert!(deleted["deleted_at"].as_str().unwrap().ends_with('Z'));
+
+    // Resource servers, addressed by identifier too.
+    let (status, rs) = call(&t, &tok, Method::POST, "resource-servers", Some(json!({"name": "Orders", "identifier": "https://orders.example.test/", "scopes": [{"value": "read:orders"}], "token_lifetime": 3600}))).await;
+    assert_eq!(status, 201, "{rs}");
+    let (status, _) =
+        call(&t, &tok, Method::POST, "resource-servers", Some(json!({"identifier": "https://orders.example.test/"})))
+            .await;
+    assert_eq!(status, 409);
+    let (status, _) = call(
+        &t,
+        &tok,
+        Method::POST,
+        "resource-servers",
+        Some(json!({"identifier": "https://x.example.test/", "token_lifetime": 9_999_999})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, rs2) = call(
+        &t,
+        &tok,
+        Method::PATCH,
+        "resource-servers/https%3A%2F%2Forders.example.test%2F",
+        Some(json!({"token_lifetime": 7200})),
+    )
+    .await;
+    assert_eq!((status, rs2["token_lifetime"].as_i64()), (200, Some(7200)));
+    let mgmt_path = format!(
+        "resource-servers/{}",
+        url::form_urlencoded::byte_serialize(t.idp.config.management_audience().as_bytes()).collect::<String>()
+    );
+    let (status, _) = call(&t, &tok, Method::PATCH, &mgmt_path, Some(json!({"token_lifetime": 1}))).await;
+    assert_eq!(status, 403, "the system API is read-only");
+
+    // Client grants: scopes must exist on the API; one grant per pair.
+    let (status, _) = call(
+        &t,
+        &tok,
+        Method::POST,
+        "client-grants",
+        Some(json!({"client_id": cms, "audience": "https://orders.example.test/", "scope": ["write:everything"]})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, g) = call(
+        &t,
+        &tok,
+        Method::POST,
+        "client-grants",
+        Some(json!({"client_id": cms, "audience": "https://orders.example.test/", "scope": ["read:orders"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{g}");
+    let (status, _) = call(
+        &t,
+        &tok,
+        Method::POST,
+        "client-grants",
+        Some(json!({"client_id": cms, "audience": "https://orders.example.test/", "scope": []})),
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (_, grants) = call(&t, &tok, Method::GET, &format!("client-grants?client_id={cms}"), None).await;
+    assert_eq!(grants.as_array().unwrap().len(), 1);
+    let (status, _) =
+        call(&t, &tok, Method::DELETE, &format!("resource-servers/{}", rs["id"].as_str().unwrap()), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = call(
+        &t,
+        &tok,
+        Method::PATCH,
+        &format!("client-grants/{}", g["id"].as_str().unwrap()),
+        Some(json!({"scope": []})),
+    )
+    .await;
+    assert_eq!(status, 404, "deleting an API deletes its grants");
+
+    // Tenant settings, with deploy-cli's minute keys.
+    let (status, s) = call(&t, &tok, Method::PATCH, "tenants/settings", Some(json!({"session_lifetime_in_minutes": 120, "flags": {"enable_client_connections": false}, "default_audience": ""}))).await;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(s["session_lifetime"], 2.0);
+    assert_eq!(s["default_directory"], "dev-users");
+    let (status, _) = call(
+        &t,
+        &tok,
+        Method::PATCH,
+        "tenants/settings",
+        Some(json!({"session_lifetime": 1, "session_lifetime_in_minutes": 60})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (_, s) = call(&t, &tok, Method::GET, "tenants/settings?fields=friendly_name", None).await;
+    assert_eq!(s, json!({"friendly_name": "CMS"}));
+
+    // Signing keys: rotation keeps the previous key published.
+    let (status, rotated) = call(&t, &tok, Method::POST, "keys/signing/rotate", None).await;
+    assert_eq!(status, 200);
+    let (_, keys) = call(&t, &tok, Method::GET, "keys/signing", None).await;
+    assert_eq!(keys.as_array().unwrap().len(), 2);
+    assert!(keys.as_array().unwrap().iter().any(|k| k["kid"] == rotated["kid"] && k["current"] == true));
+    let (_, jwks) = json(reqwest::get(t.url(".well-known/jwks.json")).await.unwrap()).await;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+}
