@@ -2,6 +2,7 @@
 //! in the library crates, where tests reach it.
 
 mod idp_cmd;
+mod tenant_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -22,17 +23,25 @@ enum Command {
     Idp(Box<idp_cmd::IdpArgs>),
     /// Run the guide's whole system on embedded defaults (today: the idp with the guide's tenant).
     Up(idp_cmd::UpArgs),
+    /// Tenant as code: check a tenant file against the guide.
+    #[command(subcommand)]
+    Tenant(tenant_cmd::TenantCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
+    if let Command::Tenant(cmd) = cli.command {
+        return tenant_cmd::run(cmd);
+    }
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         match cli.command {
             Command::Idp(args) => idp_cmd::run(*args).await,
             Command::Up(args) => idp_cmd::up(args).await,
+            Command::Tenant(_) => unreachable!("handled before the runtime starts"),
         }
+        .map(|()| std::process::ExitCode::SUCCESS)
     })
 }
 

@@ -11,6 +11,7 @@ pub mod envfile;
 pub mod error;
 pub mod file;
 pub mod keywords;
+pub mod lint;
 pub mod model;
 pub mod users;
 
@@ -22,6 +23,7 @@ mod file_tests;
 pub use error::{Error, Result};
 pub use file::{TenantFile, load_tenant, parse_tenant};
 pub use keywords::Keywords;
+pub use lint::{Finding, Severity, lint};
 pub use model::{
     ActionDependency, ActionSpec, ClientGrantSpec, ClientSpec, ConnectionSpec, ResourceServerSpec, SupportedTrigger,
     TriggerBinding,

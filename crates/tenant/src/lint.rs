@@ -1,0 +1,337 @@
+//! The guide's rules, checked on a tenant file: each finding names the guide step it comes
+//! from and how to fix it. Works on the file alone (no server), so it runs in CI before a
+//! deploy and on an export of a live tenant alike.
+
+use crate::TenantFile;
+use serde_json::Value;
+use std::fmt;
+use store::Client;
+
+/// The Management API permissions the guide's step 5 grants ("all the roles found filtering by
+/// user").
+pub const USER_SCOPES: &[&str] = &[
+    "read:users",
+    "update:users",
+    "delete:users",
+    "create:users",
+    "read:users_app_metadata",
+    "update:users_app_metadata",
+    "delete:users_app_metadata",
+    "create:users_app_metadata",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Logins or user management will not work as the guide intends.
+    Error,
+    /// Allowed, but usually a mistake the guide warns about.
+    Warning,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    /// The guide's step, e.g. "step 3".
+    pub step: &'static str,
+    pub message: String,
+    pub fix: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{level} [guide {}]: {} — fix: {}", self.step, self.message, self.fix)
+    }
+}
+
+fn finding(severity: Severity, step: &'static str, message: String, fix: String) -> Finding {
+    Finding { severity, step, message, fix }
+}
+
+/// Every rule of the guide, in the guide's order.
+pub fn lint(file: &TenantFile) -> Vec<Finding> {
+    let clients: Vec<Client> = file.clients.iter().filter_map(|c| c.to_client("lint").ok()).collect();
+    let web: Vec<&Client> = clients.iter().filter(|c| c.app_type.as_deref() == Some("regular_web")).collect();
+    let mut out = Vec::new();
+    urls(file, &web, &mut out);
+    databases(file, &web, &mut out);
+    google(file, &mut out);
+    lifetimes(file, &web, &mut out);
+    management_grant(file, &clients, &mut out);
+    action(file, &mut out);
+    out.sort_by_key(|f| f.severity);
+    out
+}
+
+/// Step 2 and step 6: callbacks and logout URLs on the application, logout URLs on the tenant.
+fn urls(file: &TenantFile, web: &[&Client], out: &mut Vec<Finding>) {
+    if web.is_empty() {
+        out.push(finding(
+            Severity::Error,
+            "step 1",
+            "no Regular Web Application (app_type regular_web) is defined".into(),
+            "add the CMS application under `clients` with app_type: regular_web".into(),
+        ));
+    }
+    for c in web {
+        if c.callbacks.is_empty() {
+            out.push(finding(
+                Severity::Error,
+                "step 2",
+                format!("application {} has no allowed callback URL", c.name),
+                format!("add https://<CMS host>/web-login/callback to `callbacks` of {}", c.name),
+            ));
+        }
+        if c.allowed_logout_urls.is_empty() {
+            out.push(finding(
+                Severity::Error,
+                "step 2",
+                format!("application {} has no allowed logout URL", c.name),
+                format!("add the CMS URL to `allowed_logout_urls` of {}", c.name),
+            ));
+        }
+        for url in &c.allowed_logout_urls {
+            if !file.tenant.allowed_logout_urls.contains(url) {
+                out.push(finding(
+                    Severity::Error,
+                    "step 6",
+                    format!("logout URL {url} of {} is not allowed at tenant level", c.name),
+                    format!("add {url} to tenant.allowed_logout_urls"),
+                ));
+            }
+        }
+    }
+}
+
+/// Step 3: sign-up off on the environment databases, each enabled for the applications.
+fn databases(file: &TenantFile, web: &[&Client], out: &mut Vec<Finding>) {
+    if file.databases.is_empty() {
+        out.push(finding(
+            Severity::Warning,
+            "step 3",
+            "no database connection is defined".into(),
+            "add one database per environment under `databases`".into(),
+        ));
+    }
+    for db in &file.databases {
+        let signup_off = db.body.get("options").and_then(|o| o.get("disable_signup")).and_then(Value::as_bool);
+        if signup_off != Some(true) {
+            out.push(finding(
+                Severity::Error,
+                "step 3",
+                format!("database {} lets anyone sign up", db.name),
+                format!("set options.disable_signup: true on {}", db.name),
+            ));
+        }
+        if db.enabled_client_names().is_empty() {
+            out.push(finding(
+                Severity::Error,
+                "step 3",
+                format!("database {} is enabled for no application", db.name),
+                format!("list the CMS application in enabled_clients of {}", db.name),
+            ));
+        }
+    }
+    for c in web {
+        let enabled = file.databases.iter().any(|d| d.enabled_client_names().iter().any(|n| *n == c.name));
+        if !enabled && !file.databases.is_empty() {
+            out.push(finding(
+                Severity::Error,
+                "step 3",
+                format!("application {} can use no database, so its users cannot log in", c.name),
+                format!("add {} to enabled_clients of its environment's database", c.name),
+            ));
+        }
+    }
+}
+
+/// Step 4: Google is on by default in Auth0; the guide switches it off unless it is wanted.
+fn google(file: &TenantFile, out: &mut Vec<Finding>) {
+    for c in file.connections.iter().filter(|c| c.strategy == "google-oauth2") {
+        if !c.enabled_client_names().is_empty() {
+            out.push(finding(
+                Severity::Warning,
+                "step 4",
+                format!("Google login is enabled for {}", c.enabled_client_names().join(", ")),
+                "if social login is not meant, set enabled_clients: [] on google-oauth2".into(),
+            ));
+        }
+    }
+}
+
+/// Step 5: the API's access-token lifetime must equal the applications' ID-token lifetime.
+fn lifetimes(file: &TenantFile, web: &[&Client], out: &mut Vec<Finding>) {
+    let apis: Vec<_> = file.resource_servers.iter().filter_map(|r| r.to_resource_server("lint").ok()).collect();
+    if apis.is_empty() {
+        out.push(finding(
+            Severity::Error,
+            "step 5",
+            "no API (resource server) identifies the backoffice".into(),
+            "add the CMS API under `resourceServers` with the CMS URL as identifier".into(),
+        ));
+    }
+    for api in &apis {
+        for c in web {
+            if api.token_lifetime != c.jwt_configuration.lifetime_in_seconds {
+                out.push(finding(
+                    Severity::Error,
+                    "step 5",
+                    format!(
+                        "API {} issues access tokens for {} s but {} issues ID tokens for {} s",
+                        api.name, api.token_lifetime, c.name, c.jwt_configuration.lifetime_in_seconds
+                    ),
+                    format!(
+                        "make them equal: token_lifetime of {} or jwt_configuration.lifetime_in_seconds of {}",
+                        api.name, c.name
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Step 5: the Machine-to-Machine application holds the Management API's user permissions.
+fn management_grant(file: &TenantFile, clients: &[Client], out: &mut Vec<Finding>) {
+    let m2m: Vec<&Client> = clients.iter().filter(|c| c.app_type.as_deref() == Some("non_interactive")).collect();
+    if m2m.is_empty() {
+        out.push(finding(
+            Severity::Error,
+            "step 1",
+            "no Machine-to-Machine application (app_type non_interactive) manages users".into(),
+            "add \"User Management CMS\" under `clients` with app_type: non_interactive".into(),
+        ));
+        return;
+    }
+    for c in m2m {
+        let grant = file.client_grants.iter().find(|g| g.client_name == c.name && g.audience.ends_with("/api/v2/"));
+        let Some(grant) = grant else {
+            out.push(finding(
+                Severity::Error,
+                "step 5",
+                format!("{} is not authorised on the Management API", c.name),
+                format!("add a clientGrant for {} with audience https://<domain>/api/v2/ and the user scopes", c.name),
+            ));
+            continue;
+        };
+        let missing: Vec<&str> = USER_SCOPES.iter().copied().filter(|s| !grant.scope.iter().any(|g| g == s)).collect();
+        if !missing.is_empty() {
+            out.push(finding(
+                Severity::Error,
+                "step 5",
+                format!("{} lacks Management API scopes: {}", c.name, missing.join(" ")),
+                "grant every scope found filtering by \"user\"".into(),
+            ));
+        }
+    }
+}
+
+/// Step 5: a post-login action puts app_metadata under the MIA_NAMESPACE claim, and is bound.
+fn action(file: &TenantFile, out: &mut Vec<Finding>) {
+    let sets_claim = |code: &str| code.contains("setCustomClaim") && code.contains("app_metadata");
+    let candidate = file.actions.iter().find(|a| a.supports("post-login") && sets_claim(&a.code));
+    let Some(action) = candidate else {
+        out.push(finding(
+            Severity::Error,
+            "step 5",
+            "no post-login action puts app_metadata into the ID token, so the CMS never sees groups".into(),
+            "add the guide's inject-id-token action under `actions`".into(),
+        ));
+        return;
+    };
+    if action.secret("MIA_NAMESPACE").is_none_or(str::is_empty) {
+        out.push(finding(
+            Severity::Error,
+            "step 5",
+            format!("action {} has no MIA_NAMESPACE secret", action.name),
+            format!("add secrets: [{{name: MIA_NAMESPACE, value: https://<tenant URL>/}}] to {}", action.name),
+        ));
+    } else if !action.code.contains("MIA_NAMESPACE") {
+        out.push(finding(
+            Severity::Warning,
+            "step 5",
+            format!("action {} does not read its MIA_NAMESPACE secret", action.name),
+            "build the claim name from event.secrets.MIA_NAMESPACE, as the guide's code does".into(),
+        ));
+    }
+    if !action.deployed {
+        out.push(finding(
+            Severity::Error,
+            "step 5",
+            format!("action {} is not deployed", action.name),
+            format!("set deployed: true on {}", action.name),
+        ));
+    }
+    if !file.bindings("post-login").iter().any(|b| b.action_name == action.name) {
+        out.push(finding(
+            Severity::Error,
+            "step 5",
+            format!("action {} is not bound to the Login flow", action.name),
+            format!("add {{action_name: {}}} to triggers.post-login", action.name),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Keywords, parse_tenant};
+    use std::path::PathBuf;
+
+    fn example_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/cms-tenant")
+    }
+
+    fn example_yaml() -> String {
+        std::fs::read_to_string(example_dir().join("tenant.yaml")).unwrap()
+    }
+
+    fn load(yaml: &str) -> TenantFile {
+        let mut kw = Keywords::from_env_file(example_dir().join("dev.env")).unwrap();
+        kw.insert("AUTH0_DOMAIN", "tenant.example.test");
+        parse_tenant(yaml, example_dir(), &kw).unwrap()
+    }
+
+    fn steps(findings: &[Finding]) -> Vec<(&'static str, Severity)> {
+        findings.iter().map(|f| (f.step, f.severity)).collect()
+    }
+
+    #[test]
+    fn the_guides_example_is_clean() {
+        let findings = lint(&load(&example_yaml()));
+        assert!(findings.is_empty(), "{findings:#?}");
+    }
+
+    #[test]
+    fn each_pitfall_is_named_with_its_step() {
+        let yaml = example_yaml()
+            .replace("lifetime_in_seconds: 36000\n    refresh_token", "lifetime_in_seconds: 600\n    refresh_token")
+            .replacen("disable_signup: true", "disable_signup: false", 1)
+            .replace("      - delete:users_app_metadata\n", "")
+            .replace("    enabled_clients: []\n", "    enabled_clients: [CMS]\n")
+            .replace("    - \"##CMS_BASE_URL##/web-login/callback\"\n  # Step 3", "  # Step 3");
+        let findings = lint(&load(&yaml));
+        let got = steps(&findings);
+        for want in [("step 5", Severity::Error), ("step 3", Severity::Error), ("step 4", Severity::Warning), ("step 6", Severity::Error)] {
+            assert!(got.contains(&want), "missing {want:?} in {findings:#?}");
+        }
+        let text: Vec<String> = findings.iter().map(ToString::to_string).collect();
+        assert!(text.iter().any(|t| t.contains("600 s") && t.contains("36000 s")), "{text:#?}");
+        assert!(text.iter().any(|t| t.contains("lacks Management API scopes: delete:users_app_metadata")), "{text:#?}");
+        assert!(text.iter().any(|t| t.contains("lets anyone sign up") && t.contains("fix: set options.disable_signup")));
+    }
+
+    #[test]
+    fn a_missing_or_unbound_action_is_reported() {
+        let unbound = example_yaml().replace("triggers:\n  post-login:\n    - action_name: inject-id-token\n      display_name: inject-id-token\n", "");
+        let findings = lint(&load(&unbound));
+        assert!(findings.iter().any(|f| f.message.contains("not bound to the Login flow")), "{findings:#?}");
+        let empty = "tenant:\n  friendly_name: x\n";
+        let findings = lint(&load(empty));
+        assert!(findings.iter().any(|f| f.message.contains("no post-login action")));
+        assert!(findings.iter().any(|f| f.message.contains("no Regular Web Application")));
+        assert!(findings.iter().any(|f| f.message.contains("no Machine-to-Machine")));
+    }
+}
