@@ -136,7 +136,7 @@ fn databases(file: &TenantFile, web: &[&Client], out: &mut Vec<Finding>) {
         }
     }
     for c in web {
-        let enabled = file.databases.iter().any(|d| d.enabled_client_names().iter().any(|n| *n == c.name));
+        let enabled = file.databases.iter().any(|d| d.enabled_client_names().contains(&c.name));
         if !enabled && !file.databases.is_empty() {
             out.push(finding(
                 Severity::Error,
@@ -314,18 +314,28 @@ mod tests {
             .replace("    - \"##CMS_BASE_URL##/web-login/callback\"\n  # Step 3", "  # Step 3");
         let findings = lint(&load(&yaml));
         let got = steps(&findings);
-        for want in [("step 5", Severity::Error), ("step 3", Severity::Error), ("step 4", Severity::Warning), ("step 6", Severity::Error)] {
+        for want in [
+            ("step 5", Severity::Error),
+            ("step 3", Severity::Error),
+            ("step 4", Severity::Warning),
+            ("step 6", Severity::Error),
+        ] {
             assert!(got.contains(&want), "missing {want:?} in {findings:#?}");
         }
         let text: Vec<String> = findings.iter().map(ToString::to_string).collect();
         assert!(text.iter().any(|t| t.contains("600 s") && t.contains("36000 s")), "{text:#?}");
         assert!(text.iter().any(|t| t.contains("lacks Management API scopes: delete:users_app_metadata")), "{text:#?}");
-        assert!(text.iter().any(|t| t.contains("lets anyone sign up") && t.contains("fix: set options.disable_signup")));
+        assert!(
+            text.iter().any(|t| t.contains("lets anyone sign up") && t.contains("fix: set options.disable_signup"))
+        );
     }
 
     #[test]
     fn a_missing_or_unbound_action_is_reported() {
-        let unbound = example_yaml().replace("triggers:\n  post-login:\n    - action_name: inject-id-token\n      display_name: inject-id-token\n", "");
+        let unbound = example_yaml().replace(
+            "triggers:\n  post-login:\n    - action_name: inject-id-token\n      display_name: inject-id-token\n",
+            "",
+        );
         let findings = lint(&load(&unbound));
         assert!(findings.iter().any(|f| f.message.contains("not bound to the Login flow")), "{findings:#?}");
         let empty = "tenant:\n  friendly_name: x\n";
