@@ -46,6 +46,10 @@ pub struct IdpArgs {
     /// Trust `X-Forwarded-For` from a proxy in front.
     #[arg(long, env = "GATEHOUSE_TRUST_PROXY")]
     pub trust_proxy: bool,
+    /// The 32-byte key that encrypts Action secrets (default `<data>/secrets.key`, created on
+    /// first start). Nodes sharing a database must share it.
+    #[arg(long, env = "GATEHOUSE_SECRETS_KEY")]
+    pub secrets_key: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -93,6 +97,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         tls_key: None,
         public_url: None,
         trust_proxy: false,
+        secrets_key: None,
     })
     .await
 }
@@ -119,6 +124,7 @@ pub async fn run(args: IdpArgs) -> anyhow::Result<()> {
     );
     let mut config = Config::new(public_url.clone(), args.data.clone());
     config.trust_proxy = args.trust_proxy;
+    config.secrets_key = args.secrets_key.clone();
     let mailer = Arc::new(idp::mail::Outbox::new(args.data.join("outbox")));
     let idp = Idp::new(config, store, mailer).await?;
     idp::provision::ensure_management_api(&idp).await?;
@@ -173,9 +179,11 @@ pub async fn run(args: IdpArgs) -> anyhow::Result<()> {
     println!("idp listening on {local}, issuer {}", idp.config.issuer());
     tracing::info!(listen = %local, issuer = %idp.config.issuer(), "idp listening");
     let housekeeping = idp.spawn_housekeeping();
+    let jobs = idp.resume_jobs();
     let router = idp.router();
     idp::serve(router, listener, mode, shutdown_signal()).await?;
     housekeeping.abort();
+    jobs.abort();
     tracing::info!("idp stopped");
     Ok(())
 }

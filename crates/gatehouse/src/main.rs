@@ -26,6 +26,9 @@ enum Command {
     /// Tenant as code: check a tenant file against the guide.
     #[command(subcommand)]
     Tenant(tenant_cmd::TenantCommand),
+    /// Run Mia-Platform's auth0-client (drop-in): configured like the original, by
+    /// SERVICE_CONFIG_PATH/SERVICE_CONFIG_FILE_NAME.json and its environment variables.
+    Auth0Client,
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
@@ -33,13 +36,16 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     if let Command::Tenant(cmd) = cli.command {
         return tenant_cmd::run(cmd);
     }
+    if let Command::Auth0Client = cli.command {
+        return Ok(auth0_client::main_from_env());
+    }
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         match cli.command {
             Command::Idp(args) => idp_cmd::run(*args).await,
             Command::Up(args) => idp_cmd::up(args).await,
-            Command::Tenant(_) => unreachable!("handled before the runtime starts"),
+            Command::Tenant(_) | Command::Auth0Client => unreachable!("handled before the runtime starts"),
         }
         .map(|()| std::process::ExitCode::SUCCESS)
     })

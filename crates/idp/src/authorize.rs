@@ -7,13 +7,15 @@
 
 use crate::grant::{AuthRequest, Grant, ResponseMode, grantable_scopes};
 use crate::pages;
+use crate::post_login::{self, RequestInfo, Verdict};
 use crate::urls::match_callback;
 use crate::util::{b64url, cookie, now_ms, random_token, set_cookie, sha256};
 use crate::{AppState, Error, Result};
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use store::{AuthCode, LoginTransaction, SsoSession, StoredClient};
 
 pub const SESSION_COOKIE: &str = "gatehouse_session";
@@ -36,7 +38,12 @@ pub fn single_params(raw: &str) -> std::result::Result<HashMap<String, String>, 
     Ok(out)
 }
 
-pub async fn authorize(State(idp): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+pub async fn authorize(
+    State(idp): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let raw = raw.unwrap_or_default();
     if raw.len() > MAX_QUERY {
         return Error::page(StatusCode::URI_TOO_LONG, "Bad request", "The request is too large.").into_response();
@@ -45,13 +52,19 @@ pub async fn authorize(State(idp): State<AppState>, headers: HeaderMap, RawQuery
         Ok(p) => p,
         Err(e) => return Error::page(StatusCode::BAD_REQUEST, "Bad request", e).into_response(),
     };
-    match begin(&idp, &headers, &params).await {
+    let request = RequestInfo::new(&idp, &headers, Some(peer), "GET");
+    match begin(&idp, &headers, &params, &request).await {
         Ok(r) => r,
         Err(e) => e.into_page().into_response(),
     }
 }
 
-async fn begin(idp: &AppState, headers: &HeaderMap, q: &HashMap<String, String>) -> Result<Response> {
+async fn begin(
+    idp: &AppState,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+    request: &RequestInfo,
+) -> Result<Response> {
     let get = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let client_id = get("client_id")
         .ok_or_else(|| Error::page(StatusCode::BAD_REQUEST, "Bad request", "Missing required parameter: client_id"))?;
@@ -164,7 +177,7 @@ async fn begin(idp: &AppState, headers: &HeaderMap, q: &HashMap<String, String>)
         // max_age=0 always asks for the password again, as prompt=login does.
         let fresh_enough = req.max_age.is_none_or(|max| max > 0 && (now - session.auth_time) / 1000 <= max);
         if fresh_enough && session_fits(idp, &session, &req).await? {
-            return complete(idp, &req, &session, now).await;
+            return complete(idp, &req, &session, request, now).await;
         }
     }
     if prompt == "none" {
@@ -220,9 +233,16 @@ async fn session_fits(idp: &AppState, session: &SsoSession, req: &AuthRequest) -
     Ok(idp.store.connection_by_name(&user.connection).await?.is_some_and(|c| c.enabled_for(&req.client_id)))
 }
 
-/// Issues the code for a signed-in user and sends the browser back to the client.
-pub async fn complete(idp: &AppState, req: &AuthRequest, session: &SsoSession, now: i64) -> Result<Response> {
-    let grant = Grant {
+/// Runs the post-login actions, then issues the code for a signed-in user and sends the
+/// browser back to the client (or, when an action denies, the error).
+pub async fn complete(
+    idp: &AppState,
+    req: &AuthRequest,
+    session: &SsoSession,
+    request: &RequestInfo,
+    now: i64,
+) -> Result<Response> {
+    let mut grant = Grant {
         client_id: req.client_id.clone(),
         user_id: session.user_id.clone(),
         scope: req.scope.clone(),
@@ -235,7 +255,30 @@ pub async fn complete(idp: &AppState, req: &AuthRequest, session: &SsoSession, n
         auth_time: session.auth_time / 1000,
         include_auth_time: req.max_age.is_some(),
         family: random_token(),
+        actions: Default::default(),
     };
+    let client = idp.store.client(&req.client_id).await?.map(|c| c.client);
+    let user = idp.store.user(&session.user_id).await?.map(|u| u.user);
+    let (Some(client), Some(user)) = (client, user) else {
+        return Ok(error_redirect(req, "access_denied", "The user or the application no longer exists."));
+    };
+    let mut request = request.clone();
+    request.query = post_login::authorize_query(req);
+    let login = post_login::Login {
+        client: &client,
+        user: &user,
+        protocol: "oidc-basic-profile",
+        scope: &req.scope,
+        audience: req.audience.as_deref(),
+        request: &request,
+        authorize: Some(req),
+        session: Some((&session.id, session.auth_time)),
+        auth_time: session.auth_time,
+    };
+    match post_login::run(idp, login).await? {
+        Verdict::Allow(claims) => grant.actions = claims,
+        Verdict::Deny(reason) => return Ok(error_redirect(req, "access_denied", &reason)),
+    }
     let code = random_token();
     idp.store
         .put_code(&AuthCode {

@@ -17,6 +17,11 @@ pub struct Config {
     pub login_ttl_secs: i64,
     /// Management API requests per second per token, per node (Auth0's limits are similar).
     pub management_rate_limit: u32,
+    /// The key file encrypting action secrets (default `<data_dir>/secrets.key`, created on
+    /// first start). Nodes sharing a database must share it.
+    pub secrets_key: Option<PathBuf>,
+    /// Time, memory and stack limits of one post-login execution.
+    pub action_limits: actions::Limits,
 }
 
 /// Auth0's brute-force protection: this many failures for one user from one IP block that pair.
@@ -38,7 +43,13 @@ impl Config {
             code_ttl_secs: 600,
             login_ttl_secs: 3600,
             management_rate_limit: 100,
+            secrets_key: None,
+            action_limits: actions::Limits::default(),
         }
+    }
+
+    pub fn secrets_key_path(&self) -> PathBuf {
+        self.secrets_key.clone().unwrap_or_else(|| self.data_dir.join("secrets.key"))
     }
 
     /// `https://{domain}/`, with the trailing slash Auth0's clients compare byte for byte.

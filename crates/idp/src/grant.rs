@@ -1,6 +1,7 @@
 //! What a login grants, carried from `/authorize` through the code to the token endpoint and
 //! into refresh tokens, and the one place tokens are issued from it.
 
+use crate::post_login::ActionClaims;
 use crate::tokens::{self, Subject};
 use crate::util::{now_ms, random_token, sha256};
 use crate::{AppState, Result};
@@ -58,6 +59,9 @@ pub struct Grant {
     pub include_auth_time: bool,
     /// Refresh tokens descending from this grant; revoked together on reuse.
     pub family: String,
+    /// What the post-login actions of this login added to its tokens.
+    #[serde(default, skip_serializing_if = "ActionClaims::is_empty")]
+    pub actions: ActionClaims,
 }
 
 /// The token endpoint's success body.
@@ -130,14 +134,16 @@ pub async fn issue(
         Issuance::Refresh => (Some("refresh_token"), None),
         Issuance::Password => (Some("password"), None),
     };
+    let access_scope = grant.actions.access_scope(&grant.scope);
     let (access_token, expires_in) = tokens::access_token(
         &idp.config,
         &keys,
         Subject::User(&user.user_id),
         &client.client_id,
         api.as_ref(),
-        &grant.scope,
+        &access_scope,
         gty,
+        &grant.actions.access_token,
         now,
     )?;
     let id_token = if has(&grant.scope, "openid") {
@@ -151,6 +157,7 @@ pub async fn issue(
             nonce,
             grant.sid.as_deref(),
             auth_time,
+            &grant.actions.id_token,
             now,
         )?)
     } else {
@@ -180,7 +187,7 @@ pub async fn issue(
         access_token,
         id_token,
         refresh_token,
-        scope: Some(grant.scope.join(" ")),
+        scope: Some(access_scope.join(" ")),
         expires_in,
         token_type: "Bearer",
     })

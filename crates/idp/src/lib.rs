@@ -6,6 +6,7 @@
 //! This crate owns protocol and domain rules. It must not know which database it runs on:
 //! everything persistent goes through `store::Store`.
 
+mod actions_flow;
 mod authorize;
 mod config;
 mod dbconnections;
@@ -21,7 +22,9 @@ mod management;
 mod ops;
 pub mod pages;
 mod password;
+mod post_login;
 pub mod provision;
+mod secrets;
 mod serve;
 mod tls;
 mod token;
@@ -46,6 +49,10 @@ pub struct Idp {
     hasher: password::Hasher,
     mailer: Arc<dyn mail::Mailer>,
     rate_limiter: management::RateLimiter,
+    /// Encrypts action secrets at rest (key file from the configuration).
+    secrets: secrets::SecretBox,
+    /// Runs action code on the blocking pool.
+    actions: actions_flow::Runner,
 }
 
 pub type AppState = Arc<Idp>;
@@ -55,7 +62,9 @@ impl Idp {
         let keys = keys::KeyRing::load(store.clone()).await?;
         let hasher = password::Hasher::new(config.bcrypt_cost);
         let rate_limiter = management::RateLimiter::new(config.management_rate_limit);
-        Ok(Arc::new(Idp { config, store, keys, hasher, mailer, rate_limiter }))
+        let secrets = secrets::SecretBox::load_or_create(&config.secrets_key_path())?;
+        let actions = actions_flow::Runner::new(config.action_limits);
+        Ok(Arc::new(Idp { config, store, keys, hasher, mailer, rate_limiter, secrets, actions }))
     }
 
     pub fn router(self: &AppState) -> axum::Router {
@@ -80,6 +89,12 @@ impl Idp {
                 }
             }
         })
+    }
+
+    /// Resumes the users-import jobs a stopped or crashed node left unfinished, now and every few
+    /// seconds; started next to [`spawn_housekeeping`](Self::spawn_housekeeping).
+    pub fn resume_jobs(self: &AppState) -> tokio::task::JoinHandle<()> {
+        management::jobs::resume_jobs(self)
     }
 
     /// Makes a new signing key current (the previous one stays in the JWKS).

@@ -6,6 +6,7 @@ use crate::authorize::{SESSION_COOKIE, complete, login_cookie_name, session_key,
 use crate::grant::AuthRequest;
 use crate::pages::{self, DbChoice, LoginPage};
 use crate::password::Verified;
+use crate::post_login::RequestInfo;
 use crate::util::{cookie, ct_eq, now_ms, random_token, set_cookie};
 use crate::{AppState, Error, Result};
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -190,7 +191,7 @@ async fn posted(idp: &AppState, headers: &HeaderMap, body: &str) -> Result<(Form
 
 /// Starts the SSO session for a user who just proved who they are, ends the login
 /// transaction, and sends the browser back to the application with its code.
-async fn sign_in(idp: &AppState, p: &Pending, user_id: &str) -> Result<Response> {
+async fn sign_in(idp: &AppState, p: &Pending, user_id: &str, request: &RequestInfo) -> Result<Response> {
     let now = now_ms();
     let settings = idp.store.tenant_settings().await?;
     let lifetime_ms = (settings.session_lifetime.unwrap_or(168.0) * 3_600_000.0) as i64;
@@ -205,7 +206,7 @@ async fn sign_in(idp: &AppState, p: &Pending, user_id: &str) -> Result<Response>
     };
     idp.store.put_session(&session).await?;
     idp.store.delete_login_transaction(&p.tx.id).await?;
-    let mut res = complete(idp, &p.req, &session, now).await?;
+    let mut res = complete(idp, &p.req, &session, request, now).await?;
     let secure = idp.config.secure_cookies();
     let set = [
         set_cookie(SESSION_COOKIE, &cookie_value, "/", lifetime_ms / 1000, secure),
@@ -237,7 +238,10 @@ pub async fn submit(
         }
         let ip = client_ip(&idp, &headers, Some(peer));
         match check_password(&idp, connection, field("username"), field("password"), &ip).await? {
-            Ok(stored) => sign_in(&idp, &p, &stored.user.user_id).await,
+            Ok(stored) => {
+                let request = RequestInfo::new(&idp, &headers, Some(peer), "POST");
+                sign_in(&idp, &p, &stored.user.user_id, &request).await
+            }
             Err(e @ LoginError::TooManyAttempts) => again(e.message(), StatusCode::TOO_MANY_REQUESTS),
             Err(e) => again(e.message(), StatusCode::UNAUTHORIZED),
         }
@@ -269,7 +273,12 @@ pub async fn signup_show(State(idp): State<AppState>, RawQuery(raw): RawQuery) -
     }
 }
 
-pub async fn signup_submit(State(idp): State<AppState>, headers: HeaderMap, body: String) -> Response {
+pub async fn signup_submit(
+    State(idp): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let result = async {
         let (form, p) = posted(&idp, &headers, &body).await?;
         let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
@@ -283,7 +292,7 @@ pub async fn signup_submit(State(idp): State<AppState>, headers: HeaderMap, body
             ));
         };
         match crate::dbconnections::register(&idp, connection, field("email"), field("password"), |_| {}).await {
-            Ok(user) => sign_in(&idp, &p, &user.user_id).await,
+            Ok(user) => sign_in(&idp, &p, &user.user_id, &RequestInfo::new(&idp, &headers, Some(peer), "POST")).await,
             Err(Error::DbConnections { status, description, .. }) => {
                 Ok(signup_render(&p, field("email"), Some(&description), status))
             }

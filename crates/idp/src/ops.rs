@@ -82,6 +82,13 @@ async fn limit_body(req: Request, next: Next) -> Response {
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    // The users-import upload is the one large body, answered in the Management API's shape.
+    if req.uri().path() == "/api/v2/jobs/users-imports" {
+        if declared.is_some_and(|n| n > crate::management::jobs::UPLOAD_LIMIT) {
+            return crate::management::jobs::too_large().into_response();
+        }
+        return next.run(req).await;
+    }
     if declared.is_some_and(|n| n > BODY_LIMIT) {
         return crate::Error::oauth(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "Request body too large")
             .into_response();

@@ -7,9 +7,9 @@
 use crate::dbconnections::looks_like_email;
 use crate::util::{now_ms, random_alnum, random_hex, random_secret, sha256};
 use crate::{AppState, Error, Result};
-use serde_json::{Value, json};
-use store::{ResourceServer, Scope, StoredClient, StoredUser};
-use tenant::{ImportPassword, TenantFile, UserImport};
+use serde_json::{Map, Value, json};
+use store::{Connection, ResourceServer, Scope, StoredClient, StoredUser};
+use tenant::{ImportPassword, ImportUser, TenantFile, UserImport};
 
 /// What the import did that the operator must hear about once.
 #[derive(Debug, Default)]
@@ -132,50 +132,74 @@ pub async fn apply_tenant(idp: &AppState, file: &TenantFile) -> Result<TenantRep
     Ok(report)
 }
 
-/// Actions are kept as documents until the Actions runtime lands: the code, its settings and
-/// secret names; secret values apart, never part of what a listing returns.
+/// Actions as deploy-cli imports them, through `actions_flow` so the documents are the ones
+/// the Management API writes: a draft is created or changed only when it differs from the file
+/// (secret values compared decrypted), deployed when the file says `deployed: true` and the
+/// version in force lacks the draft's changes, and each trigger's bindings are replaced. A
+/// draft to deploy that does not build stops the import with the build error; the version in
+/// force, if any, stays in force.
 async fn apply_actions(idp: &AppState, file: &TenantFile) -> Result<()> {
-    let store = &idp.store;
-    let existing = store.documents("action").await?;
+    use crate::actions_flow::{self as flow, BindingRef, DraftChange, SecretInput, TriggerRef};
+    let existing = flow::all_actions(idp).await?;
     for spec in &file.actions {
-        let found = existing.iter().find(|a| a.get("name").and_then(Value::as_str) == Some(&spec.name));
-        let id = found.and_then(|a| a.get("id")).and_then(Value::as_str).map(str::to_owned).unwrap_or_else(uuid_like);
-        let doc = json!({
-            "id": id,
-            "name": spec.name,
-            "code": spec.code,
-            "runtime": spec.runtime,
-            "dependencies": spec.dependencies.iter().map(|d| json!({"name": d.name, "version": d.version})).collect::<Vec<_>>(),
-            "supported_triggers": spec.supported_triggers.iter().map(|t| json!({"id": t.id, "version": t.version})).collect::<Vec<_>>(),
-            "secrets": spec.secrets.iter().map(|(name, _)| json!({"name": name})).collect::<Vec<_>>(),
-            "deployed": spec.deployed,
-        });
-        if found != Some(&doc) {
-            store.put_document("action", &id, &doc).await?;
+        let triggers: Vec<TriggerRef> = spec
+            .supported_triggers
+            .iter()
+            .map(|t| TriggerRef { id: t.id.clone(), version: t.version.clone() })
+            .collect();
+        let dependencies: Vec<Value> =
+            spec.dependencies.iter().map(|d| json!({"name": d.name, "version": d.version})).collect();
+        let wanted: Map<String, Value> = spec.secrets.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        let change = DraftChange {
+            name: Some(spec.name.clone()),
+            supported_triggers: Some(triggers.clone()),
+            code: Some(spec.code.clone()),
+            dependencies: Some(dependencies.clone()),
+            runtime: Some(spec.runtime.clone()),
+            secrets: Some(
+                spec.secrets.iter().map(|(k, v)| SecretInput { name: k.clone(), value: Some(v.clone()) }).collect(),
+            ),
+        };
+        let action = match existing.iter().find(|a| a.name == spec.name) {
+            None => flow::create(idp, change).await?,
+            Some(a) => {
+                let same = a.status == "built"
+                    && a.code == spec.code
+                    && a.runtime == spec.runtime
+                    && a.dependencies == dependencies
+                    && a.supported_triggers == triggers
+                    && a.secrets.iter().map(|s| &s.name).eq(spec.secrets.iter().map(|(k, _)| k))
+                    // Values stored by an older build (or under another key) count as changed.
+                    && flow::draft_secrets(idp, a).await.ok().as_ref() == Some(&wanted);
+                if same { a.clone() } else { flow::update(idp, a.clone(), change).await? }
+            }
+        };
+        if !spec.deployed {
+            continue;
         }
-        let secrets: serde_json::Map<String, Value> = spec.secrets.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-        let secrets = Value::Object(secrets);
-        if store.document("action_secrets", &id).await?.as_ref() != Some(&secrets) {
-            store.put_document("action_secrets", &id, &secrets).await?;
+        if action.status != "built" {
+            return Err(Error::internal(format!(
+                "action {}: the build failed: {}",
+                action.name,
+                action.build_error.as_deref().unwrap_or("unknown error")
+            )));
+        }
+        let in_force = match &action.deployed_version {
+            Some(v) => flow::version(idp, v).await?,
+            None => None,
+        };
+        if !flow::all_changes_deployed(&action, in_force.as_ref()) {
+            flow::deploy(idp, action).await?;
         }
     }
     for (trigger, bindings) in &file.triggers {
-        let doc = json!(
-            bindings
-                .iter()
-                .map(|b| json!({"action_name": b.action_name, "display_name": b.display_name}))
-                .collect::<Vec<_>>()
-        );
-        if store.document("trigger_bindings", trigger).await?.as_ref() != Some(&doc) {
-            store.put_document("trigger_bindings", trigger, &doc).await?;
-        }
+        let refs = bindings
+            .iter()
+            .map(|b| (BindingRef::ActionName(b.action_name.clone()), Some(b.display_name.clone())))
+            .collect();
+        flow::set_bindings(idp, trigger, refs).await?;
     }
     Ok(())
-}
-
-fn uuid_like() -> String {
-    let h = random_hex(32);
-    format!("{}-{}-4{}-a{}-{}", &h[..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
 }
 
 /// Creates the users of an import file that the connection does not have yet.
@@ -188,42 +212,144 @@ pub async fn import_users(idp: &AppState, connection: &str, import: &UserImport)
         ..Default::default()
     };
     for row in &import.rows {
-        if !looks_like_email(&row.email) {
-            report.errors.push((row.index, format!("invalid email {}", row.email)));
-            continue;
-        }
-        if idp.store.user_by_login(&conn.name, &row.email).await?.is_some() {
-            report.existing += 1;
-            continue;
-        }
-        let hash = match &row.password {
-            Some(ImportPassword::Plain(p)) => Some(idp.hash_password(p).await?),
-            Some(other) => match other.stored_hash() {
-                Some(h) if h.starts_with("$2") => Some(h.to_string()),
-                _ => {
-                    report.errors.push((row.index, "password hash algorithm not supported yet (bcrypt only)".into()));
-                    continue;
-                }
-            },
-            None => None,
-        };
-        let user_id = match &row.user_id {
-            Some(id) if id.starts_with("auth0|") => id.clone(),
-            Some(id) => format!("auth0|{id}"),
-            None => format!("auth0|{}", random_hex(24)),
-        };
-        let mut user = row.to_user(&user_id, &conn.name, now_ms());
-        let defaults = crate::dbconnections::new_user(&conn.name, &row.email, |_| {});
-        user.name = user.name.or(defaults.name);
-        user.nickname = user.nickname.or(defaults.nickname);
-        user.picture = user.picture.or(defaults.picture);
-        match idp.store.create_user(&StoredUser { user, password_hash: hash }).await {
-            Ok(()) => report.created += 1,
-            Err(store::Error::Conflict(what)) => report.errors.push((row.index, format!("{what} already exists"))),
-            Err(e) => return Err(e.into()),
+        let mode = ImportMode { upsert: None, new_id: random_hex(24), resumed: false };
+        match import_user(idp, &conn, row, &mode).await? {
+            Imported::Inserted | Imported::Updated => report.created += 1,
+            Imported::Existing => report.existing += 1,
+            Imported::Failed(f) => report.errors.push((row.index, f.message)),
         }
     }
     Ok(report)
+}
+
+/// How one row of a users file is imported (the startup users file and import jobs alike).
+pub(crate) struct ImportMode<'a> {
+    /// `Some(row as written)`: an existing user is updated with the upsertable attributes the
+    /// row names (Auth0's `upsert=true`); `None`: an existing user is left alone.
+    pub upsert: Option<&'a Map<String, Value>>,
+    /// The `auth0|`-less id a new user gets when the row has no `user_id`.
+    pub new_id: String,
+    /// The import was interrupted and runs again: a user that already has exactly the id this
+    /// row gets was written by the interrupted run, and counts as inserted.
+    pub resumed: bool,
+}
+
+/// What importing one row did.
+#[derive(Debug)]
+pub(crate) enum Imported {
+    Inserted,
+    Updated,
+    /// The connection has a user with this email and the import does not update users.
+    Existing,
+    Failed(RowFailure),
+}
+
+/// Why one row was not imported, in the shape of an Auth0 job error.
+#[derive(Debug)]
+pub(crate) struct RowFailure {
+    pub code: &'static str,
+    pub message: String,
+    pub path: &'static str,
+}
+
+fn failed(code: &'static str, path: &'static str, message: impl Into<String>) -> Imported {
+    Imported::Failed(RowFailure { code, message: message.into(), path })
+}
+
+/// Attributes an upsert changes on an existing user (Auth0's list; metadata is replaced
+/// wholesale, not merged).
+const UPSERTABLE_NAMES: [&str; 5] = ["given_name", "family_name", "name", "nickname", "picture"];
+
+/// Imports one validated row into a database connection: one store write per user, so a row
+/// is either fully written or not at all. Users are matched by email within the connection.
+pub(crate) async fn import_user(
+    idp: &AppState,
+    conn: &Connection,
+    row: &ImportUser,
+    mode: &ImportMode<'_>,
+) -> Result<Imported> {
+    let email = row.email.trim().to_lowercase();
+    if !looks_like_email(&email) {
+        return Ok(failed("INVALID_FORMAT", "email", format!("invalid email {}", row.email)));
+    }
+    let user_id = match &row.user_id {
+        Some(id) if id.starts_with("auth0|") => id.clone(),
+        Some(id) => format!("auth0|{id}"),
+        None => format!("auth0|{}", mode.new_id),
+    };
+    let existing = idp
+        .store
+        .user_by_login(&conn.name, &email)
+        .await?
+        .filter(|u| u.user.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&email)));
+    if let Some(mut stored) = existing {
+        if mode.resumed && stored.user.user_id == user_id {
+            return Ok(Imported::Inserted);
+        }
+        let Some(raw) = mode.upsert else { return Ok(Imported::Existing) };
+        let user = &mut stored.user;
+        if raw.contains_key("app_metadata") {
+            user.app_metadata = row.app_metadata.clone();
+        }
+        if raw.contains_key("user_metadata") {
+            user.user_metadata = row.user_metadata.clone();
+        }
+        if raw.contains_key("email_verified") {
+            user.email_verified = row.email_verified;
+        }
+        if raw.contains_key("blocked") {
+            user.blocked = row.blocked;
+        }
+        for key in UPSERTABLE_NAMES {
+            if raw.contains_key(key) {
+                let (slot, value) = match key {
+                    "given_name" => (&mut user.given_name, &row.given_name),
+                    "family_name" => (&mut user.family_name, &row.family_name),
+                    "name" => (&mut user.name, &row.name),
+                    "nickname" => (&mut user.nickname, &row.nickname),
+                    _ => (&mut user.picture, &row.picture),
+                };
+                *slot = value.clone();
+            }
+        }
+        // Only `custom_password_hash` replaces a password on upsert; `password_hash` (and
+        // Gatehouse's plain `password`) count on the first import only, as in Auth0.
+        if let Some(custom @ ImportPassword::Custom(_)) = &row.password {
+            match custom.stored_hash() {
+                Some(h) if h.starts_with("$2") => stored.password_hash = Some(h.to_string()),
+                _ => return Ok(unsupported_hash()),
+            }
+        }
+        stored.user.updated_at = now_ms();
+        return match idp.store.update_user(&stored).await {
+            Ok(()) => Ok(Imported::Updated),
+            Err(store::Error::Conflict(what)) => Ok(failed("CONFLICT", "", format!("{what} already exists"))),
+            Err(e) => Err(e.into()),
+        };
+    }
+    let hash = match &row.password {
+        Some(ImportPassword::Plain(p)) => Some(idp.hash_password(p).await?),
+        Some(other) => match other.stored_hash() {
+            Some(h) if h.starts_with("$2") => Some(h.to_string()),
+            _ => return Ok(unsupported_hash()),
+        },
+        None => None,
+    };
+    let mut user = row.to_user(&user_id, &conn.name, now_ms());
+    user.email = Some(email.clone());
+    let defaults = crate::dbconnections::new_user(&conn.name, &email, |_| {});
+    user.name = user.name.or(defaults.name);
+    user.nickname = user.nickname.or(defaults.nickname);
+    user.picture = user.picture.or(defaults.picture);
+    match idp.store.create_user(&StoredUser { user, password_hash: hash }).await {
+        Ok(()) => Ok(Imported::Inserted),
+        Err(store::Error::Conflict(what)) => Ok(failed("CONFLICT", "user_id", format!("{what} already exists"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn unsupported_hash() -> Imported {
+    failed("ENUM_MISMATCH", "custom_password_hash.algorithm", "password hash algorithm not supported yet (bcrypt only)")
 }
 
 /// The Management API scopes of an Auth0 tenant (the subset Gatehouse's API serves grows with it).

@@ -28,6 +28,7 @@ pub fn access_token(
     api: Option<&ResourceServer>,
     scope: &[String],
     gty: Option<&str>,
+    custom: &Map<String, Value>,
     now_ms: i64,
 ) -> Result<(String, i64)> {
     let iat = now_ms / 1000;
@@ -43,6 +44,13 @@ pub fn access_token(
         Subject::Client => format!("{client_id}@clients"),
     };
     let mut claims = Map::new();
+    // Auth0 APIs (the Management API) take namespaced custom claims only.
+    let auth0_api = api.is_some_and(|a| a.is_system);
+    for (k, v) in custom {
+        if actions::claim_allowed(k) && (!auth0_api || actions::claim_namespaced(k)) {
+            claims.insert(k.clone(), v.clone());
+        }
+    }
     claims.insert("iss".into(), json!(config.issuer()));
     claims.insert("sub".into(), json!(sub));
     claims.insert("aud".into(), aud);
@@ -66,10 +74,12 @@ pub fn id_token(
     nonce: Option<&str>,
     sid: Option<&str>,
     auth_time: Option<i64>,
+    custom: &Map<String, Value>,
     now_ms: i64,
 ) -> Result<String> {
     let iat = now_ms / 1000;
     let mut claims = profile_claims(user, scope);
+    claims.extend(custom_claims(custom, scope));
     claims.insert("iss".into(), json!(config.issuer()));
     claims.insert("sub".into(), json!(user.user_id));
     claims.insert("aud".into(), json!(client.client_id));
@@ -85,6 +95,28 @@ pub fn id_token(
         claims.insert("nonce".into(), json!(n));
     }
     jwt::sign(keys, &claims)
+}
+
+/// The custom claims an action set that `scope` lets through: a standard profile claim (even
+/// one set by an action) needs its scope, as in Auth0; restricted names never pass.
+pub fn custom_claims(custom: &Map<String, Value>, scope: &[String]) -> Map<String, Value> {
+    custom
+        .iter()
+        .filter(|(k, _)| actions::claim_allowed(k) && standard_claim_scope(k).is_none_or(|s| has(scope, s)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The scope that releases a standard OIDC claim (`None` for any other name).
+fn standard_claim_scope(claim: &str) -> Option<&'static str> {
+    match claim {
+        "name" | "family_name" | "given_name" | "middle_name" | "nickname" | "preferred_username" | "profile"
+        | "picture" | "website" | "gender" | "birthdate" | "zoneinfo" | "locale" | "updated_at" => Some("profile"),
+        "email" | "email_verified" => Some("email"),
+        "address" => Some("address"),
+        "phone_number" | "phone_number_verified" => Some("phone"),
+        _ => None,
+    }
 }
 
 /// The profile claims `scope` releases: `profile` ⇒ names, picture, `updated_at` (an ISO

@@ -2,7 +2,7 @@
 //! `https://{domain}/userinfo` among its audiences and carries `openid`.
 
 use crate::jwt::{self, JwtError};
-use crate::tokens::profile_claims;
+use crate::tokens::{custom_claims, profile_claims};
 use crate::util::now_ms;
 use crate::{AppState, Error, Result};
 use axum::Json;
@@ -66,5 +66,11 @@ async fn claims(idp: &AppState, headers: &HeaderMap) -> Result<Map<String, Value
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.user_id));
     out.extend(profile_claims(&user, &scope));
+    // The ID-token claims the post-login actions set at this client's latest login, as Auth0
+    // returns them here too (standard claims still only with their scope).
+    if let Some(azp) = claims.get("azp").and_then(Value::as_str) {
+        let custom = crate::post_login::userinfo_claims(idp, azp, &user.user_id).await?;
+        out.extend(custom_claims(&custom, &scope));
+    }
     Ok(out)
 }

@@ -1,8 +1,13 @@
 //! Real-path tests of the `gatehouse` binary: each starts `gatehouse idp` as a child process
 //! (the way users and CI run it) on its own port and data directory, then drives it with
-//! software nobody here wrote: the `openid-client` npm SDK and a real chromium browser. One
-//! test binary (modules below) so the support code links once.
+//! software nobody here wrote: the `openid-client` npm SDK, the official Auth0 SDKs (npm `auth0`
+//! v7 and v4, PyPI `auth0-python`), `auth0-deploy-cli` and a real chromium browser. One test
+//! binary (modules below) so the support code links once.
 
 mod browser;
+mod deploy_cli;
 mod openid_client;
+mod sdk_node;
+mod sdk_python;
+mod sdk_support;
 mod support;

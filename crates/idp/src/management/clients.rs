@@ -127,6 +127,22 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
             ));
         }
     };
+    // Gatehouse extension: a given client_id is kept (tenant files pin credentials, and
+    // auth0-deploy-cli sends the file's client_id on create and matches on it next time).
+    let client_id = match doc.get("client_id") {
+        Some(Value::String(id)) if valid_client_id(id) => {
+            if idp.store.client(id).await?.is_some() {
+                return Err(ApiError::conflict("A client with the same client_id already exists.", "conflict"));
+            }
+            id.clone()
+        }
+        None | Some(Value::Null) => random_alnum(32),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Payload validation error: client_id must be 1 to 64 letters, digits, '-' or '_'.",
+            ));
+        }
+    };
     for k in READ_ONLY {
         doc.remove(*k);
     }
@@ -137,7 +153,7 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
     doc.entry("oidc_conformant").or_insert(json!(false));
     doc.entry("token_endpoint_auth_method")
         .or_insert_with(|| json!(if public { "none" } else { "client_secret_post" }));
-    doc.insert("client_id".into(), json!(random_alnum(32)));
+    doc.insert("client_id".into(), json!(client_id));
     let client = parse(doc)?;
     let has_secret = client.token_endpoint_auth_method != "none";
     let stored = StoredClient { client, secret_sha256: has_secret.then(|| sha256(secret.as_bytes())) };
@@ -148,6 +164,10 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
         out["client_secret"] = json!(secret);
     }
     Ok(created(&out))
+}
+
+fn valid_client_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Auth0 enables a new application on every connection unless the tenant turned that off.

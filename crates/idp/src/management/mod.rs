@@ -2,9 +2,11 @@
 //! access token for `https://{domain}/api/v2/` whose scopes are checked per endpoint; every
 //! error is Auth0's `{statusCode, error, message, errorCode}`.
 
+mod actions;
 mod client_grants;
 mod clients;
 mod connections;
+pub(crate) mod jobs;
 mod keys;
 mod resource_servers;
 mod search;
@@ -32,6 +34,8 @@ pub fn routes(idp: AppState) -> Router<AppState> {
         .merge(client_grants::routes())
         .merge(tenants::routes())
         .merge(keys::routes())
+        .merge(jobs::routes())
+        .merge(actions::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "Not Found", None) })
         .layer(middleware::from_fn_with_state(idp, rate_limit))
 }

@@ -45,6 +45,7 @@ pub async fn exchange(idp: &AppState, client: &Client, p: &Params) -> Result<Tok
         Some(&api),
         &scope,
         Some("client-credentials"),
+        &Default::default(),
         now_ms(),
     )?;
     Ok(TokenResponse {

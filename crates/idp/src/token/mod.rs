@@ -148,11 +148,11 @@ async fn run(idp: &AppState, headers: &HeaderMap, peer: SocketAddr, body: &[u8])
             format!("Grant type '{grant_type}' not allowed for the client."),
         ));
     }
-    let ip = crate::login::client_ip(idp, headers, Some(peer));
+    let request = crate::post_login::RequestInfo::new(idp, headers, Some(peer), "POST").with_body(p.0.iter());
     match grant_type.as_str() {
         "authorization_code" => authorization_code::exchange(idp, &client, &p).await,
-        "refresh_token" => refresh_token::exchange(idp, &client, &p).await,
+        "refresh_token" => refresh_token::exchange(idp, &client, &p, &request).await,
         "client_credentials" => client_credentials::exchange(idp, &client, &p).await,
-        _ => password::exchange(idp, &client, &p, &grant_type, &ip).await,
+        _ => password::exchange(idp, &client, &p, &grant_type, &request).await,
     }
 }

@@ -5,6 +5,7 @@
 use super::{PASSWORD_REALM, Params};
 use crate::grant::{Grant, Issuance, Refresh, TokenResponse, grantable_scopes, issue};
 use crate::login::check_password;
+use crate::post_login::{self, RequestInfo};
 use crate::util::{now_ms, random_token};
 use crate::{AppState, Error, Result};
 use axum::http::StatusCode;
@@ -15,7 +16,7 @@ pub async fn exchange(
     client: &Client,
     p: &Params,
     grant_type: &str,
-    ip: &str,
+    request: &RequestInfo,
 ) -> Result<TokenResponse> {
     let username = p.require("username")?;
     let password = p.require("password")?;
@@ -51,9 +52,9 @@ pub async fn exchange(
         ),
         None => None,
     };
-    let stored = check_password(idp, &connection, username, password, ip).await?.map_err(Error::from)?;
+    let stored = check_password(idp, &connection, username, password, &request.ip).await?.map_err(Error::from)?;
     let requested = p.scope().unwrap_or_else(|| vec!["openid".into()]);
-    let grant = Grant {
+    let mut grant = Grant {
         client_id: client.client_id.clone(),
         user_id: stored.user.user_id.clone(),
         scope: grantable_scopes(&requested, client, api.as_ref()),
@@ -66,6 +67,19 @@ pub async fn exchange(
         auth_time: now_ms() / 1000,
         include_auth_time: false,
         family: random_token(),
+        actions: Default::default(),
     };
+    let login = post_login::Login {
+        client,
+        user: &stored.user,
+        protocol: "oauth2-password",
+        scope: &grant.scope,
+        audience: grant.audience.as_deref(),
+        request,
+        authorize: None,
+        session: None,
+        auth_time: grant.auth_time * 1000,
+    };
+    grant.actions = post_login::run_for_token(idp, login).await?;
     issue(idp, client, &stored.user, &grant, Issuance::Password, Refresh::New).await
 }

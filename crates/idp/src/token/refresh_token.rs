@@ -3,6 +3,7 @@
 
 use super::Params;
 use crate::grant::{Grant, Issuance, Refresh, TokenResponse, issue};
+use crate::post_login::{self, RequestInfo};
 use crate::util::{now_ms, sha256};
 use crate::{AppState, Error, Result};
 use store::Client;
@@ -11,7 +12,7 @@ fn invalid() -> Error {
     Error::invalid_grant("Unknown or invalid refresh token.")
 }
 
-pub async fn exchange(idp: &AppState, client: &Client, p: &Params) -> Result<TokenResponse> {
+pub async fn exchange(idp: &AppState, client: &Client, p: &Params, request: &RequestInfo) -> Result<TokenResponse> {
     let presented = p.require("refresh_token")?;
     let now = now_ms();
     let token = idp.store.refresh_token(&sha256(presented.as_bytes())).await?.ok_or_else(invalid)?;
@@ -47,6 +48,19 @@ pub async fn exchange(idp: &AppState, client: &Client, p: &Params) -> Result<Tok
     if user.blocked {
         return Err(crate::login::LoginError::UserBlocked.into());
     }
+    // The actions run again on every exchange and replace what the earlier run added.
+    let login = post_login::Login {
+        client,
+        user: &user,
+        protocol: "oauth2-refresh-token",
+        scope: &grant.scope,
+        audience: grant.audience.as_deref(),
+        request,
+        authorize: None,
+        session: None,
+        auth_time: grant.auth_time * 1000,
+    };
+    grant.actions = post_login::run_for_token(idp, login).await?;
     let refresh = if client.refresh_token.rotating() && token.rotated_at.is_none() {
         Refresh::Rotate { old: &token }
     } else {

@@ -2,7 +2,9 @@
 //! an ephemeral port, provisioned from the guide's example tenant, against SQLite or
 //! PostgreSQL. One test binary (modules below) so the world links once.
 
+mod actions;
 mod harness;
+mod jobs;
 mod login_flow;
 mod management;
 mod nodes;

@@ -458,3 +458,23 @@ async fn connections_resource_servers_grants_and_settings() {
     let (_, jwks) = json(reqwest::get(t.url(".well-known/jwks.json")).await.unwrap()).await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
 }
+
+/// Found with auth0-deploy-cli: it sends a tenant file's `client_id` on create and matches on it
+/// at the next import, so a pinned id must be kept (Gatehouse extension; taken ids conflict).
+#[tokio::test]
+async fn clients_keep_a_given_client_id() {
+    let t = start().await;
+    let tok = token(&t, None).await;
+    let body = json!({"name": "Pinned", "client_id": "PinnedClientId0123456789abcdefXY", "client_secret": "a-pinned-secret-of-enough-length"});
+    let (status, c) = call(&t, &tok, Method::POST, "clients", Some(body.clone())).await;
+    assert_eq!(status, 201, "{c}");
+    assert_eq!(c["client_id"], "PinnedClientId0123456789abcdefXY");
+    assert_eq!(c["client_secret"], "a-pinned-secret-of-enough-length");
+    let (status, _) = call(&t, &tok, Method::GET, "clients/PinnedClientId0123456789abcdefXY", None).await;
+    assert_eq!(status, 200);
+    let (status, body) = call(&t, &tok, Method::POST, "clients", Some(body)).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, _) =
+        call(&t, &tok, Method::POST, "clients", Some(json!({"name": "Bad", "client_id": "not valid!"}))).await;
+    assert_eq!(status, 400);
+}

@@ -10,7 +10,13 @@ async fn a_login_started_on_one_node_finishes_on_another() {
     // Node B opens its own pool on the same schema, as a second process would.
     // Behind one load balancer both nodes share the public URL (and so the issuer).
     let public = url::Url::parse(&a.base).unwrap();
-    let b = start_on(pg_store_in(&schema).await, false, move |c| c.public_url = public).await;
+    // Nodes on one database share the key file that encrypts action secrets.
+    let key = a.idp.config.secrets_key_path();
+    let b = start_on(pg_store_in(&schema).await, false, move |c| {
+        c.public_url = public;
+        c.secrets_key = Some(key);
+    })
+    .await;
 
     let browser = browser();
     // /authorize on A, login form served and posted on B.

@@ -21,6 +21,7 @@ async fn snapshot(store: &dyn Store) -> Value {
         "clients": clients, "connections": connections, "apis": apis, "grants": grants,
         "actions": store.documents("action").await.unwrap(),
         "bindings": store.documents("trigger_bindings").await.unwrap(),
+        "versions": store.documents("action_version").await.unwrap(),
     })
 }
 
@@ -60,11 +61,13 @@ async fn import_twice(store: Arc<dyn Store>) {
     let actions = store.documents("action").await.unwrap();
     assert_eq!(actions[0]["name"], "inject-id-token");
     assert!(actions[0]["code"].as_str().unwrap().contains("MIA_NAMESPACE"));
-    assert_eq!(
-        actions[0]["secrets"],
-        json!([{"name": "MIA_NAMESPACE"}]),
-        "secret values stay out of the action document"
-    );
+    assert_eq!(actions[0]["secrets"][0]["name"], "MIA_NAMESPACE");
+    assert!(actions[0]["secrets"][0].get("value").is_none(), "secret values stay out of the action document");
+    let sealed = store.document("action_secrets", actions[0]["id"].as_str().unwrap()).await.unwrap().unwrap();
+    assert!(!sealed.to_string().contains(&kw("MIA_NAMESPACE")), "secrets are encrypted at rest: {sealed}");
+    assert!(actions[0]["deployed_version"].is_string() && actions[0]["status"] == "built");
+    let bindings = store.document("trigger_bindings", "post-login").await.unwrap().unwrap();
+    assert_eq!(bindings["bindings"][0]["action_id"], actions[0]["id"]);
 }
 
 #[tokio::test]

@@ -1,0 +1,390 @@
+#!/usr/bin/env bash
+# Gatehouse's speed against a peer, as ratios: requests/s of `gatehouse idp` and of npm
+# oidc-provider (bench/peer/server.mjs), each pinned to one core, for client_credentials grants,
+# JWKS and /userinfo; RSS after 100,000 tokens; the core's raw RSA-2048 signing rate.
+# See bench/README.md. Every load targets 127.0.0.1 and is bounded in time or count.
+#
+# Settings (environment): RUNS=3 DURATION=10 CONNECTIONS=32 WARMUP=2 RSS_TOKENS=100000
+# SERVER_CPU=0 LOAD_CPU=1 GH_PORT=3901 PEER_PORT=3902 SKIP_BUILD=0 BUILD_WAIT=600 LOADGEN=oha|wrk
+# RESULTS=bench/results/<date>.md
+set -euo pipefail
+shopt -s inherit_errexit
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$ROOT/bench"
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-32}
+WARMUP=${WARMUP:-2}
+RSS_TOKENS=${RSS_TOKENS:-100000}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+GH_PORT=${GH_PORT:-3901}
+PEER_PORT=${PEER_PORT:-3902}
+SKIP_BUILD=${SKIP_BUILD:-0}
+BUILD_WAIT=${BUILD_WAIT:-600}
+RESULTS=${RESULTS:-"$BENCH/results/$(date +%F).md"}
+
+log() { printf '[load.sh] %s\n' "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+# ---------------------------------------------------------------- processes and cleanup
+PIDS=()
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- prerequisites
+for tool in taskset curl node npm openssl; do
+  command -v "$tool" >/dev/null || die "$tool is required"
+done
+NCPU=$(nproc)
+((NCPU >= 2)) || die "needs 2 cores (server on $SERVER_CPU, load generator on $LOAD_CPU); this machine has $NCPU"
+for port in "$GH_PORT" "$PEER_PORT"; do
+  if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
+    die "port $port is taken (set GH_PORT / PEER_PORT)"
+  fi
+done
+
+# JSON on stdin, a JavaScript expression over `j` printed (node is needed for the peer anyway).
+jget() { node -e 'const j = JSON.parse(require("fs").readFileSync(0, "utf8")); const v = eval(process.argv[1]); console.log(typeof v === "object" ? JSON.stringify(v) : v);' "$1"; }
+
+if ((SKIP_BUILD == 0)); then
+  log "cargo build --release -p gatehouse"
+  (cd "$ROOT" && cargo build --release -p gatehouse)
+fi
+GATEHOUSE="$ROOT/target/release/gatehouse"
+[[ -x $GATEHOUSE ]] || die "$GATEHOUSE missing (run without SKIP_BUILD=1)"
+
+# Load generator: oha, else (or with LOADGEN=wrk) Debian's wrk.
+export PATH="$HOME/.cargo/bin:$PATH"
+LOADGEN=${LOADGEN:-}
+install_wrk() {
+  command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >&2; }
+  command -v wrk >/dev/null || die "wrk could not be installed"
+}
+case $LOADGEN in
+  wrk) install_wrk ;;
+  oha | "")
+    LOADGEN=oha
+    if ! command -v oha >/dev/null; then
+      log "installing oha (cargo install oha --locked; a few minutes)"
+      if ! cargo install oha --locked >&2; then
+        log "oha did not build; falling back to Debian's wrk"
+        install_wrk
+        LOADGEN=wrk
+      fi
+    fi
+    ;;
+  *) die "LOADGEN must be oha or wrk" ;;
+esac
+log "load generator: $LOADGEN"
+
+log "npm ci in bench/peer"
+(cd "$BENCH/peer" && npm ci --no-audit --no-fund --loglevel=error >&2)
+PEER_VERSION=$(node -p 'require(process.argv[1]).version' "$BENCH/peer/node_modules/oidc-provider/package.json")
+
+# A quiet machine: other builds on these two cores would skew every figure.
+waited=0
+while pgrep -x rustc >/dev/null || pgrep -x cc1plus >/dev/null; do
+  if ((waited >= BUILD_WAIT)); then
+    log "warning: compilers still running after ${BUILD_WAIT}s; measuring anyway (figures are low)"
+    BUSY_NOTE="compilers were running during the measurement: figures are pessimistic"
+    break
+  fi
+  ((waited == 0)) && log "waiting for running compilers to finish (up to ${BUILD_WAIT}s)"
+  sleep 5
+  waited=$((waited + 5))
+done
+BUSY_NOTE=${BUSY_NOTE:-""}
+
+# ---------------------------------------------------------------- one load run
+# load NAME URL METHOD BODY AUTH_HEADER [fixed request count] -> "rps p50_ms p99_ms ok busy%" on
+# stdout (busy%: CPU time SERVER_PID used over the run's wall time; below ~95% for a pinned
+# server the load generator, not the server, was the limit), the raw report in $TMP/NAME.out.
+# Only 200 answers count; any other status fails the run.
+load() {
+  local name=$1 url=$2 method=$3 body=$4 auth=$5 count=${6:-} out="$TMP/$1.out"
+  local -a args
+  if [[ $LOADGEN == oha ]]; then
+    args=(--no-tui --output-format json -c "$CONNECTIONS" -m "$method")
+    if [[ -n $count ]]; then args+=(-n "$count"); else args+=(-z "${DURATION}s"); fi
+    [[ -n $body ]] && args+=(-H "content-type: application/x-www-form-urlencoded" -d "$body")
+    [[ -n $auth ]] && args+=(-H "authorization: $auth")
+    taskset -c "$LOAD_CPU" oha "${args[@]}" "$url" >"$out" 2>"$out.err" &
+  else
+    local lua="$TMP/$name.lua" dur=$DURATION
+    # wrk has no request count: approximate one by time at RATE_HINT requests/s (only used to
+    # top up token counts, in rounds until enough).
+    [[ -n $count ]] && dur=$((count / ${RATE_HINT:-1000} + 1))
+    {
+      printf 'wrk.method = "%s"\n' "$method"
+      [[ -n $body ]] && printf 'wrk.body = "%s"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n' "$body"
+      [[ -n $auth ]] && printf 'wrk.headers["Authorization"] = "%s"\n' "$auth"
+      cat <<'LUA'
+done = function(summary, latency, requests)
+  io.write(string.format('{"requests":%d,"secs":%f,"bad":%d,"errors":%d,"p50":%f,"p99":%f}\n',
+    summary.requests, summary.duration / 1e6, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+LUA
+    } >"$lua"
+    taskset -c "$LOAD_CPU" wrk -t1 -c "$CONNECTIONS" -d "${dur}s" -s "$lua" "$url" >"$out" 2>"$out.err" &
+  fi
+  local pid=$! cpu0 t0 busy
+  PIDS+=("$pid")
+  cpu0=$(cpu_secs "$SERVER_PID")
+  t0=$(date +%s.%N)
+  wait "$pid" || die "$LOADGEN failed for $name: $(cat "$out.err")"
+  busy=$(awk -v c0="$cpu0" -v c1="$(cpu_secs "$SERVER_PID")" -v t0="$t0" -v t1="$(date +%s.%N)" \
+    'BEGIN { printf "%.0f", (c1 - c0) / (t1 - t0) * 100 }')
+  if [[ $LOADGEN == oha ]]; then
+    jget '(() => {
+      const codes = j.statusCodeDistribution || {};
+      const ok = codes["200"] || 0;
+      const other = Object.entries(codes).filter(([c]) => c !== "200");
+      if (other.length) throw new Error("non-200 answers: " + JSON.stringify(other));
+      const lp = j.latencyPercentiles || {};
+      return [(ok / j.summary.total).toFixed(0), (lp.p50 * 1000).toFixed(2), (lp.p99 * 1000).toFixed(2), ok].join(" ");
+    })()' <"$out" | tr '\n' ' ' || die "$name: $(head -c 2000 "$out")"
+  else
+    local json
+    json=$(grep '^{"requests"' "$out") || die "$name: no wrk summary: $(cat "$out")"
+    jget '(() => {
+      if (j.bad) throw new Error(j.bad + " non-2xx answers");
+      const ok = j.requests - j.errors;
+      return [(ok / j.secs).toFixed(0), j.p50.toFixed(2), j.p99.toFixed(2), ok].join(" ");
+    })()' <<<"$json" | tr '\n' ' ' || die "$name: $json"
+  fi
+  echo "$busy"
+}
+
+median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# bench_endpoint SERVER ENDPOINT URL METHOD BODY AUTH: warm-up, then RUNS timed runs.
+# Sets RPS[SERVER.ENDPOINT] (median), RUNS_OF[...] (each run), P99[...], BUSY[...] and EFF[...]
+# (of the median run)
+# and adds 200 answers to TOKENS[SERVER] for the token endpoint.
+declare -A RPS RUNS_OF P99 BUSY EFF TOKENS
+bench_endpoint() {
+  local server=$1 endpoint=$2 url=$3 method=$4 body=$5 auth=$6 i res rps p50 p99 ok busy
+  local -a all=() p99s=()
+  local saved=$DURATION
+  DURATION=$WARMUP
+  res=$(load "$server-$endpoint-warmup" "$url" "$method" "$body" "$auth")
+  read -r rps p50 p99 ok busy <<<"$res"
+  DURATION=$saved
+  if [[ $endpoint == client_credentials ]]; then TOKENS[$server]=$((${TOKENS[$server]:-0} + ok)); fi
+  for ((i = 1; i <= RUNS; i++)); do
+    res=$(load "$server-$endpoint-$i" "$url" "$method" "$body" "$auth")
+    read -r rps p50 p99 ok busy <<<"$res"
+    log "$server $endpoint run $i: $rps req/s (p50 $p50 ms, p99 $p99 ms, server CPU $busy%)"
+    all+=("$rps")
+    p99s+=("$rps:$p99:$busy")
+    if [[ $endpoint == client_credentials ]]; then TOKENS[$server]=$((${TOKENS[$server]:-0} + ok)); fi
+  done
+  if pgrep -x rustc >/dev/null || pgrep -x cc1plus >/dev/null; then
+    BUSY_NOTE="compilers were running during part of the measurement: figures are pessimistic"
+  fi
+  RPS[$server.$endpoint]=$(median "${all[@]}")
+  RUNS_OF[$server.$endpoint]=$(
+    IFS=/
+    echo "${all[*]}"
+  )
+  # Latency and CPU of the median run (of the first run when the median falls between two).
+  local pair chosen=${p99s[0]}
+  for pair in "${p99s[@]}"; do
+    if [[ ${pair%%:*} == "${RPS[$server.$endpoint]}" ]]; then chosen=$pair; fi
+  done
+  chosen=${chosen#*:}
+  P99[$server.$endpoint]=${chosen%%:*}
+  BUSY[$server.$endpoint]=${chosen#*:}
+  # Requests per CPU-second of the server: its speed even where the load generator was the limit.
+  EFF[$server.$endpoint]=$(awk -v r="${RPS[$server.$endpoint]}" -v b="${BUSY[$server.$endpoint]}" \
+    'BEGIN { printf "%.0f", (b > 0) ? r * 100 / b : 0 }')
+}
+
+wait_http() {
+  local url=$1 pid=$2 i
+  for ((i = 0; i < 300; i++)); do
+    curl -sf -o /dev/null --max-time 1 "$url" && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# CPU seconds (user + system) a process has used so far.
+cpu_secs() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"; }
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# top_up SERVER URL BODY: issue client_credentials tokens until TOKENS[SERVER] >= RSS_TOKENS.
+top_up() {
+  local server=$1 url=$2 body=$3 missing res rps p50 p99 ok busy round
+  RATE_HINT=${RPS[$server.client_credentials]%.*}
+  for ((round = 1; round <= 10; round++)); do
+    missing=$((RSS_TOKENS - ${TOKENS[$server]:-0}))
+    ((missing > 0)) || return 0
+    log "$server: issuing $missing more tokens (to $RSS_TOKENS) before reading its RSS"
+    res=$(load "$server-topup-$round" "$url" POST "$body" "" "$missing")
+    read -r rps p50 p99 ok busy <<<"$res"
+    TOKENS[$server]=$((${TOKENS[$server]:-0} + ok))
+  done
+}
+
+urlencode() { node -p 'encodeURIComponent(process.argv[1])' "$1"; }
+env_value() { sed -n "s/^$1=//p" "$ROOT/examples/cms-tenant/dev.env" | sed "s/^'\(.*\)'$/\1/"; }
+
+# ---------------------------------------------------------------- the raw RSA signing rate
+log "openssl speed -seconds 3 rsa2048 on core $SERVER_CPU"
+taskset -c "$SERVER_CPU" openssl speed -seconds 3 rsa2048 >"$TMP/openssl.out" 2>/dev/null
+# OpenSSL 3.0 prints "rsa 2048 bits <sign s> <verify s> <sign/s> <verify/s>".
+RSA_SIGNS=$(awk '/^rsa +2048 bits/ { print $6 }' "$TMP/openssl.out")
+[[ -n $RSA_SIGNS ]] || die "could not read openssl speed's output: $(cat "$TMP/openssl.out")"
+log "RSA-2048 signs/s on one core: $RSA_SIGNS"
+
+# ---------------------------------------------------------------- gatehouse, pinned
+start_gatehouse() {
+  local data=$1 pin=$2
+  mkdir -p "$data"
+  local -a cmd=("$GATEHOUSE" idp --tenant "$ROOT/examples/cms-tenant/tenant.yaml"
+    --keywords "$ROOT/examples/cms-tenant/dev.env" --users "$ROOT/examples/cms-tenant/users.json"
+    --users-connection dev-users --database "sqlite://$data/gatehouse.db" --data "$data"
+    --listen "127.0.0.1:$GH_PORT" --public-url "http://127.0.0.1:$GH_PORT/")
+  if [[ -n $pin ]]; then cmd=(taskset -c "$pin" "${cmd[@]}"); fi
+  # Default logging (one JSON line per request), into a file as a service manager would.
+  "${cmd[@]}" >"$data/gatehouse.log" 2>&1 &
+  GH_PID=$!
+  SERVER_PID=$GH_PID
+  PIDS+=("$GH_PID")
+  wait_http "http://127.0.0.1:$GH_PORT/healthz" "$GH_PID" || die "gatehouse did not start: $(tail -5 "$data/gatehouse.log")"
+}
+
+GH="http://127.0.0.1:$GH_PORT"
+GH_AUDIENCE="https://127.0.0.1:$GH_PORT/api/v2/"
+MGMT_ID=$(env_value MGMT_CLIENT_ID)
+MGMT_SECRET=$(env_value MGMT_CLIENT_SECRET)
+GH_CC_BODY="grant_type=client_credentials&client_id=$MGMT_ID&client_secret=$(urlencode "$MGMT_SECRET")&audience=$(urlencode "$GH_AUDIENCE")"
+
+gatehouse_userinfo_token() {
+  curl -sf "$GH/oauth/token" -d grant_type=password -d "client_id=$(env_value CMS_CLIENT_ID)" \
+    --data-urlencode "client_secret=$(env_value CMS_CLIENT_SECRET)" \
+    --data-urlencode "username=$(env_value USER_EMAIL)" --data-urlencode "password=$(env_value USER_PASSWORD)" \
+    --data-urlencode "scope=openid profile email" | jget j.access_token
+}
+
+log "gatehouse on core $SERVER_CPU, $LOADGEN on core $LOAD_CPU"
+start_gatehouse "$TMP/gatehouse" "$SERVER_CPU"
+GH_RSS_START=$(rss_kb "$GH_PID")
+GH_USER_TOKEN=$(gatehouse_userinfo_token)
+[[ -n $GH_USER_TOKEN && $GH_USER_TOKEN != undefined ]] || die "no /userinfo token from gatehouse"
+curl -sf -H "authorization: Bearer $GH_USER_TOKEN" "$GH/userinfo" >/dev/null || die "gatehouse /userinfo refused the token"
+bench_endpoint gatehouse client_credentials "$GH/oauth/token" POST "$GH_CC_BODY" ""
+bench_endpoint gatehouse jwks "$GH/.well-known/jwks.json" GET "" ""
+bench_endpoint gatehouse userinfo "$GH/userinfo" GET "" "Bearer $GH_USER_TOKEN"
+top_up gatehouse "$GH/oauth/token" "$GH_CC_BODY"
+GH_RSS=$(rss_kb "$GH_PID")
+log "gatehouse RSS: ${GH_RSS_START} kB at start, ${GH_RSS} kB after ${TOKENS[gatehouse]} tokens"
+kill "$GH_PID"
+wait "$GH_PID" 2>/dev/null || true
+
+# ---------------------------------------------------------------- the peer, pinned
+PEER="http://127.0.0.1:$PEER_PORT"
+PEER_AUDIENCE="https://127.0.0.1:$PEER_PORT/api/v2/"
+PEER_SCOPE="read:users update:users delete:users create:users read:users_app_metadata update:users_app_metadata delete:users_app_metadata create:users_app_metadata"
+PEER_CC_BODY="grant_type=client_credentials&client_id=mgmt-bench-client&client_secret=mgmt-bench-secret-0123456789abcdef0123456789abcdef&resource=$(urlencode "$PEER_AUDIENCE")&scope=$(urlencode "$PEER_SCOPE")"
+log "oidc-provider $PEER_VERSION on core $SERVER_CPU"
+NODE_ENV=production taskset -c "$SERVER_CPU" node "$BENCH/peer/server.mjs" "$PEER_PORT" >"$TMP/peer.log" 2>&1 &
+PEER_PID=$!
+SERVER_PID=$PEER_PID
+PIDS+=("$PEER_PID")
+wait_http "$PEER/.well-known/openid-configuration" "$PEER_PID" || die "the peer did not start: $(tail -5 "$TMP/peer.log")"
+PEER_RSS_START=$(rss_kb "$PEER_PID")
+PEER_USER_TOKEN=$(node "$BENCH/peer/login.mjs" "$PEER")
+curl -sf -H "authorization: Bearer $PEER_USER_TOKEN" "$PEER/me" >/dev/null || die "the peer's /me refused the token"
+bench_endpoint peer client_credentials "$PEER/token" POST "$PEER_CC_BODY" ""
+bench_endpoint peer jwks "$PEER/jwks" GET "" ""
+bench_endpoint peer userinfo "$PEER/me" GET "" "Bearer $PEER_USER_TOKEN"
+top_up peer "$PEER/token" "$PEER_CC_BODY"
+PEER_RSS=$(rss_kb "$PEER_PID")
+log "peer RSS: ${PEER_RSS_START} kB at start, ${PEER_RSS} kB after ${TOKENS[peer]} tokens"
+kill "$PEER_PID"
+wait "$PEER_PID" 2>/dev/null || true
+
+# ---------------------------------------------------------------- gatehouse, unpinned
+log "gatehouse unpinned (both cores, shared with $LOADGEN, also unpinned): one run per endpoint"
+start_gatehouse "$TMP/gatehouse-unpinned" ""
+GH_USER_TOKEN=$(gatehouse_userinfo_token)
+saved_cpu=$LOAD_CPU saved_runs=$RUNS
+LOAD_CPU=0-$((NCPU - 1)) RUNS=1
+bench_endpoint unpinned client_credentials "$GH/oauth/token" POST "$GH_CC_BODY" ""
+bench_endpoint unpinned jwks "$GH/.well-known/jwks.json" GET "" ""
+bench_endpoint unpinned userinfo "$GH/userinfo" GET "" "Bearer $GH_USER_TOKEN"
+LOAD_CPU=$saved_cpu RUNS=$saved_runs
+kill "$GH_PID"
+wait "$GH_PID" 2>/dev/null || true
+
+# ---------------------------------------------------------------- the table
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
+verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? v >= t : v < t; print ok ? "met" : "**missed**" }'; }
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+CC_RATIO=$(ratio "${RPS[gatehouse.client_credentials]}" "${RPS[peer.client_credentials]}")
+JWKS_RATIO=$(ratio "${RPS[gatehouse.jwks]}" "${RPS[peer.jwks]}")
+UI_RATIO=$(ratio "${RPS[gatehouse.userinfo]}" "${RPS[peer.userinfo]}")
+RSA_SHARE=$(ratio "${RPS[gatehouse.client_credentials]}" "$RSA_SIGNS")
+RSS_RATIO=$(ratio "$GH_RSS" "$PEER_RSS")
+GH_RSS_MB=$(mb "$GH_RSS")
+
+mkdir -p "$(dirname "$RESULTS")"
+{
+  echo "# Gatehouse vs oidc-provider — $(date '+%F %H:%M %Z')"
+  echo
+  echo "Produced by \`bench/load.sh\` (see bench/README.md). Servers pinned to core $SERVER_CPU, $LOADGEN on core $LOAD_CPU;"
+  echo "$RUNS runs of ${DURATION} s per endpoint after a ${WARMUP} s warm-up, $CONNECTIONS connections, HTTP/1.1 keep-alive"
+  echo "on 127.0.0.1; requests/s are medians (every run in brackets); only 200 answers count."
+  if [[ -n $BUSY_NOTE ]]; then printf '\n**Note:** %s.\n' "$BUSY_NOTE"; fi
+  echo
+  echo "| measure | gatehouse | oidc-provider $PEER_VERSION | gatehouse / peer | target | verdict | per server CPU-second: gatehouse, peer, ratio |"
+  echo "| --- | ---: | ---: | ---: | --- | --- | --- |"
+  row() { # label endpoint ratio target
+    echo "| $1 | ${RPS[gatehouse.$2]} [${RUNS_OF[gatehouse.$2]}] | ${RPS[peer.$2]} [${RUNS_OF[peer.$2]}] | $3× | ≥ $4× | $(verdict "$3" "$4" '>=') | ${EFF[gatehouse.$2]}, ${EFF[peer.$2]}, $(ratio "${EFF[gatehouse.$2]}" "${EFF[peer.$2]}")× |"
+  }
+  row "client_credentials grants/s (RS256 JWT)" client_credentials "$CC_RATIO" 1.3
+  echo "| client_credentials / core's RSA-2048 signs/s ($RSA_SIGNS) | $(awk -v r="$RSA_SHARE" 'BEGIN { printf "%.0f%%", r * 100 }') | $(awk -v a="${RPS[peer.client_credentials]}" -v b="$RSA_SIGNS" 'BEGIN { printf "%.0f%%", a / b * 100 }') | | ≥ 85% | $(verdict "$RSA_SHARE" 0.85 '>=') | |"
+  row "JWKS GETs/s" jwks "$JWKS_RATIO" 5
+  row "/userinfo calls/s" userinfo "$UI_RATIO" 5
+  echo "| RSS after ${TOKENS[gatehouse]} / ${TOKENS[peer]} tokens (at start) | ${GH_RSS_MB} MB ($(mb "$GH_RSS_START")) | $(mb "$PEER_RSS") MB ($(mb "$PEER_RSS_START")) | ${RSS_RATIO}× | gatehouse < 40 MB | $(verdict "$GH_RSS_MB" 40 '<') | |"
+  echo
+  echo "Median run, gatehouse vs peer: p99 latency (ms) client_credentials ${P99[gatehouse.client_credentials]} vs ${P99[peer.client_credentials]},"
+  echo "JWKS ${P99[gatehouse.jwks]} vs ${P99[peer.jwks]}, /userinfo ${P99[gatehouse.userinfo]} vs ${P99[peer.userinfo]}; server CPU (100% = its core"
+  echo "saturated; less means the load generator was the limit, and the last column, requests per CPU-second, tells the servers' speed apart from it) client_credentials ${BUSY[gatehouse.client_credentials]}% vs"
+  echo "${BUSY[peer.client_credentials]}%, JWKS ${BUSY[gatehouse.jwks]}% vs ${BUSY[peer.jwks]}%, /userinfo ${BUSY[gatehouse.userinfo]}% vs ${BUSY[peer.userinfo]}%."
+  echo
+  echo "Gatehouse unpinned (both cores, shared with the load generator; one run): client_credentials"
+  echo "${RPS[unpinned.client_credentials]}/s, JWKS ${RPS[unpinned.jwks]}/s, /userinfo ${RPS[unpinned.userinfo]}/s."
+  echo
+  echo "Setup: gatehouse $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- crates 2>/dev/null || echo ' (+ local changes)'),"
+  echo "release build, example tenant, SQLite file database, default logging to a file; the peer on"
+  echo "node $(node --version) (NODE_ENV=production), in-memory adapter, one RSA-2048 key; load generator"
+  echo "$({ "$LOADGEN" --version 2>&1 || true; } | head -1); $(openssl version); CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)."
+} >"$RESULTS"
+
+echo
+cat "$RESULTS"
+log "written to ${RESULTS#"$ROOT"/}"

@@ -1,0 +1,155 @@
+// The post-login `api` object and `console`, built fresh in every execution's context before the
+// action's own code runs. Every command goes to `host(op, a, b)`, a native function owned by the
+// Rust side (engine.rs), which records it; values cross as JSON text. The references used here are
+// captured now, so an action replacing `JSON.stringify` or `String` later changes nothing for us.
+(function (host) {
+  'use strict';
+  const stringify = JSON.stringify;
+  const parse = JSON.parse;
+  const toString = String;
+  const freeze = Object.freeze;
+
+  // `undefined` (and functions) have no JSON form: the host treats a missing value as "unset".
+  const json = (value) => (value === undefined ? undefined : stringify(value));
+  const unsupported = (what) => {
+    throw new Error(`${what} is not supported by Gatehouse`);
+  };
+
+  const api = {};
+  api.access = freeze({
+    deny(reason) {
+      host('deny', toString(reason === undefined ? '' : reason));
+      return api;
+    },
+  });
+  api.idToken = freeze({
+    setCustomClaim(name, value) {
+      host('id_claim', toString(name), json(value));
+      return api;
+    },
+  });
+  api.accessToken = freeze({
+    setCustomClaim(name, value) {
+      host('at_claim', toString(name), json(value));
+      return api;
+    },
+    addScope(scope) {
+      host('add_scope', toString(scope));
+      return api;
+    },
+    removeScope(scope) {
+      host('remove_scope', toString(scope));
+      return api;
+    },
+  });
+  api.user = freeze({
+    // `null` (or `undefined`) deletes the key when the metadata is persisted after the flow.
+    setAppMetadata(key, value) {
+      host('app_metadata', toString(key), value === undefined ? 'null' : stringify(value));
+      return api;
+    },
+    setUserMetadata(key, value) {
+      host('user_metadata', toString(key), value === undefined ? 'null' : stringify(value));
+      return api;
+    },
+  });
+  // Per execution: shared by the actions of one login, gone when the login ends.
+  api.cache = freeze({
+    get(key) {
+      const v = host('cache_get', toString(key));
+      return v === undefined || v === null ? undefined : { value: parse(v) };
+    },
+    set(key, value) {
+      const err = host('cache_set', toString(key), toString(value));
+      return err ? { type: 'error', code: err } : { type: 'success' };
+    },
+    delete(key) {
+      host('cache_delete', toString(key));
+      return { type: 'success' };
+    },
+  });
+  api.multifactor = freeze({
+    enable(provider) {
+      // Requiring a second factor that cannot be enforced must not let the login through.
+      if (provider === 'none') return api;
+      unsupported(`api.multifactor.enable('${toString(provider)}')`);
+    },
+  });
+  api.authentication = freeze({
+    challengeWith() { unsupported('api.authentication.challengeWith'); },
+    challengeWithAny() { unsupported('api.authentication.challengeWithAny'); },
+    enrollWith() { unsupported('api.authentication.enrollWith'); },
+    enrollWithAny() { unsupported('api.authentication.enrollWithAny'); },
+    recordMethod() { unsupported('api.authentication.recordMethod'); },
+    setPrimaryUser() { unsupported('api.authentication.setPrimaryUser'); },
+  });
+  api.redirect = freeze({
+    canRedirect() { return false; },
+    sendUserTo() { unsupported('api.redirect.sendUserTo (redirects from Actions)'); },
+    encodeToken() { unsupported('api.redirect.encodeToken'); },
+    validateToken() { unsupported('api.redirect.validateToken'); },
+  });
+  // Session and refresh-token lifetimes are the tenant's; revoking denies this login.
+  api.session = freeze({
+    revoke(reason) { host('deny', toString(reason === undefined ? 'session revoked' : reason)); return api; },
+    setExpiresAt() { return api; },
+    setIdleExpiresAt() { return api; },
+    setMetadata() { return api; },
+    deleteMetadata() { return api; },
+    evictMetadata() { return api; },
+  });
+  api.refreshToken = freeze({
+    revoke(reason) { host('deny', toString(reason === undefined ? 'refresh token revoked' : reason)); return api; },
+    setExpiresAt() { return api; },
+    setIdleExpiresAt() { return api; },
+    setMetadata() { return api; },
+    deleteMetadata() { return api; },
+  });
+  api.prompt = freeze({
+    render() { unsupported('api.prompt.render (Forms)'); },
+  });
+  // SAML is not served here: every setter is accepted and has no effect.
+  api.samlResponse = new Proxy({}, { get: () => () => api });
+  api.validation = freeze({
+    error(code, message) { host('deny', toString(message === undefined ? code : message)); return api; },
+  });
+  api.rules = freeze({
+    wasExecuted() { return false; },
+  });
+  freeze(api);
+
+  // Node's util.format, roughly: strings as they are, errors by their stack, the rest as JSON.
+  const show = (v) => {
+    if (typeof v === 'string') return v;
+    if (v instanceof Error) return v.stack ? `${v.name}: ${v.message}\n${v.stack}` : `${v.name}: ${v.message}`;
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint') {
+      return toString(v);
+    }
+    try {
+      const s = stringify(v);
+      return s === undefined ? toString(v) : s;
+    } catch (e) {
+      return toString(v);
+    }
+  };
+  const line = (level) =>
+    function (...args) {
+      let text = '';
+      for (let i = 0; i < args.length; i++) text += (i ? ' ' : '') + show(args[i]);
+      host('log', level, text);
+    };
+  const console = freeze({
+    log: line('info'),
+    info: line('info'),
+    debug: line('debug'),
+    warn: line('warn'),
+    error: line('error'),
+    trace: line('debug'),
+  });
+
+  // CommonJS: only the module's own `exports`; nothing can be required.
+  const require = function (name) {
+    throw new Error(`require('${toString(name)}'): modules are not available to Gatehouse actions`);
+  };
+  return { api, console, require };
+})

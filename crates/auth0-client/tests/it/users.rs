@@ -1,0 +1,181 @@
+//! The user-management façade against the idp's real Management API: the translated search
+//! checked against the idp's own answers, create / update / delete, change-password, and a
+//! bulk import job.
+
+use crate::support::*;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+fn ids(users: &Value) -> BTreeSet<String> {
+    users.as_array().unwrap().iter().map(|u| u["user_id"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn user_search_matches_the_idps_own_results() {
+    let (idp, svc) = stack(Store::Memory).await;
+    let http = reqwest::Client::new();
+
+    // Admin has app_metadata.groups ["admin"] (examples/cms-tenant/users.json).
+    let (status, admins) = json(http.get(svc.url("/users?app_metadata.groups=admin")).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{admins}");
+    let list = admins.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{admins}");
+    assert_eq!(list[0]["email"], dev_env("ADMIN_EMAIL").as_str());
+    assert_eq!(list[0]["_id"], list[0]["user_id"], "_id added for the CMS");
+    // The same question asked of the idp in Auth0's syntax, as auth0-client translates it.
+    let q = r#"((app_metadata.groups:"admin")) AND (identities.connection:"dev-users")"#;
+    let direct = idp.management_get(&format!("users?search_engine=v3&q={}", urlencode(q))).await;
+    assert_eq!(ids(&admins), ids(&direct));
+
+    // Wildcards, an acl_rows filter, and a connection that is not supported (dropped: the
+    // management client's own connection applies).
+    let res = http
+        .get(svc.url("/users?email=*@cms.example.test&connection=prod-users"))
+        .header("acl_rows", r#"{"$or":[{"email":"user@cms.example.test"},{"app_metadata.groups":{"$in":["admin"]}}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, both) = json(res).await;
+    assert_eq!(status, 200, "{both}");
+    let all = idp.management_get("users?search_engine=v3").await;
+    assert_eq!(ids(&both), ids(&all), "both example users");
+    let res = http
+        .get(svc.url("/users?email=user@cms.example.test"))
+        .header("acl_rows", r#"{"app_metadata.groups":"admin"}"#)
+        .send()
+        .await
+        .unwrap();
+    let (_, none) = json(res).await;
+    assert_eq!(none, json!([]), "the ACL is ANDed with the query");
+
+    // Paging: _l and _sk.
+    let (_, page0) = json(http.get(svc.url("/users?_l=1&_sk=0&sort=email:1")).send().await.unwrap()).await;
+    let (_, page1) = json(http.get(svc.url("/users?_l=1&_sk=1&sort=email:1")).send().await.unwrap()).await;
+    assert_eq!(page0.as_array().unwrap().len(), 1);
+    assert_eq!(page0[0]["email"], dev_env("ADMIN_EMAIL").as_str());
+    assert_eq!(page1[0]["email"], dev_env("USER_EMAIL").as_str());
+    let (status, count) = json(http.get(svc.url("/users/count")).send().await.unwrap()).await;
+    assert_eq!((status, count), (200, json!(2)));
+
+    // A bad ACL operator is a 400 in Mia's shape; an unknown client-type header a 401.
+    let res = http.get(svc.url("/users")).header("acl_rows", r#"{"a":{"$ne":"x"}}"#).send().await.unwrap();
+    let (status, body) = json(res).await;
+    assert_eq!((status, body["statusCode"].clone()), (400, json!(400)), "{body}");
+    let res = http.get(svc.url("/users")).header("client-type", "nope").send().await.unwrap();
+    assert_eq!(res.status(), 401);
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_update_delete_and_change_password() {
+    let (idp, svc) = stack(Store::Redis).await;
+    let http = reqwest::Client::new();
+    let email = format!("{}@cms.example.test", unique("new"));
+    // No connection: the management client's default (dev-users).
+    let res = http
+        .post(svc.url("/users"))
+        .json(&json!({"email": email, "password": "Fresh-Passw0rd!", "app_metadata": {"groups": ["editor"]}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, created) = json(res).await;
+    assert_eq!(status, 201, "{created}");
+    let user_id = created["user_id"].as_str().unwrap().to_string();
+    assert_eq!(created["identities"][0]["connection"], "dev-users");
+
+    // An unsupported connection is refused before Auth0 sees it.
+    let res =
+        http.post(svc.url("/users")).json(&json!({"email": "x@y.z", "connection": "prod-users"})).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+
+    // PATCH (the id percent-encoded on the way), then the search finds the new group.
+    let res = http
+        .patch(svc.url(&format!("/users/{}", urlencode(&user_id))))
+        .json(&json!({"app_metadata": {"groups": ["editor", "author"]}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, patched) = json(res).await;
+    assert_eq!(status, 200, "{patched}");
+    let (_, found) = json(http.get(svc.url("/users?app_metadata.groups=author")).send().await.unwrap()).await;
+    assert_eq!(ids(&found), BTreeSet::from([user_id.clone()]));
+
+    // Change password by user id: the idp writes the mail to its outbox.
+    let res = http.post(svc.url("/change-password")).json(&json!({"userId": user_id})).send().await.unwrap();
+    assert_eq!(res.status(), 204, "{}", res.text().await.unwrap());
+    let res = http.post(svc.url("/users/change-password")).json(&json!({"email": email})).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+
+    let res = http.delete(svc.url(&format!("/users/{}", urlencode(&user_id)))).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let (_, gone) = json(http.get(svc.url(&format!("/users?email={}", urlencode(&email)))).send().await.unwrap()).await;
+    assert_eq!(gone, json!([]));
+    // Auth0's errors are relayed as they are (status and body).
+    let res = http
+        .patch(svc.url(&format!("/users/{}", urlencode(&user_id))))
+        .json(&json!({"blocked": true}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(res).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["statusCode"], 404, "Auth0's body: {body}");
+    drop(idp);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_job_end_to_end() {
+    let (idp, svc) = stack(Store::Memory).await;
+    let http = reqwest::Client::new();
+    let email = format!("{}@cms.example.test", unique("imported"));
+    // connection_id may not be sent; connection names go through supportedConnectionsMap.
+    let res =
+        http.post(svc.url("/users/import")).json(&json!({"users": [], "connection_id": "con_x"})).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let res = http
+        .post(svc.url("/users/import"))
+        .json(&json!({"users": [], "connection": "prod-users"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+
+    // Multipart, as the CMS sends it.
+    let users = json!([{"email": email, "email_verified": true, "app_metadata": {"groups": ["imported"]}}]);
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "users",
+            reqwest::multipart::Part::bytes(users.to_string().into_bytes())
+                .file_name("users.json")
+                .mime_str("application/json")
+                .unwrap(),
+        )
+        .text("connection", "dev-users")
+        .text("upsert", "false");
+    let res = http.post(svc.url("/users/import")).multipart(form).send().await.unwrap();
+    let (status, job) = json(res).await;
+    assert_eq!(status, 202, "{job}");
+    let job_id = job["id"].as_str().unwrap().to_string();
+    assert_eq!(job["connection_id"], idp.connection_id("dev-users").await.as_str());
+
+    let status_url = svc.url(&format!("/users/import/status/{job_id}"));
+    eventually("the import job completes", 100, Duration::from_millis(100), || {
+        let (http, url) = (http.clone(), status_url.clone());
+        async move {
+            let (status, job) = json(http.get(url).send().await.unwrap()).await;
+            assert_eq!(status, 200, "{job}");
+            assert_ne!(job["status"], "failed", "{job}");
+            job["status"] == "completed"
+        }
+    })
+    .await;
+    let res = http.get(svc.url(&format!("/users/import/status/{job_id}/errors"))).send().await.unwrap();
+    assert!(matches!(res.status().as_u16(), 200 | 204), "{}", res.status());
+    let (_, found) = json(http.get(svc.url("/users?app_metadata.groups=imported")).send().await.unwrap()).await;
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found[0]["email"], email.as_str());
+}
