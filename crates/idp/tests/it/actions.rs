@@ -18,25 +18,6 @@ async fn start_fast() -> TestIdp {
     .await
 }
 
-async fn mgmt_token(t: &TestIdp, scopes: Option<&[&str]>) -> String {
-    let audience = t.idp.config.management_audience();
-    let mut grant = t.idp.store.client_grant_for(&kw("MGMT_CLIENT_ID"), &audience).await.unwrap().unwrap();
-    grant.scope = match scopes {
-        Some(s) => s.iter().map(|x| x.to_string()).collect(),
-        None => idp::provision::MANAGEMENT_SCOPES.iter().map(|x| x.to_string()).collect(),
-    };
-    t.idp.store.put_client_grant(&grant).await.unwrap();
-    let res = reqwest::Client::new()
-        .post(t.url("oauth/token"))
-        .json(&json!({"grant_type": "client_credentials", "client_id": kw("MGMT_CLIENT_ID"), "client_secret": kw("MGMT_CLIENT_SECRET"), "audience": audience}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = json(res).await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_string()
-}
-
 /// A Management API call; returns the status, the body, and the raw text.
 async fn call(t: &TestIdp, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value, String) {
     let mut req = reqwest::Client::new().request(method, t.url(&format!("api/v2/{path}"))).bearer_auth(token);
@@ -166,7 +147,7 @@ async fn the_guides_action_reaches_the_id_token_in_browser_logins_and_password_g
 #[tokio::test]
 async fn deny_ends_the_login_with_access_denied() {
     let t = start().await;
-    let token = mgmt_token(&t, None).await;
+    let token = management_token(&t, None).await;
     let code =
         handler("if (event.user.email === 'user@cms.example.test') api.access.deny('Users may not sign in here.');");
     deploy_action(&t, &token, "admins-only", &code, json!([])).await;
@@ -190,7 +171,7 @@ async fn deny_ends_the_login_with_access_denied() {
 #[tokio::test]
 async fn metadata_updates_scopes_and_access_token_claims_are_applied() {
     let t = start().await;
-    let token = mgmt_token(&t, None).await;
+    let token = management_token(&t, None).await;
     let code = handler(
         "api.user.setAppMetadata('last_protocol', event.transaction.protocol);
          api.user.setAppMetadata('plan', {tier: 'gold'});
@@ -243,7 +224,7 @@ async fn metadata_updates_scopes_and_access_token_claims_are_applied() {
 #[tokio::test]
 async fn failing_actions_fail_the_login_and_the_idp_keeps_serving() {
     let t = start_fast().await;
-    let token = mgmt_token(&t, None).await;
+    let token = management_token(&t, None).await;
     let cases = [
         ("thrower", handler("throw new Error('the CRM is down');"), "the CRM is down"),
         ("looper", handler("while (true) {}"), "time limit"),
@@ -279,7 +260,7 @@ async fn failing_actions_fail_the_login_and_the_idp_keeps_serving() {
 #[tokio::test]
 async fn a_syntax_error_fails_the_build_and_the_deployed_version_stays_in_force() {
     let t = start().await;
-    let token = mgmt_token(&t, None).await;
+    let token = management_token(&t, None).await;
     let (_, list, _) = call(&t, &token, Method::GET, "actions/actions?actionName=inject-id-token", None).await;
     let a = &list["actions"][0];
     let id = a["id"].as_str().unwrap().to_string();
@@ -327,7 +308,7 @@ async fn a_syntax_error_fails_the_build_and_the_deployed_version_stays_in_force(
 #[tokio::test]
 async fn secrets_are_write_only_and_kept_when_patched_without_a_value() {
     let t = start().await;
-    let token = mgmt_token(&t, None).await;
+    let token = management_token(&t, None).await;
     let secret = "s3cr3t-value-never-shown";
     let code = handler("api.idToken.setCustomClaim('https://x.test/k', event.secrets.KEY.length);");
     let id = deploy_action(&t, &token, "uses-secret", &code, json!([{"name": "KEY", "value": secret}])).await;
@@ -372,7 +353,7 @@ async fn secrets_are_write_only_and_kept_when_patched_without_a_value() {
 #[tokio::test]
 async fn consecutive_logins_do_not_share_globals() {
     let t = start().await;
-    let token = mgmt_token(&t, None).await;
+    let token = management_token(&t, None).await;
     let code = handler(
         "api.idToken.setCustomClaim('https://x.test/seen', typeof globalThis.previous === 'undefined' ? 'nothing' : globalThis.previous);
          globalThis.previous = event.user.email;
@@ -390,7 +371,7 @@ async fn consecutive_logins_do_not_share_globals() {
 #[tokio::test]
 async fn the_actions_api_speaks_auth0s_shapes() {
     let t = start().await;
-    let token = mgmt_token(&t, None).await;
+    let token = management_token(&t, None).await;
     let (status, list, _) = call(&t, &token, Method::GET, "actions/actions?per_page=100&page=0", None).await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -461,7 +442,7 @@ async fn the_actions_api_speaks_auth0s_shapes() {
     let (_, body, _) = call(&t, &token, Method::GET, "actions/triggers/post-login/bindings", None).await;
     assert_eq!(body["bindings"], json!([]));
 
-    let read_only = mgmt_token(&t, Some(&["read:users"])).await;
+    let read_only = management_token(&t, Some(&["read:users"])).await;
     let (status, body, _) = call(&t, &read_only, Method::GET, "actions/actions", None).await;
     assert_eq!((status, body["errorCode"].as_str()), (403, Some("insufficient_scope")));
 }

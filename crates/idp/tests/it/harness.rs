@@ -208,3 +208,24 @@ pub async fn json(res: reqwest::Response) -> (u16, Value) {
     let text = res.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
 }
+
+/// A Management API token for the guide's M2M application, granted `scopes` (all of the
+/// Management API's when `None`).
+pub async fn management_token(t: &TestIdp, scopes: Option<&[&str]>) -> String {
+    let audience = t.idp.config.management_audience();
+    let mut grant = t.idp.store.client_grant_for(&kw("MGMT_CLIENT_ID"), &audience).await.unwrap().unwrap();
+    grant.scope = match scopes {
+        Some(s) => s.iter().map(|x| x.to_string()).collect(),
+        None => idp::provision::MANAGEMENT_SCOPES.iter().map(|x| x.to_string()).collect(),
+    };
+    t.idp.store.put_client_grant(&grant).await.unwrap();
+    let res = reqwest::Client::new()
+        .post(t.url("oauth/token"))
+        .json(&serde_json::json!({"grant_type": "client_credentials", "client_id": kw("MGMT_CLIENT_ID"), "client_secret": kw("MGMT_CLIENT_SECRET"), "audience": audience}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(res).await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}

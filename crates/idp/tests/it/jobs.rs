@@ -8,31 +8,6 @@ use std::time::Duration;
 
 const BCRYPT_OF_SECRET: &str = "$2b$04$cjfc9H1Kh3.q2y1PG5.5zuT4/mJkh0vUnYSfoto5WSiluo1UKm8iC"; // "Imported-Passw0rd!"
 
-/// A Management API token for the M2M app with every Management API scope (or `scopes`).
-async fn token(t: &TestIdp, scopes: Option<&[&str]>) -> String {
-    let audience = t.idp.config.management_audience();
-    let mut grant = t.idp.store.client_grant_for(&kw("MGMT_CLIENT_ID"), &audience).await.unwrap().unwrap();
-    grant.scope = match scopes {
-        Some(s) => s.iter().map(|x| x.to_string()).collect(),
-        None => idp::provision::MANAGEMENT_SCOPES.iter().map(|x| x.to_string()).collect(),
-    };
-    t.idp.store.put_client_grant(&grant).await.unwrap();
-    let res = reqwest::Client::new()
-        .post(t.url("oauth/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &kw("MGMT_CLIENT_ID")),
-            ("client_secret", &kw("MGMT_CLIENT_SECRET")),
-            ("audience", &audience),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = json(res).await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_string()
-}
-
 /// One part of a multipart upload: (name, file name, content).
 type Part<'a> = (&'a str, Option<&'a str>, &'a [u8]);
 
@@ -116,7 +91,7 @@ async fn password_login(t: &TestIdp, email: &str, password: &str) -> u16 {
 #[tokio::test]
 async fn import_job_imports_good_rows_and_reports_broken_ones() {
     let t = start().await;
-    let tok = token(&t, None).await;
+    let tok = management_token(&t, None).await;
     let con = connection_id(&t, "dev-users").await;
     let file = json!([
         {"email": "Imported.One@example.test", "email_verified": true, "password_hash": BCRYPT_OF_SECRET,
@@ -195,7 +170,7 @@ async fn import_job_imports_good_rows_and_reports_broken_ones() {
     assert!(job.get("external_id").is_none());
     let id = job["id"].as_str().unwrap();
     wait_done(&t, &tok, id).await;
-    let reader = token(&t, Some(&["read:users"])).await;
+    let reader = management_token(&t, Some(&["read:users"])).await;
     let (status, body) = get(&t, &reader, &format!("jobs/{id}/errors")).await;
     assert_eq!((status, body), (204, Value::Null));
     let (status, body) = get(&t, &reader, &format!("jobs/{id}")).await;
@@ -208,7 +183,7 @@ async fn import_job_imports_good_rows_and_reports_broken_ones() {
 #[tokio::test]
 async fn upsert_replaces_metadata_and_updates_upsertable_attributes_only() {
     let t = start().await;
-    let tok = token(&t, None).await;
+    let tok = management_token(&t, None).await;
     let con = connection_id(&t, "dev-users").await;
     let before = t.idp.store.user_by_login("dev-users", &kw("ADMIN_EMAIL")).await.unwrap().unwrap();
     let file = json!([
@@ -259,7 +234,7 @@ async fn upsert_replaces_metadata_and_updates_upsertable_attributes_only() {
 #[tokio::test]
 async fn bad_uploads_get_auth0s_errors() {
     let t = start().await;
-    let tok = token(&t, None).await;
+    let tok = management_token(&t, None).await;
     let con = connection_id(&t, "dev-users").await;
     let file: &[u8] = br#"[{"email": "x@example.test"}]"#;
 
@@ -329,12 +304,12 @@ async fn bad_uploads_get_auth0s_errors() {
     assert_eq!(res.status(), 400);
 
     // Scopes: create:users to import; read:users is not enough.
-    let reader = token(&t, Some(&["read:users"])).await;
+    let reader = management_token(&t, Some(&["read:users"])).await;
     let (status, body) =
         upload(&t, &reader, &[("users", Some("u.json"), file), ("connection_id", None, con.as_bytes())]).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["message"], "Insufficient scope, expected any of: create:users");
-    let (status, _) = get(&t, &token(&t, Some(&["read:clients"])).await, "jobs/job_0000000000000000").await;
+    let (status, _) = get(&t, &management_token(&t, Some(&["read:clients"])).await, "jobs/job_0000000000000000").await;
     assert_eq!(status, 403);
 }
 
@@ -363,7 +338,7 @@ async fn a_job_survives_a_restart() {
     // Provisioning again is idempotent; it grants the M2M app the new node's audience.
     let second = start_on(Arc::new(store::SqlStore::connect(&url).await.unwrap()), true, |_| {}).await;
     let resumer = second.idp.resume_jobs();
-    let tok = token(&second, None).await;
+    let tok = management_token(&second, None).await;
     let done = wait_done(&second, &tok, "job_RestartRestart00").await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["summary"], json!({"failed": 1, "updated": 0, "inserted": 1, "total": 2}));

@@ -5,27 +5,6 @@ use crate::harness::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// A Management API token for the guide's M2M application, granted `scopes` (all of the
-/// Management API's when `None`).
-async fn token(t: &TestIdp, scopes: Option<&[&str]>) -> String {
-    let audience = t.idp.config.management_audience();
-    let mut grant = t.idp.store.client_grant_for(&kw("MGMT_CLIENT_ID"), &audience).await.unwrap().unwrap();
-    grant.scope = match scopes {
-        Some(s) => s.iter().map(|x| x.to_string()).collect(),
-        None => idp::provision::MANAGEMENT_SCOPES.iter().map(|x| x.to_string()).collect(),
-    };
-    t.idp.store.put_client_grant(&grant).await.unwrap();
-    let res = reqwest::Client::new()
-        .post(t.url("oauth/token"))
-        .json(&json!({"grant_type": "client_credentials", "client_id": kw("MGMT_CLIENT_ID"), "client_secret": kw("MGMT_CLIENT_SECRET"), "audience": audience}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = json(res).await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_string()
-}
-
 async fn call(t: &TestIdp, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
     let mut req = reqwest::Client::new().request(method, t.url(&format!("api/v2/{path}"))).bearer_auth(token);
     if let Some(b) = body {
@@ -79,7 +58,7 @@ async fn tokens_and_scopes_are_enforced() {
     .await;
     let (status, _) = call(&t, user_tokens["access_token"].as_str().unwrap(), Method::GET, "users", None).await;
     assert_eq!(status, 401);
-    let tok = token(&t, Some(&["read:users"])).await;
+    let tok = management_token(&t, Some(&["read:users"])).await;
     let (status, body) = call(&t, &tok, Method::GET, "clients", None).await;
     assert_eq!(status, 403);
     assert_error(&body, 403, Some("insufficient_scope"));
@@ -97,7 +76,7 @@ async fn tokens_and_scopes_are_enforced() {
 #[tokio::test]
 async fn users_crud_with_auth0_semantics() {
     let t = start().await;
-    let tok = token(&t, None).await;
+    let tok = management_token(&t, None).await;
     let (status, u) = call(&t, &tok, Method::POST, "users", Some(json!({"connection": "dev-users", "email": "New.Person@CMS.example.test", "password": "Str0ng-Passw0rd!", "app_metadata": {"groups": ["editor"], "level": 1}, "user_metadata": {"lang": "it"}}))).await;
     assert_eq!(status, 201, "{u}");
     let id = u["user_id"].as_str().unwrap().to_string();
@@ -200,13 +179,13 @@ async fn users_crud_with_auth0_semantics() {
     assert_eq!(res.status(), 200);
 
     // Metadata-only scope may not touch the profile.
-    let limited = token(&t, Some(&["update:users_app_metadata"])).await;
+    let limited = management_token(&t, Some(&["update:users_app_metadata"])).await;
     let (status, _) = call(&t, &limited, Method::PATCH, &path, Some(json!({"name": "x"}))).await;
     assert_eq!(status, 403);
     let (status, _) = call(&t, &limited, Method::PATCH, &path, Some(json!({"app_metadata": {"groups": []}}))).await;
     assert_eq!(status, 200);
 
-    let tok = token(&t, None).await;
+    let tok = management_token(&t, None).await;
     let (status, list) = call(&t, &tok, Method::GET, "users-by-email?email=new.person%40cms.example.test", None).await;
     assert_eq!(status, 200);
     assert_eq!(list.as_array().unwrap().len(), 1);
@@ -234,7 +213,7 @@ async fn users_crud_with_auth0_semantics() {
 #[tokio::test]
 async fn users_search_with_lucene_queries() {
     let t = start().await;
-    let tok = token(&t, None).await;
+    let tok = management_token(&t, None).await;
     let (status, page) = call(
         &t,
         &tok,
@@ -262,7 +241,7 @@ async fn users_search_with_lucene_queries() {
 #[tokio::test]
 async fn clients_show_their_secret_once() {
     let t = start().await;
-    let tok = token(&t, None).await;
+    let tok = management_token(&t, None).await;
     let (status, c) = call(&t, &tok, Method::POST, "clients", Some(json!({"name": "Backoffice", "app_type": "regular_web", "callbacks": ["https://bo.example.test/cb"], "client_metadata": {"team": "a", "tier": "1"}}))).await;
     assert_eq!(status, 201, "{c}");
     let id = c["client_id"].as_str().unwrap().to_string();
@@ -305,7 +284,7 @@ async fn clients_show_their_secret_once() {
 #[tokio::test]
 async fn connections_resource_servers_grants_and_settings() {
     let t = start().await;
-    let tok = token(&t, None).await;
+    let tok = management_token(&t, None).await;
     let cms = kw("CMS_CLIENT_ID");
     let (status, c) = call(
         &t,
@@ -464,7 +443,7 @@ async fn connections_resource_servers_grants_and_settings() {
 #[tokio::test]
 async fn clients_keep_a_given_client_id() {
     let t = start().await;
-    let tok = token(&t, None).await;
+    let tok = management_token(&t, None).await;
     let body = json!({"name": "Pinned", "client_id": "PinnedClientId0123456789abcdefXY", "client_secret": "a-pinned-secret-of-enough-length"});
     let (status, c) = call(&t, &tok, Method::POST, "clients", Some(body.clone())).await;
     assert_eq!(status, 201, "{c}");
