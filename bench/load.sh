@@ -97,24 +97,12 @@ log "npm ci in bench/peer"
 (cd "$BENCH/peer" && npm ci --no-audit --no-fund --loglevel=error >&2)
 PEER_VERSION=$(node -p 'require(process.argv[1]).version' "$BENCH/peer/node_modules/oidc-provider/package.json")
 
-# A quiet machine: other builds on these two cores would skew every figure.
-waited=0
-while pgrep -x rustc >/dev/null || pgrep -x cc1plus >/dev/null; do
-  if ((waited >= BUILD_WAIT)); then
-    log "warning: compilers still running after ${BUILD_WAIT}s; measuring anyway (figures are low)"
-    BUSY_NOTE="compilers were running during the measurement: figures are pessimistic"
-    break
-  fi
-  ((waited == 0)) && log "waiting for running compilers to finish (up to ${BUILD_WAIT}s)"
-  sleep 5
-  waited=$((waited + 5))
-done
-BUSY_NOTE=${BUSY_NOTE:-""}
 
 # ---------------------------------------------------------------- one load run
-# load NAME URL METHOD BODY AUTH_HEADER [fixed request count] -> "rps p50_ms p99_ms ok busy%" on
-# stdout (busy%: CPU time SERVER_PID used over the run's wall time; below ~95% for a pinned
-# server the load generator, not the server, was the limit), the raw report in $TMP/NAME.out.
+# load NAME URL METHOD BODY AUTH_HEADER [fixed request count] -> "rps p50_ms p99_ms ok busy% others%"
+# on stdout (busy%: CPU time SERVER_PID used over the run's wall time, below ~95% for a pinned
+# server the load generator, not the server, was the limit; others%: CPU that other processes
+# took at least, in % of a core), the raw report in $TMP/NAME.out.
 # Only 200 answers count; any other status fails the run.
 load() {
   local name=$1 url=$2 method=$3 body=$4 auth=$5 count=${6:-} out="$TMP/$1.out"
@@ -145,13 +133,18 @@ LUA
     } >"$lua"
     taskset -c "$LOAD_CPU" wrk -t1 -c "$CONNECTIONS" -d "${dur}s" -s "$lua" "$url" >"$out" 2>"$out.err" &
   fi
-  local pid=$! cpu0 t0 busy
+  local pid=$! cpu0 t0 m0 busy others
   PIDS+=("$pid")
   cpu0=$(cpu_secs "$SERVER_PID")
+  m0=$(machine_busy)
   t0=$(date +%s.%N)
   wait "$pid" || die "$LOADGEN failed for $name: $(cat "$out.err")"
   busy=$(awk -v c0="$cpu0" -v c1="$(cpu_secs "$SERVER_PID")" -v t0="$t0" -v t1="$(date +%s.%N)" \
     'BEGIN { printf "%.0f", (c1 - c0) / (t1 - t0) * 100 }')
+  # What other processes used at least: the machine's busy time less the server's and a whole
+  # core for the load generator.
+  others=$(awk -v m0="$m0" -v m1="$(machine_busy)" -v t0="$t0" -v t1="$(date +%s.%N)" -v b="$busy" \
+    'BEGIN { o = (m1 - m0) / (t1 - t0) * 100 - b - 100; printf "%.0f", (o > 0) ? o : 0 }')
   if [[ $LOADGEN == oha ]]; then
     jget '(() => {
       const codes = j.statusCodeDistribution || {};
@@ -170,52 +163,65 @@ LUA
       return [(ok / j.secs).toFixed(0), j.p50.toFixed(2), j.p99.toFixed(2), ok].join(" ");
     })()' <<<"$json" | tr '\n' ' ' || die "$name: $json"
   fi
-  echo "$busy"
+  echo "$busy $others"
 }
 
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-# bench_endpoint SERVER ENDPOINT URL METHOD BODY AUTH: warm-up, then RUNS timed runs.
-# Sets RPS[SERVER.ENDPOINT] (median), RUNS_OF[...] (each run), P99[...], BUSY[...] and EFF[...]
-# (of the median run)
-# and adds 200 answers to TOKENS[SERVER] for the token endpoint.
-declare -A RPS RUNS_OF P99 BUSY EFF TOKENS
-bench_endpoint() {
-  local server=$1 endpoint=$2 url=$3 method=$4 body=$5 auth=$6 i res rps p50 p99 ok busy
-  local -a all=() p99s=()
-  local saved=$DURATION
-  DURATION=$WARMUP
-  res=$(load "$server-$endpoint-warmup" "$url" "$method" "$body" "$auth")
-  read -r rps p50 p99 ok busy <<<"$res"
+# Requests, by "SERVER.ENDPOINT": REQ_URL, REQ_METHOD, REQ_BODY, REQ_AUTH; PID_OF[SERVER].
+declare -A REQ_URL REQ_METHOD REQ_BODY REQ_AUTH PID_OF
+# Results: RPS (median), RUNS_OF (each run), P99, BUSY, EFF (of the median run), ALL_RUNS (work);
+# TOKENS[SERVER] counts the tokens each issued; OTHERS_MAX the most CPU others took in a run.
+declare -A RPS RUNS_OF P99 BUSY EFF ALL_RUNS TOKENS
+OTHERS_MAX=0
+
+# run_once SERVER ENDPOINT LABEL: one run (of WARMUP seconds for the label "warmup").
+run_once() {
+  local server=$1 endpoint=$2 label=$3 key="$1.$2" res rps p50 p99 ok busy others saved=$DURATION
+  SERVER_PID=${PID_OF[$server]}
+  if [[ $label == warmup ]]; then DURATION=$WARMUP; fi
+  res=$(load "$server-$endpoint-$label" "${REQ_URL[$key]}" "${REQ_METHOD[$key]}" "${REQ_BODY[$key]}" "${REQ_AUTH[$key]}")
   DURATION=$saved
+  read -r rps p50 p99 ok busy others <<<"$res"
   if [[ $endpoint == client_credentials ]]; then TOKENS[$server]=$((${TOKENS[$server]:-0} + ok)); fi
+  if [[ $label == warmup ]]; then return 0; fi
+  log "$server $endpoint run $label: $rps req/s (p50 $p50 ms, p99 $p99 ms, server CPU $busy%, others ≥ $others%)"
+  ALL_RUNS[$key]="${ALL_RUNS[$key]:-} $rps:$p99:$busy"
+  if ((others > OTHERS_MAX)); then OTHERS_MAX=$others; fi
+}
+
+# measure ENDPOINT SERVER...: a warm-up each, then RUNS rounds, the servers taking turns so that
+# whatever else the machine does falls on all of them alike; then the medians.
+measure() {
+  local endpoint=$1 server i
+  shift
+  for server in "$@"; do run_once "$server" "$endpoint" warmup; done
   for ((i = 1; i <= RUNS; i++)); do
-    res=$(load "$server-$endpoint-$i" "$url" "$method" "$body" "$auth")
-    read -r rps p50 p99 ok busy <<<"$res"
-    log "$server $endpoint run $i: $rps req/s (p50 $p50 ms, p99 $p99 ms, server CPU $busy%)"
-    all+=("$rps")
-    p99s+=("$rps:$p99:$busy")
-    if [[ $endpoint == client_credentials ]]; then TOKENS[$server]=$((${TOKENS[$server]:-0} + ok)); fi
+    for server in "$@"; do run_once "$server" "$endpoint" "$i"; done
   done
-  if pgrep -x rustc >/dev/null || pgrep -x cc1plus >/dev/null; then
-    BUSY_NOTE="compilers were running during part of the measurement: figures are pessimistic"
-  fi
-  RPS[$server.$endpoint]=$(median "${all[@]}")
-  RUNS_OF[$server.$endpoint]=$(
+  for server in "$@"; do summarise "$server.$endpoint"; done
+}
+
+summarise() {
+  local key=$1 run chosen
+  local -a runs all=()
+  read -r -a runs <<<"${ALL_RUNS[$key]}"
+  for run in "${runs[@]}"; do all+=("${run%%:*}"); done
+  RPS[$key]=$(median "${all[@]}")
+  RUNS_OF[$key]=$(
     IFS=/
     echo "${all[*]}"
   )
   # Latency and CPU of the median run (of the first run when the median falls between two).
-  local pair chosen=${p99s[0]}
-  for pair in "${p99s[@]}"; do
-    if [[ ${pair%%:*} == "${RPS[$server.$endpoint]}" ]]; then chosen=$pair; fi
+  chosen=${runs[0]}
+  for run in "${runs[@]}"; do
+    if [[ ${run%%:*} == "${RPS[$key]}" ]]; then chosen=$run; fi
   done
   chosen=${chosen#*:}
-  P99[$server.$endpoint]=${chosen%%:*}
-  BUSY[$server.$endpoint]=${chosen#*:}
+  P99[$key]=${chosen%%:*}
+  BUSY[$key]=${chosen#*:}
   # Requests per CPU-second of the server: its speed even where the load generator was the limit.
-  EFF[$server.$endpoint]=$(awk -v r="${RPS[$server.$endpoint]}" -v b="${BUSY[$server.$endpoint]}" \
-    'BEGIN { printf "%.0f", (b > 0) ? r * 100 / b : 0 }')
+  EFF[$key]=$(awk -v r="${RPS[$key]}" -v b="${BUSY[$key]}" 'BEGIN { printf "%.0f", (b > 0) ? r * 100 / b : 0 }')
 }
 
 wait_http() {
@@ -228,6 +234,9 @@ wait_http() {
   return 1
 }
 
+# Busy CPU seconds of the whole machine so far (every core: user, nice, system, irq, softirq, steal).
+machine_busy() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { print ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat; }
+
 # CPU seconds (user + system) a process has used so far.
 cpu_secs() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"; }
 
@@ -235,20 +244,43 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # top_up SERVER URL BODY: issue client_credentials tokens until TOKENS[SERVER] >= RSS_TOKENS.
 top_up() {
-  local server=$1 url=$2 body=$3 missing res rps p50 p99 ok busy round
+  local server=$1 url=$2 body=$3 missing res rps p50 p99 ok busy others round
   RATE_HINT=${RPS[$server.client_credentials]%.*}
+  SERVER_PID=${PID_OF[$server]}
   for ((round = 1; round <= 10; round++)); do
     missing=$((RSS_TOKENS - ${TOKENS[$server]:-0}))
     ((missing > 0)) || return 0
     log "$server: issuing $missing more tokens (to $RSS_TOKENS) before reading its RSS"
     res=$(load "$server-topup-$round" "$url" POST "$body" "" "$missing")
-    read -r rps p50 p99 ok busy <<<"$res"
+    read -r rps p50 p99 ok busy others <<<"$res"
     TOKENS[$server]=$((${TOKENS[$server]:-0} + ok))
   done
 }
 
 urlencode() { node -p 'encodeURIComponent(process.argv[1])' "$1"; }
 env_value() { sed -n "s/^$1=//p" "$ROOT/examples/cms-tenant/dev.env" | sed "s/^'\(.*\)'$/\1/"; }
+
+# ---------------------------------------------------------------- a quiet machine
+# Other work on these two cores (builds, test suites) would skew every figure: wait up to
+# BUILD_WAIT seconds for 10 quiet seconds in a row (under 25% of one core busy).
+BUSY_NOTE=""
+quiet=0 waited=0
+while ((quiet < 10)); do
+  if ((waited >= BUILD_WAIT)); then
+    log "warning: the machine is still busy after ${BUILD_WAIT}s; measuring anyway"
+    BUSY_NOTE="the machine was busy with other work when the measurement began"
+    break
+  fi
+  if ((waited == 0)); then log "waiting for a quiet machine (up to ${BUILD_WAIT}s)"; fi
+  m0=$(machine_busy)
+  sleep 2
+  waited=$((waited + 2))
+  if awk -v a="$m0" -v b="$(machine_busy)" 'BEGIN { exit !((b - a) / 2 < 0.25) }'; then
+    quiet=$((quiet + 2))
+  else
+    quiet=0
+  fi
+done
 
 # ---------------------------------------------------------------- the raw RSA signing rate
 log "openssl speed -seconds 3 rsa2048 on core $SERVER_CPU"
@@ -258,7 +290,7 @@ RSA_SIGNS=$(awk '/^rsa +2048 bits/ { print $6 }' "$TMP/openssl.out")
 [[ -n $RSA_SIGNS ]] || die "could not read openssl speed's output: $(cat "$TMP/openssl.out")"
 log "RSA-2048 signs/s on one core: $RSA_SIGNS"
 
-# ---------------------------------------------------------------- gatehouse, pinned
+# ---------------------------------------------------------------- the servers
 start_gatehouse() {
   local data=$1 pin=$2
   mkdir -p "$data"
@@ -270,7 +302,6 @@ start_gatehouse() {
   # Default logging (one JSON line per request), into a file as a service manager would.
   "${cmd[@]}" >"$data/gatehouse.log" 2>&1 &
   GH_PID=$!
-  SERVER_PID=$GH_PID
   PIDS+=("$GH_PID")
   wait_http "http://127.0.0.1:$GH_PORT/healthz" "$GH_PID" || die "gatehouse did not start: $(tail -5 "$data/gatehouse.log")"
 }
@@ -281,60 +312,68 @@ MGMT_ID=$(env_value MGMT_CLIENT_ID)
 MGMT_SECRET=$(env_value MGMT_CLIENT_SECRET)
 GH_CC_BODY="grant_type=client_credentials&client_id=$MGMT_ID&client_secret=$(urlencode "$MGMT_SECRET")&audience=$(urlencode "$GH_AUDIENCE")"
 
-gatehouse_userinfo_token() {
-  curl -sf "$GH/oauth/token" -d grant_type=password -d "client_id=$(env_value CMS_CLIENT_ID)" \
+# gatehouse_requests NAME: the requests of a gatehouse started as NAME (its /userinfo token from
+# a password grant of the CMS client, as the example tenant allows).
+gatehouse_requests() {
+  local name=$1 token
+  token=$(curl -sf "$GH/oauth/token" -d grant_type=password -d "client_id=$(env_value CMS_CLIENT_ID)" \
     --data-urlencode "client_secret=$(env_value CMS_CLIENT_SECRET)" \
     --data-urlencode "username=$(env_value USER_EMAIL)" --data-urlencode "password=$(env_value USER_PASSWORD)" \
-    --data-urlencode "scope=openid profile email" | jget j.access_token
+    --data-urlencode "scope=openid profile email" | jget j.access_token)
+  [[ -n $token && $token != undefined ]] || die "no /userinfo token from gatehouse"
+  curl -sf -H "authorization: Bearer $token" "$GH/userinfo" >/dev/null || die "gatehouse /userinfo refused the token"
+  PID_OF[$name]=$GH_PID
+  REQ_URL[$name.client_credentials]="$GH/oauth/token" REQ_METHOD[$name.client_credentials]=POST
+  REQ_BODY[$name.client_credentials]=$GH_CC_BODY REQ_AUTH[$name.client_credentials]=""
+  REQ_URL[$name.jwks]="$GH/.well-known/jwks.json" REQ_METHOD[$name.jwks]=GET REQ_BODY[$name.jwks]="" REQ_AUTH[$name.jwks]=""
+  REQ_URL[$name.userinfo]="$GH/userinfo" REQ_METHOD[$name.userinfo]=GET REQ_BODY[$name.userinfo]=""
+  REQ_AUTH[$name.userinfo]="Bearer $token"
 }
 
-log "gatehouse on core $SERVER_CPU, $LOADGEN on core $LOAD_CPU"
+log "gatehouse and oidc-provider $PEER_VERSION on core $SERVER_CPU (taking turns), $LOADGEN on core $LOAD_CPU"
 start_gatehouse "$TMP/gatehouse" "$SERVER_CPU"
 GH_RSS_START=$(rss_kb "$GH_PID")
-GH_USER_TOKEN=$(gatehouse_userinfo_token)
-[[ -n $GH_USER_TOKEN && $GH_USER_TOKEN != undefined ]] || die "no /userinfo token from gatehouse"
-curl -sf -H "authorization: Bearer $GH_USER_TOKEN" "$GH/userinfo" >/dev/null || die "gatehouse /userinfo refused the token"
-bench_endpoint gatehouse client_credentials "$GH/oauth/token" POST "$GH_CC_BODY" ""
-bench_endpoint gatehouse jwks "$GH/.well-known/jwks.json" GET "" ""
-bench_endpoint gatehouse userinfo "$GH/userinfo" GET "" "Bearer $GH_USER_TOKEN"
-top_up gatehouse "$GH/oauth/token" "$GH_CC_BODY"
-GH_RSS=$(rss_kb "$GH_PID")
-log "gatehouse RSS: ${GH_RSS_START} kB at start, ${GH_RSS} kB after ${TOKENS[gatehouse]} tokens"
-kill "$GH_PID"
-wait "$GH_PID" 2>/dev/null || true
+gatehouse_requests gatehouse
 
-# ---------------------------------------------------------------- the peer, pinned
 PEER="http://127.0.0.1:$PEER_PORT"
 PEER_AUDIENCE="https://127.0.0.1:$PEER_PORT/api/v2/"
 PEER_SCOPE="read:users update:users delete:users create:users read:users_app_metadata update:users_app_metadata delete:users_app_metadata create:users_app_metadata"
 PEER_CC_BODY="grant_type=client_credentials&client_id=mgmt-bench-client&client_secret=mgmt-bench-secret-0123456789abcdef0123456789abcdef&resource=$(urlencode "$PEER_AUDIENCE")&scope=$(urlencode "$PEER_SCOPE")"
-log "oidc-provider $PEER_VERSION on core $SERVER_CPU"
 NODE_ENV=production taskset -c "$SERVER_CPU" node "$BENCH/peer/server.mjs" "$PEER_PORT" >"$TMP/peer.log" 2>&1 &
 PEER_PID=$!
-SERVER_PID=$PEER_PID
 PIDS+=("$PEER_PID")
 wait_http "$PEER/.well-known/openid-configuration" "$PEER_PID" || die "the peer did not start: $(tail -5 "$TMP/peer.log")"
 PEER_RSS_START=$(rss_kb "$PEER_PID")
 PEER_USER_TOKEN=$(node "$BENCH/peer/login.mjs" "$PEER")
 curl -sf -H "authorization: Bearer $PEER_USER_TOKEN" "$PEER/me" >/dev/null || die "the peer's /me refused the token"
-bench_endpoint peer client_credentials "$PEER/token" POST "$PEER_CC_BODY" ""
-bench_endpoint peer jwks "$PEER/jwks" GET "" ""
-bench_endpoint peer userinfo "$PEER/me" GET "" "Bearer $PEER_USER_TOKEN"
+PID_OF[peer]=$PEER_PID
+REQ_URL[peer.client_credentials]="$PEER/token" REQ_METHOD[peer.client_credentials]=POST
+REQ_BODY[peer.client_credentials]=$PEER_CC_BODY REQ_AUTH[peer.client_credentials]=""
+REQ_URL[peer.jwks]="$PEER/jwks" REQ_METHOD[peer.jwks]=GET REQ_BODY[peer.jwks]="" REQ_AUTH[peer.jwks]=""
+REQ_URL[peer.userinfo]="$PEER/me" REQ_METHOD[peer.userinfo]=GET REQ_BODY[peer.userinfo]=""
+REQ_AUTH[peer.userinfo]="Bearer $PEER_USER_TOKEN"
+
+for endpoint in client_credentials jwks userinfo; do
+  measure "$endpoint" gatehouse peer
+done
+top_up gatehouse "$GH/oauth/token" "$GH_CC_BODY"
 top_up peer "$PEER/token" "$PEER_CC_BODY"
+GH_RSS=$(rss_kb "$GH_PID")
 PEER_RSS=$(rss_kb "$PEER_PID")
+log "gatehouse RSS: ${GH_RSS_START} kB at start, ${GH_RSS} kB after ${TOKENS[gatehouse]} tokens"
 log "peer RSS: ${PEER_RSS_START} kB at start, ${PEER_RSS} kB after ${TOKENS[peer]} tokens"
-kill "$PEER_PID"
-wait "$PEER_PID" 2>/dev/null || true
+kill "$GH_PID" "$PEER_PID"
+wait "$GH_PID" "$PEER_PID" 2>/dev/null || true
 
 # ---------------------------------------------------------------- gatehouse, unpinned
 log "gatehouse unpinned (both cores, shared with $LOADGEN, also unpinned): one run per endpoint"
 start_gatehouse "$TMP/gatehouse-unpinned" ""
-GH_USER_TOKEN=$(gatehouse_userinfo_token)
+gatehouse_requests unpinned
 saved_cpu=$LOAD_CPU saved_runs=$RUNS
 LOAD_CPU=0-$((NCPU - 1)) RUNS=1
-bench_endpoint unpinned client_credentials "$GH/oauth/token" POST "$GH_CC_BODY" ""
-bench_endpoint unpinned jwks "$GH/.well-known/jwks.json" GET "" ""
-bench_endpoint unpinned userinfo "$GH/userinfo" GET "" "Bearer $GH_USER_TOKEN"
+for endpoint in client_credentials jwks userinfo; do
+  measure "$endpoint" unpinned
+done
 LOAD_CPU=$saved_cpu RUNS=$saved_runs
 kill "$GH_PID"
 wait "$GH_PID" 2>/dev/null || true
@@ -358,6 +397,9 @@ mkdir -p "$(dirname "$RESULTS")"
   echo "Produced by \`bench/load.sh\` (see bench/README.md). Servers pinned to core $SERVER_CPU, $LOADGEN on core $LOAD_CPU;"
   echo "$RUNS runs of ${DURATION} s per endpoint after a ${WARMUP} s warm-up, $CONNECTIONS connections, HTTP/1.1 keep-alive"
   echo "on 127.0.0.1; requests/s are medians (every run in brackets); only 200 answers count."
+  if ((OTHERS_MAX > 10)); then
+    BUSY_NOTE="${BUSY_NOTE:+$BUSY_NOTE; }other processes took up to ${OTHERS_MAX}% of a core during a run (the servers took turns, so both bore it, but absolute figures are low)"
+  fi
   if [[ -n $BUSY_NOTE ]]; then printf '\n**Note:** %s.\n' "$BUSY_NOTE"; fi
   echo
   echo "| measure | gatehouse | oidc-provider $PEER_VERSION | gatehouse / peer | target | verdict | per server CPU-second: gatehouse, peer, ratio |"
