@@ -153,7 +153,12 @@ fn render(idp_default: Option<&str>, p: &Pending, username: &str, error: Option<
         username,
         error,
     };
-    let mut res = (status, Html(pages::login_page(&page))).into_response();
+    form_page(status, pages::login_page(&page))
+}
+
+/// A page with a credentials form: never cached, never framed (clickjacking).
+fn form_page(status: StatusCode, html: String) -> Response {
+    let mut res = (status, Html(html)).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res.headers_mut().insert("x-frame-options", HeaderValue::from_static("deny"));
     res
@@ -259,10 +264,7 @@ fn signup_render(p: &Pending, email: &str, error: Option<&str>, status: StatusCo
         email,
         error,
     };
-    let mut res = (status, Html(pages::signup_page(&page))).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut().insert("x-frame-options", HeaderValue::from_static("deny"));
-    res
+    form_page(status, pages::signup_page(&page))
 }
 
 pub async fn signup_show(State(idp): State<AppState>, RawQuery(raw): RawQuery) -> Response {
