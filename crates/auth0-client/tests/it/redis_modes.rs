@@ -172,3 +172,116 @@ async fn acl_username_and_password() {
     .await;
     session_roundtrip(&svc, &idp).await;
 }
+
+/// Runs `openssl` with `args` in `dir`; the certificates of the TLS test come from it.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl").current_dir(dir).args(args).output().expect("openssl is installed");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_with_a_private_ca() {
+    // A CA and a server certificate for 127.0.0.1, and a Redis that only speaks TLS.
+    let dir = TempDir::new("redis-tls");
+    let d = dir.path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=gatehouse test CA",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(d.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    let tls_port = port();
+    let conf = d.join("redis.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port 0\ntls-port {tls_port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {dir}\n\
+             tls-cert-file {dir}/server.pem\ntls-key-file {dir}/server.key\ntls-ca-cert-file {dir}/ca.pem\ntls-auth-clients no\n",
+            dir = d.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("redis-server")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let _server = Server { child, port: tls_port, _dir: TempDir::new("redis-tls-data") };
+    let ca = d.join("ca.pem");
+    eventually("redis-server answers over TLS", 100, Duration::from_millis(50), || {
+        let ca = ca.clone();
+        async move {
+            let out = Command::new("redis-cli")
+                .args(["--tls", "--cacert"])
+                .arg(&ca)
+                .args(["-h", "127.0.0.1", "-p", &tls_port.to_string(), "PING"])
+                .output();
+            out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("PONG"))
+        }
+    })
+    .await;
+
+    let idp = tokio::task::spawn_blocking(Idp::start).await.unwrap();
+    let id = idp.connection_id("dev-users").await;
+    let addr = format!("127.0.0.1:{tls_port}");
+    let ca_path = ca.display().to_string();
+    // Without the CA the server certificate is not trusted: not ready, never a crash.
+    let untrusted = start_service(Store::RedisAt(addr.clone()), config_json(&idp, &id), &[("REDIS_TLS", "true")]).await;
+    assert_eq!(reqwest::get(untrusted.url("/-/ready")).await.unwrap().status(), 503);
+    let svc = start_service(
+        Store::RedisAt(addr),
+        config_json(&idp, &id),
+        &[("REDIS_TLS", "true"), ("REDIS_TLS_CACERT", &ca_path)],
+    )
+    .await;
+    session_roundtrip(&svc, &idp).await;
+}
