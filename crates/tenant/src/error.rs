@@ -56,6 +56,33 @@ pub enum Error {
     /// single users are not errors: they are reported per row in `UserImport::errors`.
     #[error("{file}: {message}")]
     UsersFile { file: String, message: String },
+
+    /// Writing an export failed.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The Management API (or the token endpoint) could not be reached, or answered with an
+    /// error. `request` is `METHOD URL` (never a body: bodies may hold secrets); `message`
+    /// carries Auth0's own words (`401 Unauthorized: Invalid token`) and a hint when one helps.
+    #[error("{request}: {message}")]
+    Remote { request: String, message: String },
+
+    /// The tenant file refers to something neither it nor the target tenant has (checked before
+    /// anything is written).
+    #[error("cannot import: {}", problems.join("; "))]
+    Unresolved { problems: Vec<String> },
+
+    /// An import that failed after writing: what was applied, then the cause.
+    #[error("import stopped: {cause}\napplied before it stopped ({}):{}",
+        applied.len(),
+        if applied.is_empty() { " nothing".to_string() } else {
+            applied.iter().map(|a| format!("\n  {a}")).collect::<String>()
+        })]
+    ImportStopped { applied: Vec<String>, cause: Box<Error> },
 }
 
 /// `clients["CMS"].callbacks`, or `tenant.allowed_logout_urls` for single-object sections.

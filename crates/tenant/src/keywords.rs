@@ -51,6 +51,9 @@ impl fmt::Debug for Keywords {
     }
 }
 
+/// Values shorter than this are never turned back into markers by [`Keywords::restore`].
+pub const MIN_RESTORED_LEN: usize = 6;
+
 /// Keyword names are `[A-Za-z0-9_]+`.
 pub fn is_keyword_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(is_name_byte)
@@ -160,6 +163,57 @@ impl Keywords {
         }
         out.push_str(&text[last..]);
         Ok(out)
+    }
+
+    /// Every keyword with a known name (inserted or from the `.env` file) and the value it
+    /// resolves to (the environment winning over the file, as in [`Keywords::get`]). The
+    /// environment alone is not enumerated: only keywords a file names count.
+    pub fn values(&self) -> Vec<(String, String)> {
+        let mut names: Vec<&String> = self.fixed.keys().chain(self.file.keys()).collect();
+        names.sort();
+        names.dedup();
+        names.into_iter().filter_map(|k| self.get(k).map(|v| (k.clone(), v))).collect()
+    }
+
+    /// The reverse of [`Keywords::replace`] for `##KEY##`: every occurrence of a keyword's
+    /// value in `text` becomes the keyword's marker, the longest value winning where values
+    /// overlap, in one left-to-right pass. Used on export so that a tenant exported from one
+    /// environment imports into another with that environment's keywords.
+    ///
+    /// Values that could not round-trip are skipped: shorter than [`MIN_RESTORED_LEN`]
+    /// characters (`dev` would turn `dev-users` into `##ENV##-users`), or holding a quote, a
+    /// backslash, `#` or a line break (replacing the marker would then change the YAML's
+    /// syntax). deploy-cli's own `AUTH0_PRESERVE_KEYWORDS` instead copies markers back from
+    /// the local file at the same address; this works without a local file.
+    pub fn restore(&self, text: &str) -> String {
+        let mut values: Vec<(String, String)> = self
+            .values()
+            .into_iter()
+            .filter(|(k, v)| {
+                is_keyword_name(k)
+                    && v.chars().count() >= MIN_RESTORED_LEN
+                    && !v.contains(['"', '\'', '\\', '#', '\n', '\r'])
+            })
+            .collect();
+        // Longest first; ties by name so the result does not depend on map order.
+        values.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
+        let mut out = String::with_capacity(text.len());
+        let mut i = 0;
+        'scan: while i < text.len() {
+            for (k, v) in &values {
+                if text[i..].starts_with(v.as_str()) {
+                    out.push_str("##");
+                    out.push_str(k);
+                    out.push_str("##");
+                    i += v.len();
+                    continue 'scan;
+                }
+            }
+            let ch = text[i..].chars().next().expect("inside the text");
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+        out
     }
 
     fn sources_hint(&self) -> String {
@@ -304,6 +358,23 @@ mod tests {
             .unwrap();
         assert_eq!(k.replace("##A##|##B##|##C##").unwrap(), "x # y|p\"w|plain");
         assert_eq!(k.replace("@@B@@").unwrap(), r#""p\"w""#);
+    }
+
+    #[test]
+    fn restore_turns_values_back_into_markers() {
+        let k = kw(&[
+            ("BASE", "http://localhost:8080"),
+            ("NS", "http://localhost:8080/ns/"),
+            ("ENV", "dev"),
+            ("QUOTED", "a\"bcdefgh"),
+        ]);
+        assert_eq!(
+            k.restore("http://localhost:8080/web-login/callback http://localhost:8080/ns/x dev-users a\"bcdefgh"),
+            "##BASE##/web-login/callback ##NS##x dev-users a\"bcdefgh"
+        );
+        // What restore writes, replace reads back.
+        let text = "url: \"http://localhost:8080/x\"";
+        assert_eq!(k.replace(&k.restore(text)).unwrap(), text);
     }
 
     #[test]

@@ -256,6 +256,19 @@ fn action(file: &TenantFile, out: &mut Vec<Finding>) {
             "build the claim name from event.secrets.MIA_NAMESPACE, as the guide's code does".into(),
         ));
     }
+    if let Some(ns) = action.secret("MIA_NAMESPACE").filter(|ns| !ns.is_empty())
+        && (!(ns.starts_with("https://") || ns.starts_with("http://")) || !ns.ends_with('/'))
+    {
+        out.push(finding(
+            Severity::Warning,
+            "step 5",
+            format!(
+                "MIA_NAMESPACE of {} is {ns}: the claims are named {ns}app_metadata and {ns}user_metadata",
+                action.name
+            ),
+            "use a URL ending with a slash, as the guide does (https://<tenant URL>/)".into(),
+        ));
+    }
     if !action.deployed {
         out.push(finding(
             Severity::Error,
@@ -338,6 +351,13 @@ mod tests {
         );
         let findings = lint(&load(&unbound));
         assert!(findings.iter().any(|f| f.message.contains("not bound to the Login flow")), "{findings:#?}");
+        let no_slash = example_yaml().replace("value: \"##MIA_NAMESPACE##\"", "value: https://cms.example.test");
+        let findings = lint(&load(&no_slash));
+        assert!(
+            findings.iter().any(|f| f.severity == Severity::Warning
+                && f.message.contains("claims are named https://cms.example.testapp_metadata")),
+            "{findings:#?}"
+        );
         let empty = "tenant:\n  friendly_name: x\n";
         let findings = lint(&load(empty));
         assert!(findings.iter().any(|f| f.message.contains("no post-login action")));
