@@ -1,5 +1,6 @@
-//! `gatehouse idp` and `gatehouse up`: flags (each also a `GATEHOUSE_*` variable), store,
-//! tenant import, listener, signals.
+//! `gatehouse idp`: flags (each also a `GATEHOUSE_*` variable), store, tenant import,
+//! listener, signals. `gatehouse up` (up_cmd.rs) builds and serves the idp through the same
+//! functions.
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -50,63 +51,41 @@ pub struct IdpArgs {
     /// first start). Nodes sharing a database must share it.
     #[arg(long, env = "GATEHOUSE_SECRETS_KEY")]
     pub secrets_key: Option<PathBuf>,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct UpArgs {
-    #[arg(long, env = "GATEHOUSE_DATA", default_value = ".gatehouse")]
-    pub data: PathBuf,
-    #[arg(long, env = "GATEHOUSE_IDP_PORT", default_value_t = 3000)]
-    pub port: u16,
-}
-
-/// The guide's tenant, compiled in so `up` runs from anywhere.
-const EXAMPLE_TENANT: &str = include_str!("../../../examples/cms-tenant/tenant.yaml");
-const EXAMPLE_ACTION: &str = include_str!("../../../examples/cms-tenant/actions/inject-id-token/code.js");
-const EXAMPLE_ENV: &str = include_str!("../../../examples/cms-tenant/dev.env");
-const EXAMPLE_USERS: &str = include_str!("../../../examples/cms-tenant/users.json");
-
-pub async fn up(args: UpArgs) -> anyhow::Result<()> {
-    // Unpack the embedded example so the idp reads it like any tenant folder.
-    let dir = args.data.join("cms-tenant");
-    std::fs::create_dir_all(dir.join("actions/inject-id-token"))?;
-    for (name, text) in [
-        ("tenant.yaml", EXAMPLE_TENANT),
-        ("actions/inject-id-token/code.js", EXAMPLE_ACTION),
-        ("dev.env", EXAMPLE_ENV),
-        ("users.json", EXAMPLE_USERS),
-    ] {
-        std::fs::write(dir.join(name), text)?;
-    }
-    let keywords = Keywords::from_env_text(EXAMPLE_ENV, "dev.env").context("embedded dev.env")?;
-    println!("Gatehouse is starting the guide's tenant.");
-    println!("  identity provider: http://127.0.0.1:{}/", args.port);
-    for k in ["ADMIN_EMAIL", "ADMIN_PASSWORD", "USER_EMAIL", "USER_PASSWORD", "CMS_CLIENT_ID"] {
-        println!("  {k}={}", keywords.get(k).unwrap_or_default());
-    }
-    run(IdpArgs {
-        tenant: Some(dir.join("tenant.yaml")),
-        keywords: Some(dir.join("dev.env")),
-        users: Some(dir.join("users.json")),
-        users_connection: Some("dev-users".into()),
-        database: None,
-        data: args.data,
-        listen: SocketAddr::from(([127, 0, 0, 1], args.port)),
-        tls: false,
-        tls_cert: None,
-        tls_key: None,
-        public_url: None,
-        trust_proxy: false,
-        secrets_key: None,
-    })
-    .await
+    /// Management API requests per second per token (default 100, like Auth0's limits).
+    #[arg(long, env = "GATEHOUSE_MANAGEMENT_RATE_LIMIT")]
+    pub management_rate_limit: Option<u32>,
+    /// Google's OpenID discovery document, where `google-oauth2` connections find their
+    /// endpoints (default Google's own; point it at another OpenID provider to test).
+    #[arg(long, env = "GATEHOUSE_GOOGLE_DISCOVERY_URL")]
+    pub google_discovery_url: Option<url::Url>,
 }
 
 pub async fn run(args: IdpArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data).with_context(|| format!("creating data dir {}", args.data.display()))?;
-    let tls = args.tls || args.tls_cert.is_some();
     let listener = std::net::TcpListener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
     let local = listener.local_addr()?;
+    let keywords = keywords(&args)?;
+    let (idp, mode) = build(&args, local, keywords).await?;
+    println!("idp listening on {local}, issuer {}", idp.config.issuer());
+    tracing::info!(listen = %local, issuer = %idp.config.issuer(), "idp listening");
+    let router = idp.router();
+    serve(&idp, router, listener, mode).await
+}
+
+/// The keyword values of `--keywords`, with the environment winning.
+pub fn keywords(args: &IdpArgs) -> anyhow::Result<Keywords> {
+    Ok(match &args.keywords {
+        Some(path) => Keywords::from_env_file(path)?,
+        None => Keywords::new(),
+    }
+    .with_process_env())
+}
+
+/// Everything before serving: data dir, store, the idp for `local` (the bound listener's
+/// address), the tenant and users imports with `keywords` (`AUTH0_DOMAIN` added when missing),
+/// and how the listener serves (plain or TLS).
+pub async fn build(args: &IdpArgs, local: SocketAddr, mut keywords: Keywords) -> anyhow::Result<(Arc<Idp>, Listener)> {
+    std::fs::create_dir_all(&args.data).with_context(|| format!("creating data dir {}", args.data.display()))?;
+    let tls = args.tls || args.tls_cert.is_some();
     let public_url = match &args.public_url {
         Some(u) => u.clone(),
         None => {
@@ -125,15 +104,16 @@ pub async fn run(args: IdpArgs) -> anyhow::Result<()> {
     let mut config = Config::new(public_url.clone(), args.data.clone());
     config.trust_proxy = args.trust_proxy;
     config.secrets_key = args.secrets_key.clone();
+    if let Some(limit) = args.management_rate_limit {
+        config.management_rate_limit = limit;
+    }
+    if let Some(url) = &args.google_discovery_url {
+        config.google_discovery_url = url.clone();
+    }
     let mailer = Arc::new(idp::mail::Outbox::new(args.data.join("outbox")));
     let idp = Idp::new(config, store, mailer).await?;
     idp::provision::ensure_management_api(&idp).await?;
 
-    let mut keywords = match &args.keywords {
-        Some(path) => Keywords::from_env_file(path)?,
-        None => Keywords::new(),
-    }
-    .with_process_env();
     if keywords.get("AUTH0_DOMAIN").is_none() {
         keywords.insert("AUTH0_DOMAIN", idp.config.domain());
     }
@@ -176,15 +156,24 @@ pub async fn run(args: IdpArgs) -> anyhow::Result<()> {
     } else {
         Listener::Plain
     };
-    println!("idp listening on {local}, issuer {}", idp.config.issuer());
-    tracing::info!(listen = %local, issuer = %idp.config.issuer(), "idp listening");
+    Ok((idp, mode))
+}
+
+/// Serves `router` (the idp's, or one that mounts it) on `listener` with the idp's housekeeping
+/// and import jobs alongside, until Ctrl-C or SIGTERM; then drains requests in flight and stops
+/// the workers.
+pub async fn serve(
+    idp: &Arc<Idp>,
+    router: axum::Router,
+    listener: std::net::TcpListener,
+    mode: Listener,
+) -> anyhow::Result<()> {
     let housekeeping = idp.spawn_housekeeping();
     let jobs = idp.resume_jobs();
-    let router = idp.router();
     idp::serve(router, listener, mode, shutdown_signal()).await?;
     housekeeping.abort();
     jobs.abort();
-    tracing::info!("idp stopped");
+    tracing::info!("stopped");
     Ok(())
 }
 

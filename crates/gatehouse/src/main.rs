@@ -1,8 +1,11 @@
 //! The `gatehouse` command line: argument parsing and wiring only. Everything it starts lives
 //! in the library crates, where tests reach it.
 
+mod doctor_cmd;
 mod idp_cmd;
+mod logging;
 mod tenant_cmd;
+mod up_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -21,11 +24,14 @@ struct Cli {
 enum Command {
     /// Run the identity provider.
     Idp(Box<idp_cmd::IdpArgs>),
-    /// Run the guide's whole system on embedded defaults (today: the idp with the guide's tenant).
-    Up(idp_cmd::UpArgs),
-    /// Tenant as code: check a tenant file against the guide.
+    /// Run the guide's whole system on one port: the idp with the guide's tenant, auth0-client and a
+    /// demo CMS with its login site (http://localhost:8080).
+    Up(up_cmd::UpArgs),
+    /// Tenant as code in auth0-deploy-cli's YAML: export, import (any Management API) and lint.
     #[command(subcommand)]
     Tenant(tenant_cmd::TenantCommand),
+    /// Check an auth0-client config.json against a tenant file or a live tenant.
+    Doctor(doctor_cmd::DoctorArgs),
     /// Run Mia-Platform's auth0-client (drop-in): configured like the original, by
     /// SERVICE_CONFIG_PATH/SERVICE_CONFIG_FILE_NAME.json and its environment variables.
     Auth0Client,
@@ -36,24 +42,24 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     if let Command::Tenant(cmd) = cli.command {
         return tenant_cmd::run(cmd);
     }
+    if let Command::Doctor(args) = cli.command {
+        return doctor_cmd::run(args);
+    }
     if let Command::Auth0Client = cli.command {
         return Ok(auth0_client::main_from_env());
     }
-    init_logging();
+    logging::init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         match cli.command {
             Command::Idp(args) => idp_cmd::run(*args).await,
-            Command::Up(args) => idp_cmd::up(args).await,
-            Command::Tenant(_) | Command::Auth0Client => unreachable!("handled before the runtime starts"),
+            Command::Up(args) => up_cmd::run(args).await,
+            Command::Tenant(_) | Command::Doctor(_) | Command::Auth0Client => {
+                unreachable!("handled before the runtime starts")
+            }
         }
         .map(|()| std::process::ExitCode::SUCCESS)
-    })
-}
-
-/// One JSON object per line on stdout; `RUST_LOG` filters (default `info`).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().json().with_current_span(false).with_target(true).with_env_filter(filter).init();
+    });
+    logging::flush();
+    result
 }

@@ -2,10 +2,11 @@
 //! accepting, let requests in flight finish (up to a grace period), then return.
 
 use axum::Router;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// How long requests in flight may take to finish once shutdown has begun.
 const GRACE: Duration = Duration::from_secs(10);
 
 pub enum Listener {
@@ -27,8 +28,30 @@ pub async fn serve(
     let app = router.into_make_service_with_connect_info::<SocketAddr>();
     match mode {
         Listener::Plain => {
+            // axum waits for every connection to finish, without limit: a request stuck in
+            // flight (a client that never sends its body) would keep the process alive forever.
+            // So the grace period starts when `shutdown` resolves, as in TLS mode; when it ends,
+            // what is left is dropped with the runtime.
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+            let (begun, begins) = tokio::sync::oneshot::channel::<()>();
+            let shutdown = async move {
+                shutdown.await;
+                let _ = begun.send(());
+            };
+            let grace_over = async move {
+                match begins.await {
+                    Ok(()) => tokio::time::sleep(GRACE).await,
+                    Err(_) => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                served = axum::serve(listener, app).with_graceful_shutdown(shutdown).into_future() => served,
+                () = grace_over => {
+                    let grace_secs = GRACE.as_secs();
+                    tracing::warn!(grace_secs, "requests in flight outlived the grace period: stopping without them");
+                    Ok(())
+                }
+            }
         }
         Listener::Tls { cert_pem, key_pem } => {
             let config = axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem, key_pem).await?;

@@ -27,7 +27,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A headless chromium session behind its own chromedriver. Dropping it ends the session and
 /// the driver, also when a test panics.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     port: u16,
     session: String,
@@ -37,7 +37,7 @@ struct Browser {
 }
 
 impl Browser {
-    async fn launch() -> Self {
+    pub(crate) async fn launch() -> Self {
         require_file(Path::new(CHROMIUM), "chromium (Debian package chromium)");
         require_file(Path::new(CHROMEDRIVER), "chromedriver (Debian package chromium-driver)");
         let port = free_port();
@@ -119,47 +119,47 @@ impl Browser {
         body["value"].clone()
     }
 
-    async fn session_command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn session_command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         self.command(method, &format!("session/{}/{path}", self.session), body).await
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.session_command(reqwest::Method::POST, "url", Some(json!({"url": url}))).await;
     }
 
-    async fn current_url(&self) -> String {
+    pub(crate) async fn current_url(&self) -> String {
         let value = self.session_command(reqwest::Method::GET, "url", None).await;
         value.as_str().expect("a URL").to_string()
     }
 
-    async fn title(&self) -> String {
+    pub(crate) async fn title(&self) -> String {
         self.session_command(reqwest::Method::GET, "title", None).await.as_str().unwrap_or_default().to_string()
     }
 
-    async fn find(&self, css: &str) -> String {
+    pub(crate) async fn find(&self, css: &str) -> String {
         let query = json!({"using": "css selector", "value": css});
         let value = self.session_command(reqwest::Method::POST, "element", Some(query)).await;
         value[ELEMENT_KEY].as_str().unwrap_or_else(|| panic!("no element {css}")).to_string()
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         let element = self.find(css).await;
         let value = self.session_command(reqwest::Method::GET, &format!("element/{element}/text"), None).await;
         value.as_str().unwrap_or_default().to_string()
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
         let element = self.find(css).await;
         let keys = json!({"text": text});
         self.session_command(reqwest::Method::POST, &format!("element/{element}/value"), Some(keys)).await;
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let element = self.find(css).await;
         self.session_command(reqwest::Method::POST, &format!("element/{element}/click"), Some(json!({}))).await;
     }
 
-    async fn screenshot(&self, path: &Path) {
+    pub(crate) async fn screenshot(&self, path: &Path) {
         let value = self.session_command(reqwest::Method::GET, "screenshot", None).await;
         let png = STANDARD.decode(value.as_str().expect("base64 PNG")).expect("valid base64");
         std::fs::write(path, png).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
@@ -193,7 +193,7 @@ fn delete_session_blocking(port: u16, session: &str) {
 }
 
 /// Where screenshots go: `$GATEHOUSE_TEST_OUTPUT`, else `target/test-output/browser/`.
-fn output_dir() -> PathBuf {
+pub(crate) fn output_dir() -> PathBuf {
     let dir = match std::env::var_os("GATEHOUSE_TEST_OUTPUT") {
         Some(dir) => PathBuf::from(dir),
         None => crate::support::workspace().join("target/test-output/browser"),
@@ -224,7 +224,7 @@ async fn assert_login_page(browser: &Browser) {
     assert!(subtitle.contains("CMS"), "the page should name the application: {subtitle:?}");
 }
 
-async fn submit_login(browser: &Browser, email: &str, password: &str) {
+pub(crate) async fn submit_login(browser: &Browser, email: &str, password: &str) {
     browser.type_into("#username", email).await;
     browser.type_into("#password", password).await;
     browser.click("button[type=submit]").await;

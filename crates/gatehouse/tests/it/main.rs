@@ -1,13 +1,18 @@
-//! Real-path tests of the `gatehouse` binary: each starts `gatehouse idp` as a child process
+//! Real-path tests of the `gatehouse` binary: each starts `gatehouse idp` (or `up`) as a child process
 //! (the way users and CI run it) on its own port and data directory, then drives it with
 //! software nobody here wrote: the `openid-client` npm SDK, the official Auth0 SDKs (npm `auth0`
 //! v7 and v4, PyPI `auth0-python`), `auth0-deploy-cli` and a real chromium browser. One test
 //! binary (modules below) so the support code links once.
 
 mod browser;
+mod browser_up;
 mod deploy_cli;
+mod doctor;
 mod openid_client;
 mod sdk_node;
 mod sdk_python;
 mod sdk_support;
 mod support;
+mod tenant_remote;
+mod up;
+mod up_support;

@@ -1,0 +1,207 @@
+//! `gatehouse up`: the guide's whole system on one port. The idp (the embedded example tenant,
+//! SQLite in the data dir or `--database`), auth0-client (sessions in memory or `--redis`) and
+//! the demo CMS with its login site and Mia-like gateway (crate `demo-cms`), wired together and
+//! served by one listener until Ctrl-C or SIGTERM (a second one stops it at once, without
+//! waiting for requests in flight).
+
+use crate::idp_cmd::{self, IdpArgs};
+use anyhow::{Context, anyhow};
+use clap::Args;
+use demo_cms::Origins;
+use demo_cms::setup::Auth0ClientSetup;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tenant::Keywords;
+
+#[derive(Args, Debug, Clone)]
+pub struct UpArgs {
+    /// Data directory: SQLite database, the unpacked example tenant, auth0-client's config.json.
+    #[arg(long, env = "GATEHOUSE_DATA", default_value = ".gatehouse")]
+    pub data: PathBuf,
+    /// The one port (on 127.0.0.1): the CMS is http://localhost:PORT, the idp http://127.0.0.1:PORT.
+    #[arg(long, env = "GATEHOUSE_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// The idp's database, e.g. `postgres://user:pass@host/db` (default: SQLite in the data dir).
+    #[arg(long, env = "GATEHOUSE_DATABASE")]
+    pub database: Option<String>,
+    /// Keep auth0-client's sessions in Redis at HOST:PORT (default: in memory, lost on exit).
+    #[arg(long, env = "GATEHOUSE_REDIS", value_name = "HOST:PORT")]
+    pub redis: Option<String>,
+}
+
+/// The guide's tenant, compiled in so `up` runs from anywhere.
+const EXAMPLE_TENANT: &str = include_str!("../../../examples/cms-tenant/tenant.yaml");
+const EXAMPLE_ACTION: &str = include_str!("../../../examples/cms-tenant/actions/inject-id-token/code.js");
+const EXAMPLE_ENV: &str = include_str!("../../../examples/cms-tenant/dev.env");
+const EXAMPLE_USERS: &str = include_str!("../../../examples/cms-tenant/users.json");
+/// The database connection the example users live in.
+const CONNECTION: &str = "dev-users";
+
+/// `gatehouse idp`'s defaults (its other `GATEHOUSE_*` variables apply to `up` too), for the
+/// flags `up` does not set itself.
+fn idp_defaults() -> anyhow::Result<IdpArgs> {
+    use clap::{Args, FromArgMatches};
+    let command = IdpArgs::augment_args(clap::Command::new("up").no_binary_name(true));
+    let matches = command.try_get_matches_from(std::iter::empty::<String>())?;
+    Ok(IdpArgs::from_arg_matches(&matches)?)
+}
+
+/// Unpacks the embedded example so the idp reads it like any tenant folder.
+fn unpack_tenant(data: &Path) -> anyhow::Result<PathBuf> {
+    let dir = data.join("cms-tenant");
+    std::fs::create_dir_all(dir.join("actions/inject-id-token"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    for (name, text) in [
+        ("tenant.yaml", EXAMPLE_TENANT),
+        ("actions/inject-id-token/code.js", EXAMPLE_ACTION),
+        ("dev.env", EXAMPLE_ENV),
+        ("users.json", EXAMPLE_USERS),
+    ] {
+        std::fs::write(dir.join(name), text).with_context(|| format!("writing {}", dir.join(name).display()))?;
+    }
+    Ok(dir)
+}
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    // Bound first: a taken port fails at once, before any import.
+    let listen = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listener = std::net::TcpListener::bind(listen).map_err(|e| {
+        anyhow!("cannot listen on {listen}: {e}. Is another `gatehouse up` running? Choose another port with --port.")
+    })?;
+    let local = listener.local_addr()?;
+    let origins = Origins::local(local.port());
+
+    let dir = unpack_tenant(&args.data)?;
+    let idp_args = IdpArgs {
+        tenant: Some(dir.join("tenant.yaml")),
+        keywords: Some(dir.join("dev.env")),
+        users: Some(dir.join("users.json")),
+        users_connection: Some(CONNECTION.into()),
+        database: args.database.clone(),
+        data: args.data.clone(),
+        listen: local,
+        tls: false,
+        tls_cert: None,
+        tls_key: None,
+        public_url: Some(origins.idp.clone()),
+        trust_proxy: false,
+        ..idp_defaults()?
+    };
+    let mut keywords = idp_cmd::keywords(&idp_args)?;
+    // The callback and logout URLs registered in the tenant follow the port.
+    keywords.insert("CMS_BASE_URL", origins.cms_base());
+    let (idp, mode) = idp_cmd::build(&idp_args, local, keywords.clone()).await?;
+
+    let connection_id = idp
+        .store
+        .connection_by_name(CONNECTION)
+        .await?
+        .map(|c| c.id)
+        .with_context(|| format!("the tenant has no {CONNECTION} connection"))?;
+    let kw = |k: &str| keywords.get(k).with_context(|| format!("the example tenant's dev.env has no {k}"));
+    let setup = Auth0ClientSetup {
+        origins: origins.clone(),
+        cms_client_id: kw("CMS_CLIENT_ID")?,
+        cms_client_secret: kw("CMS_CLIENT_SECRET")?,
+        management_client_id: kw("MGMT_CLIENT_ID")?,
+        management_client_secret: kw("MGMT_CLIENT_SECRET")?,
+        namespace: kw("MIA_NAMESPACE")?,
+        connection: CONNECTION.into(),
+        connection_id,
+        redis_hosts: args.redis.clone(),
+        config_dir: args.data.join("auth0-client"),
+    };
+    write_config(&setup)?;
+    let config = setup.config().context("auth0-client configuration")?;
+    for w in &config.warnings {
+        tracing::warn!("auth0-client: {w}");
+    }
+    auth0_client::install_crypto_provider();
+    let app = auth0_client::App::new(config, auth0_client::clock::Clock::default())
+        .map_err(|e| anyhow!("starting auth0-client: {e}"))?;
+    let router = demo_cms::router(auth0_client::router(app), idp.router(), origins.clone());
+
+    // Counting starts before serving, so that no signal from then on is missed.
+    let stop_now = second_signal()?;
+    announce(&args, &origins, &keywords);
+    tracing::info!(cms = %origins.cms_base(), idp = %origins.idp_base(), "gatehouse up");
+    tokio::select! {
+        served = idp_cmd::serve(&idp, router, listener, mode) => served,
+        () = stop_now => {
+            tracing::warn!("second signal: stopping now, without the requests in flight");
+            // At once: returning would drop the runtime, which waits for blocking tasks.
+            std::process::exit(STOPPED_BY_SIGNAL)
+        }
+    }
+}
+
+/// The exit status after a second Ctrl-C (128 + SIGINT, as shells report an interrupt).
+const STOPPED_BY_SIGNAL: i32 = 130;
+
+/// Resolves on the second Ctrl-C or SIGTERM. The first one is `idp_cmd::serve`'s: it stops
+/// accepting and lets requests in flight finish for up to 10 s (`idp::serve`'s grace period).
+/// Without this, a second Ctrl-C would be swallowed (the runtime's handler replaced the default
+/// one that ends the process) and a developer would have to wait the grace period out.
+///
+/// The handlers are installed here, before the returned future is first polled, so a signal
+/// that arrives in between is counted. Two signals arriving before the future runs count as
+/// one; the grace period bounds that case.
+fn second_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("handling Ctrl-C")?;
+        let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+        Ok(async move {
+            for counted in 1..=2 {
+                tokio::select! { _ = interrupt.recv() => {}, _ = terminate.recv() => {} }
+                if counted == 1 {
+                    tracing::info!("stopping: requests in flight get up to 10 s; press Ctrl-C again to stop at once");
+                }
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("stopping: requests in flight get up to 10 s; press Ctrl-C again to stop at once");
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
+/// The equivalent of what runs, as files: `SERVICE_CONFIG_PATH=<data>/auth0-client
+/// SERVICE_CONFIG_FILE_NAME=config gatehouse auth0-client` would start the same service.
+fn write_config(setup: &Auth0ClientSetup) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&setup.config_dir).with_context(|| format!("creating {}", setup.config_dir.display()))?;
+    let path = setup.config_dir.join("config.json");
+    let text = serde_json::to_string_pretty(&setup.config_json())?;
+    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+/// What a newcomer needs, printed once everything is ready (tests wait for the first line).
+fn announce(args: &UpArgs, origins: &Origins, keywords: &Keywords) {
+    let kw = |k: &str| keywords.get(k).unwrap_or_default();
+    let database = match &args.database {
+        Some(_) => "the --database given".to_string(),
+        None => format!("SQLite {}", args.data.join("gatehouse.db").display()),
+    };
+    let sessions = match &args.redis {
+        Some(r) => format!("Redis {r}"),
+        None => "memory (signed out on restart)".to_string(),
+    };
+    println!("Gatehouse is up: open {}/", origins.cms_base());
+    println!();
+    println!("  Sign in as the CMS administrator (group admin): {} / {}", kw("ADMIN_EMAIL"), kw("ADMIN_PASSWORD"));
+    println!("  or as a plain user (no group, sees \"no access\"): {} / {}", kw("USER_EMAIL"), kw("USER_PASSWORD"));
+    println!();
+    println!("  identity provider  {}/ (issuer; Management API under /api/v2)", origins.idp_base());
+    println!("  M2M application    client_id={} client_secret={}", kw("MGMT_CLIENT_ID"), kw("MGMT_CLIENT_SECRET"));
+    println!("  data               {database}; auth0-client sessions in {sessions}");
+    println!("  auth0-client       config {}", args.data.join("auth0-client/config.json").display());
+    println!();
+    println!("Development credentials only (examples/cms-tenant/dev.env). Ctrl-C stops everything");
+    println!("(requests in flight get up to 10 s; a second Ctrl-C stops at once).");
+}
