@@ -154,9 +154,14 @@ async fn begin(
         },
         None => None,
     };
+    // A federated connection skips the login page and goes straight to its provider.
+    let mut federated = None;
     if let Some(name) = &req.connection {
         match idp.store.connection_by_name(name).await? {
             Some(c) if c.enabled_for(&client.client_id) && c.is_database() => {}
+            Some(c) if c.enabled_for(&client.client_id) && crate::social::Strategy::of(&c).is_some() => {
+                federated = Some(c);
+            }
             Some(c) if c.enabled_for(&client.client_id) => {
                 fail!(
                     "invalid_request",
@@ -192,6 +197,9 @@ async fn begin(
         expires_at: now + idp.config.login_ttl_secs * 1000,
     };
     idp.store.put_login_transaction(&tx).await?;
+    if let Some(c) = &federated {
+        return crate::social::begin_or_fail(idp, &tx.id, &req, c).await;
+    }
     let mut res = found(&format!("/u/login?state={}", tx.id));
     let cookie =
         set_cookie(&login_cookie_name(&tx.id), &csrf, "/u/", idp.config.login_ttl_secs, idp.config.secure_cookies());

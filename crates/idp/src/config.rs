@@ -22,7 +22,15 @@ pub struct Config {
     pub secrets_key: Option<PathBuf>,
     /// Time, memory and stack limits of one post-login execution.
     pub action_limits: actions::Limits,
+    /// Google's OpenID discovery document; `google-oauth2` connections take their endpoints
+    /// from it, so tests (and air-gapped setups) can point it at another OpenID provider.
+    pub google_discovery_url: Url,
+    /// Limit on each call to an upstream identity provider (discovery, JWKS, token exchange):
+    /// an unreachable provider fails the login, it never hangs it.
+    pub upstream_timeout: std::time::Duration,
 }
+
+pub const GOOGLE_DISCOVERY_URL: &str = "https://accounts.google.com/.well-known/openid-configuration";
 
 /// Auth0's brute-force protection: this many failures for one user from one IP block that pair.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +53,8 @@ impl Config {
             management_rate_limit: 100,
             secrets_key: None,
             action_limits: actions::Limits::default(),
+            google_discovery_url: Url::parse(GOOGLE_DISCOVERY_URL).expect("a valid constant URL"),
+            upstream_timeout: std::time::Duration::from_secs(10),
         }
     }
 

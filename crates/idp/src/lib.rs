@@ -26,6 +26,7 @@ mod post_login;
 pub mod provision;
 mod secrets;
 mod serve;
+mod social;
 mod tls;
 mod token;
 mod tokens;
@@ -44,7 +45,10 @@ use store::Store;
 /// One idp node: its configuration, store, keys and workers. Cheap to share (`Arc`).
 pub struct Idp {
     pub config: Config,
+    /// Every write goes through `cache`, which drops what the write changed.
     pub store: Arc<dyn Store>,
+    /// The same store, with the cached reads of the hot paths ([`store::CachedStore`]).
+    cache: Arc<store::CachedStore>,
     pub keys: keys::KeyRing,
     hasher: password::Hasher,
     mailer: Arc<dyn mail::Mailer>,
@@ -53,18 +57,27 @@ pub struct Idp {
     secrets: secrets::SecretBox,
     /// Runs action code on the blocking pool.
     actions: actions_flow::Runner,
+    /// HTTP client and caches for upstream identity providers (Google, OpenID Connect).
+    upstreams: social::Upstreams,
 }
 
 pub type AppState = Arc<Idp>;
 
+/// How long a node may serve a client, API, grant or user that another node has changed since
+/// (its own changes apply at once).
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Idp {
     pub async fn new(config: Config, store: Arc<dyn Store>, mailer: Arc<dyn mail::Mailer>) -> Result<AppState> {
+        let cache = Arc::new(store::CachedStore::new(store, CACHE_TTL, &[post_login::USERINFO_CLAIMS]));
+        let store: Arc<dyn Store> = cache.clone();
         let keys = keys::KeyRing::load(store.clone()).await?;
         let hasher = password::Hasher::new(config.bcrypt_cost);
         let rate_limiter = management::RateLimiter::new(config.management_rate_limit);
         let secrets = secrets::SecretBox::load_or_create(&config.secrets_key_path())?;
         let actions = actions_flow::Runner::new(config.action_limits);
-        Ok(Arc::new(Idp { config, store, keys, hasher, mailer, rate_limiter, secrets, actions }))
+        let upstreams = social::Upstreams::new(config.upstream_timeout)?;
+        Ok(Arc::new(Idp { config, store, cache, keys, hasher, mailer, rate_limiter, secrets, actions, upstreams }))
     }
 
     pub fn router(self: &AppState) -> axum::Router {

@@ -4,7 +4,7 @@
 
 use crate::authorize::{SESSION_COOKIE, complete, login_cookie_name, session_key, single_params};
 use crate::grant::AuthRequest;
-use crate::pages::{self, DbChoice, LoginPage};
+use crate::pages::{self, DbChoice, FederatedChoice, LoginPage};
 use crate::password::Verified;
 use crate::post_login::RequestInfo;
 use crate::util::{cookie, ct_eq, now_ms, random_token, set_cookie};
@@ -112,6 +112,8 @@ struct Pending {
     req: AuthRequest,
     client_name: String,
     databases: Vec<Connection>,
+    /// Google and OpenID Connect connections enabled for the application: one button each.
+    federated: Vec<Connection>,
 }
 
 async fn pending(idp: &AppState, state: Option<&str>) -> Result<Pending> {
@@ -126,15 +128,16 @@ async fn pending(idp: &AppState, state: Option<&str>) -> Result<Pending> {
     let tx = idp.store.login_transaction(state, now_ms()).await?.ok_or_else(expired)?;
     let req: AuthRequest = serde_json::from_value(tx.request.clone()).map_err(|_| expired())?;
     let client = idp.store.client(&req.client_id).await?.ok_or_else(expired)?.client;
-    let databases = idp
+    let (databases, federated) = idp
         .store
         .connections()
         .await?
         .into_iter()
-        .filter(|c| c.is_database() && c.enabled_for(&client.client_id))
+        .filter(|c| c.enabled_for(&client.client_id))
         .filter(|c| req.connection.as_ref().is_none_or(|only| *only == c.name))
-        .collect();
-    Ok(Pending { tx, req, client_name: client.name, databases })
+        .filter(|c| c.is_database() || crate::social::offers_button(c))
+        .partition(Connection::is_database);
+    Ok(Pending { tx, req, client_name: client.name, databases, federated })
 }
 
 fn render(idp_default: Option<&str>, p: &Pending, username: &str, error: Option<&str>, status: StatusCode) -> Response {
@@ -149,11 +152,21 @@ fn render(idp_default: Option<&str>, p: &Pending, username: &str, error: Option<
         state: &p.tx.id,
         csrf: &p.tx.csrf,
         databases: p.databases.iter().map(|d| DbChoice { name: &d.name, signup: !d.signup_disabled() }).collect(),
+        federated: p.federated.iter().map(|c| FederatedChoice { name: &c.name, label: button_label(c) }).collect(),
         selected,
         username,
         error,
     };
     form_page(status, pages::login_page(&page))
+}
+
+/// The text of a connection's button: its display name, else the provider's name.
+fn button_label(c: &Connection) -> String {
+    match (&c.display_name, c.strategy.as_str()) {
+        (Some(d), _) if !d.is_empty() => d.clone(),
+        (_, "google-oauth2") => "Google".into(),
+        _ => c.name.clone(),
+    }
 }
 
 /// A page with a credentials form: never cached, never framed (clickjacking).
@@ -194,9 +207,20 @@ async fn posted(idp: &AppState, headers: &HeaderMap, body: &str) -> Result<(Form
     Ok((form, p))
 }
 
-/// Starts the SSO session for a user who just proved who they are, ends the login
-/// transaction, and sends the browser back to the application with its code.
 async fn sign_in(idp: &AppState, p: &Pending, user_id: &str, request: &RequestInfo) -> Result<Response> {
+    start_session(idp, &p.tx.id, &p.req, user_id, request).await
+}
+
+/// Starts the SSO session for a user who just proved who they are (password, sign-up or an
+/// upstream provider), ends login transaction `tx_id`, and sends the browser back to the
+/// application with its code.
+pub(crate) async fn start_session(
+    idp: &AppState,
+    tx_id: &str,
+    req: &AuthRequest,
+    user_id: &str,
+    request: &RequestInfo,
+) -> Result<Response> {
     let now = now_ms();
     let settings = idp.store.tenant_settings().await?;
     let lifetime_ms = (settings.session_lifetime.unwrap_or(168.0) * 3_600_000.0) as i64;
@@ -210,12 +234,12 @@ async fn sign_in(idp: &AppState, p: &Pending, user_id: &str, request: &RequestIn
         clients: vec![],
     };
     idp.store.put_session(&session).await?;
-    idp.store.delete_login_transaction(&p.tx.id).await?;
-    let mut res = complete(idp, &p.req, &session, request, now).await?;
+    idp.store.delete_login_transaction(tx_id).await?;
+    let mut res = complete(idp, req, &session, request, now).await?;
     let secure = idp.config.secure_cookies();
     let set = [
         set_cookie(SESSION_COOKIE, &cookie_value, "/", lifetime_ms / 1000, secure),
-        set_cookie(&login_cookie_name(&p.tx.id), "", "/u/", 0, secure),
+        set_cookie(&login_cookie_name(tx_id), "", "/u/", 0, secure),
     ];
     for c in set {
         res.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&c).map_err(Error::internal)?);
@@ -235,6 +259,13 @@ pub async fn submit(
         let default = idp.store.tenant_settings().await?.default_directory;
         let again =
             |message: &str, status| Ok(render(default.as_deref(), &p, field("username"), Some(message), status));
+        // A provider button: leave for the upstream (the form proved this browser began the login).
+        if field("action") == "federated" {
+            let Some(c) = p.federated.iter().find(|c| c.name == field("connection")) else {
+                return again("Choose a valid login method.", StatusCode::BAD_REQUEST);
+            };
+            return crate::social::begin_or_fail(&idp, &p.tx.id, &p.req, c).await;
+        }
         let Some(connection) = p.databases.iter().find(|d| d.name == field("connection")) else {
             return again("Choose a valid directory.", StatusCode::BAD_REQUEST);
         };

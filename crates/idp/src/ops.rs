@@ -2,8 +2,9 @@
 //! one log line per request (with a request id; never the query string or body, which carry
 //! codes, tokens and passwords), body-size and time limits.
 
-use crate::{AppState, authorize, dbconnections, discovery, login, logout, token, userinfo};
+use crate::{AppState, authorize, dbconnections, discovery, login, logout, social, token, userinfo};
 use axum::Router;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -11,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
+use std::pin::Pin;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Requests to these endpoints are small; anything larger is refused before parsing.
@@ -22,6 +25,7 @@ pub fn routes(idp: AppState) -> Router {
         .route("/authorize", get(authorize::authorize))
         .route("/u/login", get(login::show).post(login::submit))
         .route("/u/signup", get(login::signup_show).post(login::signup_submit))
+        .route("/login/callback", get(social::callback))
         .route("/oauth/token", post(token::token))
         .route("/oauth/revoke", post(token::revoke::revoke))
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
@@ -74,26 +78,74 @@ async fn metrics_text() -> Response {
     }
 }
 
-/// Refuses a declared body over the limit before any handler reads it, in the OAuth error
-/// shape (bodies without a length still stop at the extractor's limit).
+/// Refuses a body over the limit before any handler reads it: a declared one at once, one
+/// without a length (chunked, or HTTP/2 without `content-length`) once more than the limit
+/// has arrived, so every over-limit body gets the same JSON 413 rather than an extractor's
+/// plain-text one. The Management API answers in its own shape; its users-import upload has a
+/// larger limit.
 async fn limit_body(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let (limit, too_large): (usize, fn() -> Response) = if path == "/api/v2/jobs/users-imports" {
+        (crate::management::jobs::UPLOAD_LIMIT, || crate::management::jobs::too_large().into_response())
+    } else if path == "/api/v2" || path.starts_with("/api/v2/") {
+        (BODY_LIMIT, || {
+            crate::management::ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Payload content length greater than maximum allowed: {BODY_LIMIT}."),
+                None,
+            )
+            .into_response()
+        })
+    } else {
+        (BODY_LIMIT, || {
+            crate::Error::oauth(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "Request body too large")
+                .into_response()
+        })
+    };
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    // The users-import upload is the one large body, answered in the Management API's shape.
-    if req.uri().path() == "/api/v2/jobs/users-imports" {
-        if declared.is_some_and(|n| n > crate::management::jobs::UPLOAD_LIMIT) {
-            return crate::management::jobs::too_large().into_response();
-        }
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let body = req.body();
+    if body.is_end_stream() || body.size_hint().exact().is_some_and(|n| n <= limit as u64) {
         return next.run(req).await;
     }
-    if declared.is_some_and(|n| n > BODY_LIMIT) {
-        return crate::Error::oauth(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "Request body too large")
-            .into_response();
+    // No length given: read at most `limit` bytes here, then hand the handler the bytes read.
+    let (parts, body) = req.into_parts();
+    match read_capped(body, limit).await {
+        Ok(Some(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(None) => too_large(),
+        Err(e) => {
+            tracing::debug!(error = %e, "request body unreadable");
+            (StatusCode::BAD_REQUEST, "Failed to read the request body").into_response()
+        }
     }
-    next.run(req).await
+}
+
+/// The body's bytes, or `None` as soon as there are more than `limit` of them.
+async fn read_capped(mut body: Body, limit: usize) -> Result<Option<Bytes>, axum::Error> {
+    let mut buf = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let Ok(data) = frame?.into_data() else { continue }; // trailers
+        if buf.len() + data.len() > limit {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(Some(buf.into()))
+}
+
+/// A request id: a random prefix per process and a counter, unique across nodes without asking
+/// the system's random generator on every request (ids are labels, not secrets).
+fn next_request_id() -> String {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| crate::util::random_hex(8));
+    format!("{prefix}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 async fn observe(req: Request, next: Next) -> Response {
@@ -108,7 +160,7 @@ async fn observe(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         .map(str::to_owned)
-        .unwrap_or_else(|| crate::util::random_hex(16));
+        .unwrap_or_else(next_request_id);
     let mut res = next.run(req).await;
     let status = res.status().as_u16();
     let elapsed = start.elapsed();

@@ -7,6 +7,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;ma
 main{max-width:380px;margin:8vh auto;background:#fff;padding:32px 36px;border-radius:8px;box-shadow:0 2px 12px #0002}\
 h1{font-size:1.35rem;margin:0 0 4px}p.sub{color:#555;margin:0 0 20px}label{display:block;margin:12px 0 4px;font-size:.9rem}\
 input[type=email],input[type=text],input[type=password],select{width:100%;box-sizing:border-box;padding:10px;border:1px solid #bbb;border-radius:4px;font-size:1rem}\
+button.federated{background:#fff;color:#222;border:1px solid #bbb;margin-top:8px}\
 button{margin-top:20px;width:100%;padding:11px;border:0;border-radius:4px;background:#3853d8;color:#fff;font-size:1rem;cursor:pointer}\
 .error{background:#fde8e8;color:#8a1f1f;padding:10px;border-radius:4px;margin-bottom:12px}\
 .alt{margin-top:16px;text-align:center;font-size:.9rem}";
@@ -33,11 +34,18 @@ pub struct DbChoice<'a> {
     pub signup: bool,
 }
 
+/// A Google or OpenID Connect connection offered as a button.
+pub struct FederatedChoice<'a> {
+    pub name: &'a str,
+    pub label: String,
+}
+
 pub struct LoginPage<'a> {
     pub app_name: &'a str,
     pub state: &'a str,
     pub csrf: &'a str,
     pub databases: Vec<DbChoice<'a>>,
+    pub federated: Vec<FederatedChoice<'a>>,
     pub selected: Option<&'a str>,
     pub username: &'a str,
     pub error: Option<&'a str>,
@@ -48,9 +56,27 @@ pub fn login_page(p: &LoginPage<'_>) -> String {
     if let Some(e) = p.error {
         body.push_str(&format!("<div class=\"error\" role=\"alert\" id=\"error-message\">{}</div>", esc(e)));
     }
-    if p.databases.is_empty() {
+    if p.databases.is_empty() && p.federated.is_empty() {
         body.push_str("<p>No login method is enabled for this application.</p>");
         return page("Log in", &body);
+    }
+    // One small form per provider, carrying the same anti-CSRF token as the password form.
+    for f in &p.federated {
+        body.push_str(&format!(
+            "<form method=\"post\" action=\"/u/login?state={state}\"><input type=\"hidden\" name=\"state\" value=\"{state}\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"connection\" value=\"{name}\">\
+             <button type=\"submit\" class=\"federated\" id=\"connection-{name}\" name=\"action\" value=\"federated\">Continue with {label}</button></form>",
+            state = esc(p.state),
+            csrf = esc(p.csrf),
+            name = esc(f.name),
+            label = esc(&f.label),
+        ));
+    }
+    if p.databases.is_empty() {
+        return page("Log in", &body);
+    }
+    if !p.federated.is_empty() {
+        body.push_str("<p class=\"alt\">or</p>");
     }
     body.push_str(&format!(
         "<form method=\"post\" action=\"/u/login?state={state}\"><input type=\"hidden\" name=\"state\" value=\"{state}\">\

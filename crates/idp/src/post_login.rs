@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use std::net::SocketAddr;
 use store::{Client, User};
 
-const USERINFO_CLAIMS: &str = "userinfo_claims";
+pub(crate) const USERINFO_CLAIMS: &str = "userinfo_claims";
 
 /// What the post-login actions added to this login's tokens.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -192,7 +192,7 @@ pub async fn run_for_token(idp: &AppState, login: Login<'_>) -> Result<ActionCla
 /// The ID-token custom claims the latest login of `user_id` at `client_id` got from actions,
 /// for `/userinfo`.
 pub async fn userinfo_claims(idp: &AppState, client_id: &str, user_id: &str) -> Result<Map<String, Value>> {
-    let doc = idp.store.document(USERINFO_CLAIMS, &userinfo_key(client_id, user_id)).await?;
+    let doc = idp.cache.cached_document(USERINFO_CLAIMS, &userinfo_key(client_id, user_id)).await?;
     Ok(match doc.and_then(|mut d| d.get_mut("claims").map(Value::take)) {
         Some(Value::Object(m)) => m,
         _ => Map::new(),

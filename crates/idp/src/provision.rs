@@ -52,6 +52,15 @@ pub async fn ensure_management_api(idp: &AppState) -> Result<()> {
 pub async fn apply_tenant(idp: &AppState, file: &TenantFile) -> Result<TenantReport> {
     let store = &idp.store;
     let mut report = TenantReport::default();
+    // Federated connections' options are checked before anything is written, so a bad one
+    // leaves the tenant as it was.
+    for spec in file.all_connections() {
+        let connection = spec.to_connection("con_check", &[]).map_err(|e| Error::internal(e.to_string()))?;
+        if crate::social::Strategy::of(&connection).is_some() {
+            crate::social::validate_options(&connection, &idp.config.google_discovery_url)
+                .map_err(|e| Error::internal(format!("connection {}: {e}", connection.name)))?;
+        }
+    }
     ensure_management_api(idp).await?;
     let mut settings = store.tenant_settings().await?;
     let mut wanted = file.tenant.clone();
@@ -112,7 +121,8 @@ pub async fn apply_tenant(idp: &AppState, file: &TenantFile) -> Result<TenantRep
         let found = store.connection_by_name(&spec.name).await?;
         let id = found.as_ref().map(|c| c.id.clone()).unwrap_or_else(|| format!("con_{}", random_alnum(16)));
         let enabled = spec.enabled_client_names().iter().map(|n| client_id_of(n)).collect::<Result<Vec<_>>>()?;
-        let connection = spec.to_connection(&id, &enabled).map_err(|e| Error::internal(e.to_string()))?;
+        let mut connection = spec.to_connection(&id, &enabled).map_err(|e| Error::internal(e.to_string()))?;
+        connection_defaults(&mut connection);
         if found.as_ref() != Some(&connection) {
             store.put_connection(&connection).await?;
         }
@@ -130,6 +140,20 @@ pub async fn apply_tenant(idp: &AppState, file: &TenantFile) -> Result<TenantRep
 
     apply_actions(idp, file).await?;
     Ok(report)
+}
+
+/// What Auth0 stores for a new database connection when its options leave these out. Both
+/// `POST /api/v2/connections` and [`apply_tenant`] apply them, so a connection is the same
+/// whichever created it (and so is an export of it). Options given are kept.
+pub(crate) fn connection_defaults(connection: &mut Connection) {
+    if !connection.is_database() {
+        return;
+    }
+    let o = &mut connection.options;
+    o.entry("passwordPolicy").or_insert(json!("good"));
+    o.entry("brute_force_protection").or_insert(json!(true));
+    o.entry("strategy_version").or_insert(json!(2));
+    o.entry("mfa").or_insert(json!({"active": true, "return_enroll_settings": true}));
 }
 
 /// Actions as deploy-cli imports them, through `actions_flow` so the documents are the ones

@@ -59,7 +59,7 @@ async fn claims(idp: &AppState, headers: &HeaderMap) -> Result<Map<String, Value
         return Err(Error::Unauthorized("token not valid for /userinfo"));
     }
     let sub = claims.get("sub").and_then(Value::as_str).ok_or(Error::Unauthorized("no sub"))?;
-    let user = idp.store.user(sub).await?.ok_or(Error::Unauthorized("user gone"))?.user;
+    let user = idp.cache.cached_user(sub).await?.ok_or(Error::Unauthorized("user gone"))?.user;
     if user.blocked {
         return Err(Error::Unauthorized("user blocked"));
     }

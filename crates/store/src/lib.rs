@@ -6,10 +6,12 @@
 //! Everything a login needs between two requests lives here, so idp nodes sharing one
 //! PostgreSQL database are interchangeable.
 
+pub mod cache;
 pub mod model;
 pub mod search;
 mod sql;
 
+pub use cache::CachedStore;
 pub use model::*;
 pub use search::{UserPage, UserSearch};
 pub use sql::{Dialect, SqlStore};
@@ -84,6 +86,9 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the document and hash; `NotFound` when absent, `Conflict` on a taken email.
     async fn update_user(&self, user: &StoredUser) -> Result<()>;
     async fn delete_user(&self, user_id: &str) -> Result<bool>;
+    /// Deletes every user of a connection (by name), as Auth0 does when the connection is
+    /// deleted; returns how many were removed.
+    async fn delete_connection_users(&self, connection: &str) -> Result<u64>;
     /// Counts a successful login (logins_count, last_login, last_ip) in one statement.
     async fn record_login(&self, user_id: &str, at: Millis, ip: &str) -> Result<()>;
     /// One page of the users a [`search::Query`] matches, and how many match in all; both

@@ -397,13 +397,17 @@ pub struct UserSearch {
     /// 0-based.
     pub page: u32,
     pub per_page: u32,
+    /// Also count every match (Auth0's `include_totals`): a second statement, as costly as
+    /// the page itself, so only when asked.
+    pub totals: bool,
 }
 
-/// A page of users and how many matched in all, both within Auth0's first [`MAX_RESULTS`].
+/// A page of users and, when [`UserSearch::totals`] asked, how many matched in all, both
+/// within Auth0's first [`MAX_RESULTS`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserPage {
     pub users: Vec<StoredUser>,
-    pub total: u64,
+    pub total: Option<u64>,
 }
 
 #[cfg(test)]

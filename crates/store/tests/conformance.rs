@@ -155,6 +155,7 @@ conformance!(
     resource_server_crud,
     client_grant_crud,
     user_crud,
+    delete_connection_users,
     user_email_unique_per_connection,
     user_by_login,
     record_login_concurrent,
@@ -461,6 +462,23 @@ mod cases {
         assert!(store.delete_user("auth0|u1").await.unwrap());
         assert!(!store.delete_user("auth0|u1").await.unwrap());
         assert_eq!(store.user("auth0|u1").await.unwrap(), None);
+    }
+
+    pub async fn delete_connection_users(store: &dyn Store) {
+        store.create_user(&user("oidc|corp|1", "corp", Some("ada@example.com"), None)).await.unwrap();
+        store.create_user(&user("oidc|corp|2", "corp", None, Some("bob"))).await.unwrap();
+        store.create_user(&user("auth0|u1", "db", Some("ada@example.com"), None)).await.unwrap();
+        store.create_user(&user("oidc|corpus|1", "corpus", None, None)).await.unwrap();
+        assert_eq!(store.delete_connection_users("corp").await.unwrap(), 2);
+        assert_eq!(store.user("oidc|corp|1").await.unwrap(), None);
+        assert_eq!(store.user("oidc|corp|2").await.unwrap(), None);
+        assert_eq!(store.user_by_login("corp", "bob").await.unwrap(), None);
+        assert!(store.user("auth0|u1").await.unwrap().is_some(), "other connections keep their users");
+        assert!(store.user("oidc|corpus|1").await.unwrap().is_some(), "names are matched exactly");
+        assert_eq!(store.delete_connection_users("corp").await.unwrap(), 0);
+        assert_eq!(store.delete_connection_users("nope").await.unwrap(), 0);
+        // The email is free again in that connection.
+        store.create_user(&user("oidc|corp|3", "corp", Some("ada@example.com"), None)).await.unwrap();
     }
 
     pub async fn user_email_unique_per_connection(store: &dyn Store) {
@@ -878,9 +896,9 @@ mod cases {
     /// The short ids (`u01`…) of every user `q` matches, sorted.
     async fn found(store: &dyn Store, q: &str) -> Vec<String> {
         let query = search::parse(q).unwrap_or_else(|e| panic!("{q:?} should parse: {e}"));
-        let search = UserSearch { query: Some(query), sort: None, page: 0, per_page: 100 };
+        let search = UserSearch { query: Some(query), sort: None, page: 0, per_page: 100, totals: true };
         let page = store.search_users(&search).await.unwrap_or_else(|e| panic!("{q:?} should run: {e}"));
-        assert_eq!(page.total, page.users.len() as u64, "{q}");
+        assert_eq!(page.total, Some(page.users.len() as u64), "{q}");
         let mut ids: Vec<String> = page.users.iter().map(|u| short(&u.user.user_id)).collect();
         ids.sort();
         ids
@@ -1090,8 +1108,8 @@ mod cases {
         let run = |query: Option<&str>, sort: Option<(search::SortField, bool)>, page: u32, per_page: u32| {
             let query = query.map(|q| search::parse(q).unwrap());
             async move {
-                let page = store.search_users(&UserSearch { query, sort, page, per_page }).await.unwrap();
-                (page.users.iter().map(|u| short(&u.user.user_id)).collect::<Vec<_>>(), page.total)
+                let page = store.search_users(&UserSearch { query, sort, page, per_page, totals: true }).await.unwrap();
+                (page.users.iter().map(|u| short(&u.user.user_id)).collect::<Vec<_>>(), page.total.unwrap())
             }
         };
         use search::SortField::*;
@@ -1203,9 +1221,9 @@ mod cases {
                 result.unwrap();
             }
         }
-        let page = |page, per_page| UserSearch { query: None, sort: None, page, per_page };
+        let page = |page, per_page| UserSearch { query: None, sort: None, page, per_page, totals: true };
         let first = store.search_users(&page(0, 100)).await.unwrap();
-        assert_eq!((first.users.len(), first.total), (100, 1000));
+        assert_eq!((first.users.len(), first.total), (100, Some(1000)));
         let last = store.search_users(&page(9, 100)).await.unwrap();
         assert_eq!(last.users.len(), 100);
         assert_eq!(last.users[99].user.user_id, "auth0|bulk0999");
@@ -1216,7 +1234,12 @@ mod cases {
         assert_eq!(straddling.users[0].user.user_id, "auth0|bulk0900");
         let query = search::parse("user_id:auth0|bulk100*").unwrap();
         let few = store.search_users(&UserSearch { query: Some(query), ..page(0, 50) }).await.unwrap();
-        assert_eq!((few.users.len(), few.total), (5, 5));
+        assert_eq!((few.users.len(), few.total), (5, Some(5)));
+        // Without totals the page is the same and nothing is counted.
+        let query = search::parse("user_id:auth0|bulk100*").unwrap();
+        let uncounted = UserSearch { query: Some(query), totals: false, ..page(0, 50) };
+        let uncounted = store.search_users(&uncounted).await.unwrap();
+        assert_eq!((uncounted.users, uncounted.total), (few.users, None));
     }
 }
 
@@ -1231,7 +1254,7 @@ async fn sqlite_file_migrations_are_idempotent_and_data_persists() {
     let url = format!("sqlite://{}", path.display());
     let again = SqlStore::connect(&url).await.expect("second connect");
     assert_eq!(again.document("k", "1").await.unwrap(), Some(serde_json::json!({"kept": true})));
-    assert_eq!(migrations_applied(&url, None).await, 2);
+    assert_eq!(migrations_applied(&url, None).await, 3);
     // A WAL-mode file, as the pool configured it.
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
@@ -1294,7 +1317,7 @@ async fn postgres_migrations_are_idempotent() {
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.document("k", "1").await.unwrap(), Some(serde_json::json!(1)));
     assert_eq!(b.documents("k").await.unwrap().len(), 1);
-    assert_eq!(migrations_applied(&url, Some(schema)).await, 2);
+    assert_eq!(migrations_applied(&url, Some(schema)).await, 3);
     a.close().await;
     b.close().await;
     backend.finish().await;

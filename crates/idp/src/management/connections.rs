@@ -1,5 +1,6 @@
 //! `/api/v2/connections`: database and social connections. Auth0 replaces `options` wholesale
-//! on PATCH; `name` and `strategy` never change; delete answers 202.
+//! on PATCH; `name` and `strategy` never change; delete answers 202 and takes the connection's
+//! users with it.
 
 use super::{ApiError, ApiResult, Caller, Query, body_object, json_response, no_content, ok, paged, select};
 use crate::AppState;
@@ -35,6 +36,16 @@ fn valid_name(name: &str) -> bool {
 
 fn parse(doc: Map<String, Value>) -> ApiResult<Connection> {
     serde_json::from_value(Value::Object(doc))
+        .map_err(|e| ApiError::bad_request(format!("Payload validation error: {e}")))
+}
+
+/// Google and OpenID Connect connections must say how to reach their provider; a bad option
+/// is refused here rather than at someone's login.
+fn check_federated(idp: &AppState, c: &Connection) -> ApiResult<()> {
+    if crate::social::Strategy::of(c).is_none() {
+        return Ok(());
+    }
+    crate::social::validate_options(c, &idp.config.google_discovery_url)
         .map_err(|e| ApiError::bad_request(format!("Payload validation error: {e}")))
 }
 
@@ -79,17 +90,10 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
     doc.remove("id");
     doc.insert("id".into(), json!(format!("con_{}", random_alnum(16))));
     doc.entry("realms").or_insert_with(|| json!([name]));
-    let options = doc.entry("options").or_insert_with(|| json!({}));
-    if strategy == "auth0"
-        && let Value::Object(o) = options
-    {
-        // What Auth0 returns for a new database connection.
-        o.entry("passwordPolicy").or_insert(json!("good"));
-        o.entry("brute_force_protection").or_insert(json!(true));
-        o.entry("strategy_version").or_insert(json!(2));
-        o.entry("mfa").or_insert(json!({"active": true, "return_enroll_settings": true}));
-    }
-    let connection = parse(doc)?;
+    let mut connection = parse(doc)?;
+    // The same defaults as a connection provisioned from a tenant file.
+    crate::provision::connection_defaults(&mut connection);
+    check_federated(&idp, &connection)?;
     check_clients_exist(&idp, &connection.enabled_clients).await?;
     idp.store.put_connection(&connection).await?;
     Ok(json_response(StatusCode::CREATED, &json!(connection)))
@@ -123,16 +127,24 @@ async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<Stri
         }
     }
     let connection = parse(doc)?;
+    check_federated(&idp, &connection)?;
     check_clients_exist(&idp, &connection.enabled_clients).await?;
     idp.store.put_connection(&connection).await?;
     Ok(ok(&json!(connection)))
 }
 
+/// Deletes the connection and, as Auth0 does, its users: an account must not outlive the
+/// connection it came from, or a connection recreated under the same name (perhaps at another
+/// provider) would log someone into it. The connection goes first, so no login through it can
+/// create a user once its users are gone.
 async fn remove(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     caller.require(&["delete:connections"])?;
+    let c = idp.store.connection(&id).await?.ok_or_else(not_found)?;
     if !idp.store.delete_connection(&id).await? {
         return Err(not_found());
     }
+    let removed = idp.store.delete_connection_users(&c.name).await?;
+    tracing::info!(connection = %c.name, users = removed, "connection deleted with its users");
     Ok(json_response(StatusCode::ACCEPTED, &json!({ "deleted_at": iso8601(now_ms()) })))
 }
 

@@ -11,6 +11,8 @@
 //! user's id is derived from the job and the row, so a resumed run recognises the users the
 //! interrupted run wrote after its last checkpoint instead of reporting them as duplicates.
 //!
+//! At most two jobs run at once, as in Auth0: a third upload gets Auth0's 429 until one ends.
+//!
 //! Stored as documents: `job` (the job as the API shows it, plus `_`-prefixed internal state),
 //! `job_file` (the uploaded text, deleted when the job ends: it may carry passwords) and
 //! `job_errors` (the per-row errors).
@@ -46,6 +48,8 @@ const JOB_TIMEOUT_MS: i64 = 2 * 3600 * 1000;
 const JOB_RETENTION_MS: i64 = 24 * 3600 * 1000;
 /// A job resumed this many times without finishing is marked failed rather than tried again.
 const MAX_ATTEMPTS: u64 = 3;
+/// Auth0 runs at most this many import jobs of a tenant at once and refuses more with 429.
+const MAX_ACTIVE_JOBS: usize = 2;
 
 const JOB: &str = "job";
 const JOB_FILE: &str = "job_file";
@@ -69,6 +73,37 @@ pub(crate) fn too_large() -> ApiError {
         format!("Payload content length greater than maximum allowed: {FILE_LIMIT}."),
         None,
     )
+}
+
+/// Auth0's answer while [`MAX_ACTIVE_JOBS`] jobs are pending or processing.
+fn too_many_jobs() -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "There are {MAX_ACTIVE_JOBS} active import users jobs, please wait until some of them are finished and try again"
+        ),
+        Some("too_many_requests"),
+    )
+}
+
+/// Held from counting the active jobs to storing a new one, so that two uploads at once on
+/// this node cannot both take the last slot. (Nodes sharing a database can still both take
+/// it in the same instant: the limit keeps a tenant from flooding itself, it guards no data.)
+fn queueing() -> &'static tokio::sync::Mutex<()> {
+    static QUEUEING: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+    QUEUEING.get_or_init(|| tokio::sync::Mutex::new(()))
+}
+
+/// Jobs pending or processing; those past Auth0's two-hour limit are about to be failed by
+/// [`resume_jobs`] and no longer count.
+async fn active_jobs(idp: &AppState) -> ApiResult<usize> {
+    let now = now_ms();
+    let jobs = idp.store.documents(JOB).await?;
+    Ok(jobs
+        .iter()
+        .filter(|job| matches!(job["status"].as_str(), Some("pending" | "processing")))
+        .filter(|job| now - job["_created_ms"].as_i64().unwrap_or(0) <= JOB_TIMEOUT_MS)
+        .count())
 }
 
 fn multipart_error(e: MultipartError) -> ApiError {
@@ -181,6 +216,11 @@ async fn create(
         Err(e) => return Err(ApiError::bad_request(format!("Users file is not valid JSON: {e}"))),
     }
 
+    // Until the job is stored: the next upload counts it.
+    let _queueing = queueing().lock().await;
+    if active_jobs(&idp).await? >= MAX_ACTIVE_JOBS {
+        return Err(too_many_jobs());
+    }
     let id = format!("job_{}", random_alnum(16));
     let now = now_ms();
     let mut job = json!({

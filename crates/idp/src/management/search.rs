@@ -44,10 +44,11 @@ pub async fn list_users(idp: &AppState, q: &Query) -> ApiResult<Response> {
         }
         None => None,
     };
-    let UserPage { users, total } = idp.store.search_users(&UserSearch { query, sort, page, per_page }).await?;
+    let totals = q.flag("include_totals")?.unwrap_or(false);
     let fields = q.fields()?;
+    let UserPage { users, total } = idp.store.search_users(&UserSearch { query, sort, page, per_page, totals }).await?;
     let users: Vec<_> = users.iter().map(|u| select(to_json(&u.user), &fields)).collect();
-    if q.flag("include_totals")?.unwrap_or(false) {
+    if let Some(total) = total {
         return Ok(ok(&json!({
             "start": page * per_page,
             "limit": per_page,

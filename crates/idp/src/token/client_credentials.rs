@@ -11,16 +11,18 @@ use store::Client;
 pub async fn exchange(idp: &AppState, client: &Client, p: &Params) -> Result<TokenResponse> {
     let audience = match p.get("audience") {
         Some(a) => a.to_owned(),
-        None => idp.store.tenant_settings().await?.default_audience.filter(|a| !a.is_empty()).ok_or_else(|| {
-            Error::access_denied("No audience parameter was provided, and no default audience has been configured")
-        })?,
+        None => {
+            idp.cache.cached_tenant_settings().await?.default_audience.filter(|a| !a.is_empty()).ok_or_else(|| {
+                Error::access_denied("No audience parameter was provided, and no default audience has been configured")
+            })?
+        }
     };
     let api = idp
-        .store
-        .resource_server_by_identifier(&audience)
+        .cache
+        .cached_resource_server_by_identifier(&audience)
         .await?
         .ok_or_else(|| Error::access_denied(format!("Service not enabled within domain: {audience}")))?;
-    let grant = idp.store.client_grant_for(&client.client_id, &audience).await?.ok_or_else(|| {
+    let grant = idp.cache.cached_client_grant_for(&client.client_id, &audience).await?.ok_or_else(|| {
         Error::access_denied(format!(
             "Client \"{}\" is not authorized to access resource server \"{audience}\". You need to create a \"client-grant\" associated to this API.",
             client.client_id

@@ -100,7 +100,7 @@ pub async fn authenticate(idp: &AppState, headers: &HeaderMap, p: &Params) -> Re
         }
         None => (p.require("client_id")?, p.get("client_secret")),
     };
-    let stored = idp.store.client(client_id).await?.ok_or_else(Error::bad_client)?;
+    let stored = idp.cache.cached_client(client_id).await?.ok_or_else(Error::bad_client)?;
     match (&stored.secret_sha256, secret) {
         (Some(digest), Some(secret)) if ct_eq(digest, &sha256(secret.as_bytes())) => Ok(stored.client),
         (None, None) if stored.client.token_endpoint_auth_method == "none" => Ok(stored.client),

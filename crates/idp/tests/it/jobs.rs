@@ -313,6 +313,49 @@ async fn bad_uploads_get_auth0s_errors() {
     assert_eq!(status, 403);
 }
 
+/// Auth0 runs two import jobs of a tenant at once; a third upload gets its 429 until one ends.
+#[tokio::test]
+async fn a_third_concurrent_job_is_refused_until_one_ends() {
+    let t = start().await;
+    let tok = management_token(&t, None).await;
+    let con = connection_id(&t, "dev-users").await;
+    // Two jobs running (on another node: their heartbeats are fresh, so nobody resumes them).
+    let running = |id: &str| {
+        let now = idp::util::now_ms();
+        json!({"type": "users_import", "status": "processing", "connection_id": con, "connection": "dev-users",
+            "created_at": "2030-01-01T00:00:00.000Z", "id": id, "_upsert": false, "_created_ms": now,
+            "_heartbeat": now, "_attempts": 1})
+    };
+    for id in ["job_ActiveActive0001", "job_ActiveActive0002"] {
+        t.idp.store.put_document("job", id, &running(id)).await.unwrap();
+    }
+    let file: &[u8] = br#"[{"email": "third@example.test", "email_verified": true}]"#;
+    let parts: &[Part<'_>] = &[("users", Some("u.json"), file), ("connection_id", None, con.as_bytes())];
+    let (status, body) = upload(&t, &tok, parts).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body,
+        json!({"statusCode": 429, "error": "Too Many Requests", "errorCode": "too_many_requests",
+            "message": "There are 2 active import users jobs, please wait until some of them are finished and try again"})
+    );
+    // A refused upload queues nothing.
+    assert_eq!(t.idp.store.documents("job").await.unwrap().len(), 2);
+
+    // One ends: the next upload is queued and runs.
+    let mut done = running("job_ActiveActive0001");
+    done["status"] = json!("completed");
+    t.idp.store.put_document("job", "job_ActiveActive0001", &done).await.unwrap();
+    let (status, body) = upload(&t, &tok, parts).await;
+    assert_eq!(status, 202, "{body}");
+    let job = wait_done(&t, &tok, body["id"].as_str().unwrap()).await;
+    assert_eq!((job["status"].as_str(), job["summary"]["inserted"].as_u64()), (Some("completed"), Some(1)), "{job}");
+    // Two at once from one caller: at most one more fits beside the running job.
+    let (a, b) = tokio::join!(upload(&t, &tok, parts), upload(&t, &tok, parts));
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert!(matches!(statuses, [202, 202] | [202, 429]), "{statuses:?}");
+}
+
 /// A job queued by a node that stopped before running it: the next node on the same database
 /// picks it up and finishes it; a job past its attempts is marked failed instead.
 #[tokio::test]

@@ -413,6 +413,10 @@ async fn operations_endpoints_answer() {
     assert!(metrics.contains("gatehouse_logins_total{outcome=\"wrong_credentials\"}"));
     let (status, body) = json(reqwest::get(t.url("no/such/route")).await.unwrap()).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
-    let res = reqwest::get(t.url("healthz")).await.unwrap();
-    assert_eq!(res.headers()["x-request-id"].len(), 16);
+    let id = |res: reqwest::Response| res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let first = id(reqwest::get(t.url("healthz")).await.unwrap());
+    let second = id(reqwest::get(t.url("healthz")).await.unwrap());
+    assert!(!first.is_empty() && first != second, "{first} {second}");
+    let given = reqwest::Client::new().get(t.url("healthz")).header("x-request-id", "trace-42").send().await.unwrap();
+    assert_eq!(id(given), "trace-42", "a caller's id is kept");
 }

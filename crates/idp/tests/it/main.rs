@@ -8,5 +8,6 @@ mod jobs;
 mod login_flow;
 mod management;
 mod nodes;
+mod social;
 mod tenant_import;
 mod token_endpoint;

@@ -32,6 +32,39 @@ fn assert_error(body: &Value, status: u16, code: Option<&str>) {
 }
 
 #[tokio::test]
+async fn bodies_over_the_limit_get_the_management_413() {
+    let t = start().await;
+    let tok = management_token(&t, None).await;
+    let bearer = format!("Bearer {tok}");
+    let headers = [("content-type", "application/json"), ("authorization", bearer.as_str())];
+    let too_large = json!({
+        "statusCode": 413,
+        "error": "Payload Too Large",
+        "message": "Payload content length greater than maximum allowed: 65536.",
+    });
+    let huge = json!({"name": "huge", "strategy": "auth0", "options": {"pad": "a".repeat(100 * 1024)}});
+    // Chunked, without Content-Length: refused once the limit is passed.
+    let (status, body) = post_chunked(&t, "api/v2/connections", &headers, huge.to_string().as_bytes()).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap_or_else(|_| panic!("not JSON: {body}")), too_large);
+    // Declared: refused before any byte of it is read, in the same shape.
+    let (status, body) = call(&t, &tok, Method::POST, "connections", Some(huge)).await;
+    assert_eq!((status, &body), (413, &too_large));
+    // The users-import upload keeps its larger limit and its own message.
+    let upload = vec![b' '; 2_000_000];
+    let multipart = [("content-type", "multipart/form-data; boundary=x"), ("authorization", bearer.as_str())];
+    let (status, body) = post_chunked(&t, "api/v2/jobs/users-imports", &multipart, &upload).await;
+    assert_eq!(status, 413, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+    assert_eq!(body["message"], "Payload content length greater than maximum allowed: 512000.");
+    // A chunked body within the limit reaches the endpoint whole.
+    let small = json!({"name": "chunked", "strategy": "auth0"}).to_string();
+    let (status, body) = post_chunked(&t, "api/v2/connections", &headers, small.as_bytes()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["name"], "chunked");
+}
+
+#[tokio::test]
 async fn tokens_and_scopes_are_enforced() {
     let t = start().await;
     let res = reqwest::get(t.url("api/v2/users")).await.unwrap();

@@ -3,20 +3,25 @@
 
 use crate::harness::*;
 
-#[tokio::test]
-async fn a_login_started_on_one_node_finishes_on_another() {
-    let schema = pg_schema("nodes");
+/// Node A, provisioned, and node B on its own pool on the same schema, as a second process
+/// would be; behind one load balancer both share the public URL (so the issuer) and the key
+/// file that encrypts action secrets.
+async fn two_nodes(tag: &str) -> (TestIdp, TestIdp) {
+    let schema = pg_schema(tag);
     let a = start_on(pg_store_in(&schema).await, true, |_| {}).await;
-    // Node B opens its own pool on the same schema, as a second process would.
-    // Behind one load balancer both nodes share the public URL (and so the issuer).
     let public = url::Url::parse(&a.base).unwrap();
-    // Nodes on one database share the key file that encrypts action secrets.
     let key = a.idp.config.secrets_key_path();
     let b = start_on(pg_store_in(&schema).await, false, move |c| {
         c.public_url = public;
         c.secrets_key = Some(key);
     })
     .await;
+    (a, b)
+}
+
+#[tokio::test]
+async fn a_login_started_on_one_node_finishes_on_another() {
+    let (a, b) = two_nodes("nodes").await;
 
     let browser = browser();
     // /authorize on A, login form served and posted on B.
@@ -113,4 +118,62 @@ async fn the_whole_login_works_on_postgres() {
     )
     .await;
     assert_eq!(status, 403, "refresh tokens of a replayed code are revoked on PostgreSQL too");
+}
+
+/// Nodes cache clients, APIs and grants for the token endpoint; a change made through one node
+/// applies there at once and on the others once their entry is older than the cache TTL (1 s).
+#[tokio::test]
+async fn a_grant_narrowed_on_one_node_is_enforced_by_the_other() {
+    let (a, b) = two_nodes("nodes_grant").await;
+    let audience = a.idp.config.management_audience();
+    let ask = |t: &TestIdp| {
+        let url = t.url("oauth/token");
+        let audience = audience.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", &kw("MGMT_CLIENT_ID")),
+                    ("client_secret", &kw("MGMT_CLIENT_SECRET")),
+                    ("audience", &audience),
+                    ("scope", "delete:users"),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(ask(&b).await, 200, "B caches the grant");
+
+    let token = management_token(&a, None).await;
+    let grants_url = a.url("api/v2/client-grants");
+    let (_, grants) = json(reqwest::Client::new().get(&grants_url).bearer_auth(&token).send().await.unwrap()).await;
+    let grant = grants
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["client_id"] == kw("MGMT_CLIENT_ID").as_str() && g["audience"] == audience.as_str())
+        .unwrap();
+    let narrowed: Vec<&str> =
+        idp::provision::MANAGEMENT_SCOPES.iter().copied().filter(|s| *s != "delete:users").collect();
+    let patch = reqwest::Client::new()
+        .patch(format!("{grants_url}/{}", grant["id"].as_str().unwrap()))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "scope": narrowed }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), 200);
+    let changed = std::time::Instant::now();
+    assert_eq!(ask(&a).await, 403, "at once on the node that made the change");
+    loop {
+        if ask(&b).await == 403 {
+            break;
+        }
+        assert!(changed.elapsed() < std::time::Duration::from_secs(3), "B kept granting a revoked scope");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

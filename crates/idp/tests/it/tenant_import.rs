@@ -81,6 +81,52 @@ async fn importing_twice_changes_nothing_postgres() {
 }
 
 #[tokio::test]
+async fn provisioned_connections_match_api_created_ones() {
+    let t = start().await;
+    let tok = management_token(&t, None).await;
+    let http = reqwest::Client::new();
+    let get = |name: &str| http.get(t.url("api/v2/connections")).query(&[("name", name)]).bearer_auth(&tok).send();
+    let (status, list) = json(get("dev-users").await.unwrap()).await;
+    assert_eq!(status, 200, "{list}");
+    let provisioned = list[0].clone();
+
+    // The same entry of the tenant file, created through the Management API instead.
+    let mut words = keywords();
+    words.insert("AUTH0_DOMAIN", t.idp.config.domain());
+    let file = tenant::load_tenant(example_dir().join("tenant.yaml"), &words).unwrap();
+    let spec = file.databases.iter().find(|d| d.name == "dev-users").unwrap();
+    let mut body = spec.body.clone();
+    body.insert("name".into(), json!("api-users"));
+    body.insert("strategy".into(), json!(spec.strategy));
+    body.insert("enabled_clients".into(), provisioned["enabled_clients"].clone());
+    let res = http.post(t.url("api/v2/connections")).bearer_auth(&tok).json(&body).send().await.unwrap();
+    let (status, created) = json(res).await;
+    assert_eq!(status, 201, "{created}");
+    let (_, list) = json(get("api-users").await.unwrap()).await;
+    let through_api = list[0].clone();
+    assert_eq!(through_api, created, "stored as created");
+
+    // Auth0's defaults for a new database connection, whichever path created it.
+    for c in [&provisioned, &through_api] {
+        assert_eq!(c["options"]["strategy_version"], 2, "{c}");
+        assert_eq!(c["options"]["mfa"], json!({"active": true, "return_enroll_settings": true}), "{c}");
+    }
+    let keys = |c: &Value| c["options"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&provisioned), keys(&through_api));
+    assert_eq!(provisioned["options"], through_api["options"]);
+    // Everything but the identity is the same record.
+    let strip = |c: &Value| {
+        let mut c = c.clone();
+        for k in ["id", "name", "realms"] {
+            c.as_object_mut().unwrap().remove(k);
+        }
+        c
+    };
+    assert_eq!(strip(&provisioned), strip(&through_api));
+    assert_eq!(through_api["realms"], json!(["api-users"]));
+}
+
+#[tokio::test]
 async fn imported_auth0_bcrypt_hashes_log_in() {
     let t = start().await;
     let real = bcrypt_hash("Imported-Passw0rd!");

@@ -179,11 +179,17 @@ impl Store for SqlStore {
     }
 
     async fn user_by_login(&self, connection: &str, login: &str) -> Result<Option<StoredUser>> {
-        // An email match wins over another user's identical username.
+        // An email match wins over another user's identical username. Two lookups, each on
+        // its own index: with `email_lower = $2 OR username_lower = $2` SQLite picked the
+        // username index on `connection` alone and read every user of the connection.
         let q = query(
-            "SELECT data, password_hash FROM users
-             WHERE connection = $1 AND (email_lower = $2 OR username_lower = $2)
-             ORDER BY CASE WHEN email_lower = $2 THEN 0 ELSE 1 END LIMIT 1",
+            "SELECT data, password_hash FROM (
+                 SELECT data, password_hash, 0 AS preference FROM users
+                 WHERE connection = $1 AND email_lower = $2
+                 UNION ALL
+                 SELECT data, password_hash, 1 AS preference FROM users
+                 WHERE connection = $1 AND username_lower = $2
+             ) AS found ORDER BY preference LIMIT 1",
         )
         .bind(connection)
         .bind(login.to_lowercase());
@@ -221,6 +227,12 @@ impl Store for SqlStore {
         self.remove("user", q).await
     }
 
+    async fn delete_connection_users(&self, connection: &str) -> Result<u64> {
+        // One statement for both dialects, on the `(connection, …)` indexes.
+        let q = query("DELETE FROM users WHERE connection = $1").bind(connection);
+        self.exec("connection users", q).await
+    }
+
     async fn record_login(&self, user_id: &str, at: Millis, ip: &str) -> Result<()> {
         // The counters live inside the document: read, change and write it under the write
         // lock (SQLite) or a row lock (PostgreSQL) so concurrent logins all count.
@@ -251,15 +263,19 @@ impl Store for SqlStore {
     async fn search_users(&self, request: &UserSearch) -> Result<UserPage> {
         let condition = search::condition(self.dialect, request.query.as_ref());
         let next = condition.params.len() + 1;
-        // Counting stops at the cap: Auth0 reports no more, and the database reads no further.
-        let count = format!(
-            "SELECT COUNT(*) AS matched FROM (SELECT 1 FROM users WHERE {} LIMIT ${next}) AS hits",
-            condition.sql
-        );
-        let cap = i64::try_from(MAX_RESULTS).unwrap_or(i64::MAX);
-        let q = search::bind(query(&count), &condition.params).bind(cap);
-        let row = q.fetch_one(&self.pool).await.map_err(db("user search"))?;
-        let total = u64::try_from(get::<i64>(&row, "matched")?).unwrap_or(0);
+        let total = if request.totals {
+            // Counting stops at the cap: Auth0 reports no more, and the database reads no further.
+            let count = format!(
+                "SELECT COUNT(*) AS matched FROM (SELECT 1 FROM users WHERE {} LIMIT ${next}) AS hits",
+                condition.sql
+            );
+            let cap = i64::try_from(MAX_RESULTS).unwrap_or(i64::MAX);
+            let q = search::bind(query(&count), &condition.params).bind(cap);
+            let row = q.fetch_one(&self.pool).await.map_err(db("user search"))?;
+            Some(u64::try_from(get::<i64>(&row, "matched")?).unwrap_or(0))
+        } else {
+            None
+        };
 
         let offset = u64::from(request.page) * u64::from(request.per_page);
         let limit = u64::from(request.per_page).min(MAX_RESULTS.saturating_sub(offset));

@@ -8,18 +8,20 @@
 //!   other root fields are read from the JSON document (`json_extract` on SQLite, `->>` on a
 //!   `data::jsonb` on PostgreSQL).
 //! - Paths with transparent array levels (metadata, `identities.*`): on PostgreSQL a lax-mode
-//!   `jsonpath` with `@?` on `data::jsonb -> 'app_metadata'` (what the GIN indexes of
-//!   migration 2 serve). The path is a bound parameter; keys and the compared value sit inside
-//!   it as JSON strings and numbers written by `serde_json`. On SQLite one `json_each` per
-//!   level, where a level is either an object or an array of objects (PostgreSQL's lax mode
-//!   also unwraps one array level per step).
+//!   `jsonpath` with `@?` on the `app_metadata` (`user_metadata`, `identities`) `jsonb` column
+//!   migration 3 derives from the document (what its GIN indexes serve). The path is a bound
+//!   parameter; keys and the compared value sit inside it as JSON strings and numbers written
+//!   by `serde_json`. On SQLite one `json_each` per level, where a level is either an object
+//!   or an array of objects (PostgreSQL's lax mode also unwraps one array level per step).
 //! - Case-insensitive fields compare lower-cased text. `email` uses the `email_lower` column,
 //!   written with Rust's Unicode lower-casing; `name`, `given_name`, `family_name` and
 //!   `nickname` fold ASCII letters only, the one folding both databases do alike (SQLite's
 //!   `lower()` knows no other letters).
 //! - Wildcards: SQLite's `GLOB` (case-sensitive, unlike its `LIKE`), PostgreSQL's `LIKE` with
 //!   `\` as escape, and inside `identities` an anchored `like_regex`; what the query meant
-//!   literally (`%`, `_`, `*`, `?`, `[`, regex operators) is escaped.
+//!   literally (`%`, `_`, `*`, `?`, `[`, regex operators) is escaped. On a column, a pattern
+//!   that starts with literal text also gets that prefix's range, which the column's index
+//!   serves even in a prepared statement's generic plan.
 //! - PostgreSQL predicates stay single operators, never set-returning functions in subqueries:
 //!   those inflate the plan's estimated cost until JIT compilation kicks in and takes seconds.
 //! - SQL's `NULL` (a field the user lacks) would make `NOT` unknown; every negation treats it
@@ -220,7 +222,36 @@ impl Writer {
                 Dialect::Postgres => format!("lower(({expr}) COLLATE \"C\")"),
             };
         }
-        self.text_condition(&expr, &value)
+        let condition = self.text_condition(&expr, &value);
+        match (scalar, &value) {
+            (Scalar::Column(_), TextMatch::Wildcard(pattern)) => match self.prefix_range(&expr, pattern) {
+                Some(range) => format!("{condition} AND {range}"),
+                None => condition,
+            },
+            _ => condition,
+        }
+    }
+
+    /// For a wildcard that starts with literal text, the range of values starting with it:
+    /// `expr >= prefix AND expr < successor(prefix)`, compared byte by byte (which is code
+    /// point order in UTF-8), so a column's btree index serves it. PostgreSQL derives the same
+    /// range from `LIKE` only when the pattern is known at planning time, never in the generic
+    /// plan of a prepared statement; `~>=~`/`~<~` are the operators of the `text_pattern_ops`
+    /// index on `email_lower`.
+    fn prefix_range(&mut self, expr: &str, pattern: &Pattern) -> Option<String> {
+        let Some(PatternPart::Literal(prefix)) = pattern.parts().first() else { return None };
+        if prefix.is_empty() {
+            return None;
+        }
+        let (at_least, below) = match self.dialect {
+            Dialect::Sqlite => (">=", "<"),
+            Dialect::Postgres => ("~>=~", "~<~"),
+        };
+        let mut range = format!("{expr} {at_least} {}", self.bind_text(prefix.as_str()));
+        if let Some(upper) = successor(prefix) {
+            range.push_str(&format!(" AND {expr} {below} {}", self.bind_text(upper)));
+        }
+        Some(range)
     }
 
     /// The SQL expression of a root text field that is no array.
@@ -330,7 +361,21 @@ impl Writer {
                 "CASE WHEN typeof({row}.key) = 'text' THEN {row}.fullkey ELSE {row}.fullkey || {next_member} END"
             );
         }
-        format!("EXISTS (SELECT 1 FROM {} WHERE {})", from.join(", "), conditions.join(" AND "))
+        let exists = format!("EXISTS (SELECT 1 FROM {} WHERE {})", from.join(", "), conditions.join(" AND "));
+        // A string the leaf must equal is in the document as `serde_json` wrote it (every
+        // document is written by `to_json`): finding that text first is a cheap necessary
+        // condition that spares parsing the documents that cannot match.
+        let needle = match leaf {
+            Leaf::Text(TextMatch::Exact(text)) => Some(text.as_str()),
+            Leaf::Literal(literal) if literal.number.is_none() && literal.boolean.is_none() => {
+                Some(literal.text.as_str())
+            }
+            _ => None,
+        };
+        match needle {
+            Some(text) => format!("(instr(users.data, {}) > 0 AND {exists})", self.bind_text(json_string(text))),
+            None => exists,
+        }
     }
 
     fn sqlite_leaf(&mut self, row: &str, leaf: Leaf) -> String {
@@ -360,10 +405,11 @@ impl Writer {
         }
     }
 
-    /// A lax `jsonpath` on `data::jsonb -> 'root'`, tested with `@?`: equality is a filter a
+    /// A lax `jsonpath` on the `root` column, tested with `@?`: equality is a filter a
     /// GIN index can serve; a wildcard is a `like_regex` filter.
     fn postgres_path(&mut self, root: &str, segments: &[String], leaf: Leaf) -> String {
-        let target = format!("(users.data::jsonb -> '{root}')");
+        // The `jsonb` column migration 3 derives from the document, indexed.
+        let target = format!("users.{root}");
         let mut path = String::from("$");
         for segment in segments {
             path.push('.');
@@ -443,6 +489,21 @@ fn fold_match(value: &TextMatch, fold: fn(&str) -> String) -> TextMatch {
 /// escapes both grammars share).
 fn json_string(text: &str) -> String {
     serde_json::Value::String(text.to_owned()).to_string()
+}
+
+/// The least string greater than every string starting with `prefix` (in code point order):
+/// its last character raised by one, dropping characters that cannot be raised; `None` when
+/// no character can.
+fn successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // Skips the surrogate gap; nothing follows char::MAX.
+        if let Some(next) = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 /// A SQLite `GLOB` pattern: `*` and `?` are the wildcards; brackets make them literal.
@@ -547,10 +608,40 @@ mod tests {
     #[test]
     fn postgres_paths_quote_keys_and_values_as_json() {
         let condition = sql(Dialect::Postgres, r#"app_metadata.plan.tier:"go\"ld""#);
-        assert_eq!(condition.sql, "(users.data::jsonb -> 'app_metadata') @? CAST($1 AS jsonpath)");
+        assert_eq!(condition.sql, "users.app_metadata @? CAST($1 AS jsonpath)");
         assert_eq!(condition.params, vec![Param::Text(r#"$."plan"."tier" ? (@ == "go\"ld")"#.into())]);
         let condition = sql(Dialect::Postgres, "app_metadata.level:-2.5");
         assert_eq!(condition.params, vec![Param::Text(r#"$."level" ? (@ == "-2.5" || @ == -2.5)"#.into())]);
+    }
+
+    #[test]
+    fn prefix_wildcards_on_columns_add_an_indexable_range() {
+        let condition = sql(Dialect::Postgres, "email:Ab*");
+        assert_eq!(
+            condition.sql,
+            "users.email_lower LIKE $1 ESCAPE '\\' AND users.email_lower ~>=~ $2 AND users.email_lower ~<~ $3"
+        );
+        assert_eq!(
+            condition.params,
+            vec![Param::Text("ab%".into()), Param::Text("ab".into()), Param::Text("ac".into())]
+        );
+        let condition = sql(Dialect::Sqlite, "email:a*z");
+        assert_eq!(condition.sql, "users.email_lower GLOB $1 AND users.email_lower >= $2 AND users.email_lower < $3");
+        // No literal prefix, or a field read from the document: no range.
+        assert_eq!(sql(Dialect::Sqlite, "email:*xyz").params.len(), 1);
+        assert_eq!(sql(Dialect::Sqlite, "name:ab*").params.len(), 1);
+        assert_eq!(successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(successor("\u{10FFFF}"), None);
+    }
+
+    #[test]
+    fn sqlite_looks_for_an_exact_string_in_the_text_before_parsing() {
+        let condition = sql(Dialect::Sqlite, r#"app_metadata.groups:"ad\"min""#);
+        assert!(condition.sql.starts_with("(instr(users.data, $5) > 0 AND EXISTS ("), "{}", condition.sql);
+        assert_eq!(condition.params[4], Param::Text(r#""ad\"min""#.into()));
+        // A number may be written otherwise (`5`, `5.0`): no shortcut.
+        assert!(sql(Dialect::Sqlite, "app_metadata.level:5").sql.starts_with("EXISTS"));
     }
 
     #[test]

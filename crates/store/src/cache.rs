@@ -1,0 +1,541 @@
+//! [`CachedStore`]: a [`Store`] that also answers the hot read-only paths (`/oauth/token`,
+//! `/userinfo`) from memory: the tenant's configuration (settings, clients, APIs, client grants)
+//! and users with their small per-login documents, which otherwise cost a database round trip
+//! each on every request.
+//!
+//! Cached reads are opt-in (`cached_*`): the [`Store`] methods always read the database, so a
+//! read-modify-write (a Management API PATCH) never starts from a stale copy. Every write goes
+//! through this wrapper and drops what it changed once it has committed, so the node that made
+//! a change serves it at once; a change made on another node is served once the entry is older
+//! than the TTL (one second in the idp). A read that raced with a write must not put the old
+//! value back: each fill remembers the epoch it started in and is dropped when an invalidation
+//! came meanwhile.
+
+use crate::model::*;
+use crate::search::{UserPage, UserSearch};
+use crate::{Result, Store};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// Past this many entries a map starts over. Clients, APIs and grants are looked up by what a
+/// caller sends, so only the ones that exist are kept: made-up ids neither grow the maps nor
+/// push the real entries out. Users and documents are looked up by the claims of a token this
+/// idp signed, so their misses are kept too (most users have no `/userinfo` claims document).
+const MAX_ENTRIES: usize = 4096;
+
+pub struct CachedStore {
+    inner: Arc<dyn Store>,
+    ttl: Duration,
+    /// Document kinds worth caching (small, read per request).
+    document_kinds: Vec<String>,
+    /// Bumped, under the `maps` write lock, by every invalidation.
+    epoch: AtomicU64,
+    maps: RwLock<Maps>,
+}
+
+#[derive(Default)]
+struct Maps {
+    settings: Option<Entry<TenantSettings>>,
+    clients: HashMap<String, Entry<Option<StoredClient>>>,
+    apis: HashMap<String, Entry<Option<ResourceServer>>>,
+    grants: HashMap<(String, String), Entry<Option<ClientGrant>>>,
+    // (The three above only ever hold `Some`; the `Option` keeps one fill path for all maps.)
+    users: HashMap<String, Entry<Option<StoredUser>>>,
+    documents: HashMap<(String, String), Entry<Option<Value>>>,
+}
+
+impl Maps {
+    fn clear_config(&mut self) {
+        self.settings = None;
+        self.clients.clear();
+        self.apis.clear();
+        self.grants.clear();
+    }
+}
+
+struct Entry<T> {
+    at: Instant,
+    value: T,
+}
+
+impl CachedStore {
+    /// `document_kinds`: the kinds of [`Store::document`] that [`Self::cached_document`] may keep.
+    pub fn new(inner: Arc<dyn Store>, ttl: Duration, document_kinds: &[&str]) -> Self {
+        CachedStore {
+            inner,
+            ttl,
+            document_kinds: document_kinds.iter().map(|k| k.to_string()).collect(),
+            epoch: AtomicU64::new(0),
+            maps: RwLock::default(),
+        }
+    }
+
+    pub async fn cached_tenant_settings(&self) -> Result<TenantSettings> {
+        if let Some(s) = self.fresh(|m| m.settings.as_ref()) {
+            return Ok(s);
+        }
+        let epoch = self.epoch();
+        let settings = self.inner.tenant_settings().await?;
+        let entry = Entry { at: Instant::now(), value: settings.clone() };
+        self.fill(epoch, |m| m.settings = Some(entry));
+        Ok(settings)
+    }
+
+    pub async fn cached_client(&self, client_id: &str) -> Result<Option<StoredClient>> {
+        if let Some(c) = self.fresh(|m| m.clients.get(client_id)) {
+            return Ok(c);
+        }
+        let epoch = self.epoch();
+        let client = self.inner.client(client_id).await?;
+        if client.is_some() {
+            self.fill_map(epoch, |m| &mut m.clients, client_id.to_owned(), client.clone());
+        }
+        Ok(client)
+    }
+
+    pub async fn cached_resource_server_by_identifier(&self, identifier: &str) -> Result<Option<ResourceServer>> {
+        if let Some(rs) = self.fresh(|m| m.apis.get(identifier)) {
+            return Ok(rs);
+        }
+        let epoch = self.epoch();
+        let rs = self.inner.resource_server_by_identifier(identifier).await?;
+        if rs.is_some() {
+            self.fill_map(epoch, |m| &mut m.apis, identifier.to_owned(), rs.clone());
+        }
+        Ok(rs)
+    }
+
+    pub async fn cached_client_grant_for(&self, client_id: &str, audience: &str) -> Result<Option<ClientGrant>> {
+        // A tuple key needs owned strings to look up; the miss path pays for them anyway.
+        let key = (client_id.to_owned(), audience.to_owned());
+        if let Some(g) = self.fresh(|m| m.grants.get(&key)) {
+            return Ok(g);
+        }
+        let epoch = self.epoch();
+        let grant = self.inner.client_grant_for(client_id, audience).await?;
+        if grant.is_some() {
+            self.fill_map(epoch, |m| &mut m.grants, key, grant.clone());
+        }
+        Ok(grant)
+    }
+
+    pub async fn cached_user(&self, user_id: &str) -> Result<Option<StoredUser>> {
+        if let Some(u) = self.fresh(|m| m.users.get(user_id)) {
+            return Ok(u);
+        }
+        let epoch = self.epoch();
+        let user = self.inner.user(user_id).await?;
+        self.fill_map(epoch, |m| &mut m.users, user_id.to_owned(), user.clone());
+        Ok(user)
+    }
+
+    /// Like [`Store::document`]; kept only for the kinds named at construction.
+    pub async fn cached_document(&self, kind: &str, id: &str) -> Result<Option<Value>> {
+        if !self.caches_kind(kind) {
+            return self.inner.document(kind, id).await;
+        }
+        let key = (kind.to_owned(), id.to_owned());
+        if let Some(d) = self.fresh(|m| m.documents.get(&key)) {
+            return Ok(d);
+        }
+        let epoch = self.epoch();
+        let doc = self.inner.document(kind, id).await?;
+        self.fill_map(epoch, |m| &mut m.documents, key, doc.clone());
+        Ok(doc)
+    }
+
+    fn caches_kind(&self, kind: &str) -> bool {
+        self.document_kinds.iter().any(|k| k == kind)
+    }
+
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// A copy of the entry `get` finds, if it is younger than the TTL.
+    fn fresh<T: Clone>(&self, get: impl FnOnce(&Maps) -> Option<&Entry<T>>) -> Option<T> {
+        let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
+        get(&maps).filter(|e| e.at.elapsed() < self.ttl).map(|e| e.value.clone())
+    }
+
+    /// Stores a value read from the database in `epoch`, unless an invalidation came since.
+    fn fill(&self, epoch: u64, put: impl FnOnce(&mut Maps)) {
+        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        if self.epoch.load(Ordering::Acquire) == epoch {
+            put(&mut maps);
+        }
+    }
+
+    fn fill_map<K: Eq + Hash, V>(
+        &self,
+        epoch: u64,
+        map: impl FnOnce(&mut Maps) -> &mut HashMap<K, Entry<V>>,
+        key: K,
+        value: V,
+    ) {
+        self.fill(epoch, |m| insert_bounded(map(m), key, Entry { at: Instant::now(), value }));
+    }
+
+    /// Drops what a write may have changed. Runs after the write, also when it failed: a failed
+    /// write may still have committed before the error reached us.
+    fn invalidate(&self, forget: impl FnOnce(&mut Maps)) {
+        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        forget(&mut maps);
+    }
+
+    fn forget_user(&self, user_id: &str) {
+        self.invalidate(|m| {
+            m.users.remove(user_id);
+        });
+    }
+}
+
+fn insert_bounded<K: Eq + Hash, V>(map: &mut HashMap<K, V>, key: K, value: V) {
+    if map.len() >= MAX_ENTRIES {
+        map.clear();
+    }
+    map.insert(key, value);
+}
+
+#[async_trait]
+impl Store for CachedStore {
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
+
+    async fn tenant_settings(&self) -> Result<TenantSettings> {
+        self.inner.tenant_settings().await
+    }
+    async fn put_tenant_settings(&self, settings: &TenantSettings) -> Result<()> {
+        let result = self.inner.put_tenant_settings(settings).await;
+        self.invalidate(Maps::clear_config);
+        result
+    }
+
+    async fn client(&self, client_id: &str) -> Result<Option<StoredClient>> {
+        self.inner.client(client_id).await
+    }
+    async fn clients(&self) -> Result<Vec<StoredClient>> {
+        self.inner.clients().await
+    }
+    async fn put_client(&self, client: &StoredClient) -> Result<()> {
+        let result = self.inner.put_client(client).await;
+        self.invalidate(Maps::clear_config);
+        result
+    }
+    async fn delete_client(&self, client_id: &str) -> Result<bool> {
+        let result = self.inner.delete_client(client_id).await;
+        self.invalidate(Maps::clear_config);
+        result
+    }
+
+    async fn connection(&self, id: &str) -> Result<Option<Connection>> {
+        self.inner.connection(id).await
+    }
+    async fn connection_by_name(&self, name: &str) -> Result<Option<Connection>> {
+        self.inner.connection_by_name(name).await
+    }
+    async fn connections(&self) -> Result<Vec<Connection>> {
+        self.inner.connections().await
+    }
+    async fn put_connection(&self, connection: &Connection) -> Result<()> {
+        let result = self.inner.put_connection(connection).await;
+        self.invalidate(Maps::clear_config);
+        result
+    }
+    async fn delete_connection(&self, id: &str) -> Result<bool> {
+        let result = self.inner.delete_connection(id).await;
+        // The connection's users may go with it.
+        self.invalidate(|m| {
+            m.clear_config();
+            m.users.clear();
+        });
+        result
+    }
+
+    async fn resource_server(&self, id: &str) -> Result<Option<ResourceServer>> {
+        self.inner.resource_server(id).await
+    }
+    async fn resource_server_by_identifier(&self, identifier: &str) -> Result<Option<ResourceServer>> {
+        self.inner.resource_server_by_identifier(identifier).await
+    }
+    async fn resource_servers(&self) -> Result<Vec<ResourceServer>> {
+        self.inner.resource_servers().await
+    }
+    async fn put_resource_server(&self, rs: &ResourceServer) -> Result<()> {
+        let result = self.inner.put_resource_server(rs).await;
+        self.invalidate(Maps::clear_config);
+        result
+    }
+    async fn delete_resource_server(&self, id: &str) -> Result<bool> {
+        let result = self.inner.delete_resource_server(id).await;
+        self.invalidate(Maps::clear_config);
+        result
+    }
+
+    async fn client_grant(&self, id: &str) -> Result<Option<ClientGrant>> {
+        self.inner.client_grant(id).await
+    }
+    async fn client_grant_for(&self, client_id: &str, audience: &str) -> Result<Option<ClientGrant>> {
+        self.inner.client_grant_for(client_id, audience).await
+    }
+    async fn client_grants(&self) -> Result<Vec<ClientGrant>> {
+        self.inner.client_grants().await
+    }
+    async fn put_client_grant(&self, grant: &ClientGrant) -> Result<()> {
+        let result = self.inner.put_client_grant(grant).await;
+        self.invalidate(Maps::clear_config);
+        result
+    }
+    async fn delete_client_grant(&self, id: &str) -> Result<bool> {
+        let result = self.inner.delete_client_grant(id).await;
+        self.invalidate(Maps::clear_config);
+        result
+    }
+
+    async fn user(&self, user_id: &str) -> Result<Option<StoredUser>> {
+        self.inner.user(user_id).await
+    }
+    async fn user_by_login(&self, connection: &str, login: &str) -> Result<Option<StoredUser>> {
+        self.inner.user_by_login(connection, login).await
+    }
+    async fn create_user(&self, user: &StoredUser) -> Result<()> {
+        let result = self.inner.create_user(user).await;
+        self.forget_user(&user.user.user_id);
+        result
+    }
+    async fn update_user(&self, user: &StoredUser) -> Result<()> {
+        let result = self.inner.update_user(user).await;
+        self.forget_user(&user.user.user_id);
+        result
+    }
+    async fn delete_user(&self, user_id: &str) -> Result<bool> {
+        let result = self.inner.delete_user(user_id).await;
+        self.forget_user(user_id);
+        result
+    }
+    async fn delete_connection_users(&self, connection: &str) -> Result<u64> {
+        let result = self.inner.delete_connection_users(connection).await;
+        // Which ids went is not known here: forget every user.
+        self.invalidate(|m| m.users.clear());
+        result
+    }
+    async fn record_login(&self, user_id: &str, at: Millis, ip: &str) -> Result<()> {
+        let result = self.inner.record_login(user_id, at, ip).await;
+        self.forget_user(user_id);
+        result
+    }
+    async fn search_users(&self, search: &UserSearch) -> Result<UserPage> {
+        self.inner.search_users(search).await
+    }
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>> {
+        self.inner.signing_keys().await
+    }
+    async fn add_signing_key(&self, key: &SigningKey) -> Result<()> {
+        self.inner.add_signing_key(key).await
+    }
+    async fn put_login_transaction(&self, tx: &LoginTransaction) -> Result<()> {
+        self.inner.put_login_transaction(tx).await
+    }
+    async fn login_transaction(&self, id: &str, now: Millis) -> Result<Option<LoginTransaction>> {
+        self.inner.login_transaction(id, now).await
+    }
+    async fn delete_login_transaction(&self, id: &str) -> Result<()> {
+        self.inner.delete_login_transaction(id).await
+    }
+    async fn put_code(&self, code: &AuthCode) -> Result<()> {
+        self.inner.put_code(code).await
+    }
+    async fn redeem_code(&self, code_sha256: &[u8], now: Millis) -> Result<CodeRedemption> {
+        self.inner.redeem_code(code_sha256, now).await
+    }
+    async fn put_session(&self, session: &SsoSession) -> Result<()> {
+        self.inner.put_session(session).await
+    }
+    async fn session(&self, id: &str, now: Millis) -> Result<Option<SsoSession>> {
+        self.inner.session(id, now).await
+    }
+    async fn delete_session(&self, id: &str) -> Result<()> {
+        self.inner.delete_session(id).await
+    }
+    async fn put_refresh_token(&self, token: &RefreshToken) -> Result<()> {
+        self.inner.put_refresh_token(token).await
+    }
+    async fn refresh_token(&self, token_sha256: &[u8]) -> Result<Option<RefreshToken>> {
+        self.inner.refresh_token(token_sha256).await
+    }
+    async fn rotate_refresh_token(&self, old_sha256: &[u8], now: Millis, new: &RefreshToken) -> Result<bool> {
+        self.inner.rotate_refresh_token(old_sha256, now, new).await
+    }
+    async fn revoke_refresh_family(&self, family: &str) -> Result<u64> {
+        self.inner.revoke_refresh_family(family).await
+    }
+    async fn record_failure(&self, user_id: &str, ip: &str, now: Millis, window_start: Millis) -> Result<FailureCount> {
+        self.inner.record_failure(user_id, ip, now, window_start).await
+    }
+    async fn failures(&self, user_id: &str, ip: &str) -> Result<Option<FailureCount>> {
+        self.inner.failures(user_id, ip).await
+    }
+    async fn clear_failures(&self, user_id: &str, ip: Option<&str>) -> Result<()> {
+        self.inner.clear_failures(user_id, ip).await
+    }
+    async fn put_document(&self, kind: &str, id: &str, doc: &Value) -> Result<()> {
+        let result = self.inner.put_document(kind, id, doc).await;
+        if self.caches_kind(kind) {
+            self.invalidate(|m| {
+                m.documents.remove(&(kind.to_owned(), id.to_owned()));
+            });
+        }
+        result
+    }
+    async fn document(&self, kind: &str, id: &str) -> Result<Option<Value>> {
+        self.inner.document(kind, id).await
+    }
+    async fn documents(&self, kind: &str) -> Result<Vec<Value>> {
+        self.inner.documents(kind).await
+    }
+    async fn delete_document(&self, kind: &str, id: &str) -> Result<bool> {
+        let result = self.inner.delete_document(kind, id).await;
+        if self.caches_kind(kind) {
+            self.invalidate(|m| {
+                m.documents.remove(&(kind.to_owned(), id.to_owned()));
+            });
+        }
+        result
+    }
+    async fn purge_expired(&self, now: Millis) -> Result<u64> {
+        self.inner.purge_expired(now).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqlStore;
+    use serde_json::json;
+
+    const TTL: Duration = Duration::from_millis(200);
+
+    fn client(id: &str, name: &str) -> StoredClient {
+        let client = serde_json::from_value(json!({ "client_id": id, "name": name })).unwrap();
+        StoredClient { client, secret_sha256: Some(vec![1; 32]) }
+    }
+
+    /// Two "nodes" over one SQLite file, each with its own cache.
+    async fn two_nodes(tag: &str) -> (CachedStore, CachedStore, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!("gatehouse-cache-{tag}-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let url = format!("sqlite://{}", path.display());
+        let node = |store: SqlStore| CachedStore::new(Arc::new(store), TTL, &["claims"]);
+        let a = node(SqlStore::connect(&url).await.unwrap());
+        let b = node(SqlStore::connect(&url).await.unwrap());
+        (a, b, path)
+    }
+
+    async fn name_on(node: &CachedStore) -> Option<String> {
+        node.cached_client("c1").await.unwrap().map(|c| c.client.name)
+    }
+
+    #[tokio::test]
+    async fn a_write_is_served_at_once_on_its_node_and_within_the_ttl_on_the_others() {
+        let (a, b, path) = two_nodes("writes").await;
+        a.put_client(&client("c1", "first")).await.unwrap();
+        assert_eq!(name_on(&b).await.as_deref(), Some("first"));
+
+        a.put_client(&client("c1", "second")).await.unwrap();
+        let changed = Instant::now();
+        assert_eq!(name_on(&a).await.as_deref(), Some("second"), "at once on the node that wrote");
+        assert_eq!(name_on(&b).await.as_deref(), Some("first"), "B serves its cached copy");
+        // Polls, since only the TTL tells B; it must not take much longer than the TTL.
+        while name_on(&b).await.as_deref() != Some("second") {
+            assert!(changed.elapsed() < TTL * 5, "B never saw the change");
+            tokio::time::sleep(TTL / 10).await;
+        }
+
+        assert!(a.delete_client("c1").await.unwrap());
+        assert_eq!(name_on(&a).await, None);
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[tokio::test]
+    async fn unknown_clients_are_not_cached() {
+        let (a, b, path) = two_nodes("unknown").await;
+        assert_eq!(name_on(&a).await, None);
+        b.put_client(&client("c1", "made on B")).await.unwrap();
+        assert_eq!(name_on(&a).await.as_deref(), Some("made on B"), "a miss is asked again");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[tokio::test]
+    async fn plain_reads_never_come_from_the_cache() {
+        let (a, b, path) = two_nodes("plain").await;
+        a.put_client(&client("c1", "first")).await.unwrap();
+        assert_eq!(name_on(&b).await.as_deref(), Some("first"));
+        a.put_client(&client("c1", "second")).await.unwrap();
+        assert_eq!(b.client("c1").await.unwrap().unwrap().client.name, "second");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[tokio::test]
+    async fn user_and_document_writes_drop_their_entries() {
+        let (a, _b, path) = two_nodes("users").await;
+        let user: User = serde_json::from_value(json!({
+            "user_id": "auth0|1", "connection": "db", "email": "a@example.test",
+            "created_at": 1, "updated_at": 1
+        }))
+        .unwrap();
+        let mut stored = StoredUser { user, password_hash: None };
+        assert!(a.cached_user("auth0|1").await.unwrap().is_none());
+        a.create_user(&stored).await.unwrap();
+        assert!(a.cached_user("auth0|1").await.unwrap().is_some());
+        stored.user.blocked = true;
+        a.update_user(&stored).await.unwrap();
+        assert!(a.cached_user("auth0|1").await.unwrap().unwrap().user.blocked);
+
+        assert!(a.cached_document("claims", "k").await.unwrap().is_none());
+        a.put_document("claims", "k", &json!({ "x": 1 })).await.unwrap();
+        assert_eq!(a.cached_document("claims", "k").await.unwrap(), Some(json!({ "x": 1 })));
+        assert!(a.delete_document("claims", "k").await.unwrap());
+        assert!(a.cached_document("claims", "k").await.unwrap().is_none());
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[tokio::test]
+    async fn deleting_a_connections_users_drops_them_from_the_cache() {
+        let (a, _b, path) = two_nodes("connection_users").await;
+        let user: User = serde_json::from_value(json!({
+            "user_id": "oidc|corp|1", "connection": "corp", "created_at": 1, "updated_at": 1
+        }))
+        .unwrap();
+        a.create_user(&StoredUser { user, password_hash: None }).await.unwrap();
+        assert!(a.cached_user("oidc|corp|1").await.unwrap().is_some());
+        assert_eq!(a.delete_connection_users("corp").await.unwrap(), 1);
+        assert!(a.cached_user("oidc|corp|1").await.unwrap().is_none(), "not served from the cache");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[tokio::test]
+    async fn a_fill_that_raced_with_an_invalidation_is_dropped() {
+        let (a, _b, path) = two_nodes("race").await;
+        let epoch = a.epoch();
+        a.invalidate(Maps::clear_config);
+        a.fill_map(epoch, |m| &mut m.clients, "c1".to_owned(), Some(client("c1", "stale")));
+        assert!(a.fresh(|m| m.clients.get("c1")).is_none());
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn maps_stay_bounded() {
+        let mut map = HashMap::new();
+        for i in 0..MAX_ENTRIES * 3 {
+            insert_bounded(&mut map, i, ());
+        }
+        assert!(map.len() <= MAX_ENTRIES);
+    }
+}
