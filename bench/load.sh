@@ -32,16 +32,15 @@ die() {
 }
 
 # ---------------------------------------------------------------- processes and cleanup
-PIDS=()
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")
+# Stops the servers still running (this shell's background jobs: nothing it did not start, and
+# nothing already stopped, whose id may belong to another process by now).
 cleanup() {
   local pid
-  for pid in "${PIDS[@]}"; do
+  for pid in $(jobs -p); do
     kill "$pid" 2>/dev/null || true
   done
-  for pid in "${PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
+  wait 2>/dev/null || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -102,7 +101,7 @@ PEER_VERSION=$(node -p 'require(process.argv[1]).version' "$BENCH/peer/node_modu
 # load NAME URL METHOD BODY AUTH_HEADER [fixed request count] -> "rps p50_ms p99_ms ok busy% others%"
 # on stdout (busy%: CPU time SERVER_PID used over the run's wall time, below ~95% for a pinned
 # server the load generator, not the server, was the limit; others%: CPU that other processes
-# took at least, in % of a core), the raw report in $TMP/NAME.out.
+# took, in % of a core), the raw report in $TMP/NAME.out.
 # Only 200 answers count; any other status fails the run.
 load() {
   local name=$1 url=$2 method=$3 body=$4 auth=$5 count=${6:-} out="$TMP/$1.out"
@@ -112,6 +111,7 @@ load() {
     if [[ -n $count ]]; then args+=(-n "$count"); else args+=(-z "${DURATION}s"); fi
     [[ -n $body ]] && args+=(-H "content-type: application/x-www-form-urlencoded" -d "$body")
     [[ -n $auth ]] && args+=(-H "authorization: $auth")
+    times >"$out.times0"
     taskset -c "$LOAD_CPU" oha "${args[@]}" "$url" >"$out" 2>"$out.err" &
   else
     local lua="$TMP/$name.lua" dur=$DURATION
@@ -131,20 +131,22 @@ done = function(summary, latency, requests)
 end
 LUA
     } >"$lua"
+    times >"$out.times0"
     taskset -c "$LOAD_CPU" wrk -t1 -c "$CONNECTIONS" -d "${dur}s" -s "$lua" "$url" >"$out" 2>"$out.err" &
   fi
   local pid=$! cpu0 t0 m0 busy others
-  PIDS+=("$pid")
   cpu0=$(cpu_secs "$SERVER_PID")
   m0=$(machine_busy)
   t0=$(date +%s.%N)
   wait "$pid" || die "$LOADGEN failed for $name: $(cat "$out.err")"
+  times >"$out.times1"
   busy=$(awk -v c0="$cpu0" -v c1="$(cpu_secs "$SERVER_PID")" -v t0="$t0" -v t1="$(date +%s.%N)" \
     'BEGIN { printf "%.0f", (c1 - c0) / (t1 - t0) * 100 }')
-  # What other processes used at least: the machine's busy time less the server's and a whole
-  # core for the load generator.
+  # What other processes took: the machine's busy time less the server's and the load
+  # generator's (this shell's reaped children, from the `times` builtin).
   others=$(awk -v m0="$m0" -v m1="$(machine_busy)" -v t0="$t0" -v t1="$(date +%s.%N)" -v b="$busy" \
-    'BEGIN { o = (m1 - m0) / (t1 - t0) * 100 - b - 100; printf "%.0f", (o > 0) ? o : 0 }')
+    -v g0="$(children_cpu "$out.times0")" -v g1="$(children_cpu "$out.times1")" \
+    'BEGIN { o = ((m1 - m0) - (g1 - g0)) / (t1 - t0) * 100 - b; printf "%.0f", (o > 0) ? o : 0 }')
   if [[ $LOADGEN == oha ]]; then
     jget '(() => {
       const codes = j.statusCodeDistribution || {};
@@ -171,8 +173,9 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 
 # Requests, by "SERVER.ENDPOINT": REQ_URL, REQ_METHOD, REQ_BODY, REQ_AUTH; PID_OF[SERVER].
 declare -A REQ_URL REQ_METHOD REQ_BODY REQ_AUTH PID_OF
 # Results: RPS (median), RUNS_OF (each run), P99, BUSY, EFF (of the median run), ALL_RUNS (work);
-# TOKENS[SERVER] counts the tokens each issued; OTHERS_MAX the most CPU others took in a run.
-declare -A RPS RUNS_OF P99 BUSY EFF ALL_RUNS TOKENS
+# TOKENS[SERVER] counts the tokens each issued, REQUESTS[SERVER] every answer; OTHERS_MAX the most
+# CPU other processes took in a run.
+declare -A RPS RUNS_OF P99 BUSY EFF ALL_RUNS TOKENS REQUESTS
 OTHERS_MAX=0
 
 # run_once SERVER ENDPOINT LABEL: one run (of WARMUP seconds for the label "warmup").
@@ -184,8 +187,9 @@ run_once() {
   DURATION=$saved
   read -r rps p50 p99 ok busy others <<<"$res"
   if [[ $endpoint == client_credentials ]]; then TOKENS[$server]=$((${TOKENS[$server]:-0} + ok)); fi
+  REQUESTS[$server]=$((${REQUESTS[$server]:-0} + ok))
   if [[ $label == warmup ]]; then return 0; fi
-  log "$server $endpoint run $label: $rps req/s (p50 $p50 ms, p99 $p99 ms, server CPU $busy%, others ≥ $others%)"
+  log "$server $endpoint run $label: $rps req/s (p50 $p50 ms, p99 $p99 ms, server CPU $busy%, other processes $others%)"
   ALL_RUNS[$key]="${ALL_RUNS[$key]:-} $rps:$p99:$busy"
   if ((others > OTHERS_MAX)); then OTHERS_MAX=$others; fi
 }
@@ -234,8 +238,14 @@ wait_http() {
   return 1
 }
 
-# Busy CPU seconds of the whole machine so far (every core: user, nice, system, irq, softirq, steal).
-machine_busy() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { print ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat; }
+# Busy CPU seconds of the whole machine so far (every core: user, nice, system, and steal, the time
+# the hypervisor gave to other machines; interrupts are left out, loopback traffic lands there).
+machine_busy() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { print ($2 + $3 + $4 + $9) / hz }' /proc/stat; }
+
+# CPU seconds of the children a shell has reaped, from the output of `times` (its second line).
+children_cpu() {
+  awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, p, /m|s/); t += p[1] * 60 + p[2] } print t }' "$1"
+}
 
 # CPU seconds (user + system) a process has used so far.
 cpu_secs() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"; }
@@ -254,6 +264,7 @@ top_up() {
     res=$(load "$server-topup-$round" "$url" POST "$body" "" "$missing")
     read -r rps p50 p99 ok busy others <<<"$res"
     TOKENS[$server]=$((${TOKENS[$server]:-0} + ok))
+    REQUESTS[$server]=$((${REQUESTS[$server]:-0} + ok))
   done
 }
 
@@ -302,7 +313,6 @@ start_gatehouse() {
   # Default logging (one JSON line per request), into a file as a service manager would.
   "${cmd[@]}" >"$data/gatehouse.log" 2>&1 &
   GH_PID=$!
-  PIDS+=("$GH_PID")
   wait_http "http://127.0.0.1:$GH_PORT/healthz" "$GH_PID" || die "gatehouse did not start: $(tail -5 "$data/gatehouse.log")"
 }
 
@@ -341,7 +351,6 @@ PEER_SCOPE="read:users update:users delete:users create:users read:users_app_met
 PEER_CC_BODY="grant_type=client_credentials&client_id=mgmt-bench-client&client_secret=mgmt-bench-secret-0123456789abcdef0123456789abcdef&resource=$(urlencode "$PEER_AUDIENCE")&scope=$(urlencode "$PEER_SCOPE")"
 NODE_ENV=production taskset -c "$SERVER_CPU" node "$BENCH/peer/server.mjs" "$PEER_PORT" >"$TMP/peer.log" 2>&1 &
 PEER_PID=$!
-PIDS+=("$PEER_PID")
 wait_http "$PEER/.well-known/openid-configuration" "$PEER_PID" || die "the peer did not start: $(tail -5 "$TMP/peer.log")"
 PEER_RSS_START=$(rss_kb "$PEER_PID")
 PEER_USER_TOKEN=$(node "$BENCH/peer/login.mjs" "$PEER")
@@ -353,15 +362,18 @@ REQ_URL[peer.jwks]="$PEER/jwks" REQ_METHOD[peer.jwks]=GET REQ_BODY[peer.jwks]=""
 REQ_URL[peer.userinfo]="$PEER/me" REQ_METHOD[peer.userinfo]=GET REQ_BODY[peer.userinfo]=""
 REQ_AUTH[peer.userinfo]="Bearer $PEER_USER_TOKEN"
 
-for endpoint in client_credentials jwks userinfo; do
-  measure "$endpoint" gatehouse peer
-done
+measure client_credentials gatehouse peer
 top_up gatehouse "$GH/oauth/token" "$GH_CC_BODY"
 top_up peer "$PEER/token" "$PEER_CC_BODY"
 GH_RSS=$(rss_kb "$GH_PID")
 PEER_RSS=$(rss_kb "$PEER_PID")
 log "gatehouse RSS: ${GH_RSS_START} kB at start, ${GH_RSS} kB after ${TOKENS[gatehouse]} tokens"
 log "peer RSS: ${PEER_RSS_START} kB at start, ${PEER_RSS} kB after ${TOKENS[peer]} tokens"
+measure jwks gatehouse peer
+measure userinfo gatehouse peer
+GH_RSS_END=$(rss_kb "$GH_PID")
+PEER_RSS_END=$(rss_kb "$PEER_PID")
+log "RSS after every request (gatehouse ${REQUESTS[gatehouse]}, peer ${REQUESTS[peer]}): gatehouse ${GH_RSS_END} kB, peer ${PEER_RSS_END} kB"
 kill "$GH_PID" "$PEER_PID"
 wait "$GH_PID" "$PEER_PID" 2>/dev/null || true
 
@@ -413,6 +425,9 @@ mkdir -p "$(dirname "$RESULTS")"
   row "/userinfo calls/s" userinfo "$UI_RATIO" 5
   echo "| RSS after ${TOKENS[gatehouse]} / ${TOKENS[peer]} tokens (at start) | ${GH_RSS_MB} MB ($(mb "$GH_RSS_START")) | $(mb "$PEER_RSS") MB ($(mb "$PEER_RSS_START")) | ${RSS_RATIO}× | gatehouse < 40 MB | $(verdict "$GH_RSS_MB" 40 '<') | |"
   echo
+  echo "RSS at the end, after every request (gatehouse ${REQUESTS[gatehouse]}, peer ${REQUESTS[peer]}, of every kind):"
+  echo "gatehouse $(mb "$GH_RSS_END") MB, peer $(mb "$PEER_RSS_END") MB."
+  echo
   echo "Median run, gatehouse vs peer: p99 latency (ms) client_credentials ${P99[gatehouse.client_credentials]} vs ${P99[peer.client_credentials]},"
   echo "JWKS ${P99[gatehouse.jwks]} vs ${P99[peer.jwks]}, /userinfo ${P99[gatehouse.userinfo]} vs ${P99[peer.userinfo]}; server CPU (100% = its core"
   echo "saturated; less means the load generator was the limit, and the last column, requests per CPU-second, tells the servers' speed apart from it) client_credentials ${BUSY[gatehouse.client_credentials]}% vs"
@@ -421,8 +436,8 @@ mkdir -p "$(dirname "$RESULTS")"
   echo "Gatehouse unpinned (both cores, shared with the load generator; one run): client_credentials"
   echo "${RPS[unpinned.client_credentials]}/s, JWKS ${RPS[unpinned.jwks]}/s, /userinfo ${RPS[unpinned.userinfo]}/s."
   echo
-  echo "Setup: gatehouse $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- crates 2>/dev/null || echo ' (+ local changes)'),"
-  echo "release build, example tenant, SQLite file database, default logging to a file; the peer on"
+  echo "Setup: gatehouse release binary built $(date -r "$GATEHOUSE" '+%F %H:%M') (tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- crates 2>/dev/null || echo ' + local changes')),"
+  echo "example tenant, SQLite file database, default logging to a file; the peer on"
   echo "node $(node --version) (NODE_ENV=production), in-memory adapter, one RSA-2048 key; load generator"
   echo "$({ "$LOADGEN" --version 2>&1 || true; } | head -1); $(openssl version); CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)."
 } >"$RESULTS"
