@@ -224,6 +224,23 @@ async fn assert_login_page(browser: &Browser) {
     assert!(subtitle.contains("CMS"), "the page should name the application: {subtitle:?}");
 }
 
+/// Navigations after a click (a form post and its redirects) finish well within this.
+const NAVIGATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Polls the browser's URL until `accept` holds (a click returns before the navigation it
+/// starts has finished); fails naming `what` and where the browser is.
+pub(crate) async fn wait_for_url(browser: &Browser, what: &str, accept: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + NAVIGATION_TIMEOUT;
+    loop {
+        let here = browser.current_url().await;
+        if accept(&here) {
+            return here;
+        }
+        assert!(std::time::Instant::now() < deadline, "never reached {what}; still at {here}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 pub(crate) async fn submit_login(browser: &Browser, email: &str, password: &str) {
     browser.type_into("#username", email).await;
     browser.type_into("#password", password).await;
@@ -267,8 +284,7 @@ async fn browser_login_lands_on_the_callback_with_a_code() {
     submit_login(&browser, &dev_env("ADMIN_EMAIL"), &dev_env("ADMIN_PASSWORD")).await;
     // Nothing serves the callback, so chromium shows its connection-error page, but it keeps
     // the URL it was redirected to, which is all an application's callback would read.
-    let landed = browser.current_url().await;
-    assert!(landed.starts_with(&format!("{CALLBACK}?")), "not redirected to the callback: {landed}");
+    let landed = wait_for_url(&browser, "the callback", |u| u.starts_with(&format!("{CALLBACK}?"))).await;
     assert_eq!(query_param(&landed, "state").as_deref(), Some(state), "state must come back unchanged");
     let code = query_param(&landed, "code").expect("an authorization code in the callback URL");
 

@@ -4,27 +4,10 @@
 //! users page, sign out; and a user without the group sees "no access". Screenshots go to
 //! `target/test-output/browser/up-*.png` (or `$GATEHOUSE_TEST_OUTPUT`).
 
-use crate::browser::{Browser, output_dir, submit_login};
+use crate::browser::{Browser, output_dir, submit_login, wait_for_url};
 use crate::support::{TempDir, dev_env, free_port};
 use crate::up_support::UpProcess;
 use serde_json::json;
-use std::time::{Duration, Instant};
-
-/// Navigations after a click (a form post and its redirects) finish well within this.
-const NAVIGATION_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Polls the browser's URL until `accept` holds; fails naming `what` and where it is.
-async fn wait_for_url(browser: &Browser, what: &str, accept: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + NAVIGATION_TIMEOUT;
-    loop {
-        let here = browser.current_url().await;
-        if accept(&here) {
-            return here;
-        }
-        assert!(Instant::now() < deadline, "never reached {what}; still at {here}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 async fn on_login_page(browser: &Browser, up: &UpProcess) {
     let login = up.idp("/u/login");

@@ -6,7 +6,7 @@ use super::users::to_json;
 use super::{ApiError, ApiResult, Query, ok, select};
 use crate::AppState;
 use axum::response::Response;
-use serde_json::json;
+use serde_json::{Value, json};
 use store::search::{self, SortField};
 use store::{UserPage, UserSearch};
 
@@ -47,15 +47,17 @@ pub async fn list_users(idp: &AppState, q: &Query) -> ApiResult<Response> {
     let totals = q.flag("include_totals")?.unwrap_or(false);
     let fields = q.fields()?;
     let UserPage { users, total } = idp.store.search_users(&UserSearch { query, sort, page, per_page, totals }).await?;
-    let users: Vec<_> = users.iter().map(|u| select(to_json(&u.user), &fields)).collect();
+    let users: Vec<Value> = users.iter().map(|u| select(to_json(&u.user), &fields)).collect();
+    // The page moves into the body as it is: `json!` would copy every user's value again.
     if let Some(total) = total {
-        return Ok(ok(&json!({
+        let mut body = json!({
             "start": page * per_page,
             "limit": per_page,
             "length": users.len(),
             "total": total,
-            "users": users,
-        })));
+        });
+        body["users"] = Value::Array(users);
+        return Ok(ok(&body));
     }
-    Ok(ok(&json!(users)))
+    Ok(ok(&Value::Array(users)))
 }
