@@ -329,9 +329,9 @@ mkdir -p "$(dirname "$RESULTS")"
   echo "\`bench/search.sh\` (RUNS=$RUNS DURATION=$DURATION CONNECTIONS=$CONNECTIONS), commit $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo "plus the working tree; $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)),"
   echo "$(psql -At "$PG_URL" -c 'SHOW server_version' | cut -d' ' -f1) PostgreSQL, SQLite $(sqlite3 --version | cut -d' ' -f1) (shell; the idp links its own)."
-  echo "Nothing pinned: the idp, its database and the load generator share the cores. Other"
-  echo "engineers were compiling on the same two cores during the run, so absolute figures are"
-  echo "pessimistic and noisy; the ratio against the peer measured in the same turns is the honest one."
+  echo "Nothing pinned: the idp, its database and the load generator share the cores, and anything"
+  echo "else running on the machine weighs on the figures; the ratio against the peer measured in"
+  echo "the same turns is the honest one."
   echo
   echo "## Search: \`GET /api/v2/users?q=$QUERY&search_engine=v3&per_page=$PER_PAGE\`"
   echo
