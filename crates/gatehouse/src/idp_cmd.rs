@@ -5,6 +5,7 @@
 use anyhow::{Context, bail};
 use clap::Args;
 use idp::{Config, Idp, Listener, LocalCa};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,7 +69,8 @@ pub async fn run(args: IdpArgs) -> anyhow::Result<()> {
     println!("idp listening on {local}, issuer {}", idp.config.issuer());
     tracing::info!(listen = %local, issuer = %idp.config.issuer(), "idp listening");
     let router = idp.router();
-    serve(&idp, router, listener, mode).await
+    let stop_now = second_signal()?;
+    serve(&idp, router, listener, mode, stop_now).await
 }
 
 /// The keyword values of `--keywords`, with the environment winning.
@@ -160,21 +162,66 @@ pub async fn build(args: &IdpArgs, local: SocketAddr, mut keywords: Keywords) ->
 }
 
 /// Serves `router` (the idp's, or one that mounts it) on `listener` with the idp's housekeeping
-/// and import jobs alongside, until Ctrl-C or SIGTERM; then drains requests in flight and stops
-/// the workers.
+/// and import jobs alongside, until Ctrl-C or SIGTERM; then drains requests in flight (up to
+/// 10 s) and stops the workers. `stop_now` (from [`second_signal`]) ends the process at once.
 pub async fn serve(
     idp: &Arc<Idp>,
     router: axum::Router,
     listener: std::net::TcpListener,
     mode: Listener,
+    stop_now: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let housekeeping = idp.spawn_housekeeping();
     let jobs = idp.resume_jobs();
-    idp::serve(router, listener, mode, shutdown_signal()).await?;
+    tokio::select! {
+        served = idp::serve(router, listener, mode, shutdown_signal()) => served?,
+        () = stop_now => {
+            tracing::warn!("second signal: stopping now, without the requests in flight");
+            crate::logging::flush();
+            // At once: returning would drop the runtime, which waits for blocking tasks.
+            std::process::exit(STOPPED_BY_SIGNAL)
+        }
+    }
     housekeeping.abort();
     jobs.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The exit status after a second Ctrl-C (128 + SIGINT, as shells report an interrupt).
+pub(crate) const STOPPED_BY_SIGNAL: i32 = 130;
+
+/// Resolves on the second Ctrl-C or SIGTERM. The first one is [`serve`]'s: it stops
+/// accepting and lets requests in flight finish for up to 10 s (`idp::serve`'s grace period).
+/// Without this, a second Ctrl-C would be swallowed (the runtime's handler replaced the default
+/// one that ends the process) and a developer would have to wait the grace period out.
+///
+/// The handlers are installed here, before the returned future is first polled, so a signal
+/// that arrives in between is counted. Two signals arriving before the future runs count as
+/// one; the grace period bounds that case.
+pub(crate) fn second_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).context("handling Ctrl-C")?;
+        let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+        Ok(async move {
+            for counted in 1..=2 {
+                tokio::select! { _ = interrupt.recv() => {}, _ = terminate.recv() => {} }
+                if counted == 1 {
+                    tracing::info!("stopping: requests in flight get up to 10 s; press Ctrl-C again to stop at once");
+                }
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("stopping: requests in flight get up to 10 s; press Ctrl-C again to stop at once");
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }
 
 fn redact(url: &str) -> String {

@@ -9,7 +9,6 @@ use anyhow::{Context, anyhow};
 use clap::Args;
 use demo_cms::Origins;
 use demo_cms::setup::Auth0ClientSetup;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tenant::Keywords;
@@ -123,53 +122,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let router = demo_cms::router(auth0_client::router(app), idp.router(), origins.clone());
 
     // Counting starts before serving, so that no signal from then on is missed.
-    let stop_now = second_signal()?;
+    let stop_now = idp_cmd::second_signal()?;
     announce(&args, &origins, &keywords);
     tracing::info!(cms = %origins.cms_base(), idp = %origins.idp_base(), "gatehouse up");
-    tokio::select! {
-        served = idp_cmd::serve(&idp, router, listener, mode) => served,
-        () = stop_now => {
-            tracing::warn!("second signal: stopping now, without the requests in flight");
-            // At once: returning would drop the runtime, which waits for blocking tasks.
-            std::process::exit(STOPPED_BY_SIGNAL)
-        }
-    }
-}
-
-/// The exit status after a second Ctrl-C (128 + SIGINT, as shells report an interrupt).
-const STOPPED_BY_SIGNAL: i32 = 130;
-
-/// Resolves on the second Ctrl-C or SIGTERM. The first one is `idp_cmd::serve`'s: it stops
-/// accepting and lets requests in flight finish for up to 10 s (`idp::serve`'s grace period).
-/// Without this, a second Ctrl-C would be swallowed (the runtime's handler replaced the default
-/// one that ends the process) and a developer would have to wait the grace period out.
-///
-/// The handlers are installed here, before the returned future is first polled, so a signal
-/// that arrives in between is counted. Two signals arriving before the future runs count as
-/// one; the grace period bounds that case.
-fn second_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut interrupt = signal(SignalKind::interrupt()).context("handling Ctrl-C")?;
-        let mut terminate = signal(SignalKind::terminate()).context("handling SIGTERM")?;
-        Ok(async move {
-            for counted in 1..=2 {
-                tokio::select! { _ = interrupt.recv() => {}, _ = terminate.recv() => {} }
-                if counted == 1 {
-                    tracing::info!("stopping: requests in flight get up to 10 s; press Ctrl-C again to stop at once");
-                }
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("stopping: requests in flight get up to 10 s; press Ctrl-C again to stop at once");
-            let _ = tokio::signal::ctrl_c().await;
-        })
-    }
+    idp_cmd::serve(&idp, router, listener, mode, stop_now).await
 }
 
 /// The equivalent of what runs, as files: `SERVICE_CONFIG_PATH=<data>/auth0-client
