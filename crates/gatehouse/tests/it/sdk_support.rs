@@ -3,11 +3,11 @@
 //! tenant's own M2M app keeps the user scopes the guide gives it), and running an SDK script
 //! that prints one JSON summary.
 
-use crate::support::{TempDir, collect_lines, workspace};
+use crate::support::{TempDir, gatehouse_command, spawn_collecting, workspace};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The administration application the tests add (32 / 64 characters, as Auth0 makes them).
@@ -89,7 +89,7 @@ impl Gatehouse {
         let tenant_dir = data.path().join("tenant");
         std::fs::create_dir_all(&tenant_dir).unwrap();
         let file = write_tenant(&tenant_dir, &tenant);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        let mut cmd = gatehouse_command();
         cmd.arg("idp").arg("--tenant").arg(&file);
         if let Tenant::ExampleWithAdmin = tenant {
             cmd.arg("--keywords")
@@ -99,21 +99,7 @@ impl Gatehouse {
                 .args(["--users-connection", "dev-users"]);
         }
         cmd.args(["--listen", "127.0.0.1:0", "--tls"]).arg("--data").arg(data.path().join("idp"));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("GATEHOUSE_") {
-                cmd.env_remove(key);
-            }
-        }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning the gatehouse binary");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        collect_lines(child.stdout.take().unwrap(), output.clone(), Some(("idp listening on ", tx)));
-        collect_lines(child.stderr.take().unwrap(), output.clone(), None);
+        let (child, output, rx) = spawn_collecting(&mut cmd, "idp listening on ");
         let line = rx.recv_timeout(IDP_START_TIMEOUT);
         let mut g = Gatehouse { child, output, domain: String::new(), data };
         match line {

@@ -87,16 +87,7 @@ impl IdpProcess {
     /// the tenant import, right before serving, so no polling is needed.
     pub fn start(tls: bool) -> Self {
         let data = TempDir::new("idp");
-        let mut child = idp_command(data.path(), tls)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning the gatehouse binary");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        collect_lines(child.stdout.take().unwrap(), output.clone(), Some(("idp listening on ", tx)));
-        collect_lines(child.stderr.take().unwrap(), output.clone(), None);
+        let (child, output, rx) = spawn_collecting(&mut idp_command(data.path(), tls), "idp listening on ");
         let line = rx.recv_timeout(IDP_START_TIMEOUT);
         let mut idp = IdpProcess { child, output, issuer: String::new(), data };
         match line {
@@ -133,7 +124,7 @@ impl Drop for IdpProcess {
 
 fn idp_command(data: &Path, tls: bool) -> Command {
     let example = example_dir();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    let mut cmd = gatehouse_command();
     cmd.arg("idp")
         .arg("--tenant")
         .arg(example.join("tenant.yaml"))
@@ -147,14 +138,38 @@ fn idp_command(data: &Path, tls: bool) -> Command {
     if tls {
         cmd.arg("--tls");
     }
-    // The flags above are the whole configuration: variables of the developer's shell
-    // (GATEHOUSE_DATABASE, GATEHOUSE_PUBLIC_URL, …) must not leak in.
+    cmd
+}
+
+/// The `gatehouse` binary under test. Its flags are the whole configuration: variables of the
+/// developer's shell (GATEHOUSE_DATABASE, GATEHOUSE_PUBLIC_URL, …) must not leak in.
+pub fn gatehouse_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("GATEHOUSE_") {
             cmd.env_remove(key);
         }
     }
     cmd
+}
+
+/// Spawns `cmd` with its output collected (see [`collect_lines`]); the channel gets the line
+/// starting with `ready`, and disconnects if the process ends first.
+pub fn spawn_collecting(
+    cmd: &mut Command,
+    ready: &'static str,
+) -> (Child, Arc<Mutex<Vec<String>>>, mpsc::Receiver<String>) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning the gatehouse binary");
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel();
+    collect_lines(child.stdout.take().unwrap(), output.clone(), Some((ready, tx)));
+    collect_lines(child.stderr.take().unwrap(), output.clone(), None);
+    (child, output, rx)
 }
 
 /// Copies a child's output lines into `sink`; lines starting with the `notify` prefix also go

@@ -2,11 +2,11 @@
 //! over HTTP needs: a cookie-keeping client that does not follow redirects (each hop is
 //! asserted), and just enough HTML reading to submit the login form and the CMS's forms.
 
-use crate::support::collect_lines;
+use crate::support::{gatehouse_command, spawn_collecting};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -37,24 +37,9 @@ impl UpProcess {
 
     /// Spawns without waiting; the channel gets the "up" line.
     pub fn spawn(data: &Path, port: u16, extra: &[&str]) -> (UpProcess, mpsc::Receiver<String>) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        let mut cmd = gatehouse_command();
         cmd.arg("up").arg("--data").arg(data).arg("--port").arg(port.to_string()).args(extra);
-        // The flags are the whole configuration: the developer's GATEHOUSE_* must not leak in.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("GATEHOUSE_") {
-                cmd.env_remove(key);
-            }
-        }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning the gatehouse binary");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        collect_lines(child.stdout.take().unwrap(), output.clone(), Some((READY_LINE, tx)));
-        collect_lines(child.stderr.take().unwrap(), output.clone(), None);
+        let (child, output, rx) = spawn_collecting(&mut cmd, READY_LINE);
         (UpProcess { child, output, port }, rx)
     }
 
