@@ -43,10 +43,12 @@ struct Maps {
     settings: Option<Entry<TenantSettings>>,
     clients: HashMap<String, Entry<Option<StoredClient>>>,
     apis: HashMap<String, Entry<Option<ResourceServer>>>,
-    grants: HashMap<(String, String), Entry<Option<ClientGrant>>>,
+    /// By client id, then audience: a hit needs no owned key.
+    grants: HashMap<String, HashMap<String, Entry<Option<ClientGrant>>>>,
     // (The three above only ever hold `Some`; the `Option` keeps one fill path for all maps.)
     users: HashMap<String, Entry<Option<StoredUser>>>,
-    documents: HashMap<(String, String), Entry<Option<Value>>>,
+    /// By kind, then id.
+    documents: HashMap<String, HashMap<String, Entry<Option<Value>>>>,
 }
 
 impl Maps {
@@ -111,15 +113,18 @@ impl CachedStore {
     }
 
     pub async fn cached_client_grant_for(&self, client_id: &str, audience: &str) -> Result<Option<ClientGrant>> {
-        // A tuple key needs owned strings to look up; the miss path pays for them anyway.
-        let key = (client_id.to_owned(), audience.to_owned());
-        if let Some(g) = self.fresh(|m| m.grants.get(&key)) {
+        if let Some(g) = self.fresh(|m| m.grants.get(client_id)?.get(audience)) {
             return Ok(g);
         }
         let epoch = self.epoch();
         let grant = self.inner.client_grant_for(client_id, audience).await?;
         if grant.is_some() {
-            self.fill_map(epoch, |m| &mut m.grants, key, grant.clone());
+            self.fill_map(
+                epoch,
+                |m| m.grants.entry(client_id.to_owned()).or_default(),
+                audience.to_owned(),
+                grant.clone(),
+            );
         }
         Ok(grant)
     }
@@ -139,13 +144,12 @@ impl CachedStore {
         if !self.caches_kind(kind) {
             return self.inner.document(kind, id).await;
         }
-        let key = (kind.to_owned(), id.to_owned());
-        if let Some(d) = self.fresh(|m| m.documents.get(&key)) {
+        if let Some(d) = self.fresh(|m| m.documents.get(kind)?.get(id)) {
             return Ok(d);
         }
         let epoch = self.epoch();
         let doc = self.inner.document(kind, id).await?;
-        self.fill_map(epoch, |m| &mut m.documents, key, doc.clone());
+        self.fill_map(epoch, |m| m.documents.entry(kind.to_owned()).or_default(), id.to_owned(), doc.clone());
         Ok(doc)
     }
 
@@ -389,7 +393,9 @@ impl Store for CachedStore {
         let result = self.inner.put_document(kind, id, doc).await;
         if self.caches_kind(kind) {
             self.invalidate(|m| {
-                m.documents.remove(&(kind.to_owned(), id.to_owned()));
+                if let Some(of_kind) = m.documents.get_mut(kind) {
+                    of_kind.remove(id);
+                }
             });
         }
         result
@@ -404,7 +410,9 @@ impl Store for CachedStore {
         let result = self.inner.delete_document(kind, id).await;
         if self.caches_kind(kind) {
             self.invalidate(|m| {
-                m.documents.remove(&(kind.to_owned(), id.to_owned()));
+                if let Some(of_kind) = m.documents.get_mut(kind) {
+                    of_kind.remove(id);
+                }
             });
         }
         result
