@@ -3,10 +3,10 @@
 //!
 //! Two parts, both through the crate's public API only:
 //! 1. primitives on the node's real key ring (`idp.keys.current()`): taking the current key set,
-//!    signing an access-token-shaped JWT with the current key (the steps of the private
-//!    `jwt::sign`, replayed), the raw RSA-2048 signature alone, verifying a token the idp issued
-//!    over HTTP (the steps of `jwt::verify`), and the JWKS (cloning the bytes the node serves,
-//!    and what serialising it per request would cost);
+//!    signing an access-token-shaped JWT with the current key, the raw RSA-2048 signature alone,
+//!    verifying a token the idp issued over HTTP (the first time, and again from the key set's
+//!    memo), and the JWKS (cloning the bytes the node serves, and what serialising it per
+//!    request would cost);
 //! 2. the endpoints, through `idp.router()` + `idp::serve` on an ephemeral 127.0.0.1 port with
 //!    the example tenant on in-memory SQLite, driven by a reqwest loop of bounded concurrency
 //!    in the same process (client and server share the cores: compare these figures with each
@@ -18,7 +18,8 @@
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::RSA_PKCS1_SHA256;
-use idp::util::{b64url, b64url_decode, now_ms};
+use idp::jwt;
+use idp::util::now_ms;
 use idp::{AppState, Config, Idp, Listener};
 use serde_json::{Map, Value, json};
 use std::hint::black_box;
@@ -144,34 +145,8 @@ fn client_credentials_claims(idp: &AppState, client_id: &str) -> Map<String, Val
     claims
 }
 
-/// The steps of `jwt::sign`: header and payload in base64url, RS256 over them with the current key.
 fn sign(idp: &AppState, claims: &Map<String, Value>) -> String {
-    let keys = idp.keys.current();
-    let signer = &keys.signer;
-    let header = format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{}"}}"#, signer.kid);
-    let payload = serde_json::to_vec(claims).expect("claims serialise");
-    let mut token = String::with_capacity(64 + payload.len() * 4 / 3 + 350);
-    token.push_str(&b64url(header.as_bytes()));
-    token.push('.');
-    token.push_str(&b64url(&payload));
-    let mut sig = vec![0u8; signer.pair.public_modulus_len()];
-    signer.pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), token.as_bytes(), &mut sig).expect("RSA sign");
-    token.push('.');
-    token.push_str(&b64url(&sig));
-    token
-}
-
-/// The steps of `jwt::verify`: header, key by `kid`, signature, payload.
-fn verify(idp: &AppState, token: &str) -> Map<String, Value> {
-    let keys = idp.keys.current();
-    let mut parts = token.splitn(3, '.');
-    let (h, p, s) = (parts.next().expect("header"), parts.next().expect("payload"), parts.next().expect("signature"));
-    let header: Value = serde_json::from_slice(&b64url_decode(h).expect("header b64")).expect("header JSON");
-    let kid = header["kid"].as_str().expect("kid");
-    let key = keys.verifier(kid).expect("known kid");
-    let sig = b64url_decode(s).expect("signature b64");
-    key.verify_sig(&token.as_bytes()[..h.len() + 1 + p.len()], &sig).expect("valid signature");
-    serde_json::from_slice(&b64url_decode(p).expect("payload b64")).expect("payload JSON")
+    jwt::sign(&idp.keys.current(), claims).expect("RS256 sign")
 }
 
 async fn run() {
@@ -221,7 +196,7 @@ async fn run() {
 
     println!("-- primitives (one thread, the node's current RSA-2048 key) --");
     let claims = client_credentials_claims(&idp, &mgmt_id);
-    assert_eq!(verify(&idp, &sign(&idp, &claims))["azp"], json!(mgmt_id), "replayed signing must verify");
+    assert_eq!(jwt::verify(&idp.keys.current(), &sign(&idp, &claims)).expect("valid")["azp"], json!(mgmt_id));
     bench("keys.current() (RwLock read + Arc clone)", || idp.keys.current());
     bench("access token: claims + serialise + RS256 sign", || sign(&idp, &client_credentials_claims(&idp, &mgmt_id)));
     let keys = idp.keys.current();
@@ -231,7 +206,10 @@ async fn run() {
     bench("raw RSA-2048 PKCS#1 v1.5 SHA-256 sign (400 bytes)", || {
         keys.signer.pair.sign(&RSA_PKCS1_SHA256, &rng, &message, &mut sig).expect("RSA sign")
     });
-    bench("access token verify (issued by the idp over HTTP)", || verify(&idp, &issued));
+    bench("access token verify, first sight (RS256 + JSON; issued by the idp over HTTP)", || {
+        jwt::verify_signature(&keys, &issued).expect("valid")
+    });
+    bench("access token verify, seen before (SHA-256 + memo lookup)", || jwt::verify(&keys, &issued).expect("valid"));
     bench("JWKS bytes clone (what the endpoint serves)", || keys.jwks.clone());
     let jwks: Value = serde_json::from_slice(&keys.jwks).expect("JWKS JSON");
     bench("JWKS serialise from a serde_json::Value", || serde_json::to_vec(&jwks).expect("serialise"));

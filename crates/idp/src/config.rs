@@ -69,6 +69,22 @@ impl Config {
         base
     }
 
+    /// Whether `s` is [`Self::issuer`] (compared in place: checked on every token).
+    pub fn is_issuer(&self, s: &str) -> bool {
+        self.is_url(s, "")
+    }
+
+    /// Whether `s` is [`Self::url`]`(path)`, compared piece by piece without building it.
+    pub fn is_url(&self, s: &str, path: &str) -> bool {
+        use url::Position::{AfterScheme, BeforeHost, BeforePath};
+        let u = &self.public_url;
+        s.strip_prefix(&u[..AfterScheme])
+            .and_then(|r| r.strip_prefix("://"))
+            .and_then(|r| r.strip_prefix(&u[BeforeHost..BeforePath]))
+            .and_then(|r| r.strip_prefix('/'))
+            == Some(path.trim_start_matches('/'))
+    }
+
     /// `host[:port]`, what Auth0 SDKs are configured with.
     pub fn domain(&self) -> String {
         let host = self.public_url.host_str().unwrap_or("localhost");
@@ -95,5 +111,29 @@ impl Config {
     /// Cookies get `Secure` when the public URL is HTTPS.
     pub fn secure_cookies(&self) -> bool {
         self.public_url.scheme() == "https"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_recognised_as_they_are_built() {
+        for base in
+            ["https://tenant.example.test/", "http://127.0.0.1:3000/", "https://[::1]:8443/x/", "https://h:443/"]
+        {
+            let config = Config::new(Url::parse(base).expect("url"), PathBuf::new());
+            assert!(config.is_issuer(&config.issuer()), "{base}");
+            assert!(config.is_url(&config.url("userinfo"), "userinfo"), "{base}");
+            assert!(config.is_url(&config.url("userinfo"), "/userinfo"), "{base}");
+            for wrong in [config.url("userinfo/"), config.url("user"), config.url("userinfox"), config.issuer()] {
+                assert!(!config.is_url(&wrong, "userinfo"), "{base}: {wrong}");
+            }
+            let issuer = config.issuer();
+            for wrong in [&issuer[..issuer.len() - 1], &format!("{issuer}/"), "", &issuer.replace("//", "/")] {
+                assert!(!config.is_issuer(wrong), "{base}: {wrong}");
+            }
+        }
     }
 }

@@ -78,8 +78,8 @@ pub struct TokenResponse {
     pub token_type: &'static str,
 }
 
-pub fn has(scope: &[String], s: &str) -> bool {
-    scope.iter().any(|x| x == s)
+pub fn has(scope: &[impl AsRef<str>], s: &str) -> bool {
+    scope.iter().any(|x| x.as_ref() == s)
 }
 
 /// Scopes a user login can receive: the OIDC ones, and the API's own.

@@ -4,8 +4,15 @@
 
 use crate::keys::KeySet;
 use crate::util::{b64url, b64url_decode};
+use aws_lc_rs::digest;
 use aws_lc_rs::signature::RSA_PKCS1_SHA256;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+/// A verified token's claims, shared between the memo and its callers.
+pub type Claims = Arc<Map<String, Value>>;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum JwtError {
@@ -16,10 +23,9 @@ pub enum JwtError {
 
 pub fn sign(keys: &KeySet, claims: &Map<String, Value>) -> Result<String, crate::Error> {
     let signer = &keys.signer;
-    let header = format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{}"}}"#, signer.kid);
     let payload = serde_json::to_vec(claims).map_err(crate::Error::internal)?;
-    let mut token = String::with_capacity(64 + payload.len() * 4 / 3 + 350);
-    token.push_str(&b64url(header.as_bytes()));
+    let mut token = String::with_capacity(signer.encoded_header.len() + payload.len() * 4 / 3 + 350);
+    token.push_str(&signer.encoded_header);
     token.push('.');
     token.push_str(&b64url(&payload));
     let mut sig = vec![0u8; signer.pair.public_modulus_len()];
@@ -34,7 +40,22 @@ pub fn sign(keys: &KeySet, claims: &Map<String, Value>) -> Result<String, crate:
 
 /// Checks the signature with the key named by `kid` and returns the claims. Time, issuer
 /// and audience are the caller's to check, since each use checks them differently.
-pub fn verify(keys: &KeySet, token: &str) -> Result<Map<String, Value>, JwtError> {
+///
+/// A bearer token is presented again and again for its whole life, so the key set remembers
+/// the tokens it verified (see [`Verified`]): a repeat costs a SHA-256, not an RSA verification
+/// and two JSON parses.
+pub fn verify(keys: &KeySet, token: &str) -> Result<Claims, JwtError> {
+    let digest = Digest::of(token);
+    if let Some(claims) = keys.verified.get(&digest) {
+        return Ok(claims);
+    }
+    let claims = Arc::new(verify_signature(keys, token)?);
+    keys.verified.insert(digest, claims.clone());
+    Ok(claims)
+}
+
+/// [`verify`] without the memo: the signature checked, the claims parsed, every time.
+pub fn verify_signature(keys: &KeySet, token: &str) -> Result<Map<String, Value>, JwtError> {
     let mut parts = token.splitn(3, '.');
     let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(JwtError::Malformed);
@@ -50,4 +71,161 @@ pub fn verify(keys: &KeySet, token: &str) -> Result<Map<String, Value>, JwtError
     key.verify_sig(&token.as_bytes()[..signed_len], &sig).map_err(|_| JwtError::BadSignature)?;
     let payload = b64url_decode(p).ok_or(JwtError::Malformed)?;
     serde_json::from_slice(&payload).map_err(|_| JwtError::Malformed)
+}
+
+/// SHA-256 of a whole token: the memo's key. Only digests are compared, so how long a lookup
+/// takes says nothing about any token's bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Digest([u8; 32]);
+
+/// Digests are uniformly random already: their first eight bytes are the hash.
+impl Hash for Digest {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let [a, b, c, d, e, f, g, h, ..] = self.0;
+        state.write_u64(u64::from_le_bytes([a, b, c, d, e, f, g, h]));
+    }
+}
+
+impl Digest {
+    fn of(token: &str) -> Self {
+        let d = digest::digest(&digest::SHA256, token.as_bytes());
+        let mut out = [0; 32];
+        out.copy_from_slice(d.as_ref());
+        Digest(out)
+    }
+}
+
+/// The tokens one key set verified, at most [`Verified::CAPACITY`] of them: entries go into a
+/// young generation and, when it is full, the young one becomes the old one and the old one is
+/// dropped, so tokens still in use survive one turn (they are promoted on a hit). Only tokens
+/// whose signature checked out get in. The memo lives and dies with its key set: a rotation or
+/// revocation builds a new set, so no token outlives the key that signed it.
+#[derive(Default)]
+pub(crate) struct Verified {
+    generations: Mutex<Generations>,
+}
+
+#[derive(Default)]
+struct Generations {
+    young: DigestMap,
+    old: DigestMap,
+}
+
+type DigestMap = HashMap<Digest, Claims, BuildHasherDefault<DigestHasher>>;
+
+/// Passes a [`Digest`]'s word through (SipHash would only hash a random number again).
+#[derive(Default)]
+pub(crate) struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write_u64(&mut self, word: u64) {
+        self.0 = word;
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+}
+
+impl Verified {
+    const CAPACITY: usize = 2048;
+
+    fn get(&self, digest: &Digest) -> Option<Claims> {
+        let mut g = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = g.young.get(digest) {
+            return Some(c.clone());
+        }
+        let claims = g.old.remove(digest)?;
+        g.insert(*digest, claims.clone());
+        Some(claims)
+    }
+
+    fn insert(&self, digest: Digest, claims: Claims) {
+        self.generations.lock().unwrap_or_else(|e| e.into_inner()).insert(digest, claims);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let g = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        g.young.len() + g.old.len()
+    }
+}
+
+impl Generations {
+    fn insert(&mut self, digest: Digest, claims: Claims) {
+        if self.young.len() >= Verified::CAPACITY / 2 {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(digest, claims);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{KeySet, generate_key};
+    use crate::util::now_ms;
+    use serde_json::json;
+
+    async fn key_set() -> KeySet {
+        KeySet::build(&[generate_key().await.expect("key")], now_ms()).expect("key set")
+    }
+
+    fn claims(sub: &str) -> Map<String, Value> {
+        json!({ "sub": sub, "exp": 4_000_000_000_i64 }).as_object().cloned().expect("object")
+    }
+
+    #[tokio::test]
+    async fn a_repeated_token_is_verified_once_and_shares_its_claims() {
+        let keys = key_set().await;
+        let token = sign(&keys, &claims("auth0|a")).expect("sign");
+        let first = verify(&keys, &token).expect("valid");
+        let again = verify(&keys, &token).expect("valid");
+        assert!(Arc::ptr_eq(&first, &again), "the second verification comes from the memo");
+        assert_eq!(first["sub"], "auth0|a");
+        assert_eq!(keys.verified.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_vouches_for_no_other_bytes() {
+        let keys = key_set().await;
+        let token = sign(&keys, &claims("auth0|a")).expect("sign");
+        verify(&keys, &token).expect("valid");
+        // Same header and payload, last signature byte changed.
+        let (signed, sig) = token.rsplit_once('.').expect("three parts");
+        let mut sig = b64url_decode(sig).expect("b64");
+        *sig.last_mut().expect("non-empty") ^= 1;
+        let forged = format!("{signed}.{}", b64url(&sig));
+        assert_eq!(verify(&keys, &forged), Err(JwtError::BadSignature));
+        assert_eq!(verify(&keys, &format!("{token} ")), Err(JwtError::Malformed));
+        assert_eq!(keys.verified.len(), 1, "refused tokens are not remembered");
+    }
+
+    #[tokio::test]
+    async fn another_key_set_remembers_nothing() {
+        let (keys, rotated) = (key_set().await, key_set().await);
+        let token = sign(&keys, &claims("auth0|a")).expect("sign");
+        verify(&keys, &token).expect("valid");
+        assert!(matches!(verify(&rotated, &token), Err(JwtError::UnknownKey(_))));
+    }
+
+    #[test]
+    fn the_memo_is_bounded_and_keeps_what_is_used() {
+        let memo = Verified::default();
+        let digest = |i: usize| Digest::of(&format!("token {i}"));
+        let hot = digest(0);
+        memo.insert(hot, Arc::new(claims("hot")));
+        for i in 1..10 * Verified::CAPACITY {
+            memo.insert(digest(i), Arc::new(claims("cold")));
+            assert!(memo.len() <= Verified::CAPACITY);
+            if i % (Verified::CAPACITY / 4) == 0 {
+                assert!(memo.get(&hot).is_some(), "a token in use stays (after {i} others)");
+            }
+        }
+        assert!(memo.get(&digest(1)).is_none(), "an unused one is dropped");
+    }
 }

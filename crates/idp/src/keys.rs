@@ -19,6 +19,8 @@ const PUBLISH_AFTER_ROTATION_MS: i64 = 2_592_000 * 1000;
 pub struct Signer {
     pub kid: String,
     pub pair: RsaKeyPair,
+    /// The JWS header every token this key signs starts with, base64url-encoded once.
+    pub encoded_header: String,
 }
 
 pub struct KeySet {
@@ -26,6 +28,8 @@ pub struct KeySet {
     verifiers: HashMap<String, ParsedPublicKey>,
     /// `/.well-known/jwks.json`, serialised once.
     pub jwks: axum::body::Bytes,
+    /// Tokens verified with these keys; dropped with them.
+    pub(crate) verified: crate::jwt::Verified,
 }
 
 impl KeySet {
@@ -33,7 +37,7 @@ impl KeySet {
         self.verifiers.get(kid)
     }
 
-    fn build(keys: &[SigningKey], now: i64) -> Result<Self> {
+    pub(crate) fn build(keys: &[SigningKey], now: i64) -> Result<Self> {
         let mut signer = None;
         let mut verifiers = HashMap::new();
         let mut jwks = Vec::new();
@@ -60,12 +64,13 @@ impl KeySet {
             }));
             verifiers.insert(key.kid.clone(), verifier);
             if key.current {
-                signer = Some(Signer { kid: key.kid.clone(), pair });
+                let header = format!(r#"{{"alg":"RS256","typ":"JWT","kid":"{}"}}"#, key.kid);
+                signer = Some(Signer { kid: key.kid.clone(), pair, encoded_header: b64url(header.as_bytes()) });
             }
         }
         let signer = signer.ok_or_else(|| Error::internal("no current signing key"))?;
         let jwks = serde_json::to_vec(&json!({ "keys": jwks })).map_err(Error::internal)?.into();
-        Ok(KeySet { signer, verifiers, jwks })
+        Ok(KeySet { signer, verifiers, jwks, verified: Default::default() })
     }
 }
 
@@ -108,7 +113,7 @@ impl KeyRing {
 }
 
 /// RSA key generation takes tens of milliseconds: keep it off the async workers.
-async fn generate_key() -> Result<SigningKey> {
+pub(crate) async fn generate_key() -> Result<SigningKey> {
     tokio::task::spawn_blocking(|| {
         let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| Error::internal("RSA key generation failed"))?;
         let pkcs8 = pair.as_der().map_err(|_| Error::internal("RSA key encoding failed"))?;

@@ -13,7 +13,7 @@ mod dbconnections;
 mod discovery;
 mod error;
 mod grant;
-mod jwt;
+pub mod jwt;
 mod keys;
 mod login;
 mod logout;

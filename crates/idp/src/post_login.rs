@@ -190,11 +190,16 @@ pub async fn run_for_token(idp: &AppState, login: Login<'_>) -> Result<ActionCla
 }
 
 /// The ID-token custom claims the latest login of `user_id` at `client_id` got from actions,
-/// for `/userinfo`.
-pub async fn userinfo_claims(idp: &AppState, client_id: &str, user_id: &str) -> Result<Map<String, Value>> {
+/// as far as `scope` releases them, for `/userinfo`.
+pub async fn userinfo_claims(
+    idp: &AppState,
+    client_id: &str,
+    user_id: &str,
+    scope: &[&str],
+) -> Result<Map<String, Value>> {
     let doc = idp.cache.cached_document(USERINFO_CLAIMS, &userinfo_key(client_id, user_id)).await?;
-    Ok(match doc.and_then(|mut d| d.get_mut("claims").map(Value::take)) {
-        Some(Value::Object(m)) => m,
+    Ok(match doc.as_deref().and_then(|d| d.get("claims")) {
+        Some(Value::Object(m)) => crate::tokens::custom_claims(m, scope),
         _ => Map::new(),
     })
 }

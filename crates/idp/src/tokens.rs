@@ -99,7 +99,7 @@ pub fn id_token(
 
 /// The custom claims an action set that `scope` lets through: a standard profile claim (even
 /// one set by an action) needs its scope, as in Auth0; restricted names never pass.
-pub fn custom_claims(custom: &Map<String, Value>, scope: &[String]) -> Map<String, Value> {
+pub fn custom_claims(custom: &Map<String, Value>, scope: &[impl AsRef<str>]) -> Map<String, Value> {
     custom
         .iter()
         .filter(|(k, _)| actions::claim_allowed(k) && standard_claim_scope(k).is_none_or(|s| has(scope, s)))
@@ -121,7 +121,7 @@ fn standard_claim_scope(claim: &str) -> Option<&'static str> {
 
 /// The profile claims `scope` releases: `profile` ⇒ names, picture, `updated_at` (an ISO
 /// string, as Auth0 sends it); `email` ⇒ email and its verification.
-pub fn profile_claims(user: &User, scope: &[String]) -> Map<String, Value> {
+pub fn profile_claims(user: &User, scope: &[impl AsRef<str>]) -> Map<String, Value> {
     let mut c = Map::new();
     if has(scope, "profile") {
         let fields = [

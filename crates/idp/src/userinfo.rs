@@ -1,15 +1,15 @@
 //! `GET|POST /userinfo`: the signed-in user's claims for an access token that names
 //! `https://{domain}/userinfo` among its audiences and carries `openid`.
 
-use crate::jwt::{self, JwtError};
-use crate::tokens::{custom_claims, profile_claims};
+use crate::jwt::{self, Claims, JwtError};
+use crate::tokens::profile_claims;
 use crate::util::now_ms;
 use crate::{AppState, Error, Result};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 pub async fn userinfo(State(idp): State<AppState>, headers: HeaderMap) -> Response {
     match claims(&idp, &headers).await {
@@ -20,7 +20,7 @@ pub async fn userinfo(State(idp): State<AppState>, headers: HeaderMap) -> Respon
 
 /// Verifies a token this idp issued: signature (reloading keys once on an unknown `kid`, in
 /// case another node rotated), issuer and expiry.
-pub async fn verify_access_token(idp: &AppState, token: &str) -> Result<Map<String, Value>> {
+pub async fn verify_access_token(idp: &AppState, token: &str) -> Result<Claims> {
     let mut keys = idp.keys.current();
     let claims = match jwt::verify(&keys, token) {
         Err(JwtError::UnknownKey(_)) => {
@@ -30,7 +30,7 @@ pub async fn verify_access_token(idp: &AppState, token: &str) -> Result<Map<Stri
         other => other,
     }
     .map_err(|_| Error::Unauthorized("bad signature"))?;
-    if claims.get("iss").and_then(Value::as_str) != Some(idp.config.issuer().as_str()) {
+    if !claims.get("iss").and_then(Value::as_str).is_some_and(|iss| idp.config.is_issuer(iss)) {
         return Err(Error::Unauthorized("wrong issuer"));
     }
     let exp = claims.get("exp").and_then(Value::as_i64).ok_or(Error::Unauthorized("no exp"))?;
@@ -47,30 +47,29 @@ async fn claims(idp: &AppState, headers: &HeaderMap) -> Result<Map<String, Value
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .ok_or(Error::Unauthorized("no bearer token"))?;
     let claims = verify_access_token(idp, token.trim()).await?;
-    let userinfo = idp.config.userinfo_audience();
+    let for_userinfo = |a: &Value| a.as_str().is_some_and(|a| idp.config.is_url(a, "userinfo"));
     let aud_ok = match claims.get("aud") {
-        Some(Value::String(a)) => *a == userinfo,
-        Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(&userinfo)),
-        _ => false,
+        Some(Value::Array(a)) => a.iter().any(for_userinfo),
+        Some(a) => for_userinfo(a),
+        None => false,
     };
-    let scope: Vec<String> =
-        claims.get("scope").and_then(Value::as_str).unwrap_or("").split(' ').map(str::to_owned).collect();
-    if !aud_ok || !scope.iter().any(|s| s == "openid") {
+    let scope: Vec<&str> = claims.get("scope").and_then(Value::as_str).unwrap_or("").split(' ').collect();
+    if !aud_ok || !scope.contains(&"openid") {
         return Err(Error::Unauthorized("token not valid for /userinfo"));
     }
     let sub = claims.get("sub").and_then(Value::as_str).ok_or(Error::Unauthorized("no sub"))?;
-    let user = idp.cache.cached_user(sub).await?.ok_or(Error::Unauthorized("user gone"))?.user;
+    let stored = idp.cache.cached_user(sub).await?.ok_or(Error::Unauthorized("user gone"))?;
+    let user = &stored.user;
     if user.blocked {
         return Err(Error::Unauthorized("user blocked"));
     }
     let mut out = Map::new();
-    out.insert("sub".into(), json!(user.user_id));
-    out.extend(profile_claims(&user, &scope));
+    out.insert("sub".into(), Value::String(user.user_id.clone()));
+    out.extend(profile_claims(user, &scope));
     // The ID-token claims the post-login actions set at this client's latest login, as Auth0
     // returns them here too (standard claims still only with their scope).
     if let Some(azp) = claims.get("azp").and_then(Value::as_str) {
-        let custom = crate::post_login::userinfo_claims(idp, azp, &user.user_id).await?;
-        out.extend(custom_claims(&custom, &scope));
+        out.extend(crate::post_login::userinfo_claims(idp, azp, &user.user_id, &scope).await?);
     }
     Ok(out)
 }

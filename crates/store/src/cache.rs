@@ -40,15 +40,15 @@ pub struct CachedStore {
 
 #[derive(Default)]
 struct Maps {
-    settings: Option<Entry<TenantSettings>>,
-    clients: HashMap<String, Entry<Option<StoredClient>>>,
-    apis: HashMap<String, Entry<Option<ResourceServer>>>,
+    settings: Option<Entry<Arc<TenantSettings>>>,
+    clients: HashMap<String, Read<StoredClient>>,
+    apis: HashMap<String, Read<ResourceServer>>,
     /// By client id, then audience: a hit needs no owned key.
-    grants: HashMap<String, HashMap<String, Entry<Option<ClientGrant>>>>,
+    grants: HashMap<String, HashMap<String, Read<ClientGrant>>>,
     // (The three above only ever hold `Some`; the `Option` keeps one fill path for all maps.)
-    users: HashMap<String, Entry<Option<StoredUser>>>,
+    users: HashMap<String, Read<StoredUser>>,
     /// By kind, then id.
-    documents: HashMap<String, HashMap<String, Entry<Option<Value>>>>,
+    documents: HashMap<String, HashMap<String, Read<Value>>>,
 }
 
 impl Maps {
@@ -65,6 +65,9 @@ struct Entry<T> {
     value: T,
 }
 
+/// What one read found (or that there was nothing), shared with every caller it is served to.
+type Read<T> = Entry<Option<Arc<T>>>;
+
 impl CachedStore {
     /// `document_kinds`: the kinds of [`Store::document`] that [`Self::cached_document`] may keep.
     pub fn new(inner: Arc<dyn Store>, ttl: Duration, document_kinds: &[&str]) -> Self {
@@ -77,47 +80,47 @@ impl CachedStore {
         }
     }
 
-    pub async fn cached_tenant_settings(&self) -> Result<TenantSettings> {
+    pub async fn cached_tenant_settings(&self) -> Result<Arc<TenantSettings>> {
         if let Some(s) = self.fresh(|m| m.settings.as_ref()) {
             return Ok(s);
         }
         let epoch = self.epoch();
-        let settings = self.inner.tenant_settings().await?;
+        let settings = Arc::new(self.inner.tenant_settings().await?);
         let entry = Entry { at: Instant::now(), value: settings.clone() };
         self.fill(epoch, |m| m.settings = Some(entry));
         Ok(settings)
     }
 
-    pub async fn cached_client(&self, client_id: &str) -> Result<Option<StoredClient>> {
+    pub async fn cached_client(&self, client_id: &str) -> Result<Option<Arc<StoredClient>>> {
         if let Some(c) = self.fresh(|m| m.clients.get(client_id)) {
             return Ok(c);
         }
         let epoch = self.epoch();
-        let client = self.inner.client(client_id).await?;
+        let client = self.inner.client(client_id).await?.map(Arc::new);
         if client.is_some() {
             self.fill_map(epoch, |m| &mut m.clients, client_id.to_owned(), client.clone());
         }
         Ok(client)
     }
 
-    pub async fn cached_resource_server_by_identifier(&self, identifier: &str) -> Result<Option<ResourceServer>> {
+    pub async fn cached_resource_server_by_identifier(&self, identifier: &str) -> Result<Option<Arc<ResourceServer>>> {
         if let Some(rs) = self.fresh(|m| m.apis.get(identifier)) {
             return Ok(rs);
         }
         let epoch = self.epoch();
-        let rs = self.inner.resource_server_by_identifier(identifier).await?;
+        let rs = self.inner.resource_server_by_identifier(identifier).await?.map(Arc::new);
         if rs.is_some() {
             self.fill_map(epoch, |m| &mut m.apis, identifier.to_owned(), rs.clone());
         }
         Ok(rs)
     }
 
-    pub async fn cached_client_grant_for(&self, client_id: &str, audience: &str) -> Result<Option<ClientGrant>> {
+    pub async fn cached_client_grant_for(&self, client_id: &str, audience: &str) -> Result<Option<Arc<ClientGrant>>> {
         if let Some(g) = self.fresh(|m| m.grants.get(client_id)?.get(audience)) {
             return Ok(g);
         }
         let epoch = self.epoch();
-        let grant = self.inner.client_grant_for(client_id, audience).await?;
+        let grant = self.inner.client_grant_for(client_id, audience).await?.map(Arc::new);
         if grant.is_some() {
             self.fill_map(
                 epoch,
@@ -129,26 +132,26 @@ impl CachedStore {
         Ok(grant)
     }
 
-    pub async fn cached_user(&self, user_id: &str) -> Result<Option<StoredUser>> {
+    pub async fn cached_user(&self, user_id: &str) -> Result<Option<Arc<StoredUser>>> {
         if let Some(u) = self.fresh(|m| m.users.get(user_id)) {
             return Ok(u);
         }
         let epoch = self.epoch();
-        let user = self.inner.user(user_id).await?;
+        let user = self.inner.user(user_id).await?.map(Arc::new);
         self.fill_map(epoch, |m| &mut m.users, user_id.to_owned(), user.clone());
         Ok(user)
     }
 
     /// Like [`Store::document`]; kept only for the kinds named at construction.
-    pub async fn cached_document(&self, kind: &str, id: &str) -> Result<Option<Value>> {
+    pub async fn cached_document(&self, kind: &str, id: &str) -> Result<Option<Arc<Value>>> {
         if !self.caches_kind(kind) {
-            return self.inner.document(kind, id).await;
+            return Ok(self.inner.document(kind, id).await?.map(Arc::new));
         }
         if let Some(d) = self.fresh(|m| m.documents.get(kind)?.get(id)) {
             return Ok(d);
         }
         let epoch = self.epoch();
-        let doc = self.inner.document(kind, id).await?;
+        let doc = self.inner.document(kind, id).await?.map(Arc::new);
         self.fill_map(epoch, |m| m.documents.entry(kind.to_owned()).or_default(), id.to_owned(), doc.clone());
         Ok(doc)
     }
@@ -161,7 +164,7 @@ impl CachedStore {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// A copy of the entry `get` finds, if it is younger than the TTL.
+    /// The entry (a shared pointer) `get` finds, if it is younger than the TTL.
     fn fresh<T: Clone>(&self, get: impl FnOnce(&Maps) -> Option<&Entry<T>>) -> Option<T> {
         let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
         get(&maps).filter(|e| e.at.elapsed() < self.ttl).map(|e| e.value.clone())
@@ -447,7 +450,7 @@ mod tests {
     }
 
     async fn name_on(node: &CachedStore) -> Option<String> {
-        node.cached_client("c1").await.unwrap().map(|c| c.client.name)
+        node.cached_client("c1").await.unwrap().map(|c| c.client.name.clone())
     }
 
     #[tokio::test]
@@ -508,7 +511,7 @@ mod tests {
 
         assert!(a.cached_document("claims", "k").await.unwrap().is_none());
         a.put_document("claims", "k", &json!({ "x": 1 })).await.unwrap();
-        assert_eq!(a.cached_document("claims", "k").await.unwrap(), Some(json!({ "x": 1 })));
+        assert_eq!(a.cached_document("claims", "k").await.unwrap(), Some(Arc::new(json!({ "x": 1 }))));
         assert!(a.delete_document("claims", "k").await.unwrap());
         assert!(a.cached_document("claims", "k").await.unwrap().is_none());
         let _ = std::fs::remove_file(path);
@@ -533,7 +536,7 @@ mod tests {
         let (a, _b, path) = two_nodes("race").await;
         let epoch = a.epoch();
         a.invalidate(Maps::clear_config);
-        a.fill_map(epoch, |m| &mut m.clients, "c1".to_owned(), Some(client("c1", "stale")));
+        a.fill_map(epoch, |m| &mut m.clients, "c1".to_owned(), Some(Arc::new(client("c1", "stale"))));
         assert!(a.fresh(|m| m.clients.get("c1")).is_none());
         let _ = std::fs::remove_file(path);
     }

@@ -12,9 +12,13 @@ pub async fn exchange(idp: &AppState, client: &Client, p: &Params) -> Result<Tok
     let audience = match p.get("audience") {
         Some(a) => a.to_owned(),
         None => {
-            idp.cache.cached_tenant_settings().await?.default_audience.filter(|a| !a.is_empty()).ok_or_else(|| {
-                Error::access_denied("No audience parameter was provided, and no default audience has been configured")
-            })?
+            idp.cache.cached_tenant_settings().await?.default_audience.clone().filter(|a| !a.is_empty()).ok_or_else(
+                || {
+                    Error::access_denied(
+                        "No audience parameter was provided, and no default audience has been configured",
+                    )
+                },
+            )?
         }
     };
     let api = idp

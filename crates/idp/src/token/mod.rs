@@ -19,7 +19,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use store::Client;
+use std::sync::Arc;
+use store::StoredClient;
 
 pub const PASSWORD_REALM: &str = "http://auth0.com/oauth/grant-type/password-realm";
 
@@ -78,7 +79,7 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Params> {
 
 /// The client the request authenticates as. A confidential client must prove its secret (in
 /// the body or with HTTP Basic); a public one (`none`) may only name itself.
-pub async fn authenticate(idp: &AppState, headers: &HeaderMap, p: &Params) -> Result<Client> {
+pub async fn authenticate(idp: &AppState, headers: &HeaderMap, p: &Params) -> Result<Arc<StoredClient>> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -102,8 +103,8 @@ pub async fn authenticate(idp: &AppState, headers: &HeaderMap, p: &Params) -> Re
     };
     let stored = idp.cache.cached_client(client_id).await?.ok_or_else(Error::bad_client)?;
     match (&stored.secret_sha256, secret) {
-        (Some(digest), Some(secret)) if ct_eq(digest, &sha256(secret.as_bytes())) => Ok(stored.client),
-        (None, None) if stored.client.token_endpoint_auth_method == "none" => Ok(stored.client),
+        (Some(digest), Some(secret)) if ct_eq(digest, &sha256(secret.as_bytes())) => Ok(stored),
+        (None, None) if stored.client.token_endpoint_auth_method == "none" => Ok(stored),
         _ => Err(Error::bad_client()),
     }
 }
@@ -140,7 +141,7 @@ async fn run(idp: &AppState, headers: &HeaderMap, peer: SocketAddr, body: &[u8])
             format!("Unsupported grant type: {grant_type}"),
         ));
     }
-    let client = authenticate(idp, headers, &p).await?;
+    let client = &authenticate(idp, headers, &p).await?.client;
     if !client.allows_grant(&grant_type) {
         return Err(Error::oauth(
             axum::http::StatusCode::FORBIDDEN,
@@ -148,11 +149,12 @@ async fn run(idp: &AppState, headers: &HeaderMap, peer: SocketAddr, body: &[u8])
             format!("Grant type '{grant_type}' not allowed for the client."),
         ));
     }
-    let request = crate::post_login::RequestInfo::new(idp, headers, Some(peer), "POST").with_body(p.0.iter());
+    // What post-login actions see of the request; only the grants that run them need it.
+    let request = || crate::post_login::RequestInfo::new(idp, headers, Some(peer), "POST").with_body(p.0.iter());
     match grant_type.as_str() {
-        "authorization_code" => authorization_code::exchange(idp, &client, &p).await,
-        "refresh_token" => refresh_token::exchange(idp, &client, &p, &request).await,
-        "client_credentials" => client_credentials::exchange(idp, &client, &p).await,
-        _ => password::exchange(idp, &client, &p, &grant_type, &request).await,
+        "authorization_code" => authorization_code::exchange(idp, client, &p).await,
+        "refresh_token" => refresh_token::exchange(idp, client, &p, &request()).await,
+        "client_credentials" => client_credentials::exchange(idp, client, &p).await,
+        _ => password::exchange(idp, client, &p, &grant_type, &request()).await,
     }
 }

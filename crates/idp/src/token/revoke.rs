@@ -17,7 +17,7 @@ pub async fn revoke(State(idp): State<AppState>, headers: HeaderMap, body: axum:
 
 async fn run(idp: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()> {
     let p = decode(headers, body)?;
-    let client = authenticate(idp, headers, &p).await?;
+    let client = &authenticate(idp, headers, &p).await?.client;
     let token = p.require("token")?;
     if let Some(t) = idp.store.refresh_token(&sha256(token.as_bytes())).await?
         && t.client_id == client.client_id
