@@ -86,14 +86,34 @@ impl Visit for Fields<'_, '_> {
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        // `%value` fields (Display) arrive here too, already wrapped.
-        self.field(field, |w| write_json_str(w, &format!("{value:?}")));
+        // `%value` fields (Display) arrive here too, already wrapped. Escaped as they are
+        // written, so a field costs no string of its own.
+        self.field(field, |w| {
+            w.write_char('"')?;
+            std::fmt::Write::write_fmt(&mut JsonEscaped(w), format_args!("{value:?}"))?;
+            w.write_char('"')
+        });
+    }
+}
+
+/// Writes what it is given JSON-escaped (the inside of a JSON string).
+struct JsonEscaped<'a, W>(&'a mut W);
+
+impl<W: std::fmt::Write> std::fmt::Write for JsonEscaped<'_, W> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        write_json_str_body(self.0, s)
     }
 }
 
 /// A JSON string: quotes, backslashes and control characters escaped, the rest as it is.
 fn write_json_str(w: &mut impl std::fmt::Write, s: &str) -> std::fmt::Result {
     w.write_char('"')?;
+    write_json_str_body(w, s)?;
+    w.write_char('"')
+}
+
+/// [`write_json_str`] without the quotes.
+fn write_json_str_body(w: &mut impl std::fmt::Write, s: &str) -> std::fmt::Result {
     let mut start = 0;
     for (i, c) in s.char_indices() {
         let escape = match c {
@@ -113,8 +133,7 @@ fn write_json_str(w: &mut impl std::fmt::Write, s: &str) -> std::fmt::Result {
         }
         start = i + c.len_utf8();
     }
-    w.write_str(&s[start..])?;
-    w.write_char('"')
+    w.write_str(&s[start..])
 }
 
 /// RFC 3339 in UTC with microseconds.
@@ -266,7 +285,7 @@ mod tests {
         let subscriber = tracing_subscriber::fmt().event_format(JsonLines).with_writer(move || sink.clone()).finish();
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!(target: "gatehouse::http", route = "/x", status = 200u16, latency_ms = 1.5, ok = true, "request");
-            tracing::warn!(error = %"bad \"thing\"", "failed");
+            tracing::warn!(error = %"bad \"thing\"\n\u{1}", detail = ?["a\\b"], "failed");
         });
         let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -277,7 +296,8 @@ mod tests {
             lines[0]["fields"],
             serde_json::json!({ "message": "request", "route": "/x", "status": 200, "latency_ms": 1.5, "ok": true })
         );
-        assert_eq!(lines[1]["fields"]["error"], "bad \"thing\"");
+        assert_eq!(lines[1]["fields"]["error"], "bad \"thing\"\n\u{1}");
+        assert_eq!(lines[1]["fields"]["detail"], r#"["a\\b"]"#, "Debug output, escaped");
         assert!(lines[0]["timestamp"].as_str().unwrap().ends_with('Z'));
     }
 

@@ -5,16 +5,17 @@
 use crate::{AppState, authorize, dbconnections, discovery, login, logout, social, token, userinfo};
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 /// Requests to these endpoints are small; anything larger is refused before parsing.
@@ -41,13 +42,9 @@ pub fn routes(idp: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(limit_body))
-        .layer(middleware::from_fn(observe))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            Duration::from_secs(30),
-        ))
+        // One layer, not one per concern: axum wraps every route in each layer, and each costs
+        // a boxed service clone and a boxed future per request.
+        .layer(middleware::from_fn(edge))
         .with_state(idp)
 }
 
@@ -98,37 +95,107 @@ async fn metrics_text() -> Response {
     }
 }
 
+/// What every request goes through: a request id, the body limit, the time limit, then the
+/// metrics and the log line for its answer.
+async fn edge(req: Request, next: Next) -> Response {
+    let _ = prometheus(); // before any handler counts something
+    let start = Instant::now();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map(str::to_owned)
+        .unwrap_or_else(next_request_id);
+    let surface = Surface::of(req.uri().path());
+    let mut res = match tokio::time::timeout(TIME_LIMIT, limit_body(req, next, surface)).await {
+        Ok(res) => res,
+        Err(_) => surface.error(StatusCode::GATEWAY_TIMEOUT, "The request took too long"),
+    };
+    let status = res.status().as_u16();
+    let elapsed = start.elapsed();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    record(route, status, elapsed);
+    tracing::info!(target: "gatehouse::http", request_id = request_id.as_str(), method = method.as_str(), route, status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(request_id)) {
+        res.headers_mut().insert(REQUEST_ID.clone(), v); // a static name: cloned without copying
+    }
+    res
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A request still unanswered after this long gets a 504.
+const TIME_LIMIT: Duration = Duration::from_secs(30);
+
+/// Which API a path belongs to, for the body limit and the shape of errors found here.
+#[derive(Clone, Copy)]
+enum Surface {
+    /// The Management API's users-import upload, with its larger limit.
+    UsersImport,
+    Management,
+    Authentication,
+}
+
+impl Surface {
+    fn of(path: &str) -> Self {
+        if path == "/api/v2/jobs/users-imports" {
+            Surface::UsersImport
+        } else if path == "/api/v2" || path.starts_with("/api/v2/") {
+            Surface::Management
+        } else {
+            Surface::Authentication
+        }
+    }
+
+    fn body_limit(self) -> usize {
+        match self {
+            Surface::UsersImport => crate::management::jobs::UPLOAD_LIMIT,
+            Surface::Management | Surface::Authentication => BODY_LIMIT,
+        }
+    }
+
+    fn too_large(self) -> Response {
+        match self {
+            Surface::UsersImport => crate::management::jobs::too_large().into_response(),
+            Surface::Management => self.error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("Payload content length greater than maximum allowed: {BODY_LIMIT}."),
+            ),
+            Surface::Authentication => self.error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
+        }
+    }
+
+    /// An error in this API's own shape.
+    fn error(self, status: StatusCode, message: &str) -> Response {
+        match self {
+            Surface::UsersImport | Surface::Management => {
+                crate::management::ApiError::new(status, message, None).into_response()
+            }
+            Surface::Authentication => {
+                let code =
+                    if status == StatusCode::GATEWAY_TIMEOUT { "temporarily_unavailable" } else { "invalid_request" };
+                crate::Error::oauth(status, code, message).into_response()
+            }
+        }
+    }
+}
+
 /// Refuses a body over the limit before any handler reads it: a declared one at once, one
 /// without a length (chunked, or HTTP/2 without `content-length`) once more than the limit
 /// has arrived, so every over-limit body gets the same JSON 413 rather than an extractor's
-/// plain-text one. The Management API answers in its own shape; its users-import upload has a
-/// larger limit.
-async fn limit_body(req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    let (limit, too_large): (usize, fn() -> Response) = if path == "/api/v2/jobs/users-imports" {
-        (crate::management::jobs::UPLOAD_LIMIT, || crate::management::jobs::too_large().into_response())
-    } else if path == "/api/v2" || path.starts_with("/api/v2/") {
-        (BODY_LIMIT, || {
-            crate::management::ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Payload content length greater than maximum allowed: {BODY_LIMIT}."),
-                None,
-            )
-            .into_response()
-        })
-    } else {
-        (BODY_LIMIT, || {
-            crate::Error::oauth(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "Request body too large")
-                .into_response()
-        })
-    };
+/// plain-text one. Handlers and extractors never see more than the limit.
+async fn limit_body(req: Request, next: Next, surface: Surface) -> Response {
+    let limit = surface.body_limit();
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return too_large();
+        return surface.too_large();
     }
     let body = req.body();
     if body.is_end_stream() || body.size_hint().exact().is_some_and(|n| n <= limit as u64) {
@@ -138,10 +205,10 @@ async fn limit_body(req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     match read_capped(body, limit).await {
         Ok(Some(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-        Ok(None) => too_large(),
+        Ok(None) => surface.too_large(),
         Err(e) => {
             tracing::debug!(error = %e, "request body unreadable");
-            (StatusCode::BAD_REQUEST, "Failed to read the request body").into_response()
+            surface.error(StatusCode::BAD_REQUEST, "Failed to read the request body")
         }
     }
 }
@@ -168,29 +235,35 @@ fn next_request_id() -> String {
     format!("{prefix}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-async fn observe(req: Request, next: Next) -> Response {
-    let _ = prometheus();
-    let start = Instant::now();
-    let route =
-        req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
-    let method = req.method().clone();
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        .map(str::to_owned)
-        .unwrap_or_else(next_request_id);
-    let mut res = next.run(req).await;
-    let status = res.status().as_u16();
-    let elapsed = start.elapsed();
-    metrics::counter!("gatehouse_http_requests_total", "route" => route.clone(), "status" => status.to_string())
-        .increment(1);
-    metrics::histogram!("gatehouse_http_request_duration_seconds", "route" => route.clone())
-        .record(elapsed.as_secs_f64());
-    tracing::info!(target: "gatehouse::http", request_id = %request_id, method = %method, route = %route, status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert("x-request-id", v);
+/// Counts the request and its latency. The handles are registered once per route and status
+/// and kept: building them from their labels hashed and copied the labels on every request.
+fn record(route: &str, status: u16, elapsed: Duration) {
+    static HANDLES: OnceLock<RwLock<HashMap<String, RouteMetrics>>> = OnceLock::new();
+    let handles = HANDLES.get_or_init(RwLock::default);
+    let read = handles.read().unwrap_or_else(|e| e.into_inner());
+    if let Some(m) = read.get(route)
+        && let Some((_, requests)) = m.requests.iter().find(|(s, _)| *s == status)
+    {
+        requests.increment(1);
+        m.latency.record(elapsed.as_secs_f64());
+        return;
     }
-    res
+    drop(read);
+    let mut write = handles.write().unwrap_or_else(|e| e.into_inner());
+    let m = write.entry(route.to_owned()).or_insert_with(|| RouteMetrics {
+        latency: metrics::histogram!("gatehouse_http_request_duration_seconds", "route" => route.to_owned()),
+        requests: Vec::new(),
+    });
+    if !m.requests.iter().any(|(s, _)| *s == status) {
+        let counter = metrics::counter!("gatehouse_http_requests_total", "route" => route.to_owned(), "status" => status.to_string());
+        m.requests.push((status, counter));
+    }
+    drop(write);
+    record(route, status, elapsed);
+}
+
+/// One route's metric handles (routes are the router's patterns, so there are few).
+struct RouteMetrics {
+    latency: metrics::Histogram,
+    requests: Vec<(u16, metrics::Counter)>,
 }
