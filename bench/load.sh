@@ -47,7 +47,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- prerequisites
-for tool in taskset curl node npm openssl; do
+for tool in taskset curl node npm openssl sqlite3; do
   command -v "$tool" >/dev/null || die "$tool is required"
 done
 NCPU=$(nproc)
@@ -340,6 +340,83 @@ gatehouse_requests() {
   REQ_AUTH[$name.userinfo]="Bearer $token"
 }
 
+# ---------------------------------------------------------------- /userinfo, every token new
+# The idp remembers the tokens it verified (2,048, per key set): the /userinfo runs above send
+# one token again and again, as a client does while its token lives. Here every call brings a
+# token that memo does not hold, so each call pays the RS256 verification: FRESH_TOKENS tokens
+# sent in turn. The idp cannot issue that many distinct ones quickly (its tokens are
+# deterministic: one user's token differs only by the second it was issued in), so this script
+# signs them itself with the idp's current key, read from its database: each is the password
+# grant's token with an earlier `iat` (and `exp` as far after it), which the idp accepts as its
+# own. oha cannot vary a header, so wrk sends them (a Lua script); the peer's /me gets a wrk run
+# in the same rounds for the ratio.
+FRESH_TOKENS=${FRESH_TOKENS:-3000}
+
+# mint_tokens DATABASE TOKEN FILE: FRESH_TOKENS variants of TOKEN, one per line.
+mint_tokens() {
+  local key
+  key=$(sqlite3 "$1" 'SELECT hex(private_pkcs8) FROM signing_keys WHERE is_current') || die "cannot read the signing key"
+  [[ -n $key ]] || die "no current signing key in $1"
+  node -e '
+    const crypto = require("crypto");
+    const [keyHex, token, count] = process.argv.slice(1);
+    const key = crypto.createPrivateKey({ key: Buffer.from(keyHex, "hex"), format: "der", type: "pkcs8" });
+    const [header, payload] = token.split(".");
+    const claims = JSON.parse(Buffer.from(payload, "base64url"));
+    const out = [];
+    for (let i = 1; i <= Number(count); i++) {
+      const c = { ...claims, iat: claims.iat - i, exp: claims.exp - i };
+      const signed = header + "." + Buffer.from(JSON.stringify(c)).toString("base64url");
+      out.push(signed + "." + crypto.sign("sha256", Buffer.from(signed), key).toString("base64url"));
+    }
+    process.stdout.write(out.join("\n") + "\n");
+  ' "$key" "$2" "$FRESH_TOKENS" >"$3" || die "could not mint $FRESH_TOKENS tokens"
+}
+
+# wrk_rps SERVER_PID LUA URL: requests/s of one DURATION-long wrk run (every answer must be a 200),
+# then the server's CPU share over the run.
+wrk_rps() {
+  local pid=$1 lua=$2 url=$3 cpu0 t0 out="$TMP/wrk-fresh.out"
+  cpu0=$(cpu_secs "$pid")
+  t0=$(date +%s.%N)
+  taskset -c "$LOAD_CPU" wrk -t1 -c "$CONNECTIONS" -d "${DURATION}s" -s "$lua" "$url" >"$out" 2>&1 ||
+    die "wrk failed: $(cat "$out")"
+  grep -q 'Non-2xx' "$out" && die "non-200 answers from $url: $(cat "$out")"
+  awk -v c0="$cpu0" -v c1="$(cpu_secs "$pid")" -v t0="$t0" -v t1="$(date +%s.%N)" \
+    '/^Requests\/sec:/ { rps = $2 } END { printf "%.0f %.0f\n", rps, (c1 - c0) / (t1 - t0) * 100 }' "$out"
+}
+
+measure_fresh_userinfo() {
+  install_wrk
+  mint_tokens "$TMP/gatehouse/gatehouse.db" "${REQ_AUTH[gatehouse.userinfo]#Bearer }" "$TMP/fresh-tokens.txt"
+  log "signed $(sort -u "$TMP/fresh-tokens.txt" | wc -l) distinct /userinfo tokens"
+  curl -sf -H "authorization: Bearer $(tail -1 "$TMP/fresh-tokens.txt")" "$GH/userinfo" >/dev/null ||
+    die "gatehouse refused a token signed with its own key"
+  cat >"$TMP/fresh.lua" <<LUA
+local tokens = {}
+for line in io.lines("$TMP/fresh-tokens.txt") do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+  i = i % #tokens + 1
+  return wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. tokens[i] })
+end
+LUA
+  cat >"$TMP/peer-me.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $PEER_USER_TOKEN"
+LUA
+  local i gh peer busy rest
+  local -a gh_runs=() peer_runs=()
+  for i in $(seq 1 "$RUNS"); do
+    read -r gh busy <<<"$(wrk_rps "$GH_PID" "$TMP/fresh.lua" "$GH/userinfo")"
+    log "gatehouse /userinfo, every token new, run $i: $gh req/s (server CPU $busy%)"
+    read -r peer rest <<<"$(wrk_rps "$PEER_PID" "$TMP/peer-me.lua" "$PEER/me")"
+    log "peer /me (wrk), run $i: $peer req/s (server CPU $rest%)"
+    gh_runs+=("$gh") peer_runs+=("$peer")
+  done
+  FRESH_GH=$(median "${gh_runs[@]}") FRESH_PEER=$(median "${peer_runs[@]}")
+  FRESH_GH_RUNS=$(IFS=/; echo "${gh_runs[*]}") FRESH_PEER_RUNS=$(IFS=/; echo "${peer_runs[*]}")
+}
+
 log "gatehouse and oidc-provider $PEER_VERSION on core $SERVER_CPU (taking turns), $LOADGEN on core $LOAD_CPU"
 start_gatehouse "$TMP/gatehouse" "$SERVER_CPU"
 GH_RSS_START=$(rss_kb "$GH_PID")
@@ -371,6 +448,7 @@ log "gatehouse RSS: ${GH_RSS_START} kB at start, ${GH_RSS} kB after ${TOKENS[gat
 log "peer RSS: ${PEER_RSS_START} kB at start, ${PEER_RSS} kB after ${TOKENS[peer]} tokens"
 measure jwks gatehouse peer
 measure userinfo gatehouse peer
+measure_fresh_userinfo
 GH_RSS_END=$(rss_kb "$GH_PID")
 PEER_RSS_END=$(rss_kb "$PEER_PID")
 log "RSS after every request (gatehouse ${REQUESTS[gatehouse]}, peer ${REQUESTS[peer]}): gatehouse ${GH_RSS_END} kB, peer ${PEER_RSS_END} kB"
@@ -423,6 +501,7 @@ mkdir -p "$(dirname "$RESULTS")"
   echo "| client_credentials / core's RSA-2048 signs/s ($RSA_SIGNS) | $(awk -v r="$RSA_SHARE" 'BEGIN { printf "%.0f%%", r * 100 }') | $(awk -v a="${RPS[peer.client_credentials]}" -v b="$RSA_SIGNS" 'BEGIN { printf "%.0f%%", a / b * 100 }') | | ≥ 85% | $(verdict "$RSA_SHARE" 0.85 '>=') | |"
   row "JWKS GETs/s" jwks "$JWKS_RATIO" 5
   row "/userinfo calls/s" userinfo "$UI_RATIO" 5
+  echo "| /userinfo calls/s, every token new to the idp (wrk, $FRESH_TOKENS tokens in turn; the peer: its one token, wrk) | $FRESH_GH [$FRESH_GH_RUNS] | $FRESH_PEER [$FRESH_PEER_RUNS] | $(ratio "$FRESH_GH" "$FRESH_PEER")× | (none: shown for the cost of a first verification) | | |"
   echo "| RSS after ${TOKENS[gatehouse]} / ${TOKENS[peer]} tokens (at start) | ${GH_RSS_MB} MB ($(mb "$GH_RSS_START")) | $(mb "$PEER_RSS") MB ($(mb "$PEER_RSS_START")) | ${RSS_RATIO}× | gatehouse < 40 MB | $(verdict "$GH_RSS_MB" 40 '<') | |"
   echo
   echo "RSS at the end, after every request (gatehouse ${REQUESTS[gatehouse]}, peer ${REQUESTS[peer]}, of every kind):"
