@@ -28,6 +28,9 @@ pub struct Config {
     /// Limit on each call to an upstream identity provider (discovery, JWKS, token exchange):
     /// an unreachable provider fails the login, it never hangs it.
     pub upstream_timeout: std::time::Duration,
+    /// A request still unanswered after this long (a body that stops arriving, a stuck
+    /// database) gets a 504 in its API's error shape, and its work is dropped.
+    pub request_timeout: std::time::Duration,
 }
 
 pub const GOOGLE_DISCOVERY_URL: &str = "https://accounts.google.com/.well-known/openid-configuration";
@@ -55,6 +58,7 @@ impl Config {
             action_limits: actions::Limits::default(),
             google_discovery_url: Url::parse(GOOGLE_DISCOVERY_URL).expect("a valid constant URL"),
             upstream_timeout: std::time::Duration::from_secs(10),
+            request_timeout: std::time::Duration::from_secs(30),
         }
     }
 

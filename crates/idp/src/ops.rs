@@ -44,7 +44,7 @@ pub fn routes(idp: AppState) -> Router {
         .fallback(not_found)
         // One layer, not one per concern: axum wraps every route in each layer, and each costs
         // a boxed service clone and a boxed future per request.
-        .layer(middleware::from_fn(edge))
+        .layer(middleware::from_fn_with_state(idp.clone(), edge))
         .with_state(idp)
 }
 
@@ -97,7 +97,7 @@ async fn metrics_text() -> Response {
 
 /// What every request goes through: a request id, the body limit, the time limit, then the
 /// metrics and the log line for its answer.
-async fn edge(req: Request, next: Next) -> Response {
+async fn edge(State(idp): State<AppState>, req: Request, next: Next) -> Response {
     let _ = prometheus(); // before any handler counts something
     let start = Instant::now();
     let route = req.extensions().get::<MatchedPath>().cloned();
@@ -110,7 +110,7 @@ async fn edge(req: Request, next: Next) -> Response {
         .map(str::to_owned)
         .unwrap_or_else(next_request_id);
     let surface = Surface::of(req.uri().path());
-    let mut res = match tokio::time::timeout(TIME_LIMIT, limit_body(req, next, surface)).await {
+    let mut res = match tokio::time::timeout(idp.config.request_timeout, limit_body(req, next, surface)).await {
         Ok(res) => res,
         Err(_) => surface.error(StatusCode::GATEWAY_TIMEOUT, "The request took too long"),
     };
@@ -126,9 +126,6 @@ async fn edge(req: Request, next: Next) -> Response {
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// A request still unanswered after this long gets a 504.
-const TIME_LIMIT: Duration = Duration::from_secs(30);
 
 /// Which API a path belongs to, for the body limit and the shape of errors found here.
 #[derive(Clone, Copy)]

@@ -234,10 +234,8 @@ pub async fn management_token(t: &TestIdp, scopes: Option<&[&str]>) -> String {
 /// a raw HTTP/1.1 connection, as reqwest without its `stream` feature cannot; returns the
 /// status and the body of the answer.
 pub async fn post_chunked(t: &TestIdp, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let url = url::Url::parse(&t.url(path)).unwrap();
     let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
-    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
     let mut request =
         format!("POST {} HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n", url.path());
     for (name, value) in headers {
@@ -251,8 +249,17 @@ pub async fn post_chunked(t: &TestIdp, path: &str, headers: &[(&str, &str)], bod
         wire.extend_from_slice(b"\r\n");
     }
     wire.extend_from_slice(b"0\r\n\r\n");
+    send_raw(t, &wire).await
+}
+
+/// Writes `wire` to the idp over a new connection, as it is, and reads until the idp closes it;
+/// returns the status and the (de-chunked) body of the answer.
+pub async fn send_raw(t: &TestIdp, wire: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = url::Url::parse(&t.base).unwrap();
+    let mut stream = tokio::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap())).await.unwrap();
     // The server may answer and close before reading everything: a failed write is fine.
-    let _ = stream.write_all(&wire).await;
+    let _ = stream.write_all(wire).await;
     let mut answer = Vec::new();
     let mut buf = [0u8; 8192];
     loop {

@@ -143,6 +143,40 @@ async fn chunked_bodies_over_the_limit_get_the_oauth_413() {
 }
 
 #[tokio::test]
+async fn a_body_that_stops_arriving_gets_a_504_in_each_apis_shape_not_a_hang() {
+    let limit = std::time::Duration::from_millis(300);
+    let t = start_on(sqlite_store().await, true, |c| c.request_timeout = limit).await;
+    let token = management_token(&t, None).await;
+    let cases = [
+        ("oauth/token", "application/x-www-form-urlencoded", String::new()),
+        ("api/v2/users", "application/json", format!("Authorization: Bearer {token}\r\n")),
+    ];
+    let mut answers = Vec::new();
+    for (path, content_type, auth) in cases {
+        // 100 bytes announced, 11 sent, and then nothing (the connection stays open).
+        let wire = format!(
+            "POST /{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\n{auth}Content-Length: 100\r\n\r\ngrant_type=",
+            t.idp.config.domain()
+        );
+        let started = std::time::Instant::now();
+        let (status, body) = tokio::time::timeout(10 * limit, send_raw(&t, wire.as_bytes()))
+            .await
+            .unwrap_or_else(|_| panic!("{path}: no answer to a stalled body"));
+        assert!(started.elapsed() >= limit, "{path}: answered before the limit");
+        assert_eq!(status, 504, "{path}: {body}");
+        answers.push(serde_json::from_str::<Value>(&body).unwrap_or_else(|_| panic!("{path}: not JSON: {body}")));
+    }
+    assert_eq!(
+        answers[0],
+        json!({"error": "temporarily_unavailable", "error_description": "The request took too long"})
+    );
+    assert_eq!(
+        answers[1],
+        json!({"statusCode": 504, "error": "Gateway Timeout", "message": "The request took too long"})
+    );
+}
+
+#[tokio::test]
 async fn password_grants_and_their_refusals() {
     let t = start().await;
     let base = || json!({"client_id": kw("CMS_CLIENT_ID"), "client_secret": kw("CMS_CLIENT_SECRET"), "username": kw("ADMIN_EMAIL"), "password": kw("ADMIN_PASSWORD"), "scope": "openid profile email", "audience": null, "realm": null});
