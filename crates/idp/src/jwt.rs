@@ -140,12 +140,15 @@ impl Verified {
             return Some(c.clone());
         }
         let claims = g.old.remove(digest)?;
-        g.insert(*digest, claims.clone());
+        let dropped = g.insert(*digest, claims.clone());
+        drop(g);
+        drop(dropped);
         Some(claims)
     }
 
     fn insert(&self, digest: Digest, claims: Claims) {
-        self.generations.lock().unwrap_or_else(|e| e.into_inner()).insert(digest, claims);
+        let dropped = self.generations.lock().unwrap_or_else(|e| e.into_inner()).insert(digest, claims);
+        drop(dropped);
     }
 
     #[cfg(test)]
@@ -156,11 +159,16 @@ impl Verified {
 }
 
 impl Generations {
-    fn insert(&mut self, digest: Digest, claims: Claims) {
+    /// Returns the generation this insert pushed out (usually none), for the caller to free
+    /// once the lock is released: a thousand claim maps take a while to free.
+    #[must_use]
+    fn insert(&mut self, digest: Digest, claims: Claims) -> DigestMap {
+        let mut dropped = DigestMap::default();
         if self.young.len() >= Verified::CAPACITY / 2 {
-            self.old = std::mem::take(&mut self.young);
+            dropped = std::mem::replace(&mut self.old, std::mem::take(&mut self.young));
         }
         self.young.insert(digest, claims);
+        dropped
     }
 }
 
