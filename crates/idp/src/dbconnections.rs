@@ -167,34 +167,17 @@ pub fn new_user(connection: &str, email: &str, customise: impl FnOnce(&mut User)
     let email = email.trim().to_string();
     let local = email.split('@').next().unwrap_or("").to_string();
     let digest: String = sha256(email.to_lowercase().as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    let mut user = User {
-        user_id: format!("auth0|{id}"),
+    let identity = Identity {
         connection: connection.to_string(),
-        email: Some(email.clone()),
-        email_verified: false,
-        username: None,
-        phone_number: None,
-        name: Some(email),
-        nickname: Some(local),
-        given_name: None,
-        family_name: None,
-        picture: Some(format!("https://s.gravatar.com/avatar/{digest}?s=480&r=pg&d=identicon")),
-        app_metadata: Map::new(),
-        user_metadata: Map::new(),
-        identities: vec![Identity {
-            connection: connection.to_string(),
-            provider: "auth0".into(),
-            user_id: id,
-            is_social: false,
-        }],
-        blocked: false,
-        created_at: now,
-        updated_at: now,
-        last_login: None,
-        last_ip: None,
-        logins_count: 0,
-        extra: Map::new(),
+        provider: "auth0".into(),
+        user_id: id.clone(),
+        is_social: false,
     };
+    let mut user = User::new(format!("auth0|{id}"), connection.to_string(), identity, now);
+    user.email = Some(email.clone());
+    user.name = Some(email);
+    user.nickname = Some(local);
+    user.picture = Some(format!("https://s.gravatar.com/avatar/{digest}?s=480&r=pg&d=identicon"));
     customise(&mut user);
     user
 }

@@ -283,6 +283,36 @@ pub struct User {
     pub extra: Map<String, Value>,
 }
 
+impl User {
+    /// A user as it is at creation: its id, connection and one identity, created and updated
+    /// `now`, with no profile, metadata or logins yet.
+    pub fn new(user_id: String, connection: String, identity: Identity, now: Millis) -> Self {
+        User {
+            user_id,
+            connection,
+            email: None,
+            email_verified: false,
+            username: None,
+            phone_number: None,
+            name: None,
+            nickname: None,
+            given_name: None,
+            family_name: None,
+            picture: None,
+            app_metadata: Map::new(),
+            user_metadata: Map::new(),
+            identities: vec![identity],
+            blocked: false,
+            created_at: now,
+            updated_at: now,
+            last_login: None,
+            last_ip: None,
+            logins_count: 0,
+            extra: Map::new(),
+        }
+    }
+}
+
 /// A user as stored: the document plus its password hash (bcrypt in Auth0's `$2a$`/`$2b$`
 /// format, or argon2 PHC), kept out of the document so it can never be serialised by mistake.
 #[derive(Debug, Clone, PartialEq)]

@@ -78,6 +78,17 @@ pub const ROUTE_SCOPES: &[(&str, &str)] = &[
     ("delete:users", "DELETE /users/{userID}"),
 ];
 
+/// The connections a setting names: its list, and its default when the list lacks it.
+fn named_connections<'a>(list: &'a [String], default: &'a Option<String>) -> Vec<&'a String> {
+    let mut names: Vec<&String> = list.iter().collect();
+    if let Some(d) = default
+        && !names.contains(&d)
+    {
+        names.push(d);
+    }
+    names
+}
+
 fn err(step: &'static str, message: String, fix: String) -> Finding {
     Finding { severity: Severity::Error, step, message, fix }
 }
@@ -198,13 +209,7 @@ fn login_client(c: &LoginClient, tenant: &TenantInput<'_>, pinned: bool, out: &m
         },
     }
 
-    let mut names: Vec<&String> = c.supported_connections.iter().collect();
-    if let Some(d) = &c.default_connection
-        && !names.contains(&d)
-    {
-        names.push(d);
-    }
-    for name in names {
+    for name in named_connections(&c.supported_connections, &c.default_connection) {
         match file.connection(name) {
             None => out.push(err(
                 "step 3",
@@ -398,13 +403,7 @@ fn management(m: &ManagementInput, tenant: &TenantInput<'_>, pinned: bool, out: 
             }
         }
     }
-    let mut names: Vec<&String> = m.connections.iter().collect();
-    if let Some(d) = &m.default_connection
-        && !names.contains(&d)
-    {
-        names.push(d);
-    }
-    for name in names {
+    for name in named_connections(&m.connections, &m.default_connection) {
         match file.connection(name) {
             None => out.push(err(
                 "step 3",

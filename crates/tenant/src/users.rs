@@ -98,9 +98,13 @@ impl ImportUser {
     /// chose (`auth0|…`); the identity carries it without the `auth0|` prefix, as Auth0 does.
     pub fn to_user(&self, user_id: &str, connection: &str, now: Millis) -> User {
         let identity_id = user_id.strip_prefix("auth0|").unwrap_or(user_id);
-        User {
-            user_id: user_id.to_string(),
+        let identity = Identity {
             connection: connection.to_string(),
+            provider: "auth0".into(),
+            user_id: identity_id.to_string(),
+            is_social: false,
+        };
+        User {
             email: Some(self.email.clone()),
             email_verified: self.email_verified,
             username: self.username.clone(),
@@ -112,19 +116,8 @@ impl ImportUser {
             picture: self.picture.clone(),
             app_metadata: self.app_metadata.clone(),
             user_metadata: self.user_metadata.clone(),
-            identities: vec![Identity {
-                connection: connection.to_string(),
-                provider: "auth0".into(),
-                user_id: identity_id.to_string(),
-                is_social: false,
-            }],
             blocked: self.blocked,
-            created_at: now,
-            updated_at: now,
-            last_login: None,
-            last_ip: None,
-            logins_count: 0,
-            extra: Map::new(),
+            ..User::new(user_id.to_string(), connection.to_string(), identity, now)
         }
     }
 }

@@ -30,29 +30,7 @@ fn text(claims: &Map<String, Value>, key: &str) -> Option<String> {
 pub fn new_user(strategy: Strategy, connection: &Connection, claims: &Map<String, Value>, now: Millis) -> User {
     let sub = text(claims, "sub").unwrap_or_default();
     let (user_id, identity) = identity(strategy, connection, &sub);
-    let mut user = User {
-        user_id,
-        connection: connection.name.clone(),
-        email: None,
-        email_verified: false,
-        username: None,
-        phone_number: None,
-        name: None,
-        nickname: None,
-        given_name: None,
-        family_name: None,
-        picture: None,
-        app_metadata: Map::new(),
-        user_metadata: Map::new(),
-        identities: vec![identity],
-        blocked: false,
-        created_at: now,
-        updated_at: now,
-        last_login: None,
-        last_ip: None,
-        logins_count: 0,
-        extra: Map::new(),
-    };
+    let mut user = User::new(user_id, connection.name.clone(), identity, now);
     apply(&mut user, claims, now);
     user
 }
