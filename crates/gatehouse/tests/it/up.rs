@@ -4,15 +4,11 @@
 //! the callback, a restart on another port that keeps the data, a taken port, and the
 //! PostgreSQL and Redis flags.
 
-use crate::support::{TempDir, dev_env, free_port};
+use crate::support::{TempDir, dev_env, free_port, query_param};
 use crate::up_support::{Form, STOP_TIMEOUT, UpProcess, browser_client, open, sign_in, submit_login, unescape};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
-
-fn query_of(url: &str, name: &str) -> Option<String> {
-    crate::support::query_param(url, name)
-}
 
 #[tokio::test]
 async fn up_serves_the_newcomer_path() {
@@ -39,7 +35,7 @@ async fn up_serves_the_newcomer_path() {
     assert!(login.passed_through(&up.idp("/authorize?")), "{:#?}", login.hops);
     let idp_authorize = login.hops.iter().find(|h| h.starts_with(&up.idp("/authorize?"))).unwrap();
     assert_eq!(
-        query_of(idp_authorize, "redirect_uri").as_deref(),
+        query_param(idp_authorize, "redirect_uri").as_deref(),
         Some(up.cms("/web-login/callback").as_str()),
         "the callback follows --port"
     );
@@ -144,7 +140,7 @@ async fn up_login_site_refuses_bad_input_with_a_page() {
     // For a login this browser started (its state cookie), the idp's description is shown, escaped.
     let res = http.get(up.cms("/web-login")).send().await.unwrap();
     let to = res.headers()["location"].to_str().unwrap().to_string();
-    let state = query_of(&up.cms(&to), "state").expect("a state");
+    let state = query_param(&up.cms(&to), "state").expect("a state");
     let res = http
         .get(up.cms(&format!("/web-login/callback?state={state}&error=access_denied&error_description={spoof}")))
         .send()
@@ -158,13 +154,13 @@ async fn up_login_site_refuses_bad_input_with_a_page() {
     // A started login whose code is not the idp's: auth0-client refuses, the site says so.
     let res = http.get(up.cms("/web-login")).send().await.unwrap();
     let to = res.headers()["location"].to_str().unwrap().to_string();
-    let state = query_of(&up.cms(&to), "state").expect("a state");
+    let state = query_param(&up.cms(&to), "state").expect("a state");
     let res = http.get(up.cms(&format!("/web-login/callback?code=not-a-code&state={state}"))).send().await.unwrap();
     assert_eq!(res.status(), 400, "auth0-client has no such state yet");
     // The browser went through /authorize this time, so auth0-client knows the state.
     let res = http.get(up.cms("/web-login")).send().await.unwrap();
     let to = res.headers()["location"].to_str().unwrap().to_string();
-    let state = query_of(&up.cms(&to), "state").unwrap();
+    let state = query_param(&up.cms(&to), "state").unwrap();
     assert_eq!(http.get(up.cms(&to)).send().await.unwrap().status(), 302);
     let res = http.get(up.cms(&format!("/web-login/callback?code=not-a-code&state={state}"))).send().await.unwrap();
     assert_eq!(res.status(), 403, "the idp refuses the code");
@@ -175,7 +171,7 @@ async fn up_login_site_refuses_bad_input_with_a_page() {
     for evil in ["%2F%2Fevil.example%2F", "https%3A%2F%2Fevil.example%2F", "%2F%5Cevil.example"] {
         let res = http.get(up.cms(&format!("/web-login?redirect={evil}"))).send().await.unwrap();
         let to = res.headers()["location"].to_str().unwrap();
-        assert_eq!(query_of(&up.cms(to), "redirect").as_deref(), Some("/"), "{evil}");
+        assert_eq!(query_param(&up.cms(to), "redirect").as_deref(), Some("/"), "{evil}");
     }
     // The idp's origin sends a lost newcomer to the CMS; unknown host names go to the CMS origin.
     let res = http.get(up.idp("/")).send().await.unwrap();
@@ -380,8 +376,8 @@ async fn unused_code(up: &UpProcess, email: &str, password: &str) -> (String, St
         assert!(res.status().is_redirection(), "{current}: {}", res.status());
         current = current.join(res.headers()["location"].to_str().unwrap()).unwrap();
         if current.as_str().starts_with(&up.cms("/web-login/callback?")) {
-            let code = query_of(current.as_str(), "code").expect("a code");
-            let state = query_of(current.as_str(), "state").expect("a state");
+            let code = query_param(current.as_str(), "code").expect("a code");
+            let state = query_param(current.as_str(), "state").expect("a state");
             return (code, state);
         }
         res = http.get(current.clone()).send().await.unwrap();

@@ -230,6 +230,25 @@ pub async fn management_token(t: &TestIdp, scopes: Option<&[&str]>) -> String {
     body["access_token"].as_str().unwrap().to_string()
 }
 
+/// A Management API call on `t`; returns the status and the JSON body (`null` when empty).
+pub async fn call(t: &TestIdp, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method, t.url(&format!("api/v2/{path}"))).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}"))
+        },
+    )
+}
+
 /// POSTs `body` with `Transfer-Encoding: chunked` and no `Content-Length` (in 8 KB chunks) over
 /// a raw HTTP/1.1 connection, as reqwest without its `stream` feature cannot; returns the
 /// status and the body of the answer.

@@ -5,24 +5,6 @@ use crate::harness::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-async fn call(t: &TestIdp, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, t.url(&format!("api/v2/{path}"))).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}"))
-        },
-    )
-}
-
 fn assert_error(body: &Value, status: u16, code: Option<&str>) {
     assert_eq!(body["statusCode"], status, "{body}");
     assert!(body["error"].is_string() && body["message"].is_string(), "{body}");

@@ -28,18 +28,6 @@ async fn register_downstream(up: &TestIdp, down: &TestIdp) {
     up.idp.store.put_client(&cms).await.unwrap();
 }
 
-/// Management API call on `t`; returns status and JSON body.
-async fn call(t: &TestIdp, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method, t.url(&format!("api/v2/{path}"))).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 async fn connection_id(t: &TestIdp, name: &str) -> String {
     t.idp.store.connection_by_name(name).await.unwrap().unwrap().id
 }
