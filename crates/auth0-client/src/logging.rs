@@ -61,7 +61,10 @@ static WRITER: OnceLock<()> = OnceLock::new();
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
 const FLUSH_AT: usize = 64 * 1024;
 
-fn emit(line: &[u8], urgent: bool) {
+/// Queues one whole line for the writer thread; an urgent one is written at once, with all the
+/// lines before it. Public so that a process hosting this service (`gatehouse up`) writes its
+/// own log through the same batch: one writer, lines in order.
+pub fn emit(line: &[u8], urgent: bool) {
     WRITER.get_or_init(|| {
         let _ = std::thread::Builder::new().name("log-writer".into()).spawn(|| {
             loop {
@@ -231,4 +234,24 @@ pub async fn request_log(State(prefix): State<std::sync::Arc<str>>, req: Request
         emit(line.as_bytes(), false);
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending() -> usize {
+        BUFFER.lock().unwrap().len()
+    }
+
+    // One test: the buffer is process-wide, so parallel tests would see each other's lines.
+    #[test]
+    fn lines_wait_for_the_batch_and_urgent_ones_do_not() {
+        flush();
+        emit(b"{\"line\":1}\n", false);
+        // Pending, unless the writer thread's 50 ms tick came in between.
+        assert!(pending() == 11 || pending() == 0);
+        emit(b"{\"line\":2}\n", true);
+        assert_eq!(pending(), 0, "an urgent line flushes what came before it");
+    }
 }

@@ -3,13 +3,12 @@
 //! A line per request is on every hot path, and tracing-subscriber's JSON formatter plus a
 //! `write` per line took a quarter of the idp's JWKS throughput. So [`JsonLines`] formats an
 //! event straight into the line (same shape: `timestamp`, `level`, `fields`, `target`), and
-//! [`BatchedStdout`] collects lines in memory for a thread that writes them every 50 ms (or at
-//! 64 KB), one `write` per batch. Warnings and errors are written at once, with whatever came
-//! before them.
+//! [`BatchedStdout`] hands the lines to auth0-client's batch, which a thread writes every 50 ms
+//! (or at 64 KB), one `write` per batch. Warnings and errors are written at once, with whatever
+//! came before them.
 
 use std::io::Write;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -152,14 +151,8 @@ fn write_timestamp(w: &mut impl std::fmt::Write, now: SystemTime) -> std::fmt::R
     )
 }
 
-const FLUSH_EVERY: Duration = Duration::from_millis(50);
-const FLUSH_AT: usize = 64 * 1024;
-
-/// Lines not yet written.
-static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-static FLUSHER: OnceLock<()> = OnceLock::new();
-
-/// The `MakeWriter` for `tracing_subscriber::fmt`.
+/// The `MakeWriter` for `tracing_subscriber::fmt`: lines go into auth0-client's batch, so a
+/// process running both (`gatehouse up`) has one log writer and its lines stay in order.
 pub struct BatchedStdout;
 
 /// One event's writer: the formatter hands it the whole line in one `write`.
@@ -182,60 +175,25 @@ impl<'a> MakeWriter<'a> for BatchedStdout {
 
 impl Write for Line {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        FLUSHER.get_or_init(|| {
-            let _ = std::thread::Builder::new().name("log-writer".into()).spawn(|| {
-                loop {
-                    std::thread::sleep(FLUSH_EVERY);
-                    flush();
-                }
-            });
-        });
-        let full = {
-            let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-            pending.extend_from_slice(bytes);
-            pending.len() >= FLUSH_AT
-        };
-        if full {
-            flush();
-        }
+        auth0_client::logging::emit(bytes, self.urgent);
         Ok(bytes.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        if self.urgent {
-            flush();
-        }
         Ok(())
     }
 }
 
-impl Drop for Line {
-    fn drop(&mut self) {
-        if self.urgent {
-            flush();
-        }
-    }
-}
-
-/// Writes every pending line; called by the writer thread, for urgent lines, and at exit.
+/// Writes out every line still waiting (at exit).
 pub fn flush() {
-    let batch = std::mem::take(&mut *PENDING.lock().unwrap_or_else(|e| e.into_inner()));
-    if batch.is_empty() {
-        return;
-    }
-    let mut out = std::io::stdout().lock();
-    // Nowhere to report a failed write to stdout; the lines are dropped.
-    let _ = out.write_all(&batch);
-    let _ = out.flush();
+    auth0_client::logging::flush();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pending() -> usize {
-        PENDING.lock().unwrap().len()
-    }
+    use std::sync::Mutex;
+    use std::time::Duration;
 
     #[test]
     fn timestamps_are_rfc3339_utc() {
@@ -290,21 +248,5 @@ mod tests {
         assert_eq!(lines[1]["fields"]["error"], "bad \"thing\"\n\u{1}");
         assert_eq!(lines[1]["fields"]["detail"], r#"["a\\b"]"#, "Debug output, escaped");
         assert!(lines[0]["timestamp"].as_str().unwrap().ends_with('Z'));
-    }
-
-    // One test: the buffer is process-wide, so parallel tests would see each other's lines.
-    #[test]
-    fn lines_wait_for_the_batch_and_urgent_ones_do_not() {
-        flush();
-        let mut info = BatchedStdout.make_writer();
-        info.write_all(b"{\"line\":1}\n").unwrap();
-        drop(info);
-        // Pending, unless the writer thread's 50 ms tick came in between.
-        assert!(pending() == 11 || pending() == 0);
-
-        let mut error = Line { urgent: true };
-        error.write_all(b"{\"line\":2}\n").unwrap();
-        drop(error);
-        assert_eq!(pending(), 0, "an error line flushes what came before it");
     }
 }
