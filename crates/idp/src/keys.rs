@@ -1,6 +1,7 @@
 //! Signing keys: RSA-2048 pairs kept in the store, one current, earlier ones still published
 //! in the JWKS while tokens they signed may be valid. Each node holds a parsed [`KeySet`] and
-//! the serialised JWKS in memory, reloaded from the store on rotation or on an unknown `kid`.
+//! the serialised JWKS in memory, reloaded from the store on rotation, every minute, and on an
+//! unknown `kid` (at most once a second).
 
 use crate::util::{b64, b64url, now_ms, sha256};
 use crate::{Error, Result};
@@ -11,10 +12,19 @@ use aws_lc_rs::signature::{KeyPair, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 use store::{SigningKey, Store};
 
 /// Keys rotated out stay published this long: the longest access-token lifetime Auth0 allows.
 const PUBLISH_AFTER_ROTATION_MS: i64 = 2_592_000 * 1000;
+
+/// Reloads for tokens naming a `kid` this node does not know happen at most this often: anyone
+/// can make up a `kid`, and each reload is a store read.
+const UNKNOWN_KID_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+fn is_published(key: &SigningKey, now: i64) -> bool {
+    key.revoked_at.is_none() && (key.current || key.rotated_at.is_some_and(|at| at + PUBLISH_AFTER_ROTATION_MS > now))
+}
 
 pub struct Signer {
     pub kid: String,
@@ -41,12 +51,7 @@ impl KeySet {
         let mut signer = None;
         let mut verifiers = HashMap::new();
         let mut jwks = Vec::new();
-        for key in keys {
-            let published = key.revoked_at.is_none()
-                && (key.current || key.rotated_at.is_some_and(|at| at + PUBLISH_AFTER_ROTATION_MS > now));
-            if !published {
-                continue;
-            }
+        for key in keys.iter().filter(|k| is_published(k, now)) {
             let pair = RsaKeyPair::from_pkcs8(&key.private_pkcs8)
                 .map_err(|e| Error::internal(format!("signing key {}: {e}", key.kid)))?;
             let public = pair.public_key();
@@ -72,13 +77,26 @@ impl KeySet {
         let jwks = serde_json::to_vec(&json!({ "keys": jwks })).map_err(Error::internal)?.into();
         Ok(KeySet { signer, verifiers, jwks, verified: Default::default() })
     }
+
+    /// Whether `build(keys, now)` would publish the same keys with the same one current, so a
+    /// reload that finds nothing new keeps this set, its parsed keys and its memo.
+    fn publishes_the_same(&self, keys: &[SigningKey], now: i64) -> bool {
+        let mut published = 0;
+        for key in keys.iter().filter(|k| is_published(k, now)) {
+            published += 1;
+            if !self.verifiers.contains_key(&key.kid) || key.current != (key.kid == self.signer.kid) {
+                return false;
+            }
+        }
+        published == self.verifiers.len()
+    }
 }
 
 pub struct KeyRing {
     store: Arc<dyn Store>,
     set: RwLock<Arc<KeySet>>,
-    /// Serialises reloads so a burst of unknown-`kid` tokens triggers one store read.
-    reload: tokio::sync::Mutex<()>,
+    /// Serialises reloads; holds when the last one for an unknown `kid` began.
+    reload: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl KeyRing {
@@ -90,7 +108,7 @@ impl KeyRing {
             keys = store.signing_keys().await?;
         }
         let set = KeySet::build(&keys, now_ms())?;
-        Ok(KeyRing { store, set: RwLock::new(Arc::new(set)), reload: tokio::sync::Mutex::new(()) })
+        Ok(KeyRing { store, set: RwLock::new(Arc::new(set)), reload: tokio::sync::Mutex::new(None) })
     }
 
     pub fn current(&self) -> Arc<KeySet> {
@@ -100,7 +118,30 @@ impl KeyRing {
     /// Re-reads the keys from the store (another node may have rotated).
     pub async fn reload(&self) -> Result<Arc<KeySet>> {
         let _guard = self.reload.lock().await;
-        let set = Arc::new(KeySet::build(&self.store.signing_keys().await?, now_ms())?);
+        self.reload_locked().await
+    }
+
+    /// For a token whose `kid` is not in the current set: another node may have rotated, so
+    /// re-read the keys, unless that was done for an unknown `kid` less than
+    /// [`UNKNOWN_KID_RELOAD_INTERVAL`] ago. A flood of made-up `kid`s then costs one store read
+    /// a second; a key another node rotated in is found by the first token that names it.
+    pub async fn reload_for_unknown_kid(&self) -> Result<Arc<KeySet>> {
+        let mut last = self.reload.lock().await;
+        if last.is_some_and(|at| at.elapsed() < UNKNOWN_KID_RELOAD_INTERVAL) {
+            return Ok(self.current());
+        }
+        *last = Some(Instant::now());
+        self.reload_locked().await
+    }
+
+    async fn reload_locked(&self) -> Result<Arc<KeySet>> {
+        let keys = self.store.signing_keys().await?;
+        let now = now_ms();
+        let current = self.current();
+        if current.publishes_the_same(&keys, now) {
+            return Ok(current);
+        }
+        let set = Arc::new(KeySet::build(&keys, now)?);
         *self.set.write().unwrap_or_else(|e| e.into_inner()) = set.clone();
         Ok(set)
     }
@@ -139,4 +180,54 @@ fn self_signed_cert(pkcs8: &[u8]) -> Result<Vec<u8>> {
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(Error::internal)?;
     params.distinguished_name.push(rcgen::DnType::CommonName, "gatehouse signing key");
     Ok(params.self_signed(&key).map_err(Error::internal)?.der().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store::SqlStore;
+
+    async fn ring() -> (KeyRing, Arc<dyn Store>) {
+        let store: Arc<dyn Store> = Arc::new(SqlStore::connect("sqlite::memory:").await.expect("store"));
+        (KeyRing::load(store.clone()).await.expect("ring"), store)
+    }
+
+    #[tokio::test]
+    async fn a_reload_that_finds_nothing_new_keeps_the_set_and_its_memo() {
+        let (ring, store) = ring().await;
+        let before = ring.current();
+        assert!(Arc::ptr_eq(&before, &ring.reload().await.unwrap()));
+        assert!(Arc::ptr_eq(&before, &ring.current()));
+
+        store.add_signing_key(&generate_key().await.unwrap()).await.unwrap();
+        let after = ring.reload().await.unwrap();
+        assert!(!Arc::ptr_eq(&before, &after));
+        assert_ne!(after.signer.kid, before.signer.kid);
+        assert!(after.verifier(&before.signer.kid).is_some(), "the rotated-out key stays published");
+    }
+
+    #[tokio::test]
+    async fn unknown_kid_reloads_happen_at_most_once_per_interval() {
+        let (ring, store) = ring().await;
+        let first = ring.reload_for_unknown_kid().await.unwrap();
+
+        // Another node rotates; within the interval a second unknown kid does not read the store.
+        store.add_signing_key(&generate_key().await.unwrap()).await.unwrap();
+        let throttled = ring.reload_for_unknown_kid().await.unwrap();
+        assert!(Arc::ptr_eq(&first, &throttled));
+
+        // Once the interval has passed, the next unknown kid finds the new key.
+        *ring.reload.lock().await = Instant::now().checked_sub(UNKNOWN_KID_RELOAD_INTERVAL);
+        let reloaded = ring.reload_for_unknown_kid().await.unwrap();
+        assert_ne!(reloaded.signer.kid, first.signer.kid);
+        assert!(Arc::ptr_eq(&reloaded, &ring.current()));
+    }
+
+    #[tokio::test]
+    async fn a_forced_reload_is_never_throttled() {
+        let (ring, store) = ring().await;
+        let first = ring.reload_for_unknown_kid().await.unwrap();
+        store.add_signing_key(&generate_key().await.unwrap()).await.unwrap();
+        assert_ne!(ring.reload().await.unwrap().signer.kid, first.signer.kid);
+    }
 }

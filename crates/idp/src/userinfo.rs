@@ -18,13 +18,13 @@ pub async fn userinfo(State(idp): State<AppState>, headers: HeaderMap) -> Respon
     }
 }
 
-/// Verifies a token this idp issued: signature (reloading keys once on an unknown `kid`, in
-/// case another node rotated), issuer and expiry.
+/// Verifies a token this idp issued: signature (reloading keys on an unknown `kid`, in case
+/// another node rotated), issuer and expiry.
 pub async fn verify_access_token(idp: &AppState, token: &str) -> Result<Claims> {
     let mut keys = idp.keys.current();
     let claims = match jwt::verify(&keys, token) {
         Err(JwtError::UnknownKey(_)) => {
-            keys = idp.keys.reload().await?;
+            keys = idp.keys.reload_for_unknown_kid().await?;
             jwt::verify(&keys, token)
         }
         other => other,

@@ -2,6 +2,8 @@
 //! other's logins, because nothing a login needs lives in one node's memory.
 
 use crate::harness::*;
+use reqwest::Method;
+use serde_json::Value;
 
 /// Node A, provisioned, and node B on its own pool on the same schema, as a second process
 /// would be; behind one load balancer both share the public URL (so the issuer) and the key
@@ -176,4 +178,28 @@ async fn a_grant_narrowed_on_one_node_is_enforced_by_the_other() {
         assert!(changed.elapsed() < std::time::Duration::from_secs(3), "B kept granting a revoked scope");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn a_key_rotated_on_one_node_is_trusted_by_the_other_at_its_first_token() {
+    let (a, b) = two_nodes("nodes_rotate").await;
+    let old = management_token(&a, None).await;
+    assert_eq!(call(&b, &old, Method::GET, "keys/signing", None).await.0, 200);
+
+    let (status, rotated) = call(&a, &old, Method::POST, "keys/signing/rotate", None).await;
+    assert_eq!(status, 200, "{rotated}");
+    let new = management_token(&a, None).await;
+    let kid = |jwt: &str| {
+        let header = idp::util::b64url_decode(jwt.split('.').next().unwrap()).unwrap();
+        serde_json::from_slice::<Value>(&header).unwrap()["kid"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(kid(&new), rotated["kid"].as_str().unwrap());
+
+    // B has not reloaded since A rotated: the unknown kid makes it read the keys, once.
+    let (status, keys) = call(&b, &new, Method::GET, "keys/signing", None).await;
+    assert_eq!(status, 200, "{keys}");
+    assert_eq!(call(&b, &old, Method::GET, "keys/signing", None).await.0, 200, "the old key still verifies");
+    let (_, ja) = json(reqwest::get(a.url(".well-known/jwks.json")).await.unwrap()).await;
+    let (_, jb) = json(reqwest::get(b.url(".well-known/jwks.json")).await.unwrap()).await;
+    assert_eq!(ja, jb);
 }
