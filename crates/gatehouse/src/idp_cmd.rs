@@ -2,6 +2,7 @@
 //! listener, signals. `gatehouse up` (up_cmd.rs) builds and serves the idp through the same
 //! functions.
 
+use crate::drain::Front;
 use anyhow::{Context, bail};
 use clap::Args;
 use idp::{Config, Idp, Listener, LocalCa};
@@ -59,6 +60,11 @@ pub struct IdpArgs {
     /// endpoints (default Google's own; point it at another OpenID provider to test).
     #[arg(long, env = "GATEHOUSE_GOOGLE_DISCOVERY_URL")]
     pub google_discovery_url: Option<url::Url>,
+    /// Seconds a request may take (a body that stops arriving, a stuck database) before it is
+    /// answered 504 in its API's error shape (default 30).
+    #[arg(long, env = "GATEHOUSE_REQUEST_TIMEOUT", value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: Option<u64>,
 }
 
 pub async fn run(args: IdpArgs) -> anyhow::Result<()> {
@@ -70,7 +76,7 @@ pub async fn run(args: IdpArgs) -> anyhow::Result<()> {
     tracing::info!(listen = %local, issuer = %idp.config.issuer(), "idp listening");
     let router = idp.router();
     let stop_now = second_signal()?;
-    serve(&idp, router, listener, mode, stop_now).await
+    serve(&idp, router, listener, mode, None, stop_now).await
 }
 
 /// The keyword values of `--keywords`, with the environment winning.
@@ -111,6 +117,9 @@ pub async fn build(args: &IdpArgs, local: SocketAddr, mut keywords: Keywords) ->
     }
     if let Some(url) = &args.google_discovery_url {
         config.google_discovery_url = url.clone();
+    }
+    if let Some(secs) = args.request_timeout {
+        config.request_timeout = std::time::Duration::from_secs(secs);
     }
     let mailer = Arc::new(idp::mail::Outbox::new(args.data.join("outbox")));
     let idp = Idp::new(config, store, mailer).await?;
@@ -163,18 +172,29 @@ pub async fn build(args: &IdpArgs, local: SocketAddr, mut keywords: Keywords) ->
 
 /// Serves `router` (the idp's, or one that mounts it) on `listener` with the idp's housekeeping
 /// and import jobs alongside, until Ctrl-C or SIGTERM; then drains requests in flight (up to
-/// 10 s) and stops the workers. `stop_now` (from [`second_signal`]) ends the process at once.
+/// 10 s in all: `front`'s first, if any, with the listener still open; see drain.rs) and stops
+/// the workers. `stop_now` (from [`second_signal`]) ends the process at once.
 pub async fn serve(
     idp: &Arc<Idp>,
     router: axum::Router,
     listener: std::net::TcpListener,
     mode: Listener,
+    front: Option<Front>,
     stop_now: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let housekeeping = idp.spawn_housekeeping();
     let jobs = idp.resume_jobs();
+    let shutdown = async move {
+        shutdown_signal().await;
+        let Some(front) = front else { return idp::GRACE };
+        let started = std::time::Instant::now();
+        if !front.stop(idp::GRACE).await {
+            tracing::warn!("auth0-client's requests in flight outlived the grace period");
+        }
+        idp::GRACE.saturating_sub(started.elapsed())
+    };
     tokio::select! {
-        served = idp::serve(router, listener, mode, shutdown_signal()) => served?,
+        served = idp::serve(router, listener, mode, shutdown) => served?,
         () = stop_now => {
             tracing::warn!("second signal: stopping now, without the requests in flight");
             crate::logging::flush();
@@ -192,7 +212,7 @@ pub async fn serve(
 pub(crate) const STOPPED_BY_SIGNAL: i32 = 130;
 
 /// Resolves on the second Ctrl-C or SIGTERM. The first one is [`serve`]'s: it stops
-/// accepting and lets requests in flight finish for up to 10 s (`idp::serve`'s grace period).
+/// accepting and lets requests in flight finish for up to 10 s (`idp::GRACE`).
 /// Without this, a second Ctrl-C would be swallowed (the runtime's handler replaced the default
 /// one that ends the process) and a developer would have to wait the grace period out.
 ///

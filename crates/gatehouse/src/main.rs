@@ -2,6 +2,7 @@
 //! in the library crates, where tests reach it.
 
 mod doctor_cmd;
+mod drain;
 mod idp_cmd;
 mod logging;
 mod tenant_cmd;

@@ -4,6 +4,7 @@
 //! served by one listener until Ctrl-C or SIGTERM (a second one stops it at once, without
 //! waiting for requests in flight).
 
+use crate::drain::Front;
 use crate::idp_cmd::{self, IdpArgs};
 use anyhow::{Context, anyhow};
 use clap::Args;
@@ -119,13 +120,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     auth0_client::install_crypto_provider();
     let app = auth0_client::App::new(config, auth0_client::clock::Clock::default())
         .map_err(|e| anyhow!("starting auth0-client: {e}"))?;
-    let router = demo_cms::router(auth0_client::router(app), idp.router(), origins.clone());
+    // auth0-client's requests are counted, so that stopping waits for them before it closes
+    // the listener they reach the idp through.
+    let front = Front::default();
+    let router = demo_cms::router(front.guard(auth0_client::router(app)), idp.router(), origins.clone());
 
     // Counting starts before serving, so that no signal from then on is missed.
     let stop_now = idp_cmd::second_signal()?;
     announce(&args, &origins, &keywords);
     tracing::info!(cms = %origins.cms_base(), idp = %origins.idp_base(), "gatehouse up");
-    idp_cmd::serve(&idp, router, listener, mode, stop_now).await
+    idp_cmd::serve(&idp, router, listener, mode, Some(front), stop_now).await
 }
 
 /// The equivalent of what runs, as files: `SERVICE_CONFIG_PATH=<data>/auth0-client

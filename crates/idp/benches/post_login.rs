@@ -75,6 +75,7 @@ async fn run(cost: u32, with_action: bool, secs: f64) -> Run {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(idp::serve(idp.router(), listener, Listener::Plain, async move {
         let _ = stopped.await;
+        idp::GRACE
     }));
 
     let client = reqwest::Client::new();

@@ -124,6 +124,7 @@ async fn start_idp(data: &Path) -> (AppState, String, tokio::sync::oneshot::Send
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(idp::serve(idp.router(), listener, Listener::Plain, async move {
         let _ = stopped.await;
+        idp::GRACE
     }));
     (idp, base, stop)
 }

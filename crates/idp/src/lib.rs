@@ -36,7 +36,7 @@ pub mod util;
 
 pub use config::{BruteForce, Config};
 pub use error::{Error, Result};
-pub use serve::{Listener, serve};
+pub use serve::{GRACE, Listener, serve};
 pub use tls::{LocalCa, TlsFiles};
 
 use std::sync::Arc;

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// How long requests in flight may take to finish once shutdown has begun.
-const GRACE: Duration = Duration::from_secs(10);
+pub const GRACE: Duration = Duration::from_secs(10);
 
 pub enum Listener {
     Plain,
@@ -18,11 +18,13 @@ pub enum Listener {
     },
 }
 
+/// Serves until `shutdown` resolves, to how long requests in flight still get (usually
+/// [`GRACE`]; less when the caller spent part of it on a shutdown step of its own).
 pub async fn serve(
     router: Router,
     listener: std::net::TcpListener,
     mode: Listener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = Duration> + Send + 'static,
 ) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let app = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -33,22 +35,20 @@ pub async fn serve(
             // So the grace period starts when `shutdown` resolves, as in TLS mode; when it ends,
             // what is left is dropped with the runtime.
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            let (begun, begins) = tokio::sync::oneshot::channel::<()>();
+            let (begun, begins) = tokio::sync::oneshot::channel::<Duration>();
             let shutdown = async move {
-                shutdown.await;
-                let _ = begun.send(());
+                let _ = begun.send(shutdown.await);
             };
             let grace_over = async move {
                 match begins.await {
-                    Ok(()) => tokio::time::sleep(GRACE).await,
+                    Ok(grace) => tokio::time::sleep(grace).await,
                     Err(_) => std::future::pending().await,
                 }
             };
             tokio::select! {
                 served = axum::serve(listener, app).with_graceful_shutdown(shutdown).into_future() => served,
                 () = grace_over => {
-                    let grace_secs = GRACE.as_secs();
-                    tracing::warn!(grace_secs, "requests in flight outlived the grace period: stopping without them");
+                    tracing::warn!("requests in flight outlived the grace period: stopping without them");
                     Ok(())
                 }
             }
@@ -58,8 +58,7 @@ pub async fn serve(
             let handle = axum_server::Handle::<SocketAddr>::new();
             let signal = handle.clone();
             tokio::spawn(async move {
-                shutdown.await;
-                signal.graceful_shutdown(Some(GRACE));
+                signal.graceful_shutdown(Some(shutdown.await));
             });
             axum_server::from_tcp_rustls(listener, config)?.handle(handle).serve(app).await
         }

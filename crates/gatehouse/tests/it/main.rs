@@ -8,6 +8,7 @@ mod browser;
 mod browser_up;
 mod deploy_cli;
 mod doctor;
+mod idp_cli;
 mod openid_client;
 mod sdk_node;
 mod sdk_python;

@@ -86,8 +86,15 @@ impl IdpProcess {
     /// Starts the binary and returns once it printed that it listens: the line is printed after
     /// the tenant import, right before serving, so no polling is needed.
     pub fn start(tls: bool) -> Self {
+        Self::start_with(tls, &[])
+    }
+
+    /// [`start`](Self::start) with more flags.
+    pub fn start_with(tls: bool, extra: &[&str]) -> Self {
         let data = TempDir::new("idp");
-        let (child, output, rx) = spawn_collecting(&mut idp_command(data.path(), tls), "idp listening on ");
+        let mut cmd = idp_command(data.path(), tls);
+        cmd.args(extra);
+        let (child, output, rx) = spawn_collecting(&mut cmd, "idp listening on ");
         let line = rx.recv_timeout(IDP_START_TIMEOUT);
         let mut idp = IdpProcess { child, output, issuer: String::new(), data };
         match line {
@@ -122,7 +129,7 @@ impl Drop for IdpProcess {
     }
 }
 
-fn idp_command(data: &Path, tls: bool) -> Command {
+pub fn idp_command(data: &Path, tls: bool) -> Command {
     let example = example_dir();
     let mut cmd = gatehouse_command();
     cmd.arg("idp")

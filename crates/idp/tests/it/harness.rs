@@ -103,6 +103,7 @@ pub async fn start_on(store: Arc<dyn Store>, provision: bool, tweak: impl FnOnce
     let router = idp.router();
     tokio::spawn(idp::serve(router, listener, Listener::Plain, async move {
         let _ = rx.await;
+        idp::GRACE
     }));
     TestIdp { base, idp, data, stop: Some(tx) }
 }
