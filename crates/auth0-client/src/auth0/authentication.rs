@@ -87,11 +87,13 @@ pub async fn token(
             .map(Ok)
             .map_err(|e| Error::Upstream(format!("Auth0's token answer is not usable: {e}")));
     }
-    if status == 429 || status >= 500 {
-        return Err(Error::Upstream(format!("Auth0's token endpoint answered {status}")));
-    }
     let body: Value = serde_json::from_slice(&up.body).unwrap_or(Value::Null);
     let s = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    // A 429 is Auth0's brute-force block of these credentials (`too_many_attempts`), a refusal
+    // like a wrong password, or a rate limit, which is Auth0 failing.
+    if (status == 429 && s("error") != "too_many_attempts") || status >= 500 {
+        return Err(Error::Upstream(format!("Auth0's token endpoint answered {status}")));
+    }
     Ok(Err(Refusal { status, error: s("error"), description: s("error_description") }))
 }
 

@@ -97,10 +97,25 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// A header that may carry any UTF-8 (HTTP lets raw bytes through), as sent; a 400 when it is
+/// not UTF-8. Reading such a value as absent would be wrong for `client-type` (the default
+/// client instead of a 401) and for `acl_rows` (no filter at all).
+fn header_utf8<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>> {
+    let Some(value) = headers.get(name) else { return Ok(None) };
+    let text = std::str::from_utf8(value.as_bytes())
+        .map_err(|_| Error::BadRequest(format!("the {name} header is not UTF-8")))?;
+    Ok(Some(text))
+}
+
+/// The `client-type` header, trimmed; `None` when absent or blank.
+fn client_type_header(headers: &HeaderMap) -> Result<Option<&str>> {
+    Ok(header_utf8(headers, "client-type")?.map(str::trim).filter(|v| !v.is_empty()))
+}
+
 /// The client of an auth route: the `client-type` header, else `defaultClient`; 401 otherwise.
 pub fn select_client<'a>(app: &'a crate::App, headers: &HeaderMap) -> Result<&'a ClientType> {
     let service = &app.config.service;
-    match header_str(headers, "client-type") {
+    match client_type_header(headers)? {
         Some(name) => service.client(name).ok_or_else(|| Error::Unauthorized(format!("unknown client type {name:?}"))),
         None => service
             .default_client
@@ -113,7 +128,7 @@ pub fn select_client<'a>(app: &'a crate::App, headers: &HeaderMap) -> Result<&'a
 /// `/users*`: the client type is optional, but a header naming an unknown client is refused
 /// (spec B9). Returns the client when one is named or defaulted.
 pub fn optional_client<'a>(app: &'a crate::App, headers: &HeaderMap) -> Result<Option<&'a ClientType>> {
-    match header_str(headers, "client-type") {
+    match client_type_header(headers)? {
         Some(_) => select_client(app, headers).map(Some),
         None => Ok(select_client(app, headers).ok()),
     }

@@ -4,7 +4,7 @@
 //! (status and body) except where the spec adds to them (`_id` in lists, 204 for
 //! change-password).
 
-use super::{json_ok, optional_client, relay};
+use super::{header_utf8, json_ok, optional_client, relay};
 use crate::AppState;
 use crate::auth0::Upstream;
 use crate::auth0::management::{Body, Part};
@@ -52,7 +52,7 @@ fn parse_json(up: &Upstream) -> Result<Value> {
 }
 
 async fn search(app: &crate::App, headers: &HeaderMap, query: Option<&str>, count: bool) -> Result<Upstream> {
-    let acl = headers.get("acl_rows").and_then(|v| v.to_str().ok());
+    let acl = header_utf8(headers, "acl_rows")?;
     let supported = app.management.client().supported_connections();
     let mut t = translate(&query_pairs(query), acl, &supported)?;
     if count {

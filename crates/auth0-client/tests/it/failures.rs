@@ -22,6 +22,12 @@ async fn client_type_and_state_rules() {
             json!({"statusCode": 401, "error": "Unauthorized", "message": "unknown client type \"nope\""})
         );
     }
+    // A client type in raw UTF-8 is a name like any other (unknown here), not a missing header
+    // that would fall back to defaultClient.
+    let accented = reqwest::header::HeaderValue::from_bytes("cmś".as_bytes()).unwrap();
+    let (status, body) =
+        json(http.get(svc.url("/authorize?state=x")).header("client-type", accented).send().await.unwrap()).await;
+    assert_eq!((status, body["message"].as_str()), (401, Some("unknown client type \"cmś\"")), "{body}");
     // cms requires the caller's state: 400 without it.
     let res = http.get(svc.url("/authorize")).header("client-type", "cms").send().await.unwrap();
     let (status, body) = json(res).await;
@@ -130,6 +136,18 @@ async fn redis_down_then_back() {
     assert_eq!(reqwest::get(svc.url("/-/ready")).await.unwrap().status(), 503);
     assert_eq!(reqwest::get(svc.url("/-/check-up")).await.unwrap().status(), 503);
     assert_eq!(reqwest::get(svc.url("/-/healthz")).await.unwrap().status(), 200, "alive all the same");
+    // Logging out never fails for the user (spec 2.4): the cookie is expired and the browser
+    // goes on to the idp's /v2/logout even with the store down.
+    let res = browser()
+        .get(svc.url("/logout?redirect=/web-login"))
+        .header("cookie", format!("sid={sid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    assert!(location(&res).starts_with(&idp.url("v2/logout")), "{}", location(&res));
+    let expired = res.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(expired.starts_with("sid=;") && expired.contains("Expires=Thu, 01 Jan 1970"), "{expired}");
 
     // Redis is back (same address): service resumes by itself, and the session survived.
     let _proxy = Proxy::start(Some(addr)).await;

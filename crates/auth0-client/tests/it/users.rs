@@ -48,6 +48,14 @@ async fn user_search_matches_the_idps_own_results() {
         .unwrap();
     let (_, none) = json(res).await;
     assert_eq!(none, json!([]), "the ACL is ANDed with the query");
+    // HTTP lets raw UTF-8 through in a header: such an ACL still filters (it matches no one
+    // here), and bytes that are not UTF-8 are a 400, never a search without the ACL.
+    let utf8 = reqwest::header::HeaderValue::from_bytes(r#"{"app_metadata.groups":"admïn"}"#.as_bytes()).unwrap();
+    let (status, none) = json(http.get(svc.url("/users")).header("acl_rows", utf8).send().await.unwrap()).await;
+    assert_eq!((status, none), (200, json!([])), "a non-ASCII ACL applies");
+    let latin1 = reqwest::header::HeaderValue::from_bytes(b"{\"app_metadata.groups\":\"adm\xefn\"}").unwrap();
+    let (status, body) = json(http.get(svc.url("/users")).header("acl_rows", latin1).send().await.unwrap()).await;
+    assert_eq!((status, body["message"].as_str()), (400, Some("the acl_rows header is not UTF-8")), "{body}");
 
     // Paging: _l and _sk.
     let (_, page0) = json(http.get(svc.url("/users?_l=1&_sk=0&sort=email:1")).send().await.unwrap()).await;
