@@ -209,12 +209,17 @@ async fn run_change_password(idp: &AppState, body: &[u8]) -> Result<()> {
     let Some(stored) = idp.store.user_by_login(&connection.name, &req.email).await? else {
         return Ok(());
     };
+    // The link goes to the account's own address, never to what was typed: a username, or an
+    // address that only matched once lower-cased, is not where the account receives mail.
+    let Some(to) = stored.user.email.clone() else {
+        return Ok(());
+    };
     let ticket = random_token();
     let doc = json!({ "user_id": stored.user.user_id, "expires_at": now_ms() + TICKET_TTL_MS });
     idp.store.put_document(TICKET_KIND, &b64url(&sha256(ticket.as_bytes())), &doc).await?;
     let link = idp.config.url(&format!("lo/reset?ticket={ticket}"));
     let message = Message {
-        to: req.email.clone(),
+        to,
         subject: "Reset your password".into(),
         body: format!(
             "Someone asked to reset the password of your account.\n\nTo choose a new password, open:\n{link}\n\nIf it was not you, ignore this message."

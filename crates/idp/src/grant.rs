@@ -82,17 +82,27 @@ pub fn has(scope: &[impl AsRef<str>], s: &str) -> bool {
     scope.iter().any(|x| x.as_ref() == s)
 }
 
-/// Scopes a user login can receive: the OIDC ones, and the API's own.
+/// Scopes a user login can receive: the OIDC ones, and the API's own. Of the Management API
+/// (a system API), only the `*:current_user*` ones, as on Auth0: a user's token must never
+/// carry `delete:users` and the like, which only client grants confer.
 pub fn grantable_scopes(requested: &[String], client: &Client, api: Option<&ResourceServer>) -> Vec<String> {
     requested
         .iter()
         .filter(|s| match s.as_str() {
             "openid" | "profile" | "email" => true,
             "offline_access" => client.allows_grant("refresh_token") && api.is_none_or(|a| a.allow_offline_access),
-            other => api.is_some_and(|a| a.scopes.iter().any(|x| x.value == other)),
+            other => api.is_some_and(|a| {
+                a.scopes.iter().any(|x| x.value == other) && (!a.is_system || is_current_user_scope(other))
+            }),
         })
         .cloned()
         .collect::<Vec<_>>()
+}
+
+/// `read:current_user`, `update:current_user_metadata`…: the Management API scopes a user may
+/// hold for their own account.
+pub fn is_current_user_scope(scope: &str) -> bool {
+    scope.split_once(':').is_some_and(|(_, what)| what.starts_with("current_user"))
 }
 
 /// How the ID token of this issuance treats the nonce: refresh and password grants never

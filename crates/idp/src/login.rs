@@ -59,32 +59,34 @@ pub async fn check_password(
     let policy = idp.config.brute_force;
     let block_ms = policy.block_secs * 1000;
     let stored = idp.store.user_by_login(&connection.name, login.trim()).await?;
-    if let Some(s) = &stored
-        && let Some(f) = idp.store.failures(&s.user.user_id, ip).await?
-        && f.failures >= policy.max_attempts
-        && f.first_at > now - block_ms
-    {
+    // The attempt is counted before the password is checked and taken back when it was right:
+    // counting only afterwards would let a burst of concurrent guesses all pass the limit
+    // while none of them was recorded yet.
+    let attempts = match &stored {
+        Some(s) => Some(idp.store.record_failure(&s.user.user_id, ip, now, now - block_ms).await?),
+        None => None,
+    };
+    if attempts.as_ref().is_some_and(|f| f.failures > policy.max_attempts) {
         metrics::counter!("gatehouse_logins_total", "outcome" => "too_many_attempts").increment(1);
         return Ok(Err(LoginError::TooManyAttempts));
     }
     let verified = idp.hasher.verify(password, stored.as_ref().and_then(|s| s.password_hash.as_deref())).await?;
     let (Some(mut stored), true) = (stored.clone(), verified != Verified::No) else {
-        if let Some(s) = &stored {
-            let f = idp.store.record_failure(&s.user.user_id, ip, now, now - block_ms).await?;
-            if f.failures >= policy.max_attempts {
-                tracing::warn!(user_id = %s.user.user_id, ip, "login blocked after repeated failures");
-                metrics::counter!("gatehouse_logins_total", "outcome" => "too_many_attempts").increment(1);
-                return Ok(Err(LoginError::TooManyAttempts));
-            }
+        if let (Some(s), Some(f)) = (&stored, &attempts)
+            && f.failures >= policy.max_attempts
+        {
+            tracing::warn!(user_id = %s.user.user_id, ip, "login blocked after repeated failures");
+            metrics::counter!("gatehouse_logins_total", "outcome" => "too_many_attempts").increment(1);
+            return Ok(Err(LoginError::TooManyAttempts));
         }
         metrics::counter!("gatehouse_logins_total", "outcome" => "wrong_credentials").increment(1);
         return Ok(Err(LoginError::WrongCredentials));
     };
+    idp.store.clear_failures(&stored.user.user_id, Some(ip)).await?;
     if stored.user.blocked {
         metrics::counter!("gatehouse_logins_total", "outcome" => "blocked").increment(1);
         return Ok(Err(LoginError::UserBlocked));
     }
-    idp.store.clear_failures(&stored.user.user_id, Some(ip)).await?;
     if verified == Verified::YesRehash {
         stored.password_hash = Some(idp.hasher.hash(password).await?);
         idp.store.update_user(&stored).await?;
@@ -96,13 +98,21 @@ pub async fn check_password(
     Ok(Ok(stored))
 }
 
-/// The address a request came from (the proxy's `X-Forwarded-For` when configured to trust it).
+/// The address a request came from: with `--trust-proxy`, the last `X-Forwarded-For` entry,
+/// the one the proxy in front appended; the entries before it are whatever the client sent,
+/// and taking one of those would let a client pick a fresh address for each guess.
 pub fn client_ip(idp: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
     if idp.config.trust_proxy
-        && let Some(first) =
-            headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next())
+        && let Some(last) = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
     {
-        return first.trim().to_string();
+        return last.to_string();
     }
     peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unknown".into())
 }

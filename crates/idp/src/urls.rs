@@ -52,9 +52,16 @@ fn matches(pattern: &str, given: &Url, mode: Mode) -> bool {
     let Ok(p) = Url::parse(&pattern) else {
         return false;
     };
+    if !p.username().is_empty() || p.password().is_some() {
+        return false;
+    }
     let host_ok = match (p.host_str(), given.host_str()) {
         (Some(ph), Some(gh)) if wildcard => {
-            let suffix = &ph[WILDCARD_LABEL.len()..]; // ".example.com"
+            // A pattern whose host did not keep the placeholder as its first label (`*.@a.io`
+            // parses with host `a.io`) is malformed: it matches nothing.
+            let Some(suffix) = ph.strip_prefix(WILDCARD_LABEL).filter(|s| s.starts_with('.') && s.len() > 1) else {
+                return false;
+            }; // ".example.com"
             gh.strip_suffix(suffix).is_some_and(|label| !label.is_empty() && !label.contains('.'))
         }
         (Some(ph), Some(gh)) => ph == gh,
@@ -74,6 +81,22 @@ mod tests {
 
     fn list(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn malformed_wildcard_patterns_match_nothing_and_never_panic() {
+        let a = list(&["https://*.@a.io/cb", "https://*.@averyveryverylonghostname.example.com/cb", "https://*./cb"]);
+        for given in [
+            "https://a.io/cb",
+            "https://x.a.io/cb",
+            "https://x.averyveryverylonghostname.example.com/cb",
+            "https://e.com/cb",
+        ] {
+            assert!(match_callback(&a, given).is_none(), "{given}");
+            assert!(match_logout(&a, given).is_none(), "{given}");
+        }
+        let a = list(&["https://user@cms.example.com/cb"]);
+        assert!(match_callback(&a, "https://cms.example.com/cb").is_none());
     }
 
     #[test]

@@ -181,7 +181,17 @@ impl FromRequestParts<AppState> for Caller {
         if !aud_ok {
             return Err(invalid());
         }
-        let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or("").split(' ').map(str::to_owned).collect();
+        // Only a client grant confers Management API scopes; a user's token (from a login or a
+        // refresh) holds at most `*:current_user*` ones, whatever was added to it.
+        let for_a_client = claims.get("gty").and_then(Value::as_str) == Some("client-credentials");
+        let scopes = claims
+            .get("scope")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| for_a_client || crate::grant::is_current_user_scope(s))
+            .map(str::to_owned)
+            .collect();
         Ok(Caller { scopes })
     }
 }

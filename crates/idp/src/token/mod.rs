@@ -142,7 +142,10 @@ async fn run(idp: &AppState, headers: &HeaderMap, peer: SocketAddr, body: &[u8])
         ));
     }
     let client = &authenticate(idp, headers, &p).await?.client;
-    if !client.allows_grant(&grant_type) {
+    // A public client has no secret, so anyone who knows its id could run client credentials
+    // as it: that grant is for confidential clients only, whatever the list says.
+    let public = client.token_endpoint_auth_method == "none";
+    if !client.allows_grant(&grant_type) || (public && grant_type == "client_credentials") {
         return Err(Error::oauth(
             axum::http::StatusCode::FORBIDDEN,
             "unauthorized_client",

@@ -281,6 +281,86 @@ async fn oidc_logout_uses_the_id_token_hint() {
 }
 
 #[tokio::test]
+async fn a_burst_of_concurrent_guesses_gets_no_more_than_the_limit_checked() {
+    // A real cost, so that the guesses overlap while their hashes are being checked.
+    let t = start_on(sqlite_store().await, true, |c| c.bcrypt_cost = 10).await;
+    let guess = |password: String| {
+        let url = t.url("oauth/token");
+        async move {
+            let form = [
+                ("grant_type", "password".to_string()),
+                ("client_id", kw("CMS_CLIENT_ID")),
+                ("client_secret", kw("CMS_CLIENT_SECRET")),
+                ("username", kw("USER_EMAIL")),
+                ("password", password),
+            ];
+            json(reqwest::Client::new().post(url).form(&form).send().await.unwrap()).await
+        }
+    };
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        burst.spawn(guess(format!("wrong-{i}")));
+    }
+    let mut checked = 0;
+    while let Some(answer) = burst.join_next().await {
+        let (status, body) = answer.unwrap();
+        match (status, body["error"].as_str()) {
+            (403, Some("invalid_grant")) => checked += 1,
+            (429, Some("too_many_attempts")) => {}
+            other => panic!("{other:?}: {body}"),
+        }
+    }
+    assert_eq!(checked, 9, "the tenth failure blocks; the rest are refused unchecked");
+    let (status, _) = guess(kw("USER_PASSWORD")).await;
+    assert_eq!(status, 429, "blocked, the right password included");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_address_it_appended_counts_not_the_clients_own() {
+    let t = start_on(sqlite_store().await, true, |c| c.trust_proxy = true).await;
+    let guess = |forwarded: String, password: String| {
+        let url = t.url("oauth/token");
+        async move {
+            let form = [
+                ("grant_type", "password".to_string()),
+                ("client_id", kw("CMS_CLIENT_ID")),
+                ("client_secret", kw("CMS_CLIENT_SECRET")),
+                ("username", kw("USER_EMAIL")),
+                ("password", password),
+            ];
+            let res = reqwest::Client::new().post(url).header("x-forwarded-for", forwarded).form(&form).send();
+            json(res.await.unwrap()).await.0
+        }
+    };
+    // The client makes up a new first entry each time; the proxy appends the real address.
+    for i in 1..=9 {
+        assert_eq!(guess(format!("10.9.0.{i}, 203.0.113.7"), "wrong".into()).await, 403, "attempt {i}");
+    }
+    assert_eq!(guess("10.9.0.10, 203.0.113.7".into(), "wrong".into()).await, 429);
+    assert_eq!(guess("10.9.0.11, 203.0.113.7".into(), kw("USER_PASSWORD")).await, 429, "still blocked");
+    // Another real address is another pair.
+    assert_eq!(guess("10.9.0.11, 198.51.100.4".into(), kw("USER_PASSWORD")).await, 200);
+}
+
+#[tokio::test]
+async fn the_reset_mail_goes_to_the_accounts_own_address_not_what_was_typed() {
+    let t = start().await;
+    let typed = kw("USER_EMAIL").to_uppercase();
+    let res = reqwest::Client::new()
+        .post(t.url("dbconnections/change_password"))
+        .json(&json!({"client_id": kw("CMS_CLIENT_ID"), "email": typed, "connection": "dev-users"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let outbox: Vec<_> = std::fs::read_dir(t.data.join("outbox")).unwrap().collect();
+    assert_eq!(outbox.len(), 1, "the account was found");
+    let mail: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outbox[0].as_ref().unwrap().path()).unwrap()).unwrap();
+    assert_eq!(mail["to"], kw("USER_EMAIL").as_str());
+}
+
+#[tokio::test]
 async fn brute_force_blocks_the_pair_until_the_password_changes() {
     let t = start().await;
     let http = reqwest::Client::new();

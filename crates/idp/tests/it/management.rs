@@ -73,6 +73,35 @@ async fn tokens_and_scopes_are_enforced() {
     .await;
     let (status, _) = call(&t, user_tokens["access_token"].as_str().unwrap(), Method::GET, "users", None).await;
     assert_eq!(status, 401);
+    // A user asking for the Management API's admin scopes gets none of them, and a user's
+    // token is refused by every Management endpoint, whatever it says.
+    for grant in ["password", "http://auth0.com/oauth/grant-type/password-realm"] {
+        let (status, body) = json(
+            reqwest::Client::new()
+                .post(t.url("oauth/token"))
+                .form(&[
+                    ("grant_type", grant),
+                    ("realm", "dev-users"),
+                    ("client_id", &kw("CMS_CLIENT_ID")),
+                    ("client_secret", &kw("CMS_CLIENT_SECRET")),
+                    ("username", &kw("ADMIN_EMAIL")),
+                    ("password", &kw("ADMIN_PASSWORD")),
+                    ("audience", &t.idp.config.management_audience()),
+                    ("scope", "openid read:users delete:users update:clients create:client_grants"),
+                ])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let access = body["access_token"].as_str().unwrap();
+        assert_eq!(claims(access)["scope"], "openid", "{grant}: {body}");
+        for (method, path) in [(Method::GET, "users"), (Method::DELETE, "users/auth0|000000000000000000000000")] {
+            let (status, body) = call(&t, access, method, path, None).await;
+            assert_eq!(status, 403, "{grant} {path}: {body}");
+        }
+    }
     let tok = management_token(&t, Some(&["read:users"])).await;
     let (status, body) = call(&t, &tok, Method::GET, "clients", None).await;
     assert_eq!(status, 403);

@@ -89,6 +89,42 @@ async fn client_authentication_post_basic_and_refusals() {
 }
 
 #[tokio::test]
+async fn a_public_client_never_gets_client_credentials() {
+    let t = start().await;
+    let admin = management_token(&t, None).await;
+    let (status, spa) = call(
+        &t,
+        &admin,
+        reqwest::Method::POST,
+        "clients",
+        Some(json!({"name": "Public SPA", "app_type": "spa", "token_endpoint_auth_method": "none",
+                    "grant_types": ["authorization_code", "client_credentials"],
+                    "callbacks": ["https://spa.example.test/cb"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{spa}");
+    let id = spa["client_id"].as_str().unwrap();
+    let audience = "http://localhost:8080/";
+    let (status, grant) = call(
+        &t,
+        &admin,
+        reqwest::Method::POST,
+        "client-grants",
+        Some(json!({"client_id": id, "audience": audience, "scope": []})),
+    )
+    .await;
+    assert_eq!(status, 201, "{grant}");
+    // Knowing the id is all it takes to name a public client: no token for that.
+    let (status, b) = post_json(
+        &t,
+        "oauth/token",
+        json!({"grant_type": "client_credentials", "client_id": id, "audience": audience}),
+    )
+    .await;
+    assert_eq!((status, b["error"].as_str()), (403, Some("unauthorized_client")), "{b}");
+}
+
+#[tokio::test]
 async fn malformed_bodies_get_invalid_request() {
     let t = start().await;
     let http = reqwest::Client::new();
