@@ -167,6 +167,28 @@ async fn token_mode_code_flow_with_internal_state() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_password_login_blocked_by_brute_force_protection_is_a_403_like_a_wrong_password() {
+    let (_idp, svc) = stack(Store::Memory).await;
+    let http = reqwest::Client::new();
+    // The idp blocks the pair at the tenth failure with 429 too_many_attempts: a refusal of
+    // these credentials, not the identity provider failing (which would be a 502).
+    for attempt in 1..=11 {
+        let res = http
+            .post(svc.url("/oauth/token"))
+            .header("client-type", "api")
+            .form(&[("grant_type", "password"), ("username", &dev_env("USER_EMAIL")), ("password", "wrong")])
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json(res).await;
+        assert_eq!(status, 403, "attempt {attempt}: {body}");
+        if attempt >= 10 {
+            assert!(body["message"].as_str().unwrap().contains("blocked"), "attempt {attempt}: {body}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn password_grant_refresh_and_rotation() {
     let (idp, svc) = stack(Store::Memory).await;
     let http = reqwest::Client::new();
