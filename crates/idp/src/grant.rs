@@ -120,8 +120,12 @@ pub enum Refresh<'a> {
     /// A new family member, when `offline_access` was granted.
     New,
     /// Rotation: `old` is retired atomically with its successor's birth; the family keeps its
-    /// absolute end. Fails with `invalid_grant` when `old` was used meanwhile.
+    /// absolute end. When `old` was retired meanwhile by a concurrent exchange, within the
+    /// client's leeway this becomes a [`Sibling`](Refresh::Sibling); otherwise the family is
+    /// revoked and the answer is `invalid_grant`.
     Rotate { old: &'a RefreshToken },
+    /// Another successor of an already retired `old`, presented again within the leeway.
+    Sibling { old: &'a RefreshToken },
 }
 
 /// Mints the tokens a user grant entitles to.
@@ -187,9 +191,22 @@ pub async fn issue(
         Refresh::Rotate { old } => {
             let (token, record) = refresh_record(client, grant, now, old.expires_at);
             if !idp.store.rotate_refresh_token(&old.token_sha256, now, &record).await? {
-                idp.store.revoke_refresh_family(&old.family).await?;
-                return Err(crate::Error::invalid_grant("Unknown or invalid refresh token."));
+                let now_stored = idp.store.refresh_token(&old.token_sha256).await?;
+                let concurrent = now_stored.is_some_and(|t| {
+                    let leeway = client.refresh_token.leeway * 1000;
+                    !t.revoked && leeway > 0 && t.rotated_at.is_some_and(|at| now_ms() - at <= leeway)
+                });
+                if !concurrent {
+                    idp.store.revoke_refresh_family(&old.family).await?;
+                    return Err(crate::Error::invalid_grant("Unknown or invalid refresh token."));
+                }
+                idp.store.put_refresh_token(&record).await?;
             }
+            Some(token)
+        }
+        Refresh::Sibling { old } => {
+            let (token, record) = refresh_record(client, grant, now, old.expires_at);
+            idp.store.put_refresh_token(&record).await?;
             Some(token)
         }
     };

@@ -1,5 +1,7 @@
 //! The refresh-token grant. Rotating clients get a successor with every exchange; presenting a
-//! retired token (beyond the leeway) revokes its whole family.
+//! retired token beyond the client's leeway revokes its whole family. Within the leeway (a
+//! retry of a response that was lost, two tabs refreshing at once) the retired token gets a
+//! successor of its own, so the client is never left holding only a retired token.
 
 use super::Params;
 use crate::grant::{Grant, Issuance, Refresh, TokenResponse, issue};
@@ -19,10 +21,21 @@ pub async fn exchange(idp: &AppState, client: &Client, p: &Params, request: &Req
     if token.client_id != client.client_id || token.revoked || token.expires_at.is_some_and(|e| e <= now) {
         return Err(invalid());
     }
+    // Inactivity: a rotating token is used at most once, so its birth is the family's last use.
+    // (A non-rotating token's last use is not recorded; only its absolute lifetime applies.)
+    let policy = &client.refresh_token;
+    if policy.rotating()
+        && policy.expiration_type == "expiring"
+        && !policy.infinite_idle_token_lifetime
+        && now - token.created_at > policy.idle_token_lifetime * 1000
+    {
+        return Err(invalid());
+    }
     if let Some(rotated_at) = token.rotated_at {
         // Auth0 tolerates a retired token only within the client's leeway (a retry of a lost
         // response); anything else is theft until proven otherwise.
-        if now - rotated_at > client.refresh_token.leeway * 1000 {
+        let within_leeway = policy.leeway > 0 && now - rotated_at <= policy.leeway * 1000;
+        if !within_leeway {
             let revoked = idp.store.revoke_refresh_family(&token.family).await?;
             tracing::warn!(client_id = %client.client_id, revoked, "refresh token reused; family revoked");
             return Err(invalid());
@@ -61,10 +74,11 @@ pub async fn exchange(idp: &AppState, client: &Client, p: &Params, request: &Req
         auth_time: grant.auth_time * 1000,
     };
     grant.actions = post_login::run_for_token(idp, login).await?;
-    let refresh = if client.refresh_token.rotating() && token.rotated_at.is_none() {
-        Refresh::Rotate { old: &token }
-    } else {
-        Refresh::Keep
+    let refresh = match (policy.rotating(), token.rotated_at) {
+        (false, _) => Refresh::Keep,
+        (true, None) => Refresh::Rotate { old: &token },
+        // Within the leeway (checked above).
+        (true, Some(_)) => Refresh::Sibling { old: &token },
     };
     issue(idp, client, &user, &grant, Issuance::Refresh, refresh).await
 }

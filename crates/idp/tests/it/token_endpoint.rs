@@ -383,6 +383,89 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     assert_eq!(status, 403, "the family is revoked");
 }
 
+/// The CMS's refresh tokens (rotating, expiring) with the given leeway; returns a fresh one.
+async fn cms_refresh_token(t: &TestIdp, leeway: i64) -> String {
+    let admin = management_token(t, None).await;
+    let path = format!("clients/{}", kw("CMS_CLIENT_ID"));
+    let policy = json!({"rotation_type": "rotating", "expiration_type": "expiring", "leeway": leeway,
+        "token_lifetime": 2592000, "idle_token_lifetime": 1296000,
+        "infinite_token_lifetime": false, "infinite_idle_token_lifetime": false});
+    let (status, body) = call(t, &admin, reqwest::Method::PATCH, &path, Some(json!({"refresh_token": policy}))).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = post_json(t, "oauth/token", json!({"grant_type": "password", "client_id": kw("CMS_CLIENT_ID"), "client_secret": kw("CMS_CLIENT_SECRET"), "username": kw("USER_EMAIL"), "password": kw("USER_PASSWORD"), "scope": "openid offline_access"})).await;
+    body["refresh_token"].as_str().expect("offline_access").to_string()
+}
+
+async fn refresh_with(t: &TestIdp, rt: &str) -> (u16, Value) {
+    post_form(
+        t,
+        "oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", &kw("CMS_CLIENT_ID")),
+            ("client_secret", &kw("CMS_CLIENT_SECRET")),
+            ("refresh_token", rt),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn within_the_leeway_a_retired_refresh_token_gets_a_successor_of_its_own() {
+    let t = start().await;
+    let rt1 = cms_refresh_token(&t, 60).await;
+    let (status, b2) = refresh_with(&t, &rt1).await;
+    assert_eq!(status, 200, "{b2}");
+    let rt2 = b2["refresh_token"].as_str().unwrap();
+    // The response was "lost": the client retries with rt1 and must not be left with it alone.
+    let (status, retry) = refresh_with(&t, &rt1).await;
+    assert_eq!(status, 200, "{retry}");
+    let rt2b = retry["refresh_token"].as_str().expect("a successor for the retry");
+    assert_ne!(rt2b, rt2);
+    for rt in [rt2, rt2b] {
+        assert_eq!(refresh_with(&t, rt).await.0, 200, "both successors live");
+    }
+
+    // Two exchanges of one token at once (two tabs): both get tokens, nothing is revoked.
+    let rt = cms_refresh_token(&t, 60).await;
+    let (a, b) = tokio::join!(refresh_with(&t, &rt), refresh_with(&t, &rt));
+    for (status, body) in [&a, &b] {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(refresh_with(&t, body["refresh_token"].as_str().unwrap()).await.0, 200);
+    }
+}
+
+#[tokio::test]
+async fn with_no_leeway_any_reuse_revokes_the_family_even_at_once() {
+    let t = start().await;
+    let rt = cms_refresh_token(&t, 0).await;
+    let (a, b) = tokio::join!(refresh_with(&t, &rt), refresh_with(&t, &rt));
+    let ok: Vec<&Value> = [&a, &b].into_iter().filter(|(s, _)| *s == 200).map(|(_, b)| b).collect();
+    assert!(ok.len() <= 1, "one winner at most: {a:?} {b:?}");
+    // The token was presented twice: whatever the winner got is revoked with the family.
+    for body in ok {
+        assert_eq!(refresh_with(&t, body["refresh_token"].as_str().unwrap()).await.0, 403);
+    }
+}
+
+#[tokio::test]
+async fn an_unused_rotating_refresh_token_dies_after_its_idle_lifetime() {
+    let t = start().await;
+    let rt = cms_refresh_token(&t, 0).await;
+    let stored = t.idp.store.refresh_token(&idp::util::sha256(rt.as_bytes())).await.unwrap().unwrap();
+    // Two copies of it, as if issued 15 days (the idle lifetime) ago, give or take a minute.
+    let aged = |age_secs: i64, token: &str| store::RefreshToken {
+        token_sha256: idp::util::sha256(token.as_bytes()),
+        created_at: stored.created_at - age_secs * 1000,
+        ..stored.clone()
+    };
+    t.idp.store.put_refresh_token(&aged(1_296_000 + 60, "idle-too-long")).await.unwrap();
+    t.idp.store.put_refresh_token(&aged(1_296_000 - 60, "idle-but-not-too-long")).await.unwrap();
+    let (status, body) = refresh_with(&t, "idle-too-long").await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("invalid_grant")), "{body}");
+    assert_eq!(refresh_with(&t, "idle-but-not-too-long").await.0, 200);
+}
+
 #[tokio::test]
 async fn revoke_ends_a_refresh_token() {
     let t = start().await;
