@@ -79,6 +79,11 @@ async fn refresh_locked(app: &App, key: &SessionKey, old: Session, how: Refresh)
         _ => old.refresh_token.clone(),
     };
     if refresh_token.is_empty() {
+        // Asked for explicitly, the session itself may still be good: refusing is enough. An
+        // expired session that cannot be renewed is over.
+        if matches!(how, Refresh::Explicit { .. }) {
+            return Err(Error::Unauthorized("no refresh token was sent and the session holds none".into()));
+        }
         app.sessions.delete(key, &old.user_id).await?;
         return Err(Error::Unauthorized("the session expired and holds no refresh token".into()));
     }

@@ -189,6 +189,36 @@ async fn a_password_login_blocked_by_brute_force_protection_is_a_403_like_a_wron
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn refreshtoken_without_any_refresh_token_refuses_but_keeps_the_session() {
+    let idp = tokio::task::spawn_blocking(Idp::start).await.unwrap();
+    let mut config = config_json(&idp, &idp.connection_id("dev-users").await);
+    config["clients"]["api"]["scopes"] = json!(["profile", "email"]); // no offline_access
+    let svc = start_service(Store::Memory, config, &[]).await;
+    let http = reqwest::Client::new();
+    let res = http
+        .post(svc.url("/oauth/token"))
+        .header("client-type", "api")
+        .form(&[
+            ("grant_type", "password"),
+            ("username", &dev_env("USER_EMAIL")),
+            ("password", &dev_env("USER_PASSWORD")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, tokens) = json(res).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens.get("refreshToken").is_none_or(|r| r.as_str() == Some("")), "{tokens}");
+    let access = tokens["accessToken"].as_str().unwrap();
+
+    let res = http.post(svc.url("/refreshtoken")).bearer_auth(access).json(&json!({})).send().await.unwrap();
+    let (status, body) = json(res).await;
+    assert_eq!((status, body["message"].as_str()), (401, Some("no refresh token was sent and the session holds none")));
+    let res = http.get(svc.url("/userinfo")).header("client-type", "api").bearer_auth(access).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the session is still there");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn password_grant_refresh_and_rotation() {
     let (idp, svc) = stack(Store::Memory).await;
     let http = reqwest::Client::new();
