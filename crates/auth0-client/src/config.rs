@@ -342,6 +342,9 @@ pub enum SigningAlg {
     PS512,
     ES256,
     ES384,
+    /// HMAC with the application's client secret, as Auth0 signs ID tokens for applications
+    /// set to HS256.
+    HS256,
 }
 
 impl SigningAlg {
@@ -355,6 +358,7 @@ impl SigningAlg {
             "PS512" => SigningAlg::PS512,
             "ES256" => SigningAlg::ES256,
             "ES384" => SigningAlg::ES384,
+            "HS256" => SigningAlg::HS256,
             _ => return None,
         })
     }
@@ -560,7 +564,7 @@ fn client_type(name: &str, v: &Value, path: &str) -> Result<ClientType, ConfigEr
         let alg = SigningAlg::parse(a).ok_or_else(|| {
             err(
                 format!("{path}.supportedSigningAlgs[{i}]"),
-                format!("unsupported algorithm {a:?} (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384)"),
+                format!("unsupported algorithm {a:?} (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, HS256)"),
             )
         })?;
         supported_signing_algs.push(alg);
@@ -815,7 +819,7 @@ mod tests {
             (Box::new(|v| v["clients"]["cms"]["scopes"] = json!(["a", 3])), "clients.cms.scopes[1]"),
             (Box::new(|v| v["clients"]["cms"]["sameSite"] = json!("lax")), "clients.cms.sameSite"),
             (
-                Box::new(|v| v["clients"]["cms"]["supportedSigningAlgs"] = json!(["HS256"])),
+                Box::new(|v| v["clients"]["cms"]["supportedSigningAlgs"] = json!(["none"])),
                 "clients.cms.supportedSigningAlgs[0]",
             ),
             (Box::new(|v| v["clients"]["cms"]["auth0Url"] = json!("tenant")), "clients.cms.auth0Url"),

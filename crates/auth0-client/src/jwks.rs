@@ -7,6 +7,7 @@
 use crate::config::SigningAlg;
 use crate::error::{Error, Result};
 use crate::util::b64url_decode;
+use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -40,6 +41,8 @@ pub struct Expect<'a> {
     pub issuer: &'a str,
     pub audience: &'a str,
     pub algs: &'a [SigningAlg],
+    /// The application's secret: the key of HS256 ID tokens.
+    pub client_secret: &'a str,
     pub nonce: Option<&'a str>,
     pub now_ms: i64,
 }
@@ -76,14 +79,22 @@ impl Jwks {
         let sig = b64url_decode(s).ok_or_else(|| rejected("unreadable signature"))?;
         let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
 
-        let key = match self.find(base_url, kid, alg) {
-            Some(k) => k,
-            None => {
-                self.refresh(base_url, kid, alg).await?;
-                self.find(base_url, kid, alg).ok_or_else(|| rejected(format!("no key {kid:?} in the tenant's JWKS")))?
-            }
-        };
-        verify_signature(&key.material, alg, signed, &sig).map_err(|_| rejected("bad signature"))?;
+        if alg == SigningAlg::HS256 {
+            // Only where the configuration lists HS256 (checked above): the secret is shared
+            // with Auth0, and a JWKS never holds it.
+            let key = hmac::Key::new(hmac::HMAC_SHA256, expect.client_secret.as_bytes());
+            hmac::verify(&key, signed, &sig).map_err(|_| rejected("bad signature"))?;
+        } else {
+            let key = match self.find(base_url, kid, alg) {
+                Some(k) => k,
+                None => {
+                    self.refresh(base_url, kid, alg).await?;
+                    self.find(base_url, kid, alg)
+                        .ok_or_else(|| rejected(format!("no key {kid:?} in the tenant's JWKS")))?
+                }
+            };
+            verify_signature(&key.material, alg, signed, &sig).map_err(|_| rejected("bad signature"))?;
+        }
 
         let claims: Map<String, Value> = b64url_decode(p)
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -240,7 +251,14 @@ mod tests {
     use serde_json::json;
 
     fn expect(nonce: Option<&str>) -> Expect<'_> {
-        Expect { issuer: "https://t.test/", audience: "cid", algs: &[SigningAlg::RS256], nonce, now_ms: 1_000_000_000 }
+        Expect {
+            issuer: "https://t.test/",
+            audience: "cid",
+            algs: &[SigningAlg::RS256],
+            client_secret: "secret",
+            nonce,
+            now_ms: 1_000_000_000,
+        }
     }
 
     #[test]
@@ -258,6 +276,26 @@ mod tests {
             v[k] = bad;
             assert!(check_claims(&m(v), &expect(Some("n"))).is_err(), "{k}");
         }
+    }
+
+    #[tokio::test]
+    async fn hs256_id_tokens_verify_with_the_client_secret_only_where_configured() {
+        use base64::Engine;
+        let enc = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let token = |secret: &str| {
+            let claims =
+                json!({"iss": "https://t.test/", "aud": "cid", "exp": 1_000_100, "iat": 1_000_000, "sub": "u"});
+            let signed = format!("{}.{}", enc(br#"{"alg":"HS256","typ":"JWT"}"#), enc(claims.to_string().as_bytes()));
+            let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()), signed.as_bytes());
+            format!("{signed}.{}", enc(tag.as_ref()))
+        };
+        // Nothing listens there: HS256 never needs the JWKS.
+        let jwks = Jwks::new(reqwest::Client::new());
+        let base = "http://127.0.0.1:9";
+        let with_hs256 = Expect { algs: &[SigningAlg::RS256, SigningAlg::HS256], ..expect(None) };
+        assert_eq!(jwks.verify(base, &token("secret"), &with_hs256).await.unwrap()["sub"], "u");
+        assert!(jwks.verify(base, &token("not-the-secret"), &with_hs256).await.is_err());
+        assert!(jwks.verify(base, &token("secret"), &expect(None)).await.is_err(), "HS256 not configured");
     }
 
     #[test]

@@ -117,6 +117,7 @@ pub async fn verify_id_token(
         issuer: &issuer,
         audience: &client.client_id,
         algs: &client.supported_signing_algs,
+        client_secret: &client.client_secret,
         nonce,
         now_ms: app.clock.now_ms(),
     };
