@@ -77,7 +77,8 @@ pub fn allowed(name: &str) -> bool {
         return false;
     }
     if let Some(host) = url_host(name) {
-        let host = host.to_ascii_lowercase();
+        // `auth0.com.` is the same host as `auth0.com` (the root's trailing dot).
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
         return !RESERVED_HOSTS.iter().any(|r| host == *r || host.ends_with(&format!(".{r}")));
     }
     true
@@ -104,7 +105,13 @@ mod tests {
         for name in ["groups", "roles", "sub", "iss", "permissions", "x5t#S256", "", "urn:auth0:x", "URN:AUTH0"] {
             assert!(!allowed(name), "{name}");
         }
-        for name in ["https://auth0.com/x", "https://tenant.auth0.com/x", "http://x.webtask.run/y"] {
+        for name in [
+            "https://auth0.com/x",
+            "https://tenant.auth0.com/x",
+            "http://x.webtask.run/y",
+            "https://auth0.com./x",
+            "https://Tenant.Auth0.COM../x",
+        ] {
             assert!(!allowed(name), "{name}");
         }
         for name in ["https://cms.example.test/app_metadata", "email", "name", "myClaim", "urn:example:x"] {

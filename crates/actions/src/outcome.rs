@@ -86,6 +86,16 @@ fn entry_size(key: &str, json: &str) -> usize {
     key.len() + json.len()
 }
 
+/// The running total once `key`'s `old` value (if any) is replaced by `new`, or `None` past
+/// `max`. Both values are measured as they will be serialised (serde's form, which may differ
+/// from JavaScript's for some numbers), so replacing a value can never lower the total by
+/// more than it added.
+fn replaced_total(total: usize, old: Option<&Value>, key: &str, new: &Value, max: usize) -> Option<usize> {
+    let old = old.map(|v| entry_size(key, &v.to_string())).unwrap_or(0);
+    let total = total.saturating_sub(old).checked_add(entry_size(key, &new.to_string()))?;
+    (total <= max).then_some(total)
+}
+
 impl Recorder {
     pub fn start(&mut self, action: &str) {
         self.action = action.to_string();
@@ -124,8 +134,14 @@ impl Recorder {
     fn claim(&mut self, id_token: bool, name: String, json: Option<String>) {
         // `undefined` has no JSON form: like JSON.stringify, leave the claim out.
         let Some(json) = json else { return };
-        if !claims::allowed(&name) {
+        if !claims::allowed(&name) || self.violation.is_some() {
             return;
+        }
+        let token = if id_token { "ID" } else { "access" };
+        let too_big = || format!("the custom claims of the {token} token exceed 100 KB");
+        // Measured before parsing: the parse happens outside the script's memory limit.
+        if entry_size(&name, &json) > MAX_CLAIMS_BYTES {
+            return self.violate(too_big());
         }
         let Ok(value) = serde_json::from_str::<Value>(&json) else {
             return self.violate(format!("the value of claim {name} is not JSON"));
@@ -135,12 +151,9 @@ impl Recorder {
         } else {
             (&mut self.outcome.access_token_claims, &mut self.at_bytes)
         };
-        let old = map.get(&name).map(|v| entry_size(&name, &v.to_string())).unwrap_or(0);
-        let new_total = *bytes - old + entry_size(&name, &json);
-        if new_total > MAX_CLAIMS_BYTES {
-            let token = if id_token { "ID" } else { "access" };
-            return self.violate(format!("the custom claims of the {token} token exceed 100 KB"));
-        }
+        let Some(new_total) = replaced_total(*bytes, map.get(&name), &name, &value, MAX_CLAIMS_BYTES) else {
+            return self.violate(too_big());
+        };
         *bytes = new_total;
         map.insert(name, value);
     }
@@ -162,7 +175,15 @@ impl Recorder {
     }
 
     fn metadata(&mut self, app: bool, key: String, json: Option<String>) {
+        if self.violation.is_some() {
+            return;
+        }
         let json = json.unwrap_or_else(|| "null".into());
+        let which = if app { "app_metadata" } else { "user_metadata" };
+        let too_big = || format!("the {which} updates of one login exceed 32 KB");
+        if entry_size(&key, &json) > MAX_METADATA_BYTES {
+            return self.violate(too_big());
+        }
         let Ok(value) = serde_json::from_str::<Value>(&json) else {
             return self.violate(format!("the metadata value for {key} is not JSON"));
         };
@@ -174,12 +195,9 @@ impl Recorder {
         } else {
             (&mut self.outcome.user_metadata, &mut self.user_bytes)
         };
-        let old = map.get(&key).map(|v| entry_size(&key, &v.to_string())).unwrap_or(0);
-        let new_total = *bytes - old + entry_size(&key, &json);
-        if new_total > MAX_METADATA_BYTES {
-            let which = if app { "app_metadata" } else { "user_metadata" };
-            return self.violate(format!("the {which} updates of one login exceed 32 KB"));
-        }
+        let Some(new_total) = replaced_total(*bytes, map.get(&key), &key, &value, MAX_METADATA_BYTES) else {
+            return self.violate(too_big());
+        };
         *bytes = new_total;
         map.insert(key, value);
     }
@@ -249,6 +267,35 @@ mod tests {
         r.command("at_claim", some("b"), some(&big));
         assert!(r.violation.as_deref().unwrap().contains("100 KB"));
         assert!(!r.outcome.access_token_claims.contains_key("b"));
+    }
+
+    #[test]
+    fn replacing_a_value_cannot_shrink_the_running_total_below_what_is_kept() {
+        // JavaScript writes 2**64 in 20 characters, serde in 21: a replacement measured in
+        // one form and taken back in the other used to lower the total on every re-set.
+        let js_big = format!("[{}]", vec!["18446744073709552000"; 1500].join(","));
+        let mut r = Recorder::default();
+        r.start("a");
+        for round in 0..50 {
+            let key = format!("p{round}");
+            for _ in 0..22 {
+                r.command("app_metadata", some(&key), some(&js_big));
+            }
+        }
+        let kept: usize = r.outcome.app_metadata.iter().map(|(k, v)| entry_size(k, &v.to_string())).sum();
+        assert!(kept <= MAX_METADATA_BYTES, "{kept} bytes kept");
+        assert!(r.violation.as_deref().unwrap().contains("32 KB"));
+    }
+
+    #[test]
+    fn an_oversized_value_is_refused_before_it_is_parsed() {
+        let mut r = Recorder::default();
+        r.start("a");
+        let huge = format!("[{}0]", "[0],".repeat(40_000));
+        r.command("id_claim", some("https://x.test/big"), some(&huge));
+        assert!(r.violation.as_deref().unwrap().contains("100 KB"));
+        r.command("id_claim", some("https://x.test/small"), some("1"));
+        assert!(r.outcome.id_token_claims.is_empty(), "nothing more once a limit was broken");
     }
 
     #[test]

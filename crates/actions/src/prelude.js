@@ -15,6 +15,61 @@
     throw new Error(`${what} is not supported by Gatehouse`);
   };
 
+  // QuickJS checks the time limit between instructions and inside calls back into JavaScript,
+  // not inside the built-ins that walk an array's length in C: on an object claiming
+  // `length: 2 ** 53 - 1`, or an array whose length was set that high, `join` or `reverse`
+  // would run for ever without allocating. No array that fits in memory is this long, so the
+  // walking methods refuse longer ones; on array-likes (whose `length` a getter could change
+  // between our read and the built-in's) they run on a copy made here, in JavaScript, or not
+  // at all when they would modify it.
+  const MAX_WALK = 1 << 24;
+  const apply = Reflect.apply;
+  const isArray = Array.isArray;
+  const defineProperty = Object.defineProperty;
+  const spreadable = Symbol.isConcatSpreadable;
+  const lengthOf = (o, name) => {
+    const n = Math.floor(Number(o.length));
+    if (n > MAX_WALK) throw new RangeError(`Array.prototype.${name}: a length of ${n} is not supported by Gatehouse`);
+    return n > 0 ? n : 0;
+  };
+  const copyOf = (o, name) => {
+    const n = lengthOf(o, name);
+    const copy = [];
+    for (let i = 0; i < n; i++) if (i in o) copy[i] = o[i];
+    copy.length = n;
+    return copy;
+  };
+  const guard = (name, modifies) => {
+    const original = Array.prototype[name];
+    if (typeof original !== 'function') return;
+    const guarded = {
+      [name](...args) {
+        if (this === null || this === undefined) return apply(original, this, args);
+        const self = Object(this);
+        let target = self;
+        if (isArray(self)) lengthOf(self, name);
+        else if (modifies) throw new TypeError(`Array.prototype.${name} on an array-like is not supported by Gatehouse`);
+        else target = copyOf(self, name);
+        if (name === 'concat') {
+          for (let i = 0; i < args.length; i++) {
+            const a = args[i];
+            if (a !== null && typeof a === 'object' && (isArray(a) || a[spreadable])) {
+              args[i] = isArray(a) ? (lengthOf(a, name), a) : copyOf(a, name);
+            }
+          }
+        }
+        return apply(original, target, args);
+      },
+    }[name];
+    defineProperty(Array.prototype, name, { value: guarded, writable: true, enumerable: false, configurable: true });
+  };
+  for (const name of ['concat', 'every', 'filter', 'find', 'findIndex', 'findLast', 'findLastIndex', 'flat',
+    'flatMap', 'forEach', 'includes', 'indexOf', 'join', 'lastIndexOf', 'map', 'reduce', 'reduceRight', 'slice',
+    'some', 'toLocaleString', 'toReversed', 'toSorted', 'toSpliced', 'with']) {
+    guard(name, false);
+  }
+  for (const name of ['copyWithin', 'fill', 'reverse', 'shift', 'sort', 'splice', 'unshift']) guard(name, true);
+
   const api = {};
   api.access = freeze({
     deny(reason) {

@@ -125,6 +125,29 @@ fn every_failure_names_the_action() {
             |e| matches!(e, ActionError::MemoryLimit { .. }),
         ),
         ("recurser", handler("const f = (n) => f(n + 1) + 1; f(0);"), |e| matches!(e, ActionError::StackLimit { .. })),
+        // Built-ins that walk a length in C never reach the time limit's checks: refused.
+        (
+            "joiner",
+            handler("Array.prototype.join.call({ length: 2 ** 53 - 1 }, '');"),
+            |e| matches!(e, ActionError::Threw { message, .. } if message.starts_with("RangeError")),
+        ),
+        (
+            "sparse",
+            handler("const a = []; a.length = 2 ** 32 - 1; a.reverse();"),
+            |e| matches!(e, ActionError::Threw { message, .. } if message.starts_with("RangeError")),
+        ),
+        (
+            "spreader",
+            handler("[].concat({ length: 2 ** 53 - 1, [Symbol.isConcatSpreadable]: true });"),
+            |e| matches!(e, ActionError::Threw { message, .. } if message.starts_with("RangeError")),
+        ),
+        (
+            "shapeshifter",
+            handler(
+                "let reads = 0; const o = { get length() { return reads++ ? 2 ** 53 - 1 : 1; } }; Array.prototype.indexOf.call(o, 1); Array.prototype.reverse.call(o);",
+            ),
+            |e| matches!(e, ActionError::Threw { message, .. } if message.starts_with("TypeError")),
+        ),
         ("waiter", handler("await new Promise(() => {});"), |e| matches!(e, ActionError::NeverSettled { .. })),
         ("silent", "exports.somethingElse = 1;".into(), |e| matches!(e, ActionError::Contract { .. })),
         (

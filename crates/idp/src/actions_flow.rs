@@ -601,9 +601,16 @@ impl Runner {
     }
 
     async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(Engine) -> T + Send + 'static) -> Result<T> {
-        let _permit = self.permits.acquire().await.map_err(Error::internal)?;
+        // The permit goes with the work, not with this future: a request dropped meanwhile (a
+        // timeout, a client gone) must not free a slot while its script still runs.
+        let permit = self.permits.clone().acquire_owned().await.map_err(Error::internal)?;
         let engine = self.engine;
-        tokio::task::spawn_blocking(move || f(engine)).await.map_err(Error::internal)
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(engine)
+        })
+        .await
+        .map_err(Error::internal)
     }
 
     /// Compiles code without running it (the deploy-time build).
