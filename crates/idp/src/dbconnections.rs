@@ -138,8 +138,14 @@ pub async fn register(
     if let Err(why) = check_policy(policy, password) {
         return Err(Error::db(StatusCode::BAD_REQUEST, "PasswordStrengthError", "invalid_password", why));
     }
-    let hash = idp.hash_password(password).await?;
     let user = new_user(&connection.name, email, customise);
+    // A username signs in like an email: it must name no other user of the connection.
+    if let Some(username) = &user.username
+        && idp.store.user_by_login(&connection.name, username).await?.is_some()
+    {
+        return Err(bad("invalid_signup", "Invalid sign up"));
+    }
+    let hash = idp.hash_password(password).await?;
     match idp.store.create_user(&StoredUser { user: user.clone(), password_hash: Some(hash) }).await {
         Ok(()) => Ok(user),
         Err(store::Error::Conflict(_)) => Err(bad("invalid_signup", "Invalid sign up")),

@@ -17,7 +17,14 @@ pub fn routes() -> Router<AppState> {
         .route("/clients", get(list).post(create))
         .route("/clients/{id}", get(read).patch(update).delete(remove))
         .route("/clients/{id}/rotate-secret", post(rotate_secret))
-        .route("/clients/{id}/credentials", get(|| async { ok(&json!([])) }))
+        .route("/clients/{id}/credentials", get(credentials))
+}
+
+/// Gatehouse keeps no client credentials (private-key JWT): an existing client has none.
+async fn credentials(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    caller.require(&["read:client_credentials"])?;
+    idp.store.client(&id).await?.ok_or_else(not_found)?;
+    Ok(ok(&json!([])))
 }
 
 const READ_ONLY: &[&str] =

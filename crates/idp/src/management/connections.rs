@@ -156,8 +156,9 @@ async fn clients(State(idp): State<AppState>, caller: Caller, q: Query, Path(id)
     let page: Vec<Value> =
         c.enabled_clients.iter().skip(from).take(take).map(|id| json!({ "client_id": id })).collect();
     let mut body = json!({ "clients": page });
-    if from + take < c.enabled_clients.len() {
-        body["next"] = json!((from + take).to_string());
+    let next = from.saturating_add(take);
+    if next < c.enabled_clients.len() {
+        body["next"] = json!(next.to_string());
     }
     Ok(ok(&body))
 }

@@ -37,6 +37,9 @@ pub fn routes(idp: AppState) -> Router<AppState> {
         .merge(jobs::routes())
         .merge(actions::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "Not Found", None) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", None)
+        })
         .layer(middleware::from_fn_with_state(idp, rate_limit))
 }
 
@@ -272,8 +275,9 @@ pub fn paged(q: &Query, items: Vec<Value>, collection: &str) -> ApiResult<Respon
         let page: Vec<Value> = items.iter().skip(from).take(take).cloned().collect();
         let mut body = Map::new();
         body.insert(collection.into(), json!(page));
-        if from + take < items.len() {
-            body.insert("next".into(), json!((from + take).to_string()));
+        let next = from.saturating_add(take);
+        if next < items.len() {
+            body.insert("next".into(), json!(next.to_string()));
         }
         return Ok(ok(&Value::Object(body)));
     }
@@ -341,11 +345,16 @@ impl RateLimiter {
 
 async fn rate_limit(State(idp): State<AppState>, req: Request, next: Next) -> Response {
     // Keyed by the presented token's bytes: cheap, and unauthenticated floods share one key.
+    // The token as the Caller reads it (scheme in any case, spaces trimmed), so that spelling
+    // one token differently does not give it another bucket.
     let key = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .map(|v| crate::util::b64url(&crate::util::sha256(v.as_bytes())[..12]))
+        .map(|v| {
+            let token = v.get(..7).filter(|s| s.eq_ignore_ascii_case("bearer ")).map_or(v, |_| &v[7..]);
+            crate::util::b64url(&crate::util::sha256(token.trim().as_bytes())[..12])
+        })
         .unwrap_or_default();
     let (allowed, remaining, reset) = idp.rate_limiter.take(&key, crate::util::now_ms() / 1000);
     let mut res = if allowed {

@@ -156,12 +156,34 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
     for ignored in ["verify_email", "phone_verified", "connection"] {
         doc.remove(ignored);
     }
-    user.extra = doc;
+    refuse_additional(&doc)?;
+    if let Some(username) = &user.username {
+        username_free(&idp, &connection.name, username).await?;
+    }
     let hash = idp.hash_password(&password).await?;
     match idp.store.create_user(&StoredUser { user: user.clone(), password_hash: Some(hash) }).await {
         Ok(()) => Ok(created(&to_json(&user))),
         Err(store::Error::Conflict(_)) => Err(ApiError::conflict("The user already exists.", "auth0_idp_error")),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Keys left over once every known one was taken: Auth0 refuses them. (Stored, a key that
+/// names one of the record's own fields would make it unreadable.)
+fn refuse_additional(doc: &Map<String, Value>) -> ApiResult<()> {
+    match doc.keys().next() {
+        Some(k) => {
+            Err(ApiError::bad_request(format!("Payload validation error: 'Additional properties not allowed: {k}'.")))
+        }
+        None => Ok(()),
+    }
+}
+
+/// A username signs in like an email, so it must name no other user of the connection.
+async fn username_free(idp: &AppState, connection: &str, username: &str) -> ApiResult<()> {
+    match idp.store.user_by_login(connection, username).await? {
+        Some(_) => Err(ApiError::conflict("The user already exists.", "auth0_idp_error")),
+        None => Ok(()),
     }
 }
 
@@ -210,6 +232,7 @@ async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<Stri
     }
     let mut stored = idp.store.user(&id).await?.ok_or_else(not_found)?;
     let connection = idp.store.connection_by_name(&stored.user.connection).await?;
+    let before = stored.user.username.clone();
     let user = &mut stored.user;
     if let Some(email) = string_field(&mut doc, "email")? {
         let Some(email) = email.map(|e| e.to_lowercase()).filter(|e| looks_like_email(e)) else {
@@ -221,6 +244,7 @@ async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<Stri
         }
     }
     apply_profile(user, &mut doc)?;
+    let username_changes = user.username != before;
     if let Some(v) = bool_field(&mut doc, "email_verified")? {
         user.email_verified = v;
     }
@@ -251,10 +275,9 @@ async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<Stri
     for ignored in ["verify_email", "verify_phone_number", "phone_verified", "connection", "client_id", "user_id"] {
         doc.remove(ignored);
     }
-    if let Some(k) = doc.keys().next() {
-        return Err(ApiError::bad_request(format!(
-            "Payload validation error: 'Additional properties not allowed: {k}'."
-        )));
+    refuse_additional(&doc)?;
+    if let Some(username) = stored.user.username.as_deref().filter(|_| username_changes) {
+        username_free(&idp, &stored.user.connection, username).await?;
     }
     stored.user.updated_at = now_ms();
     match idp.store.update_user(&stored).await {

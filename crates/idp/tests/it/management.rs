@@ -501,3 +501,68 @@ async fn clients_keep_a_given_client_id() {
         call(&t, &tok, Method::POST, "clients", Some(json!({"name": "Bad", "client_id": "not valid!"}))).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn bad_requests_keep_the_management_shape_and_break_nothing() {
+    let t = start().await;
+    let tok = management_token(&t, None).await;
+    // A key naming one of the record's own fields is refused, never stored over it.
+    let person = |email: &str, extra: Value| {
+        let mut body = json!({"connection": "dev-users", "email": email, "password": "Str0ng-Passw0rd!"});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        Some(body)
+    };
+    let (status, body) = call(&t, &tok, Method::POST, "users", person("a@x.test", json!({"logins_count": 5}))).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("Additional properties not allowed: logins_count"), "{body}");
+    assert_eq!(call(&t, &tok, Method::GET, "users", None).await.0, 200);
+
+    // A username signs in like an email: one per connection.
+    let (status, body) = call(&t, &tok, Method::POST, "users", person("b@x.test", json!({"username": "bob"}))).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(&t, &tok, Method::POST, "users", person("c@x.test", json!({"username": "bob"}))).await;
+    assert_eq!((status, body["message"].as_str()), (409, Some("The user already exists.")), "{body}");
+    let (_, c) = call(&t, &tok, Method::POST, "users", person("c@x.test", json!({}))).await;
+    let path = format!("users/{}", c["user_id"].as_str().unwrap());
+    let (status, _) = call(&t, &tok, Method::PATCH, &path, Some(json!({"username": "bob"}))).await;
+    assert_eq!(status, 409);
+
+    // A method a path does not have, in the API's own shape.
+    let (status, body) = call(&t, &tok, Method::PUT, "users/auth0|x", Some(json!({}))).await;
+    assert_eq!((status, body["statusCode"].as_i64()), (405, Some(405)), "{body}");
+
+    // Client credentials are read with a token, of a client that exists.
+    let res = reqwest::get(t.url(&format!("api/v2/clients/{}/credentials", kw("MGMT_CLIENT_ID")))).await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(call(&t, &tok, Method::GET, "clients/nope/credentials", None).await.0, 404);
+    let (status, body) =
+        call(&t, &tok, Method::GET, &format!("clients/{}/credentials", kw("MGMT_CLIENT_ID")), None).await;
+    assert_eq!((status, body), (200, json!([])));
+
+    // A checkpoint at the end of the integers: an empty page, not a panic or a loop.
+    let (status, body) = call(&t, &tok, Method::GET, "connections?from=18446744073709551615&take=1", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("next").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn the_rate_limit_counts_a_token_however_it_is_spelled() {
+    let t = start_on(sqlite_store().await, true, |c| c.management_rate_limit = 3).await;
+    let tok = management_token(&t, None).await;
+    let http = reqwest::Client::new();
+    let mut limited = 0;
+    for i in 0..8 {
+        let spelling = ["Bearer ", "bearer ", "Bearer  "][i % 3];
+        let res = http
+            .get(t.url("api/v2/clients"))
+            .header("authorization", format!("{spelling}{tok} "))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 429 {
+            limited += 1;
+        }
+    }
+    // Three a second: eight requests in at most two seconds meet the limit at least twice.
+    assert!(limited >= 2, "{limited} of 8 limited");
+}
