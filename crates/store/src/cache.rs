@@ -256,7 +256,7 @@ impl Store for CachedStore {
         self.invalidate(Maps::clear_config);
         result
     }
-    async fn delete_connection(&self, id: &str) -> Result<bool> {
+    async fn delete_connection(&self, id: &str) -> Result<Option<u64>> {
         let result = self.inner.delete_connection(id).await;
         // The connection's users may go with it.
         self.invalidate(|m| {
@@ -325,12 +325,6 @@ impl Store for CachedStore {
     async fn delete_user(&self, user_id: &str) -> Result<bool> {
         let result = self.inner.delete_user(user_id).await;
         self.forget_user(user_id);
-        result
-    }
-    async fn delete_connection_users(&self, connection: &str) -> Result<u64> {
-        let result = self.inner.delete_connection_users(connection).await;
-        // Which ids went is not known here: forget every user.
-        self.invalidate(|m| m.users.clear());
         result
     }
     async fn record_login(&self, user_id: &str, at: Millis, ip: &str) -> Result<()> {
@@ -520,13 +514,16 @@ mod tests {
     #[tokio::test]
     async fn deleting_a_connections_users_drops_them_from_the_cache() {
         let (a, _b, path) = two_nodes("connection_users").await;
+        let corp: Connection =
+            serde_json::from_value(json!({"id": "con_corp", "name": "corp", "strategy": "oidc"})).unwrap();
+        a.put_connection(&corp).await.unwrap();
         let user: User = serde_json::from_value(json!({
             "user_id": "oidc|corp|1", "connection": "corp", "created_at": 1, "updated_at": 1
         }))
         .unwrap();
         a.create_user(&StoredUser { user, password_hash: None }).await.unwrap();
         assert!(a.cached_user("oidc|corp|1").await.unwrap().is_some());
-        assert_eq!(a.delete_connection_users("corp").await.unwrap(), 1);
+        assert_eq!(a.delete_connection("con_corp").await.unwrap(), Some(1));
         assert!(a.cached_user("oidc|corp|1").await.unwrap().is_none(), "not served from the cache");
         let _ = std::fs::remove_file(path);
     }

@@ -61,7 +61,11 @@ pub trait Store: Send + Sync + 'static {
     async fn connection_by_name(&self, name: &str) -> Result<Option<Connection>>;
     async fn connections(&self) -> Result<Vec<Connection>>;
     async fn put_connection(&self, connection: &Connection) -> Result<()>;
-    async fn delete_connection(&self, id: &str) -> Result<bool>;
+    /// Deletes the connection and, in the same transaction, its users (by the connection's
+    /// name), as Auth0 does: an account must not outlive its connection, or one recreated under
+    /// the same name would log someone into it. How many users went; `None` when there was no
+    /// such connection.
+    async fn delete_connection(&self, id: &str) -> Result<Option<u64>>;
 
     // --- resource servers (identifiers are unique)
     async fn resource_server(&self, id: &str) -> Result<Option<ResourceServer>>;
@@ -86,9 +90,6 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the document and hash; `NotFound` when absent, `Conflict` on a taken email.
     async fn update_user(&self, user: &StoredUser) -> Result<()>;
     async fn delete_user(&self, user_id: &str) -> Result<bool>;
-    /// Deletes every user of a connection (by name), as Auth0 does when the connection is
-    /// deleted; returns how many were removed.
-    async fn delete_connection_users(&self, connection: &str) -> Result<u64>;
     /// Counts a successful login (logins_count, last_login, last_ip) in one statement.
     async fn record_login(&self, user_id: &str, at: Millis, ip: &str) -> Result<()>;
     /// One page of the users a [`search::Query`] matches, and how many match in all; both

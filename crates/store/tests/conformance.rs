@@ -155,7 +155,7 @@ conformance!(
     resource_server_crud,
     client_grant_crud,
     user_crud,
-    delete_connection_users,
+    deleting_a_connection_deletes_its_users,
     user_email_unique_per_connection,
     user_by_login,
     record_login_concurrent,
@@ -390,8 +390,8 @@ mod cases {
         assert_eq!(store.connection_by_name("Renamed").await.unwrap(), Some(renamed));
         assert_eq!(store.connection_by_name("Username-Password-Authentication").await.unwrap(), None);
 
-        assert!(store.delete_connection("con_2").await.unwrap());
-        assert!(!store.delete_connection("con_2").await.unwrap());
+        assert_eq!(store.delete_connection("con_2").await.unwrap(), Some(0));
+        assert_eq!(store.delete_connection("con_2").await.unwrap(), None);
         assert_eq!(store.connections().await.unwrap().len(), 1);
     }
 
@@ -464,19 +464,20 @@ mod cases {
         assert_eq!(store.user("auth0|u1").await.unwrap(), None);
     }
 
-    pub async fn delete_connection_users(store: &dyn Store) {
+    pub async fn deleting_a_connection_deletes_its_users(store: &dyn Store) {
+        store.put_connection(&connection("con_corp", "corp")).await.unwrap();
         store.create_user(&user("oidc|corp|1", "corp", Some("ada@example.com"), None)).await.unwrap();
         store.create_user(&user("oidc|corp|2", "corp", None, Some("bob"))).await.unwrap();
         store.create_user(&user("auth0|u1", "db", Some("ada@example.com"), None)).await.unwrap();
         store.create_user(&user("oidc|corpus|1", "corpus", None, None)).await.unwrap();
-        assert_eq!(store.delete_connection_users("corp").await.unwrap(), 2);
+        assert_eq!(store.delete_connection("con_corp").await.unwrap(), Some(2));
+        assert_eq!(store.connection_by_name("corp").await.unwrap(), None);
         assert_eq!(store.user("oidc|corp|1").await.unwrap(), None);
         assert_eq!(store.user("oidc|corp|2").await.unwrap(), None);
         assert_eq!(store.user_by_login("corp", "bob").await.unwrap(), None);
         assert!(store.user("auth0|u1").await.unwrap().is_some(), "other connections keep their users");
         assert!(store.user("oidc|corpus|1").await.unwrap().is_some(), "names are matched exactly");
-        assert_eq!(store.delete_connection_users("corp").await.unwrap(), 0);
-        assert_eq!(store.delete_connection_users("nope").await.unwrap(), 0);
+        assert_eq!(store.delete_connection("con_corp").await.unwrap(), None);
         // The email is free again in that connection.
         store.create_user(&user("oidc|corp|3", "corp", Some("ada@example.com"), None)).await.unwrap();
     }

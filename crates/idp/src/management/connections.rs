@@ -133,18 +133,12 @@ async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<Stri
     Ok(ok(&json!(connection)))
 }
 
-/// Deletes the connection and, as Auth0 does, its users: an account must not outlive the
-/// connection it came from, or a connection recreated under the same name (perhaps at another
-/// provider) would log someone into it. The connection goes first, so no login through it can
-/// create a user once its users are gone.
+/// Deletes the connection and, as Auth0 does, its users, in one transaction (see
+/// `Store::delete_connection`).
 async fn remove(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     caller.require(&["delete:connections"])?;
-    let c = idp.store.connection(&id).await?.ok_or_else(not_found)?;
-    if !idp.store.delete_connection(&id).await? {
-        return Err(not_found());
-    }
-    let removed = idp.store.delete_connection_users(&c.name).await?;
-    tracing::info!(connection = %c.name, users = removed, "connection deleted with its users");
+    let removed = idp.store.delete_connection(&id).await?.ok_or_else(not_found)?;
+    tracing::info!(connection = %id, users = removed, "connection deleted with its users");
     Ok(json_response(StatusCode::ACCEPTED, &json!({ "deleted_at": iso8601(now_ms()) })))
 }
 

@@ -94,9 +94,27 @@ impl Store for SqlStore {
         self.write(&format!("connection {}", connection.name), q).await
     }
 
-    async fn delete_connection(&self, id: &str) -> Result<bool> {
-        let q = query("DELETE FROM connections WHERE id = $1").bind(id);
-        self.remove("connection", q).await
+    async fn delete_connection(&self, id: &str) -> Result<Option<u64>> {
+        let mut tx = self.begin_write().await?;
+        let row = query("DELETE FROM connections WHERE id = $1 RETURNING name")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("connection"))?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(db("connection"))?;
+            return Ok(None);
+        };
+        let name: String = get(&row, "name")?;
+        // One statement for both dialects, on the `(connection, …)` indexes.
+        let users = query("DELETE FROM users WHERE connection = $1")
+            .bind(&name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("connection users"))?
+            .rows_affected();
+        tx.commit().await.map_err(db("connection"))?;
+        Ok(Some(users))
     }
 
     // --- resource servers
@@ -225,12 +243,6 @@ impl Store for SqlStore {
     async fn delete_user(&self, user_id: &str) -> Result<bool> {
         let q = query("DELETE FROM users WHERE user_id = $1").bind(user_id);
         self.remove("user", q).await
-    }
-
-    async fn delete_connection_users(&self, connection: &str) -> Result<u64> {
-        // One statement for both dialects, on the `(connection, …)` indexes.
-        let q = query("DELETE FROM users WHERE connection = $1").bind(connection);
-        self.exec("connection users", q).await
     }
 
     async fn record_login(&self, user_id: &str, at: Millis, ip: &str) -> Result<()> {
