@@ -112,7 +112,8 @@ async fn by_email(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiR
         .ok_or_else(|| ApiError::bad_query("Query validation error: Missing required property: email"))?;
     let fields = q.fields()?;
     let mut out = Vec::new();
-    for c in idp.store.connections().await?.into_iter().filter(Connection::is_database) {
+    // Every connection's users, social ones included, as on Auth0.
+    for c in idp.store.connections().await? {
         if let Some(u) = idp.store.user_by_login(&c.name, email).await?
             && u.user.email.as_deref() == Some(email)
         {

@@ -197,6 +197,10 @@ async fn first_and_second_google_logins_are_the_same_user_and_finish_like_passwo
         api_user["identities"],
         json!([{"connection": GOOGLE, "provider": GOOGLE, "user_id": upstream_user.user_id, "isSocial": true}])
     );
+    let by_email = format!("users-by-email?email={}", urlencode(&kw("USER_EMAIL")));
+    let (status, found) = call(&down, &token, Method::GET, &by_email, None).await;
+    assert_eq!(status, 200, "{found}");
+    assert!(found.as_array().unwrap().iter().any(|u| u["user_id"] == json!(user_id)), "social users too: {found}");
 
     // SSO at the downstream: no trip upstream.
     let res = b.get(authorize_url(&down, &[])).send().await.unwrap();
