@@ -410,6 +410,8 @@ pub const MANAGEMENT_SCOPES: &[&str] = &[
     "update:connections",
     "delete:connections",
     "create:connections",
+    "read:connections_options",
+    "update:connections_options",
     "read:resource_servers",
     "update:resource_servers",
     "delete:resource_servers",

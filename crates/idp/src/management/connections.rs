@@ -60,7 +60,7 @@ async fn list(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiResul
         .into_iter()
         .filter(|c| strategies.is_empty() || strategies.contains(&c.strategy.as_str()))
         .filter(|c| name.is_none_or(|n| n == c.name))
-        .map(|c| json!(c))
+        .map(|c| shown(&caller, &c))
         .collect();
     paged(&q, items, "connections")
 }
@@ -68,7 +68,19 @@ async fn list(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiResul
 async fn read(State(idp): State<AppState>, caller: Caller, q: Query, Path(id): Path<String>) -> ApiResult {
     caller.require(&["read:connections"])?;
     let c = idp.store.connection(&id).await?.ok_or_else(not_found)?;
-    Ok(ok(&select(json!(c), &q.fields()?)))
+    Ok(ok(&select(shown(&caller, &c), &q.fields()?)))
+}
+
+/// A connection as a reader sees it: `options` (a social connection's client secret among
+/// them) only with `read:connections_options`, as on Auth0.
+fn shown(caller: &Caller, c: &Connection) -> Value {
+    let mut v = json!(c);
+    if !caller.has("read:connections_options")
+        && let Some(o) = v.as_object_mut()
+    {
+        o.remove("options");
+    }
+    v
 }
 
 async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {

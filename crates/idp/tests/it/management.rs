@@ -566,3 +566,22 @@ async fn the_rate_limit_counts_a_token_however_it_is_spelled() {
     // Three a second: eight requests in at most two seconds meet the limit at least twice.
     assert!(limited >= 2, "{limited} of 8 limited");
 }
+
+#[tokio::test]
+async fn connection_options_need_their_own_scope() {
+    let t = start().await;
+    let admin = management_token(&t, None).await;
+    let body = json!({"name": "corp-google", "strategy": "google-oauth2",
+        "options": {"client_id": "g-id", "client_secret": "g-secret-not-for-readers"}});
+    let (status, created) = call(&t, &admin, Method::POST, "connections", Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    let path = format!("connections/{}", created["id"].as_str().unwrap());
+    let reader = management_token(&t, Some(&["read:connections"])).await;
+    for p in [path.as_str(), "connections?strategy=google-oauth2"] {
+        let (status, seen) = call(&t, &reader, Method::GET, p, None).await;
+        assert_eq!(status, 200, "{seen}");
+        assert!(!seen.to_string().contains("g-secret-not-for-readers"), "{p}: {seen}");
+    }
+    let (_, seen) = call(&t, &admin, Method::GET, &path, None).await;
+    assert_eq!(seen["options"]["client_secret"], "g-secret-not-for-readers", "with read:connections_options");
+}
