@@ -125,6 +125,9 @@ async fn check_clients_exist(idp: &AppState, ids: &[String]) -> ApiResult<()> {
 async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>, body: Bytes) -> ApiResult {
     caller.require(&["update:connections"])?;
     let patch = body_object(&body)?;
+    if patch.contains_key("options") {
+        caller.require(&["update:connections_options"])?;
+    }
     let current = idp.store.connection(&id).await?.ok_or_else(not_found)?;
     let Value::Object(mut doc) = json!(current) else { return Err(not_found()) };
     for (k, v) in patch {
@@ -142,7 +145,7 @@ async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<Stri
     check_federated(&idp, &connection)?;
     check_clients_exist(&idp, &connection.enabled_clients).await?;
     idp.store.put_connection(&connection).await?;
-    Ok(ok(&json!(connection)))
+    Ok(ok(&shown(&caller, &connection)))
 }
 
 /// Deletes the connection and, as Auth0 does, its users, in one transaction (see

@@ -584,4 +584,12 @@ async fn connection_options_need_their_own_scope() {
     }
     let (_, seen) = call(&t, &admin, Method::GET, &path, None).await;
     assert_eq!(seen["options"]["client_secret"], "g-secret-not-for-readers", "with read:connections_options");
+    // Changing them needs update:connections_options.
+    let writer = management_token(&t, Some(&["update:connections"])).await;
+    let patch = json!({"options": {"client_id": "g-id", "client_secret": "replaced"}});
+    let (status, body) = call(&t, &writer, Method::PATCH, &path, Some(patch)).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = call(&t, &writer, Method::PATCH, &path, Some(json!({"display_name": "Corp"}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("options").is_none(), "{body}");
 }
