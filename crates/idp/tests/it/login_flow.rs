@@ -2,7 +2,7 @@
 //! SSO, prompt and logout, and every way the browser side can be abused.
 
 use crate::harness::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn code_flow_with_pkce_end_to_end() {
@@ -280,26 +280,29 @@ async fn oidc_logout_uses_the_id_token_hint() {
     assert_eq!(res.status(), 400);
 }
 
+/// A password grant for the example's plain user, sent from behind `forwarded` when given.
+async fn password_guess(url: String, password: String, forwarded: Option<String>) -> (u16, Value) {
+    let form = [
+        ("grant_type", "password".to_string()),
+        ("client_id", kw("CMS_CLIENT_ID")),
+        ("client_secret", kw("CMS_CLIENT_SECRET")),
+        ("username", kw("USER_EMAIL")),
+        ("password", password),
+    ];
+    let mut req = reqwest::Client::new().post(url).form(&form);
+    if let Some(f) = forwarded {
+        req = req.header("x-forwarded-for", f);
+    }
+    json(req.send().await.unwrap()).await
+}
+
 #[tokio::test]
 async fn a_burst_of_concurrent_guesses_gets_no_more_than_the_limit_checked() {
     // A real cost, so that the guesses overlap while their hashes are being checked.
     let t = start_on(sqlite_store().await, true, |c| c.bcrypt_cost = 10).await;
-    let guess = |password: String| {
-        let url = t.url("oauth/token");
-        async move {
-            let form = [
-                ("grant_type", "password".to_string()),
-                ("client_id", kw("CMS_CLIENT_ID")),
-                ("client_secret", kw("CMS_CLIENT_SECRET")),
-                ("username", kw("USER_EMAIL")),
-                ("password", password),
-            ];
-            json(reqwest::Client::new().post(url).form(&form).send().await.unwrap()).await
-        }
-    };
     let mut burst = tokio::task::JoinSet::new();
     for i in 0..30 {
-        burst.spawn(guess(format!("wrong-{i}")));
+        burst.spawn(password_guess(t.url("oauth/token"), format!("wrong-{i}"), None));
     }
     let mut checked = 0;
     while let Some(answer) = burst.join_next().await {
@@ -311,7 +314,7 @@ async fn a_burst_of_concurrent_guesses_gets_no_more_than_the_limit_checked() {
         }
     }
     assert_eq!(checked, 9, "the tenth failure blocks; the rest are refused unchecked");
-    let (status, _) = guess(kw("USER_PASSWORD")).await;
+    let (status, _) = password_guess(t.url("oauth/token"), kw("USER_PASSWORD"), None).await;
     assert_eq!(status, 429, "blocked, the right password included");
 }
 
@@ -320,17 +323,7 @@ async fn behind_a_trusted_proxy_the_address_it_appended_counts_not_the_clients_o
     let t = start_on(sqlite_store().await, true, |c| c.trust_proxy = true).await;
     let guess = |forwarded: String, password: String| {
         let url = t.url("oauth/token");
-        async move {
-            let form = [
-                ("grant_type", "password".to_string()),
-                ("client_id", kw("CMS_CLIENT_ID")),
-                ("client_secret", kw("CMS_CLIENT_SECRET")),
-                ("username", kw("USER_EMAIL")),
-                ("password", password),
-            ];
-            let res = reqwest::Client::new().post(url).header("x-forwarded-for", forwarded).form(&form).send();
-            json(res.await.unwrap()).await.0
-        }
+        async move { password_guess(url, password, Some(forwarded)).await.0 }
     };
     // The client makes up a new first entry each time; the proxy appends the real address.
     for i in 1..=9 {
