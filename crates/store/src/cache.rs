@@ -236,6 +236,11 @@ impl Store for CachedStore {
         self.invalidate(Maps::clear_config);
         result
     }
+    async fn create_client(&self, client: &StoredClient) -> Result<()> {
+        let result = self.inner.create_client(client).await;
+        self.invalidate(Maps::clear_config);
+        result
+    }
     async fn delete_client(&self, client_id: &str) -> Result<bool> {
         let result = self.inner.delete_client(client_id).await;
         self.invalidate(Maps::clear_config);

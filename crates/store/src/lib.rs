@@ -54,6 +54,8 @@ pub trait Store: Send + Sync + 'static {
     async fn clients(&self) -> Result<Vec<StoredClient>>;
     /// Replaces the document; `secret_sha256: None` keeps the stored digest.
     async fn put_client(&self, client: &StoredClient) -> Result<()>;
+    /// Adds a client; fails with `Conflict` when its `client_id` is taken, never replacing it.
+    async fn create_client(&self, client: &StoredClient) -> Result<()>;
     async fn delete_client(&self, client_id: &str) -> Result<bool>;
 
     // --- connections (names are unique)

@@ -150,6 +150,7 @@ conformance!(
     ping,
     tenant_settings,
     client_crud,
+    create_client_never_replaces_one,
     put_client_keeps_digest,
     connection_crud,
     resource_server_crud,
@@ -353,6 +354,15 @@ mod cases {
         assert!(!store.delete_client("c1").await.unwrap());
         assert_eq!(store.client("c1").await.unwrap(), None);
         assert_eq!(store.clients().await.unwrap().len(), 1);
+    }
+
+    pub async fn create_client_never_replaces_one(store: &dyn Store) {
+        let first = StoredClient { client: client("c1"), secret_sha256: Some(vec![1; 32]) };
+        store.create_client(&first).await.unwrap();
+        let mut second = StoredClient { client: client("c1"), secret_sha256: Some(vec![2; 32]) };
+        second.client.name = "Impostor".into();
+        assert!(matches!(store.create_client(&second).await, Err(Error::Conflict(_))));
+        assert_eq!(store.client("c1").await.unwrap(), Some(first), "the first client and its secret stay");
     }
 
     pub async fn put_client_keeps_digest(store: &dyn Store) {

@@ -137,12 +137,7 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
     // Gatehouse extension: a given client_id is kept (tenant files pin credentials, and
     // auth0-deploy-cli sends the file's client_id on create and matches on it next time).
     let client_id = match doc.get("client_id") {
-        Some(Value::String(id)) if valid_client_id(id) => {
-            if idp.store.client(id).await?.is_some() {
-                return Err(ApiError::conflict("A client with the same client_id already exists.", "conflict"));
-            }
-            id.clone()
-        }
+        Some(Value::String(id)) if valid_client_id(id) => id.clone(),
         None | Some(Value::Null) => random_alnum(32),
         Some(_) => {
             return Err(ApiError::bad_request(
@@ -164,7 +159,13 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
     let client = parse(doc)?;
     let has_secret = client.token_endpoint_auth_method != "none";
     let stored = StoredClient { client, secret_sha256: has_secret.then(|| sha256(secret.as_bytes())) };
-    idp.store.put_client(&stored).await?;
+    match idp.store.create_client(&stored).await {
+        Ok(()) => {}
+        Err(store::Error::Conflict(_)) => {
+            return Err(ApiError::conflict("A client with the same client_id already exists.", "conflict"));
+        }
+        Err(e) => return Err(e.into()),
+    }
     enable_on_connections(&idp, &stored.client.client_id).await?;
     let mut out = to_json(&idp, &stored.client);
     if has_secret {

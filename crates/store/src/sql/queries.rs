@@ -61,6 +61,22 @@ impl Store for SqlStore {
         self.write(&format!("client {}", client.client.client_id), q).await
     }
 
+    async fn create_client(&self, client: &StoredClient) -> Result<()> {
+        let id = &client.client.client_id;
+        let q = query(
+            "INSERT INTO clients (client_id, name, secret_sha256, data) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (client_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&client.client.name)
+        .bind(client.secret_sha256.as_deref())
+        .bind(to_json(&client.client)?);
+        match self.exec(&format!("client {id}"), q).await? {
+            0 => Err(Error::Conflict(format!("client {id}"))),
+            _ => Ok(()),
+        }
+    }
+
     async fn delete_client(&self, client_id: &str) -> Result<bool> {
         let q = query("DELETE FROM clients WHERE client_id = $1").bind(client_id);
         self.remove("client", q).await
