@@ -531,6 +531,10 @@ async fn bad_requests_keep_the_management_shape_and_break_nothing() {
     let (status, body) = call(&t, &tok, Method::PUT, "users/auth0|x", Some(json!({}))).await;
     assert_eq!((status, body["statusCode"].as_i64()), (405, Some(405)), "{body}");
 
+    // A path segment that is not UTF-8 once decoded: axum refuses it before any handler, and
+    // the refusal still comes in the API's shape.
+    let (status, body) = call(&t, &tok, Method::GET, "users/%FF", None).await;
+    assert_eq!((status, body["statusCode"].as_i64()), (400, Some(400)), "{body}");
     // Client credentials are read with a token, of a client that exists.
     let res = reqwest::get(t.url(&format!("api/v2/clients/{}/credentials", kw("MGMT_CLIENT_ID")))).await.unwrap();
     assert_eq!(res.status(), 401);
