@@ -18,19 +18,6 @@ async fn start_fast() -> TestIdp {
     .await
 }
 
-/// A Management API call; returns the status, the body, and the raw text.
-async fn call(t: &TestIdp, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value, String) {
-    let mut req = reqwest::Client::new().request(method, t.url(&format!("api/v2/{path}"))).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
-    (status, value, text)
-}
-
 /// Creates, builds and deploys an action for post-login; returns its id.
 async fn deploy_action(t: &TestIdp, token: &str, name: &str, code: &str, secrets: Value) -> String {
     let body = json!({
@@ -40,10 +27,10 @@ async fn deploy_action(t: &TestIdp, token: &str, name: &str, code: &str, secrets
         "runtime": "node22",
         "secrets": secrets,
     });
-    let (status, a, _) = call(t, token, Method::POST, "actions/actions", Some(body)).await;
+    let (status, a) = call(t, token, Method::POST, "actions/actions", Some(body)).await;
     assert_eq!((status, a["status"].as_str()), (201, Some("built")), "{a}");
     let id = a["id"].as_str().unwrap().to_string();
-    let (status, v, _) = call(t, token, Method::POST, &format!("actions/actions/{id}/deploy"), None).await;
+    let (status, v) = call(t, token, Method::POST, &format!("actions/actions/{id}/deploy"), None).await;
     assert_eq!(status, 200, "{v}");
     id
 }
@@ -52,7 +39,7 @@ async fn deploy_action(t: &TestIdp, token: &str, name: &str, code: &str, secrets
 async fn bind(t: &TestIdp, token: &str, names: &[&str]) {
     let bindings: Vec<Value> =
         names.iter().map(|n| json!({"ref": {"type": "action_name", "value": n}, "display_name": n})).collect();
-    let (status, body, _) =
+    let (status, body) =
         call(t, token, Method::PATCH, "actions/triggers/post-login/bindings", Some(json!({ "bindings": bindings })))
             .await;
     assert_eq!(status, 200, "{body}");
@@ -261,19 +248,19 @@ async fn failing_actions_fail_the_login_and_the_idp_keeps_serving() {
 async fn a_syntax_error_fails_the_build_and_the_deployed_version_stays_in_force() {
     let t = start().await;
     let token = management_token(&t, None).await;
-    let (_, list, _) = call(&t, &token, Method::GET, "actions/actions?actionName=inject-id-token", None).await;
+    let (_, list) = call(&t, &token, Method::GET, "actions/actions?actionName=inject-id-token", None).await;
     let a = &list["actions"][0];
     let id = a["id"].as_str().unwrap().to_string();
     assert_eq!((a["status"].as_str(), a["all_changes_deployed"].as_bool()), (Some("built"), Some(true)), "{a}");
     let v1 = a["deployed_version"]["id"].as_str().unwrap().to_string();
 
     let broken = "exports.onExecutePostLogin = async (event, api) => {\n  const x = ;\n};";
-    let (status, a, _) =
+    let (status, a) =
         call(&t, &token, Method::PATCH, &format!("actions/actions/{id}"), Some(json!({"code": broken}))).await;
     assert_eq!((status, a["status"].as_str()), (200, Some("failed")), "{a}");
     assert!(a["errors"][0]["msg"].as_str().unwrap().contains("line 2"), "{a}");
     assert_eq!(a["all_changes_deployed"], false);
-    let (status, body, _) = call(&t, &token, Method::POST, &format!("actions/actions/{id}/deploy"), None).await;
+    let (status, body) = call(&t, &token, Method::POST, &format!("actions/actions/{id}/deploy"), None).await;
     assert_eq!(status, 400);
     assert_eq!(body["message"], "A draft must be in the 'built' state before it can be deployed.");
     let (_, tokens) = admin_grant(&t).await;
@@ -285,20 +272,19 @@ async fn a_syntax_error_fails_the_build_and_the_deployed_version_stays_in_force(
 
     // Fixed and deployed: version 2 runs; rolling back to version 1 makes version 3.
     let v2_code = handler("api.idToken.setCustomClaim(`${event.secrets.MIA_NAMESPACE}v`, 2);");
-    let (_, a, _) =
+    let (_, a) =
         call(&t, &token, Method::PATCH, &format!("actions/actions/{id}"), Some(json!({"code": v2_code}))).await;
     assert_eq!(a["status"], "built");
-    let (status, v, _) = call(&t, &token, Method::POST, &format!("actions/actions/{id}/deploy"), None).await;
+    let (status, v) = call(&t, &token, Method::POST, &format!("actions/actions/{id}/deploy"), None).await;
     assert_eq!((status, v["number"].as_u64(), v["deployed"].as_bool()), (200, Some(2), Some(true)), "{v}");
     let (_, tokens) = admin_grant(&t).await;
     assert_eq!(claims(tokens["id_token"].as_str().unwrap())[format!("{NS}v")], 2);
-    let (status, v, _) =
-        call(&t, &token, Method::POST, &format!("actions/actions/{id}/versions/{v1}/deploy"), None).await;
+    let (status, v) = call(&t, &token, Method::POST, &format!("actions/actions/{id}/versions/{v1}/deploy"), None).await;
     assert_eq!((status, v["number"].as_u64()), (200, Some(3)), "{v}");
     let (_, tokens) = admin_grant(&t).await;
     let id_token = claims(tokens["id_token"].as_str().unwrap());
     assert!(id_token.get(format!("{NS}v")).is_none() && id_token.get(format!("{NS}app_metadata")).is_some());
-    let (_, versions, _) = call(&t, &token, Method::GET, &format!("actions/actions/{id}/versions"), None).await;
+    let (_, versions) = call(&t, &token, Method::GET, &format!("actions/actions/{id}/versions"), None).await;
     assert_eq!(versions["total"], 3);
     assert_eq!(versions["versions"][0]["number"], 3);
     assert_eq!(versions["versions"][0]["deployed"], true);
@@ -321,12 +307,12 @@ async fn secrets_are_write_only_and_kept_when_patched_without_a_value() {
         format!("actions/actions/{id}/versions"),
         "actions/triggers/post-login/bindings".to_string(),
     ] {
-        let (status, body, text) = call(&t, &token, Method::GET, &path, None).await;
+        let (status, body) = call(&t, &token, Method::GET, &path, None).await;
         assert_eq!(status, 200, "{path}: {body}");
-        texts.push(text);
+        texts.push(body.to_string());
     }
     // deploy-cli re-sends exported secrets by name only: the value stays.
-    let (status, a, text) = call(
+    let (status, a) = call(
         &t,
         &token,
         Method::PATCH,
@@ -335,7 +321,7 @@ async fn secrets_are_write_only_and_kept_when_patched_without_a_value() {
     )
     .await;
     assert_eq!(status, 200);
-    texts.push(text);
+    texts.push(a.to_string());
     assert_eq!(a["secrets"][0]["name"], "KEY");
     assert!(a["secrets"][0]["updated_at"].is_string() && a["secrets"][0].get("value").is_none());
     for text in &texts {
@@ -372,7 +358,7 @@ async fn consecutive_logins_do_not_share_globals() {
 async fn the_actions_api_speaks_auth0s_shapes() {
     let t = start().await;
     let token = management_token(&t, None).await;
-    let (status, list, _) = call(&t, &token, Method::GET, "actions/actions?per_page=100&page=0", None).await;
+    let (status, list) = call(&t, &token, Method::GET, "actions/actions?per_page=100&page=0", None).await;
     assert_eq!(status, 200);
     assert_eq!(
         (list["total"].as_u64(), list["per_page"].as_u64(), list["page"].as_u64()),
@@ -384,30 +370,30 @@ async fn the_actions_api_speaks_auth0s_shapes() {
     {
         assert!(a.get(key).is_some(), "{key} missing: {a}");
     }
-    let (_, filtered, _) = call(&t, &token, Method::GET, "actions/actions?triggerId=credentials-exchange", None).await;
+    let (_, filtered) = call(&t, &token, Method::GET, "actions/actions?triggerId=credentials-exchange", None).await;
     assert_eq!(filtered["total"], 0);
-    let (_, filtered, _) = call(&t, &token, Method::GET, "actions/actions?deployed=true", None).await;
+    let (_, filtered) = call(&t, &token, Method::GET, "actions/actions?deployed=true", None).await;
     assert_eq!(filtered["total"], 1);
 
-    let (status, triggers, _) = call(&t, &token, Method::GET, "actions/triggers", None).await;
+    let (status, triggers) = call(&t, &token, Method::GET, "actions/triggers", None).await;
     assert_eq!(status, 200);
     let ids: Vec<&str> = triggers["triggers"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
     assert!(ids.contains(&"post-login") && ids.contains(&"credentials-exchange"));
     // deploy-cli PATCHes every trigger of a tenant file, most with an empty list.
     for id in &ids {
-        let (status, body, _) =
+        let (status, body) =
             call(&t, &token, Method::PATCH, &format!("actions/triggers/{id}/bindings"), Some(json!({"bindings": []})))
                 .await;
         assert_eq!((status, body.clone()), (200, json!({"bindings": []})), "{id}");
     }
-    let (status, body, _) = call(&t, &token, Method::GET, "actions/triggers/post-login/bindings", None).await;
+    let (status, body) = call(&t, &token, Method::GET, "actions/triggers/post-login/bindings", None).await;
     assert_eq!((status, body["total"].as_u64()), (200, Some(0)));
     assert_eq!(admin_grant(&t).await.0, 200);
     let (_, tokens) = admin_grant(&t).await;
     assert!(claims(tokens["id_token"].as_str().unwrap()).get(format!("{NS}app_metadata")).is_none(), "unbound");
 
     // A draft that was never deployed cannot be bound.
-    let (status, a, _) = call(
+    let (status, a) = call(
         &t,
         &token,
         Method::POST,
@@ -416,7 +402,7 @@ async fn the_actions_api_speaks_auth0s_shapes() {
     )
     .await;
     assert_eq!(status, 201, "{a}");
-    let (status, body, _) = call(
+    let (status, body) = call(
         &t,
         &token,
         Method::PATCH,
@@ -426,23 +412,23 @@ async fn the_actions_api_speaks_auth0s_shapes() {
     .await;
     assert_eq!(status, 400, "{body}");
 
-    let (status, modules, _) = call(&t, &token, Method::GET, "actions/modules", None).await;
+    let (status, modules) = call(&t, &token, Method::GET, "actions/modules", None).await;
     assert_eq!((status, modules["modules"].clone()), (200, json!([])));
-    let (status, body, _) =
+    let (status, body) =
         call(&t, &token, Method::GET, "actions/actions/00000000-0000-4000-a000-000000000000", None).await;
     assert_eq!((status, body["message"].as_str()), (404, Some("That action does not exist.")));
 
     // Deleting a bound action needs force=true.
     bind(&t, &token, &["inject-id-token"]).await;
     let id = list["actions"][0]["id"].as_str().unwrap();
-    let (status, _, _) = call(&t, &token, Method::DELETE, &format!("actions/actions/{id}"), None).await;
+    let (status, _) = call(&t, &token, Method::DELETE, &format!("actions/actions/{id}"), None).await;
     assert_eq!(status, 400);
-    let (status, _, _) = call(&t, &token, Method::DELETE, &format!("actions/actions/{id}?force=true"), None).await;
+    let (status, _) = call(&t, &token, Method::DELETE, &format!("actions/actions/{id}?force=true"), None).await;
     assert_eq!(status, 204);
-    let (_, body, _) = call(&t, &token, Method::GET, "actions/triggers/post-login/bindings", None).await;
+    let (_, body) = call(&t, &token, Method::GET, "actions/triggers/post-login/bindings", None).await;
     assert_eq!(body["bindings"], json!([]));
 
     let read_only = management_token(&t, Some(&["read:users"])).await;
-    let (status, body, _) = call(&t, &read_only, Method::GET, "actions/actions", None).await;
+    let (status, body) = call(&t, &read_only, Method::GET, "actions/actions", None).await;
     assert_eq!((status, body["errorCode"].as_str()), (403, Some("insufficient_scope")));
 }
