@@ -193,8 +193,7 @@ pub async fn issue(
             if !idp.store.rotate_refresh_token(&old.token_sha256, now, &record).await? {
                 let now_stored = idp.store.refresh_token(&old.token_sha256).await?;
                 let concurrent = now_stored.is_some_and(|t| {
-                    let leeway = client.refresh_token.leeway * 1000;
-                    !t.revoked && leeway > 0 && t.rotated_at.is_some_and(|at| now_ms() - at <= leeway)
+                    !t.revoked && t.rotated_at.is_some_and(|at| client.refresh_token.within_leeway(at, now))
                 });
                 if !concurrent {
                     idp.store.revoke_refresh_family(&old.family).await?;

@@ -87,6 +87,13 @@ impl RefreshTokenPolicy {
     pub fn rotating(&self) -> bool {
         self.rotation_type == "rotating"
     }
+
+    /// Whether a token retired at `rotated_at` may still be exchanged at `now` (a retry of a
+    /// lost answer) rather than taken as stolen. No leeway tolerates nothing, not even a reuse
+    /// in the same millisecond.
+    pub fn within_leeway(&self, rotated_at: Millis, now: Millis) -> bool {
+        self.leeway > 0 && now - rotated_at <= self.leeway * 1000
+    }
 }
 
 /// An application (Auth0 "client").

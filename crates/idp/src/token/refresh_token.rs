@@ -34,8 +34,7 @@ pub async fn exchange(idp: &AppState, client: &Client, p: &Params, request: &Req
     if let Some(rotated_at) = token.rotated_at {
         // Auth0 tolerates a retired token only within the client's leeway (a retry of a lost
         // response); anything else is theft until proven otherwise.
-        let within_leeway = policy.leeway > 0 && now - rotated_at <= policy.leeway * 1000;
-        if !within_leeway {
+        if !policy.within_leeway(rotated_at, now) {
             let revoked = idp.store.revoke_refresh_family(&token.family).await?;
             tracing::warn!(client_id = %client.client_id, revoked, "refresh token reused; family revoked");
             return Err(invalid());
