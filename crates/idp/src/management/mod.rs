@@ -37,26 +37,28 @@ pub fn routes(idp: AppState) -> Router<AppState> {
         .merge(jobs::routes())
         .merge(actions::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "Not Found", None) })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", None)
-        })
         .layer(middleware::map_response(in_api_shape))
         .layer(middleware::from_fn_with_state(idp, rate_limit))
 }
 
-/// Errors axum answers itself before a handler runs (a path segment that is not valid
-/// percent-encoded UTF-8, say) come as plain text; they are given the API's shape, with the
-/// text as the message.
+/// Errors axum answers itself before a handler runs (a method the path does not have, a path
+/// segment that is not valid percent-encoded UTF-8) come empty or as plain text; they are
+/// given the API's shape, with the text, if any, as the message.
 async fn in_api_shape(res: Response) -> Response {
     let json = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if json || !(res.status().is_client_error() || res.status().is_server_error()) {
         return res;
     }
     let status = res.status();
+    let allow = res.headers().get(header::ALLOW).cloned();
     let text = axum::body::to_bytes(res.into_body(), 4096).await.unwrap_or_default();
     let message = String::from_utf8_lossy(&text).trim().to_string();
     let message = if message.is_empty() { status.canonical_reason().unwrap_or("Error").to_string() } else { message };
-    ApiError::new(status, message, None).into_response()
+    let mut shaped = ApiError::new(status, message, None).into_response();
+    if let Some(allow) = allow {
+        shaped.headers_mut().insert(header::ALLOW, allow);
+    }
+    shaped
 }
 
 /// An error in the Management API's shape.
