@@ -490,4 +490,15 @@ pub const MANAGEMENT_SCOPES: &[&str] = &[
     "read:mfa_policies",
     "update:mfa_policies",
     "read:user_idp_tokens",
+    "read:client_summary",
+    // A user's own account: a login for this API may ask for these (never for the others),
+    // and they reach only the token's own user.
+    "read:current_user",
+    "delete:current_user",
+    "update:current_user_metadata",
+    "create:current_user_metadata",
+    "delete:current_user_metadata",
+    "update:current_user_identities",
+    "create:current_user_device_credentials",
+    "delete:current_user_device_credentials",
 ];

@@ -160,27 +160,56 @@ pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// The caller, as its verified Management API token says.
+/// The caller, as its verified Management API token says. Every scope check of the API goes
+/// through `require` or `require_on_user`, so the rule that a `*:current_user*` scope reaches
+/// only the token's own user is decided here, once.
 pub struct Caller {
     scopes: Vec<String>,
+    /// The user a user's token (from a login or a refresh) speaks for: its `sub`. `None` for a
+    /// client's token, whose `*:current_user*` scopes, if granted, reach nobody.
+    own_user: Option<String>,
 }
 
 impl Caller {
-    /// Passes when the token holds any of `scopes`.
+    /// Passes when the token holds any of `scopes` that reaches every object of the endpoint. A
+    /// `*:current_user*` scope never does (see `require_on_user`).
     pub fn require(&self, scopes: &[&str]) -> ApiResult<()> {
-        if scopes.iter().any(|s| self.scopes.iter().any(|have| have == s)) {
+        if scopes.iter().any(|s| !crate::grant::is_current_user_scope(s) && self.has(s)) {
             return Ok(());
         }
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("Insufficient scope, expected any of: {}", scopes.join(",")),
-            Some("insufficient_scope"),
-        ))
+        Err(insufficient_scope(scopes))
+    }
+
+    /// Passes when the token holds any of `scopes` for the user `user_id`: a scope such as
+    /// `read:users` for anyone, a `*:current_user*` one only for the token's own user. Auth0
+    /// answers a user's token aimed at someone else with this 403.
+    pub fn require_on_user(&self, scopes: &[&str], user_id: &str) -> ApiResult<()> {
+        let for_anyone = self.require(scopes);
+        let own = scopes.iter().any(|s| crate::grant::is_current_user_scope(s) && self.has(s));
+        match (for_anyone, own) {
+            (Ok(()), _) => Ok(()),
+            (Err(_), true) if self.own_user.as_deref() == Some(user_id) => Ok(()),
+            (Err(_), true) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "User to be acted on does not match subject in bearer token.",
+                Some("insufficient_scope"),
+            )),
+            (Err(e), false) => Err(e),
+        }
     }
 
     pub fn has(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }
+}
+
+/// Auth0's 403 for a token without any of an endpoint's (or a field's) scopes.
+fn insufficient_scope(scopes: &[&str]) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        format!("Insufficient scope, expected any of: {}", scopes.join(",")),
+        Some("insufficient_scope"),
+    )
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -203,7 +232,8 @@ impl FromRequestParts<AppState> for Caller {
             return Err(invalid());
         }
         // Only a client grant confers Management API scopes; a user's token (from a login or a
-        // refresh) holds at most `*:current_user*` ones, whatever was added to it.
+        // refresh) holds at most `*:current_user*` ones, whatever was added to it, and those
+        // reach only its own user.
         let for_a_client = claims.get("gty").and_then(Value::as_str) == Some("client-credentials");
         let scopes = claims
             .get("scope")
@@ -213,7 +243,11 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|s| for_a_client || crate::grant::is_current_user_scope(s))
             .map(str::to_owned)
             .collect();
-        Ok(Caller { scopes })
+        let own_user = match claims.get("sub").and_then(Value::as_str) {
+            Some(sub) if !for_a_client => Some(sub.to_owned()),
+            _ => None,
+        };
+        Ok(Caller { scopes, own_user })
     }
 }
 

@@ -94,13 +94,13 @@ fn metadata_field(doc: &mut Map<String, Value>, key: &str) -> ApiResult<Option<V
 }
 
 async fn read(State(idp): State<AppState>, caller: Caller, q: Query, Path(id): Path<String>) -> ApiResult {
-    caller.require(&["read:users", "read:current_user"])?;
+    caller.require_on_user(&["read:users", "read:user_idp_tokens", "read:current_user"], &id)?;
     let u = idp.store.user(&id).await?.ok_or_else(not_found)?;
     Ok(ok(&select(to_json(&u.user), &q.fields()?)))
 }
 
 async fn list(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiResult {
-    caller.require(&["read:users"])?;
+    caller.require(&["read:users", "read:user_idp_tokens"])?;
     super::search::list_users(&idp, &q).await
 }
 
@@ -209,15 +209,31 @@ fn apply_profile(user: &mut User, doc: &mut Map<String, Value>) -> ApiResult<()>
 
 const METADATA_ONLY: &[&str] = &["app_metadata", "user_metadata"];
 
+/// The scopes that may change one field of a user, as on Auth0: `update:users` every field,
+/// `update:users_app_metadata` the two metadata objects, and a user's own
+/// `update:current_user_metadata` (or `create:current_user_metadata`) only their
+/// `user_metadata` (never a password, an email or `app_metadata`).
+fn field_scopes(field: &str) -> &'static [&'static str] {
+    match field {
+        "user_metadata" => &[
+            "update:users",
+            "update:users_app_metadata",
+            "update:current_user_metadata",
+            "create:current_user_metadata",
+        ],
+        "app_metadata" => &["update:users", "update:users_app_metadata"],
+        _ => &["update:users"],
+    }
+}
+
 async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>, body: Bytes) -> ApiResult {
-    caller.require(&["update:users", "update:users_app_metadata"])?;
+    caller.require_on_user(
+        &["update:users", "update:users_app_metadata", "update:current_user_metadata", "create:current_user_metadata"],
+        &id,
+    )?;
     let mut doc = body_object(&body)?;
-    if !caller.has("update:users") && doc.keys().any(|k| !METADATA_ONLY.contains(&k.as_str())) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "Insufficient scope, expected any of: update:users",
-            Some("insufficient_scope"),
-        ));
+    for field in doc.keys() {
+        caller.require_on_user(field_scopes(field), &id)?;
     }
     let together = |a: &str, b: &str| doc.contains_key(a) && doc.contains_key(b);
     for (a, b) in [
@@ -296,7 +312,7 @@ async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<Stri
 }
 
 async fn remove(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
-    caller.require(&["delete:users"])?;
+    caller.require_on_user(&["delete:users", "delete:current_user"], &id)?;
     idp.store.delete_user(&id).await?;
     Ok(no_content())
 }
