@@ -186,7 +186,7 @@ async fn remove(State(idp): State<AppState>, caller: Caller, q: Query, Path(id):
 }
 
 async fn deploy(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
-    caller.require(&["update:actions", "create:actions"])?;
+    caller.require(&["create:actions"])?;
     let a = load(&idp, &id).await?;
     let (a, v) = flow::deploy(&idp, a).await?;
     Ok(ok(&version_json(&a, &v, true, Some(&v))))
@@ -226,7 +226,7 @@ async fn deploy_version(
     Path((id, version)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    caller.require(&["update:actions", "create:actions"])?;
+    caller.require(&["create:actions"])?;
     let a = load(&idp, &id).await?;
     let v = version_of(&idp, &a, &version).await?;
     let update_draft = if body.iter().all(u8::is_ascii_whitespace) {
@@ -239,7 +239,7 @@ async fn deploy_version(
 }
 
 async fn triggers(State(_idp): State<AppState>, caller: Caller) -> ApiResult {
-    caller.require(&["read:actions", "read:triggers"])?;
+    caller.require(&["read:actions"])?;
     let list: Vec<Value> = TRIGGERS
         .iter()
         .map(|(id, version)| {
@@ -281,7 +281,7 @@ async fn bindings_json(idp: &AppState, trigger: &str, list: &flow::Bindings) -> 
 }
 
 async fn bindings(State(idp): State<AppState>, caller: Caller, q: Query, Path(trigger): Path<String>) -> ApiResult {
-    caller.require(&["read:actions", "read:triggers"])?;
+    caller.require(&["read:actions"])?;
     trigger_id(&trigger)?;
     let list = flow::bindings(&idp, &trigger).await?;
     let items = bindings_json(&idp, &trigger, &list).await?;
@@ -309,7 +309,7 @@ async fn set_bindings(
     Path(trigger): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    caller.require(&["update:actions", "update:triggers"])?;
+    caller.require(&["update:actions"])?;
     trigger_id(&trigger)?;
     let mut body = body_object(&body)?;
     let raw: Vec<RawBinding> = take_typed(&mut body, "bindings")?

@@ -64,6 +64,36 @@ pub fn to_json(idp: &AppState, c: &Client) -> Value {
     v
 }
 
+/// The scopes that read clients: any of them shows the summary; `read:clients` or
+/// `read:client_keys` every setting (the keys would add the secret, which is never stored
+/// here); `read:client_credentials` the authentication methods too.
+const READ_SCOPES: &[&str] = &["read:clients", "read:client_keys", "read:client_credentials", "read:client_summary"];
+const SUMMARY: &[&str] = &["client_id", "app_type", "name", "description"];
+
+/// A client as this reader may see it, by Auth0's per-field rule for `READ_SCOPES`.
+fn visible(caller: &Caller, mut v: Value) -> Value {
+    if caller.require(&["read:clients", "read:client_keys"]).is_ok() {
+        return v;
+    }
+    let credentials = caller.has("read:client_credentials");
+    if let Value::Object(m) = &mut v {
+        m.retain(|k, _| SUMMARY.contains(&k.as_str()) || (credentials && k == "client_authentication_methods"));
+    }
+    v
+}
+
+/// The scopes that may change one field of a client, as on Auth0: the secret and keys only
+/// with `update:client_keys`, `client_authentication_methods` only with
+/// `update:client_credentials`, every other setting (callbacks, logout URLs, grant types…)
+/// only with `update:clients`.
+fn field_scopes(field: &str) -> &'static [&'static str] {
+    match field {
+        "client_secret" | "encryption_key" => &["update:client_keys"],
+        "client_authentication_methods" => &["update:client_credentials"],
+        _ => &["update:clients"],
+    }
+}
+
 fn not_found() -> ApiError {
     ApiError::not_found("The client does not exist", "inexistent_client")
 }
@@ -97,7 +127,7 @@ fn parse(doc: Map<String, Value>) -> ApiResult<Client> {
 }
 
 async fn list(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiResult {
-    caller.require(&["read:clients", "read:client_keys"])?;
+    caller.require(READ_SCOPES)?;
     let types = q.all("app_type");
     let first_party = q.flag("is_first_party")?;
     if q.flag("is_global")? == Some(true) {
@@ -111,20 +141,23 @@ async fn list(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiResul
         .map(|s| s.client)
         .filter(|c| types.is_empty() || c.app_type.as_deref().is_some_and(|t| types.contains(&t)))
         .filter(|c| first_party.is_none_or(|f| c.is_first_party == f))
-        .map(|c| to_json(&idp, &c))
+        .map(|c| visible(&caller, to_json(&idp, &c)))
         .collect();
     paged(&q, clients, "clients")
 }
 
 async fn read(State(idp): State<AppState>, caller: Caller, q: Query, Path(id): Path<String>) -> ApiResult {
-    caller.require(&["read:clients", "read:client_keys"])?;
+    caller.require(READ_SCOPES)?;
     let c = idp.store.client(&id).await?.ok_or_else(not_found)?;
-    Ok(ok(&select(to_json(&idp, &c.client), &q.fields()?)))
+    Ok(ok(&select(visible(&caller, to_json(&idp, &c.client)), &q.fields()?)))
 }
 
 async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
     caller.require(&["create:clients"])?;
     let mut doc = body_object(&body)?;
+    if doc.contains_key("client_authentication_methods") {
+        caller.require(&["create:client_credentials"])?;
+    }
     let secret = match doc.remove("client_secret") {
         Some(Value::String(s)) if s.len() >= 16 => s,
         Some(Value::Null) | None => random_secret(),
@@ -195,24 +228,25 @@ async fn enable_on_connections(idp: &AppState, client_id: &str) -> ApiResult<()>
 }
 
 async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>, body: Bytes) -> ApiResult {
-    caller.require(&["update:clients", "update:client_keys"])?;
+    caller.require(&["update:clients", "update:client_keys", "update:client_credentials"])?;
     let mut patch = body_object(&body)?;
+    // Read-only keys are ignored (deploy-cli re-sends whole objects), so they need no scope.
+    for k in READ_ONLY {
+        patch.remove(*k);
+    }
+    for field in patch.keys() {
+        caller.require(field_scopes(field))?;
+    }
     let mut stored = idp.store.client(&id).await?.ok_or_else(not_found)?;
     let new_secret = match patch.remove("client_secret") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.len() >= 16 => {
-            caller.require(&["update:client_keys"])?;
-            Some(s)
-        }
+        Some(Value::String(s)) if s.len() >= 16 => Some(s),
         Some(_) => {
             return Err(ApiError::bad_request(
                 "Payload validation error: client_secret must be a string of at least 16 characters.",
             ));
         }
     };
-    for k in READ_ONLY {
-        patch.remove(*k);
-    }
     let Value::Object(mut doc) = serde_json::to_value(&stored.client).unwrap_or_default() else {
         return Err(ApiError::bad_request("stored client is not an object"));
     };

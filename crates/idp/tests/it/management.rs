@@ -106,7 +106,10 @@ async fn tokens_and_scopes_are_enforced() {
     let (status, body) = call(&t, &tok, Method::GET, "clients", None).await;
     assert_eq!(status, 403);
     assert_error(&body, 403, Some("insufficient_scope"));
-    assert_eq!(body["message"], "Insufficient scope, expected any of: read:clients,read:client_keys");
+    assert_eq!(
+        body["message"],
+        "Insufficient scope, expected any of: read:clients,read:client_keys,read:client_credentials,read:client_summary"
+    );
     let res =
         reqwest::Client::new().get(t.url("api/v2/users-by-email?email=x@y.z")).bearer_auth(&tok).send().await.unwrap();
     let reset: i64 = res.headers()["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();

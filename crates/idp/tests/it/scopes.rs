@@ -6,8 +6,176 @@ use crate::harness::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+/// One call with a token holding exactly `scope`, and the status Auth0 gives it.
+struct Case {
+    scope: &'static str,
+    method: Method,
+    path: &'static str,
+    body: Option<Value>,
+    status: u16,
+}
+
+fn case(scope: &'static str, method: Method, path: &'static str, body: Option<Value>, status: u16) -> Case {
+    Case { scope, method, path, body, status }
+}
+
+/// `{client}`, `{user}` and `{action}` in a path name objects made for the test.
+fn fill(path: &str, ids: &[(&str, &str)]) -> String {
+    ids.iter().fold(path.to_string(), |p, (k, v)| p.replace(k, v))
+}
+
 async fn user_id(t: &TestIdp, email: &str) -> String {
     t.idp.store.user_by_login("dev-users", email).await.unwrap().unwrap().user.user_id
+}
+
+#[tokio::test]
+async fn each_scope_reaches_only_what_auth0_documents() {
+    let t = start().await;
+    let admin = management_token(&t, None).await;
+    let (status, client) = call(
+        &t,
+        &admin,
+        Method::POST,
+        "clients",
+        Some(json!({"name": "scoped", "app_type": "regular_web", "callbacks": ["https://app.test/cb"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{client}");
+    let client_id = client["client_id"].as_str().unwrap().to_string();
+    let action = json!({
+        "name": "noop",
+        "supported_triggers": [{"id": "post-login", "version": "v3"}],
+        "code": "exports.onExecutePostLogin = async () => {};",
+    });
+    let (status, action) = call(&t, &admin, Method::POST, "actions/actions", Some(action)).await;
+    assert_eq!(status, 201, "{action}");
+    let user = user_id(&t, &kw("USER_EMAIL")).await;
+    let ids =
+        [("{client}", client_id.as_str()), ("{user}", user.as_str()), ("{action}", action["id"].as_str().unwrap())];
+    let evil = || Some(json!({"callbacks": ["https://evil.test/cb"]}));
+    let secret = || Some(json!({"client_secret": "s".repeat(40)}));
+    let methods = || Some(json!({"client_authentication_methods": {"private_key_jwt": {"credentials": []}}}));
+    let bindings = || Some(json!({"bindings": []}));
+    let cases = [
+        // Clients: the keys scope changes credentials only; every setting needs update:clients.
+        case("update:client_keys", Method::PATCH, "clients/{client}", evil(), 403),
+        case(
+            "update:client_keys",
+            Method::PATCH,
+            "clients/{client}",
+            Some(json!({"allowed_logout_urls": ["https://evil.test/"]})),
+            403,
+        ),
+        case(
+            "update:client_keys",
+            Method::PATCH,
+            "clients/{client}",
+            Some(json!({"token_endpoint_auth_method": "none"})),
+            403,
+        ),
+        case("update:client_keys", Method::PATCH, "clients/{client}", secret(), 200),
+        case("update:client_keys", Method::POST, "clients/{client}/rotate-secret", None, 200),
+        case("update:clients", Method::PATCH, "clients/{client}", secret(), 403),
+        case("update:clients", Method::PATCH, "clients/{client}", Some(json!({"name": "renamed"})), 200),
+        case("update:clients", Method::PATCH, "clients/{client}", methods(), 403),
+        case("update:client_credentials", Method::PATCH, "clients/{client}", Some(json!({"name": "x"})), 403),
+        case("update:client_credentials", Method::PATCH, "clients/{client}", methods(), 200),
+        case("update:client_credentials", Method::POST, "clients/{client}/rotate-secret", None, 403),
+        case(
+            "create:clients",
+            Method::POST,
+            "clients",
+            Some(json!({"name": "pkjwt", "client_authentication_methods": {}})),
+            403,
+        ),
+        case("read:client_summary", Method::GET, "clients/{client}", None, 200),
+        case("read:client_credentials", Method::GET, "clients", None, 200),
+        case("read:client_credentials", Method::GET, "clients/{client}/credentials", None, 200),
+        case("read:client_keys", Method::GET, "clients/{client}/credentials", None, 403),
+        // Users: metadata scopes reach metadata only; *:current_user* scopes reach only the
+        // token's own user, and a client's token has none.
+        case(
+            "update:users_app_metadata",
+            Method::PATCH,
+            "users/{user}",
+            Some(json!({"app_metadata": {"plan": "gold"}})),
+            200,
+        ),
+        case(
+            "update:users_app_metadata",
+            Method::PATCH,
+            "users/{user}",
+            Some(json!({"user_metadata": {"theme": "dark"}})),
+            200,
+        ),
+        case(
+            "update:users_app_metadata",
+            Method::PATCH,
+            "users/{user}",
+            Some(json!({"email": "x@cms.example.test"})),
+            403,
+        ),
+        case("update:users_app_metadata", Method::PATCH, "users/{user}", Some(json!({"blocked": true})), 403),
+        case(
+            "update:current_user_metadata",
+            Method::PATCH,
+            "users/{user}",
+            Some(json!({"user_metadata": {"a": 1}})),
+            403,
+        ),
+        case("read:current_user", Method::GET, "users/{user}", None, 403),
+        case("delete:current_user", Method::DELETE, "users/{user}", None, 403),
+        case("read:user_idp_tokens", Method::GET, "users/{user}", None, 200),
+        case("read:user_idp_tokens", Method::GET, "users-by-email?email=x@y.z", None, 403),
+        // Actions: deploying is create:actions, triggers and bindings are read/update:actions.
+        case("update:actions", Method::POST, "actions/actions/{action}/deploy", None, 403),
+        case("create:actions", Method::POST, "actions/actions/{action}/deploy", None, 200),
+        case("read:triggers", Method::GET, "actions/triggers", None, 403),
+        case("read:triggers", Method::GET, "actions/triggers/post-login/bindings", None, 403),
+        case("read:actions", Method::GET, "actions/triggers/post-login/bindings", None, 200),
+        case("update:triggers", Method::PATCH, "actions/triggers/post-login/bindings", bindings(), 403),
+        case("update:actions", Method::PATCH, "actions/triggers/post-login/bindings", bindings(), 200),
+    ];
+    let mut wrong = Vec::new();
+    for c in cases {
+        let token = management_token(&t, Some(&[c.scope])).await;
+        let path = fill(c.path, &ids);
+        let (status, body) = call(&t, &token, c.method.clone(), &path, c.body.clone()).await;
+        let shape_ok = status != 403 || body["errorCode"] == "insufficient_scope";
+        if status != c.status || !shape_ok {
+            wrong.push(format!(
+                "{} {} {path} {:?}: expected {}, got {status} {body}",
+                c.scope, c.method, c.body, c.status
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{} rules broken:\n{}", wrong.len(), wrong.join("\n"));
+
+    // None of the refused writes touched the client, and a summary reader sees only the summary.
+    let (_, now) = call(&t, &admin, Method::GET, &format!("clients/{client_id}"), None).await;
+    assert_eq!(now["callbacks"], json!(["https://app.test/cb"]), "{now}");
+    assert!(now.get("allowed_logout_urls").is_none_or(|v| v == &json!([])), "{now}");
+    assert_eq!(now["token_endpoint_auth_method"], "client_secret_post", "{now}");
+    for scope in ["read:client_summary", "read:client_credentials"] {
+        let token = management_token(&t, Some(&[scope])).await;
+        let (status, seen) = call(&t, &token, Method::GET, &format!("clients/{client_id}"), None).await;
+        assert_eq!(status, 200, "{seen}");
+        let keys: Vec<&str> = seen.as_object().unwrap().keys().map(String::as_str).collect();
+        assert!(
+            keys.iter()
+                .all(|k| ["client_id", "app_type", "name", "description", "client_authentication_methods"].contains(k)),
+            "{scope}: {seen}"
+        );
+    }
+    let token = management_token(&t, Some(&["read:client_keys"])).await;
+    let (_, seen) = call(&t, &token, Method::GET, &format!("clients/{client_id}"), None).await;
+    assert_eq!(seen["callbacks"], json!(["https://app.test/cb"]), "read:client_keys shows what read:clients shows");
+    let token = management_token(&t, Some(&["update:clients"])).await;
+    let (status, body) = call(&t, &token, Method::PATCH, &format!("clients/{client_id}"), secret()).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (403, Some("Insufficient scope, expected any of: update:client_keys"))
+    );
 }
 
 /// A user's token for the Management API, from the password grant (as a SPA's login for the
