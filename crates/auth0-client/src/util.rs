@@ -31,8 +31,44 @@ pub fn path_segment(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
+/// `candidate` when it is a path on the caller's own site, the only kind of post-login target
+/// this service hands back: it starts with one `/` (not `//host` or `/\\host`, which browsers
+/// read as another site), holds no backslash and no control character (browsers drop tabs and
+/// newlines, turning `/\t/host` into `//host`), and is at most 2 KiB.
+pub fn same_site_path(candidate: &str) -> Option<&str> {
+    let ok = candidate.starts_with('/')
+        && !candidate.starts_with("//")
+        && candidate.len() <= 2048
+        && !candidate.contains('\\')
+        && !candidate.chars().any(char::is_control);
+    ok.then_some(candidate)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn same_site_paths_only() {
+        for good in ["/", "/backoffice", "/web-login?redirect=/backoffice", "/a/b?x=1#frag"] {
+            assert_eq!(super::same_site_path(good), Some(good));
+        }
+        let long = format!("/{}", "a".repeat(2048));
+        for bad in [
+            "",
+            "backoffice",
+            "//evil.example",
+            "/\\evil.example",
+            "/a\\b",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "/\t/evil.example",
+            "/a\nb",
+            "/a\u{85}b",
+            long.as_str(),
+        ] {
+            assert_eq!(super::same_site_path(bad), None, "{bad:?}");
+        }
+    }
+
     #[test]
     fn helpers() {
         assert_eq!(super::random_token(16).len(), 22);

@@ -286,17 +286,11 @@ pub(crate) fn redirect(location: &str) -> Response {
     }
 }
 
-/// A same-site path to send the browser to after a login: it must start with one `/` (not
-/// `//host` or `/\host`, which browsers read as another site), hold no control characters or
-/// backslashes, and not point back into the login site (which would loop).
+/// A same-site path to send the browser to after a login: auth0-client's rule for its
+/// `Location` (one leading `/`, no backslash, no control character), and not back into the
+/// login site (which would loop).
 pub fn safe_local_path(candidate: &str) -> Option<&str> {
-    let ok = candidate.starts_with('/')
-        && !candidate.starts_with("//")
-        && candidate.len() <= 2048
-        && !candidate.contains('\\')
-        && !candidate.chars().any(char::is_control)
-        && !candidate.starts_with("/web-login");
-    ok.then_some(candidate)
+    auth0_client::util::same_site_path(candidate).filter(|p| !p.starts_with("/web-login"))
 }
 
 #[cfg(test)]

@@ -72,7 +72,8 @@ async fn begin(
         return Err(Error::page(StatusCode::BAD_REQUEST, "Unknown client", format!("Unknown client: {client_id}")));
     };
     let redirect_uri = match get("redirect_uri") {
-        Some(r) => match_callback(&client.callbacks, r).map(|_| r.to_string()),
+        // The normalised URL that matched, not the raw input, is where the answer goes.
+        Some(r) => match_callback(&client.callbacks, r),
         None => client.callbacks.first().filter(|c| !c.contains('*')).cloned(),
     };
     let Some(redirect_uri) = redirect_uri else {

@@ -25,7 +25,7 @@ fn bad(code: &'static str, description: impl Into<String>) -> Error {
 }
 
 fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T> {
-    serde_json::from_slice(body).map_err(|e| bad("invalid_body", format!("Invalid request body: {e}")))
+    crate::json_body::parse(body).map_err(|e| bad("invalid_body", format!("Invalid request body: {e}")))
 }
 
 /// The connection named in a request, provided it is a database enabled for the client.

@@ -13,6 +13,7 @@ mod dbconnections;
 mod discovery;
 mod error;
 mod grant;
+mod json_body;
 pub mod jwt;
 mod keys;
 mod login;

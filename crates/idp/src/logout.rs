@@ -89,7 +89,7 @@ async fn return_url(
     let Some(target) = return_to else {
         return Ok(None);
     };
-    if match_logout(&allowed, target).is_none() {
+    let Some(matched) = match_logout(&allowed, target) else {
         return Err(Error::page(
             StatusCode::BAD_REQUEST,
             "Invalid request",
@@ -97,12 +97,12 @@ async fn return_url(
                 "The \"returnTo\" querystring parameter \"{target}\" is not defined as a valid URL in {whose} \"Allowed Logout URLs\"."
             ),
         ));
-    }
-    // Auth0 returns to the URL exactly as given; only `state` is added.
-    let Some(s) = state else {
-        return Ok(Some(target.to_string()));
     };
-    let mut url = url::Url::parse(target).map_err(Error::internal)?;
+    // The browser goes to the URL that was checked (normalised), with only `state` added.
+    let Some(s) = state else {
+        return Ok(Some(matched));
+    };
+    let mut url = url::Url::parse(&matched).map_err(Error::internal)?;
     url.query_pairs_mut().append_pair("state", s);
     Ok(Some(url.to_string()))
 }

@@ -2,6 +2,11 @@
 //! case-insensitively, the path case-sensitively, and `*` may stand for exactly one left-most
 //! subdomain label. Callback URLs must match with their query; logout URLs ignore the query and
 //! fragment of `returnTo`.
+//!
+//! What is matched is the URL as a browser reads it (WHATWG parsing: host lower-cased, default
+//! port dropped, percent-encoding made canonical), and a match returns that normalised URL:
+//! callers write it, never the raw input, into redirects and `form_post` forms, so what the
+//! browser is sent to is exactly what was checked.
 
 use url::Url;
 
@@ -13,35 +18,57 @@ enum Mode {
     Logout,
 }
 
-/// The allowed callback `given` matches, if any. A URL with a fragment or credentials never
-/// matches, whatever the list says.
-pub fn match_callback<'a>(allowed: &'a [String], given: &str) -> Option<&'a str> {
+/// `given`, normalised, when it matches an allowed callback. A URL with a fragment or
+/// credentials never matches, whatever the list says.
+pub fn match_callback(allowed: &[String], given: &str) -> Option<String> {
     find(allowed, given, Mode::Callback)
 }
 
-pub fn match_logout<'a>(allowed: &'a [String], given: &str) -> Option<&'a str> {
+/// `given`, normalised, when it matches an allowed logout URL.
+pub fn match_logout(allowed: &[String], given: &str) -> Option<String> {
     find(allowed, given, Mode::Logout)
 }
 
-fn find<'a>(allowed: &'a [String], given: &str, mode: Mode) -> Option<&'a str> {
+/// Whether the `redirect_uri` of a token request names the callback the authorization request
+/// was answered at (`matched`, as [`match_callback`] returned it).
+pub fn same_callback(matched: &str, given: &str) -> bool {
+    given == matched || parse_target(given, Mode::Callback).is_some_and(|u| u.as_str() == matched)
+}
+
+fn find(allowed: &[String], given: &str, mode: Mode) -> Option<String> {
     let given = parse_target(given, mode)?;
-    allowed.iter().find(|pattern| matches(pattern, &given, mode)).map(String::as_str)
+    allowed.iter().any(|pattern| matches(pattern, &given, mode)).then(|| given.into())
 }
 
 fn parse_target(given: &str, mode: Mode) -> Option<Url> {
+    // The parser drops tabs and newlines anywhere and trims spaces and controls at the ends, so
+    // with any of them the string checked below would not be the URL parsed.
+    if given.chars().any(|c| c.is_control() || c == ' ') {
+        return None;
+    }
     let url = Url::parse(given).ok()?;
     let sane = matches!(url.scheme(), "http" | "https")
         && url.username().is_empty()
         && url.password().is_none()
         && url.host_str().is_some()
-        // Dot segments and backslashes normalise away; a URL that needed normalising is not
-        // the one that was registered.
+        // Backslashes and dot segments normalise away (`/cb/x/..` is `/cb`); a URL that needed
+        // that is not the one that was registered.
         && !given.contains('\\')
-        && !given.split(['?', '#']).next().unwrap_or("").split('/').any(|s| s == "." || s == ".." || s.eq_ignore_ascii_case("%2e") || s.eq_ignore_ascii_case("%2e%2e"));
+        && !has_dot_segment(given);
     if !sane || (mode == Mode::Callback && url.fragment().is_some()) {
         return None;
     }
     Some(url)
+}
+
+/// Whether the path of `url` has a segment the URL parser resolves as `.` or `..`: in any
+/// spelling it accepts, `%2e` in either case standing for a dot (`.%2e`, `%2E.`, `%2e%2e`).
+fn has_dot_segment(url: &str) -> bool {
+    let before_query = url.split(['?', '#']).next().unwrap_or("");
+    before_query.split('/').any(|segment| {
+        let dots = segment.to_ascii_lowercase().replace("%2e", ".");
+        dots == "." || dots == ".."
+    })
 }
 
 fn matches(pattern: &str, given: &Url, mode: Mode) -> bool {
@@ -125,6 +152,69 @@ mod tests {
         assert!(match_callback(&a, "https://example.com/cb").is_none());
         assert!(match_callback(&a, "https://a.b.example.com/cb").is_none());
         assert!(match_callback(&a, "https://evilexample.com/cb").is_none());
+    }
+
+    #[test]
+    fn dot_segments_in_any_spelling_match_nothing() {
+        let a = list(&["https://app.test/cb", "https://*.app.test/cb", "https://app.test/evil"]);
+        for given in [
+            "https://app.test/cb/../evil",
+            "https://app.test/cb/./",
+            "https://app.test/x/../cb",
+            "https://app.test/x/.%2e/cb",
+            "https://app.test/x/%2e./cb",
+            "https://app.test/x/%2E./cb",
+            "https://app.test/x/.%2E/cb",
+            "https://app.test/x/%2e%2e/cb",
+            "https://app.test/x/%2E%2e/cb",
+            "https://app.test/cb/%2e%2e/evil",
+            "https://app.test/x/%2e/../cb",
+            "https://t1.app.test/x/.%2e/cb",
+            // Tabs and newlines vanish in parsing: `.\t.` is `..` to a browser.
+            "https://app.test/x/.\t./cb",
+            "https://app.test/x/.\n./cb",
+            " https://app.test/cb",
+            "https://app.test\\cb",
+        ] {
+            assert_eq!(match_callback(&a, given), None, "{given}");
+            assert_eq!(match_logout(&a, given), None, "{given}");
+        }
+        // `%2f` is no separator: the segment stays as sent and the path is another one.
+        assert_eq!(match_callback(&a, "https://app.test/cb/..%2fevil"), None);
+        assert_eq!(match_callback(&a, "https://app.test/cb/..%2f..%2fevil"), None);
+        // Dots inside a segment are ordinary characters.
+        let dotted = list(&["https://app.test/a.../.b/..c"]);
+        assert!(match_callback(&dotted, "https://app.test/a.../.b/..c").is_some());
+    }
+
+    #[test]
+    fn a_match_is_the_normalised_url() {
+        let a = list(&["https://cms.example.com/web-login/callback", "https://*.example.com/cb?x=1"]);
+        assert_eq!(
+            match_callback(&a, "HTTPS://CMS.Example.com:443/web-login/callback").as_deref(),
+            Some("https://cms.example.com/web-login/callback")
+        );
+        assert_eq!(
+            match_callback(&a, "https://T1.example.com/cb?x=1").as_deref(),
+            Some("https://t1.example.com/cb?x=1")
+        );
+        let a = list(&["http://localhost:8080"]);
+        assert_eq!(
+            match_logout(&a, "http://LOCALHOST:8080?a=<b>").as_deref(),
+            Some("http://localhost:8080/?a=%3Cb%3E")
+        );
+        assert!(same_callback(
+            "https://cms.example.com/web-login/callback",
+            "https://CMS.example.com/web-login/callback"
+        ));
+        assert!(!same_callback(
+            "https://cms.example.com/web-login/callback",
+            "https://cms.example.com/x/../web-login/callback"
+        ));
+        assert!(!same_callback(
+            "https://cms.example.com/web-login/callback",
+            "https://cms.example.com/web-login/callback2"
+        ));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::config::ClientType;
 use crate::error::{Error, Result};
 use crate::jwks::Expect;
 use crate::session::{Mode, Session, SessionKey};
-use crate::util::random_token;
+use crate::util::{random_token, same_site_path};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -153,10 +153,17 @@ async fn establish(
     };
     app.sessions.create(&SessionKey::of(&credential), &session, now).await?;
     let mut res = session_answer(app, client, &session, &credential);
-    if let Some(r) = redirect
-        && let Ok(v) = HeaderValue::from_str(&r)
-    {
-        res.headers_mut().insert(header::LOCATION, v);
+    // The login site sends the browser wherever `Location` says, and `redirect` came from the
+    // query of a link anyone can craft: only a path on this same site is handed back. Anything
+    // else is left out rather than failing a login that did succeed (the site then lands on
+    // its default page).
+    if let Some(r) = redirect {
+        match same_site_path(&r).and_then(|p| HeaderValue::from_str(p).ok()) {
+            Some(v) => {
+                res.headers_mut().insert(header::LOCATION, v);
+            }
+            None => tracing::warn!(redirect = %r.escape_debug(), "redirect is not a path on this site; no Location"),
+        }
     }
     Ok(res)
 }

@@ -275,3 +275,53 @@ async fn service_prefix_and_documentation() {
         assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_off_this_site_never_becomes_the_location() {
+    let (idp, svc) = stack(Store::Memory).await;
+    let login = |redirect_at_authorize: &'static str, redirect_at_token: Option<&'static str>| {
+        let (idp, svc) = (&idp, &svc);
+        async move {
+            // A fresh browser each time, so the idp shows its login form (no SSO yet).
+            let b = browser();
+            let state = unique("st");
+            let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let res = b
+                .get(svc.url(&format!("/authorize?redirect={}&state={state}", enc(redirect_at_authorize))))
+                .header("client-type", "cms")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 302);
+            let callback =
+                login_at_idp(idp, &b, &location(&res), &dev_env("ADMIN_EMAIL"), &dev_env("ADMIN_PASSWORD")).await;
+            let code = query_param(&callback, "code").unwrap();
+            let mut path = format!("/oauth/token?code={code}&state={state}");
+            if let Some(r) = redirect_at_token {
+                path.push_str(&format!("&redirect={}", enc(r)));
+            }
+            let res = reqwest::Client::new().post(svc.url(&path)).header("client-type", "cms").send().await.unwrap();
+            // The login itself succeeded: the session is there, only the target is withheld.
+            assert_eq!(res.status(), 200, "{redirect_at_authorize:?} {redirect_at_token:?}");
+            assert!(sid_cookie(&res).is_some());
+            res.headers().get("location").map(|v| v.to_str().unwrap().to_string())
+        }
+    };
+    for evil in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "/\t/evil.example",
+        "javascript:alert(1)",
+        "backoffice",
+    ] {
+        assert_eq!(login(evil, None).await, None, "stored redirect {evil:?}");
+    }
+    // The override the token request may carry obeys the same rule.
+    assert_eq!(login("/backoffice", Some("https://evil.example/")).await, None);
+    // A path on this site still comes back as it was given.
+    assert_eq!(
+        login("/", Some("/web-login?redirect=/backoffice")).await.as_deref(),
+        Some("/web-login?redirect=/backoffice")
+    );
+}

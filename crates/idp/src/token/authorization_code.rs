@@ -26,7 +26,7 @@ pub async fn exchange(idp: &AppState, client: &Client, p: &Params) -> Result<Tok
     }
     if let Some(sent) = &grant.redirect_uri {
         match p.get("redirect_uri") {
-            Some(r) if r == sent => {}
+            Some(r) if crate::urls::same_callback(sent, r) => {}
             _ => {
                 return Err(Error::invalid_grant(
                     "The redirect_uri parameter does not match the one of the authorization request",

@@ -1,6 +1,6 @@
-//! `POST /oauth/token`: body decoding (form or JSON, JSON `null` meaning absent), client
-//! authentication (post or basic, constant-time secret check), grant-type permission, then one
-//! module per grant.
+//! `POST /oauth/token`: body decoding (form or JSON, JSON `null` meaning absent, a repeated
+//! parameter or key refused), client authentication (post or basic, constant-time secret
+//! check), grant-type permission, then one module per grant.
 
 mod authorization_code;
 mod client_credentials;
@@ -10,6 +10,7 @@ pub mod revoke;
 
 use crate::authorize::single_params;
 use crate::grant::TokenResponse;
+use crate::json_body::{self, JsonBodyError};
 use crate::util::{b64_decode, ct_eq, sha256};
 use crate::{AppState, Error, Result};
 use axum::Json;
@@ -44,7 +45,12 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Params> {
     let mime = ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match mime.as_str() {
         "application/json" => {
-            let value: Value = serde_json::from_slice(body).map_err(|_| Error::invalid_request("Invalid JSON body"))?;
+            let value: Value = json_body::parse(body).map_err(|e| match e {
+                JsonBodyError::DuplicateKey(k) => {
+                    Error::invalid_request(format!("Parameter {k} was sent more than once"))
+                }
+                JsonBodyError::Invalid(_) => Error::invalid_request("Invalid JSON body"),
+            })?;
             let Value::Object(map) = value else {
                 return Err(Error::invalid_request("The body must be a JSON object"));
             };

@@ -253,7 +253,7 @@ async fn logout_checks_return_to_against_the_right_list() {
         .await
         .unwrap();
     assert_eq!(res.status(), 302);
-    assert_eq!(location(&res), "http://localhost:8080?bye=1");
+    assert_eq!(location(&res), "http://localhost:8080/?bye=1", "the URL as matched: an empty path is `/`");
     let res = b.get(authorize_url(&t, &[("prompt", "none")])).send().await.unwrap();
     assert_eq!(query_param(&location(&res), "error").as_deref(), Some("login_required"), "session ended");
 
@@ -278,6 +278,111 @@ async fn oidc_logout_uses_the_id_token_hint() {
     assert_eq!(query_param(&location(&res), "state").as_deref(), Some("s1"));
     let res = b.get(t.url("oidc/logout?id_token_hint=not.a.jwt")).send().await.unwrap();
     assert_eq!(res.status(), 400);
+}
+
+/// [`authorize_url`] with another `redirect_uri`.
+fn authorize_at(t: &TestIdp, redirect_uri: &str, extra: &[(&str, &str)]) -> String {
+    let mut u = url::Url::parse(&authorize_url(t, extra)).unwrap();
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .into_owned()
+        .map(|(k, v)| if k == "redirect_uri" { (k, redirect_uri.to_string()) } else { (k, v) })
+        .collect();
+    u.query_pairs_mut().clear().extend_pairs(pairs);
+    u.to_string()
+}
+
+/// Paths that a URL parser (a browser's, ours) resolves to the registered callback, spelled
+/// with encoded dots: each is refused, whatever its spelling.
+const DOTTED_CALLBACKS: [&str; 5] = [
+    "http://localhost:8080/x/.%2e/web-login/callback",
+    "http://localhost:8080/x/%2e./web-login/callback",
+    "http://localhost:8080/x/%2E./web-login/callback",
+    "http://localhost:8080/x/%2e%2E/web-login/callback",
+    "http://localhost:8080/web-login/x/.%2E/callback",
+];
+
+#[tokio::test]
+async fn form_post_goes_to_the_normalised_callback_and_dot_segments_never_match() {
+    let t = start().await;
+    let b = browser();
+    let evil = DOTTED_CALLBACKS.iter().chain(&["http://localhost:8080/web-login/callback/..%2fevil"]);
+    for given in evil {
+        let res = b.get(authorize_at(&t, given, &[("response_mode", "form_post")])).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{given}");
+        assert!(res.headers().get("location").is_none(), "{given}");
+        assert!(res.text().await.unwrap().contains("Callback URL mismatch"), "{given}");
+    }
+    // A spelling that only differs in case matches; the form posts to the URL as it was
+    // matched, not as it was typed.
+    let typed = "HTTP://LOCALHOST:8080/web-login/callback";
+    let res = login(
+        &t,
+        &b,
+        &authorize_at(&t, typed, &[("response_mode", "form_post")]),
+        &kw("USER_EMAIL"),
+        &kw("USER_PASSWORD"),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&format!("action=\"{CALLBACK}\"")), "{html}");
+    assert!(!html.contains("LOCALHOST"), "{html}");
+    // The token request may repeat the redirect_uri as the client typed it.
+    let code = hidden(&html, "code").unwrap();
+    let res = reqwest::Client::new()
+        .post(t.url("oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &kw("CMS_CLIENT_ID")),
+            ("client_secret", &kw("CMS_CLIENT_SECRET")),
+            ("code", &code),
+            ("redirect_uri", typed),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(res).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn logout_refuses_dot_segments_and_returns_to_the_normalised_url() {
+    let t = start().await;
+    let b = browser();
+    login(&t, &b, &authorize_url(&t, &[]), &kw("USER_EMAIL"), &kw("USER_PASSWORD")).await;
+    let cid = kw("CMS_CLIENT_ID");
+    let logout = |path: &str, pairs: &[(&str, &str)]| {
+        let mut u = url::Url::parse(&t.url(path)).unwrap();
+        u.query_pairs_mut().extend_pairs(pairs);
+        u.to_string()
+    };
+    for given in DOTTED_CALLBACKS.iter().chain(&["http://localhost:8080/evil/%2e."]) {
+        for (path, key) in [("v2/logout", "returnTo"), ("oidc/logout", "post_logout_redirect_uri")] {
+            let with_client = logout(path, &[("client_id", cid.as_str()), (key, given)]);
+            let res = b.get(with_client).send().await.unwrap();
+            assert_eq!(res.status(), 400, "{path} {given}");
+            assert!(res.headers().get("location").is_none(), "{path} {given}");
+            let res = b.get(logout(path, &[(key, given)])).send().await.unwrap();
+            assert_eq!(res.status(), 400, "{path} {given}: the tenant's list too");
+        }
+    }
+    // Still signed in: the refused logouts ended nothing.
+    let res = b.get(authorize_url(&t, &[("prompt", "none")])).send().await.unwrap();
+    assert!(query_param(&location(&res), "code").is_some());
+
+    let typed = "HTTP://LocalHost:8080/web-login/callback?bye=%7e";
+    let res = b.get(logout("v2/logout", &[("client_id", cid.as_str()), ("returnTo", typed)])).send().await.unwrap();
+    assert_eq!(
+        (res.status().as_u16(), location(&res)),
+        (302, "http://localhost:8080/web-login/callback?bye=%7e".into())
+    );
+    let res = b.get(logout("oidc/logout", &[("post_logout_redirect_uri", typed)])).send().await.unwrap();
+    assert_eq!(
+        (res.status().as_u16(), location(&res)),
+        (302, "http://localhost:8080/web-login/callback?bye=%7e".into())
+    );
 }
 
 /// A password grant for the example's plain user, sent from behind `forwarded` when given.

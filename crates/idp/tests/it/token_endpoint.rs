@@ -156,6 +156,63 @@ async fn malformed_bodies_get_invalid_request() {
     assert_eq!((status, body["error"].as_str()), (413, Some("invalid_request")));
 }
 
+/// `body` as `application/json`, exactly as written (so it may repeat a key).
+async fn post_raw_json(t: &TestIdp, path: &str, body: &str) -> (u16, Value) {
+    let req = reqwest::Client::new().post(t.url(path)).header("content-type", "application/json");
+    json(req.body(body.to_string()).send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn json_bodies_repeating_a_key_are_refused_as_repeated_form_parameters_are() {
+    let t = start().await;
+    let (id, secret, audience) = (kw("MGMT_CLIENT_ID"), kw("MGMT_CLIENT_SECRET"), t.idp.config.management_audience());
+    // serde_json alone keeps the last copy: a wrong secret first, the right one last, got a token.
+    let body = format!(
+        r#"{{"grant_type":"client_credentials","client_id":"{id}","client_secret":"wrong","audience":"{audience}","client_secret":"{secret}"}}"#
+    );
+    let (status, b) = post_raw_json(&t, "oauth/token", &body).await;
+    assert_eq!((status, b["error"].as_str()), (400, Some("invalid_request")), "{b}");
+    assert_eq!(b["error_description"], "Parameter client_secret was sent more than once");
+    // The same body without the repetition is fine.
+    let once = body.replace(r#""client_secret":"wrong","#, "");
+    let (status, b) = post_raw_json(&t, "oauth/token", &once).await;
+    assert_eq!(status, 200, "{b}");
+    // Nested objects count too: a parameter's value is refused, not flattened.
+    let (status, b) =
+        post_raw_json(&t, "oauth/token", &once.replace(r#""grant_type""#, r#""x":{"a":1,"a":2},"grant_type""#)).await;
+    assert_eq!((status, b["error"].as_str()), (400, Some("invalid_request")), "{b}");
+
+    let cms = kw("CMS_CLIENT_ID");
+    let revoke =
+        format!(r#"{{"client_id":"{cms}","client_secret":"{}","token":"a","token":"b"}}"#, kw("CMS_CLIENT_SECRET"));
+    let (status, b) = post_raw_json(&t, "oauth/revoke", &revoke).await;
+    assert_eq!((status, b["error"].as_str()), (400, Some("invalid_request")), "{b}");
+
+    // The database endpoints answer in their own shape; the typed fields already refused a
+    // repeat, so these repeat what they did not check: metadata and unknown keys.
+    let mut conn = t.idp.store.connection_by_name("prod-users").await.unwrap().unwrap();
+    conn.options.insert("disable_signup".into(), json!(false));
+    t.idp.store.put_connection(&conn).await.unwrap();
+    let signup = format!(
+        r#"{{"client_id":"{cms}","email":"dup@cms.example.test","password":"Str0ng-Passw0rd!","connection":"prod-users","user_metadata":{{"plan":"free","plan":"pro"}}}}"#
+    );
+    let (status, b) = post_raw_json(&t, "dbconnections/signup", &signup).await;
+    assert_eq!((status, b["code"].as_str(), b["statusCode"].as_i64()), (400, Some("invalid_body"), Some(400)), "{b}");
+    assert!(b["description"].as_str().unwrap().contains("\"plan\""), "{b}");
+    assert!(
+        t.idp.store.user_by_login("prod-users", "dup@cms.example.test").await.unwrap().is_none(),
+        "nothing written"
+    );
+    let change =
+        format!(r#"{{"client_id":"{cms}","email":"{}","connection":"dev-users","x":1,"x":2}}"#, kw("USER_EMAIL"));
+    let (status, b) = post_raw_json(&t, "dbconnections/change_password", &change).await;
+    assert_eq!((status, b["code"].as_str()), (400, Some("invalid_body")), "{b}");
+    assert!(
+        !t.data.join("outbox").exists() || std::fs::read_dir(t.data.join("outbox")).unwrap().next().is_none(),
+        "no mail"
+    );
+}
+
 #[tokio::test]
 async fn chunked_bodies_over_the_limit_get_the_oauth_413() {
     let t = start().await;
