@@ -7,9 +7,11 @@
 //! behind a semaphore sized to the cores: a burst of logins queues there instead of starving
 //! the async workers or spawning hundreds of threads.
 
-use crate::{Error, Result};
+use crate::util::now_ms;
+use crate::{AppState, Error, Result};
+use serde_json::json;
 use std::sync::Arc;
-use store::Connection;
+use store::{Connection, StoredUser};
 use tokio::sync::Semaphore;
 
 pub const DEFAULT_COST: u32 = 10;
@@ -61,6 +63,20 @@ impl Hasher {
         })
         .await
     }
+}
+
+/// Replaces a user's password: the one path for a completed reset (`/lo/reset`) and the
+/// Management API's change, after each checked the connection's policy in its own wire
+/// format. As with Auth0, the new password ends everything the old one opened: the user's
+/// other reset tickets, refresh tokens and SSO sessions, and brute-force blocks, in the same
+/// store transaction as the new hash ([`store::Store::change_password`]).
+pub async fn replace(idp: &AppState, stored: &mut StoredUser, password: &str) -> Result<()> {
+    stored.password_hash = Some(idp.hasher.hash(password).await?);
+    let now = now_ms();
+    stored.user.updated_at = now;
+    stored.user.extra.insert("last_password_reset".into(), json!(now));
+    idp.store.change_password(stored).await?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

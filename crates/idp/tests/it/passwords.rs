@@ -1,5 +1,6 @@
-//! Passwords over HTTP: login timing that does not tell which accounts exist, and bcrypt's
-//! 72-byte limit at every place a password is set or checked.
+//! Passwords over HTTP: login timing that does not tell which accounts exist, bcrypt's 72-byte
+//! limit at every place a password is set or checked, what a new password ends (other reset
+//! tickets, refresh tokens, SSO sessions), and the limits on reset mails.
 
 use crate::harness::*;
 use serde_json::{Value, json};
@@ -321,4 +322,129 @@ fn outbox(t: &TestIdp) -> Vec<Value> {
         dir.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
     files.sort();
     files.iter().map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()).collect()
+}
+
+/// What a login opens: an SSO session in `b` (checked with `prompt=none`) and a refresh token.
+async fn sign_in(t: &TestIdp, b: &reqwest::Client) -> String {
+    let res = login(t, b, &authorize_url(t, &[]), &kw("USER_EMAIL"), &kw("USER_PASSWORD")).await;
+    let code = query_param(&location(&res), "code").expect("signed in");
+    let (status, body) = json(exchange_code(t, &code, VERIFIER).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(prompt_none(t, b).await, None, "the session issues codes");
+    body["refresh_token"].as_str().unwrap().to_string()
+}
+
+/// The `error` of a `prompt=none` authorization (`None` when it issued a code).
+async fn prompt_none(t: &TestIdp, b: &reqwest::Client) -> Option<String> {
+    let res = b.get(authorize_url(t, &[("prompt", "none")])).send().await.unwrap();
+    let loc = location(&res);
+    assert!(loc.starts_with(CALLBACK), "{loc}");
+    query_param(&loc, "error")
+}
+
+async fn refresh(t: &TestIdp, refresh_token: &str) -> (u16, Value) {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", &kw("CMS_CLIENT_ID")),
+        ("client_secret", &kw("CMS_CLIENT_SECRET")),
+        ("refresh_token", refresh_token),
+    ];
+    json(reqwest::Client::new().post(t.url("oauth/token")).form(&form).send().await.unwrap()).await
+}
+
+/// After a password change, the refresh token and the session of before are dead.
+async fn assert_ended(t: &TestIdp, b: &reqwest::Client, refresh_token: &str) {
+    let (status, body) = refresh(t, refresh_token).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("invalid_grant")), "refresh token revoked: {body}");
+    assert_eq!(prompt_none(t, b).await.as_deref(), Some("login_required"), "SSO session ended");
+}
+
+fn reset(t: &TestIdp, ticket: &str, password: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new().post(t.url("lo/reset")).form(&[("ticket", ticket), ("password", password)])
+}
+
+#[tokio::test]
+async fn a_password_reset_ends_the_other_tickets_the_refresh_tokens_and_the_sessions() {
+    let t = start().await;
+    let b = browser();
+    let refresh_token = sign_in(&t, &b).await;
+    let tickets = reset_tickets(&t, &kw("USER_EMAIL"), 2).await;
+    // A refresh token from before still works until the reset.
+    let (status, _) = refresh(&t, &refresh_token).await;
+    assert_eq!(status, 200);
+
+    assert_eq!(reset(&t, &tickets[1], "New-Passw0rd!").send().await.unwrap().status(), 200);
+
+    let other = reset(&t, &tickets[0], "Other-Passw0rd!").send().await.unwrap();
+    assert_eq!(other.status(), 400, "the other ticket is void");
+    assert!(other.text().await.unwrap().contains("invalid or has expired"));
+    assert_eq!(reqwest::get(t.url(&format!("lo/reset?ticket={}", tickets[0]))).await.unwrap().status(), 400);
+    assert_ended(&t, &b, &refresh_token).await;
+    let (status, _) = post_json(&t, "oauth/token", realm_login(&kw("USER_EMAIL"), "New-Passw0rd!", "dev-users")).await;
+    assert_eq!(status, 200, "the new password works");
+}
+
+#[tokio::test]
+async fn a_management_api_password_change_ends_them_too() {
+    let t = start().await;
+    let tok = management_token(&t, None).await;
+    let b = browser();
+    let refresh_token = sign_in(&t, &b).await;
+    let ticket = reset_tickets(&t, &kw("USER_EMAIL"), 1).await.remove(0);
+    let id = t.idp.store.user_by_login("dev-users", &kw("USER_EMAIL")).await.unwrap().unwrap().user.user_id;
+
+    // A change that sets no password ends nothing.
+    let patch = json!({"user_metadata": {"theme": "dark"}});
+    let (status, _) = call(&t, &tok, reqwest::Method::PATCH, &format!("users/{id}"), Some(patch)).await;
+    assert_eq!(status, 200);
+    assert_eq!(prompt_none(&t, &b).await, None);
+
+    let patch = json!({"password": "Admin-Set-Passw0rd!"});
+    let (status, user) = call(&t, &tok, reqwest::Method::PATCH, &format!("users/{id}"), Some(patch)).await;
+    assert_eq!(status, 200, "{user}");
+    assert!(user["last_password_reset"].as_str().is_some_and(|s| s.ends_with('Z')), "{user}");
+
+    assert_ended(&t, &b, &refresh_token).await;
+    assert_eq!(reset(&t, &ticket, "Other-Passw0rd!").send().await.unwrap().status(), 400, "ticket void");
+    let (status, _) =
+        post_json(&t, "oauth/token", realm_login(&kw("USER_EMAIL"), "Admin-Set-Passw0rd!", "dev-users")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn reset_mails_are_limited_per_account_and_per_address_without_saying_so() {
+    let t = start_on(sqlite_store().await, true, |c| c.trust_proxy = true).await;
+    let limits = t.idp.config.reset_mails;
+    let ask = |email: String, ip: &'static str| {
+        let req = reqwest::Client::new()
+            .post(t.url("dbconnections/change_password"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({"client_id": kw("CMS_CLIENT_ID"), "email": email, "connection": "dev-users"}));
+        async move {
+            let res = req.send().await.unwrap();
+            // The same answer whether a mail went out, the account exists or a limit held.
+            assert_eq!(res.status(), 200);
+            assert_eq!(res.text().await.unwrap(), "We've just sent you an email to reset your password.");
+        }
+    };
+    let mails_to = |email: String| outbox(&t).iter().filter(|m| m["to"] == email.as_str()).count() as i64;
+
+    // Per account, from addresses that are each well under their own limit.
+    let ips = ["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4", "198.51.100.5"];
+    assert!(ips.len() as i64 > limits.per_user);
+    for ip in ips {
+        ask(kw("USER_EMAIL"), ip).await;
+    }
+    assert_eq!(mails_to(kw("USER_EMAIL")), limits.per_user);
+
+    // Per address, whatever accounts it names (unknown ones count too).
+    for _ in 1..limits.per_ip {
+        ask("nobody@example.test".into(), "203.0.113.9").await;
+    }
+    ask(kw("ADMIN_EMAIL"), "203.0.113.9").await;
+    assert_eq!(mails_to(kw("ADMIN_EMAIL")), 1, "the last request within the address's limit");
+    ask(kw("ADMIN_EMAIL"), "203.0.113.9").await;
+    assert_eq!(mails_to(kw("ADMIN_EMAIL")), 1, "over the address's limit: no mail");
+    ask(kw("ADMIN_EMAIL"), "203.0.113.10").await;
+    assert_eq!(mails_to(kw("ADMIN_EMAIL")), 2, "another address still gets one");
 }
