@@ -13,6 +13,7 @@ pub struct Config {
     pub trust_proxy: bool,
     pub bcrypt_cost: u32,
     pub brute_force: BruteForce,
+    pub reset_mails: ResetMails,
     pub code_ttl_secs: i64,
     pub login_ttl_secs: i64,
     /// Management API requests per second per token, per node (Auth0's limits are similar).
@@ -43,6 +44,17 @@ pub struct BruteForce {
     pub block_secs: i64,
 }
 
+/// Password-reset mails (`/dbconnections/change_password`): within one window, at most
+/// `per_user` mails to one account and `per_ip` requests from one address (whatever address
+/// they name) send a mail; the rest get the same answer and no mail. Counted in the store, so
+/// every node shares the counts.
+#[derive(Debug, Clone, Copy)]
+pub struct ResetMails {
+    pub per_user: i64,
+    pub per_ip: i64,
+    pub window_secs: i64,
+}
+
 impl Config {
     pub fn new(public_url: Url, data_dir: PathBuf) -> Self {
         Config {
@@ -51,6 +63,7 @@ impl Config {
             trust_proxy: false,
             bcrypt_cost: crate::password::DEFAULT_COST,
             brute_force: BruteForce { max_attempts: 10, block_secs: 3600 },
+            reset_mails: ResetMails { per_user: 3, per_ip: 10, window_secs: 3600 },
             code_ttl_secs: 600,
             login_ttl_secs: 3600,
             management_rate_limit: 100,

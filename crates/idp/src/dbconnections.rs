@@ -6,18 +6,18 @@
 use crate::authorize::single_params;
 use crate::mail::Message;
 use crate::pages;
-use crate::password::check_policy;
-use crate::util::{b64url, html_escape, now_ms, random_hex, random_token, sha256};
+use crate::password::{check_for, check_policy};
+use crate::util::{client_ip, html_escape, now_ms, random_hex, random_token, sha256};
 use crate::{AppState, Error, Result};
 use axum::Json;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use store::{Connection, Identity, StoredUser, User};
+use std::net::SocketAddr;
+use store::{Connection, Identity, PasswordTicket, StoredUser, User};
 
-const TICKET_KIND: &str = "password_ticket";
 const TICKET_TTL_MS: i64 = 5 * 24 * 3600 * 1000;
 
 fn bad(code: &'static str, description: impl Into<String>) -> Error {
@@ -134,8 +134,7 @@ pub async fn register(
     if !looks_like_email(email) {
         return Err(bad("invalid_email", "Invalid email address"));
     }
-    let policy = connection.options.get("passwordPolicy").and_then(Value::as_str);
-    if let Err(why) = check_policy(policy, password) {
+    if let Err(why) = check_for(connection, password) {
         return Err(Error::db(StatusCode::BAD_REQUEST, "PasswordStrengthError", "invalid_password", why));
     }
     let user = new_user(&connection.name, email, customise);
@@ -197,8 +196,14 @@ struct ChangePassword {
     organization: Option<String>,
 }
 
-pub async fn change_password(State(idp): State<AppState>, body: axum::body::Bytes) -> Response {
-    match run_change_password(&idp, &body).await {
+pub async fn change_password(
+    State(idp): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let ip = client_ip(idp.config.trust_proxy, &headers, Some(peer));
+    match run_change_password(&idp, &body, &ip).await {
         Ok(()) => {
             let mut res = "We've just sent you an email to reset your password.".into_response();
             res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -208,10 +213,20 @@ pub async fn change_password(State(idp): State<AppState>, body: axum::body::Byte
     }
 }
 
-async fn run_change_password(idp: &AppState, body: &[u8]) -> Result<()> {
+/// Sends a reset mail, unless the account does not exist or the limits of
+/// [`ResetMails`](crate::ResetMails) are reached: every one of those cases gets the same
+/// answer as a sent mail, so the endpoint can neither list accounts nor flood a mailbox.
+async fn run_change_password(idp: &AppState, body: &[u8], ip: &str) -> Result<()> {
     let req: ChangePassword = json_body(body)?;
     let connection = database_for(idp, &req.client_id, &req.connection).await?;
-    // The same answer whether or not the user exists, so the endpoint cannot list accounts.
+    let limits = idp.config.reset_mails;
+    let (now, window_ms) = (now_ms(), limits.window_secs * 1000);
+    // Every request counts against its address, found or not: otherwise probing for accounts
+    // would be free.
+    if idp.store.count_hit(&format!("reset-mail:ip:{ip}"), now, window_ms).await? > limits.per_ip {
+        tracing::warn!(ip, "reset mails from this address over the limit; none sent");
+        return Ok(());
+    }
     let Some(stored) = idp.store.user_by_login(&connection.name, &req.email).await? else {
         return Ok(());
     };
@@ -220,9 +235,18 @@ async fn run_change_password(idp: &AppState, body: &[u8]) -> Result<()> {
     let Some(to) = stored.user.email.clone() else {
         return Ok(());
     };
+    let user_id = &stored.user.user_id;
+    if idp.store.count_hit(&format!("reset-mail:user:{user_id}"), now, window_ms).await? > limits.per_user {
+        tracing::warn!(%user_id, "reset mails to this account over the limit; none sent");
+        return Ok(());
+    }
     let ticket = random_token();
-    let doc = json!({ "user_id": stored.user.user_id, "expires_at": now_ms() + TICKET_TTL_MS });
-    idp.store.put_document(TICKET_KIND, &b64url(&sha256(ticket.as_bytes())), &doc).await?;
+    let record = PasswordTicket {
+        ticket_sha256: sha256(ticket.as_bytes()),
+        user_id: user_id.clone(),
+        expires_at: now + TICKET_TTL_MS,
+    };
+    idp.store.put_password_ticket(&record).await?;
     let link = idp.config.url(&format!("lo/reset?ticket={ticket}"));
     let message = Message {
         to,
@@ -234,17 +258,12 @@ async fn run_change_password(idp: &AppState, body: &[u8]) -> Result<()> {
     idp.mailer.send(message).await.map_err(Error::internal)
 }
 
-async fn ticket_user(idp: &AppState, ticket: &str) -> Result<(String, StoredUser)> {
+/// The user a live reset ticket is for; any other ticket is an error page.
+async fn ticket_user(idp: &AppState, ticket: &str) -> Result<StoredUser> {
     let invalid =
         || Error::page(StatusCode::BAD_REQUEST, "Invalid link", "This password reset link is invalid or has expired.");
-    let key = b64url(&sha256(ticket.as_bytes()));
-    let doc = idp.store.document(TICKET_KIND, &key).await?.ok_or_else(invalid)?;
-    if doc.get("expires_at").and_then(Value::as_i64).is_none_or(|e| e <= now_ms()) {
-        return Err(invalid());
-    }
-    let user_id = doc.get("user_id").and_then(Value::as_str).ok_or_else(invalid)?;
-    let user = idp.store.user(user_id).await?.ok_or_else(invalid)?;
-    Ok((key, user))
+    let found = idp.store.password_ticket(&sha256(ticket.as_bytes()), now_ms()).await?.ok_or_else(invalid)?;
+    idp.store.user(&found.user_id).await?.ok_or_else(invalid)
 }
 
 fn reset_form(ticket: &str, error: Option<&str>) -> String {
@@ -273,18 +292,14 @@ pub async fn reset_submit(State(idp): State<AppState>, body: String) -> Response
         let form = single_params(&body).map_err(|e| Error::page(StatusCode::BAD_REQUEST, "Bad request", e))?;
         let ticket = form.get("ticket").cloned().unwrap_or_default();
         let password = form.get("password").cloned().unwrap_or_default();
-        let (key, mut stored) = ticket_user(&idp, &ticket).await?;
+        let mut stored = ticket_user(&idp, &ticket).await?;
         let connection = idp.store.connection_by_name(&stored.user.connection).await?;
         let policy = connection.as_ref().and_then(|c| c.options.get("passwordPolicy")).and_then(Value::as_str);
         if let Err(why) = check_policy(policy, &password) {
             return Ok((StatusCode::BAD_REQUEST, Html(reset_form(&ticket, Some(why)))).into_response());
         }
-        stored.password_hash = Some(idp.hash_password(&password).await?);
-        stored.user.updated_at = now_ms();
-        idp.store.update_user(&stored).await?;
-        // A password change lifts brute-force blocks from every address, as with Auth0.
-        idp.store.clear_failures(&stored.user.user_id, None).await?;
-        idp.store.delete_document(TICKET_KIND, &key).await?;
+        // Ends this ticket too, with every other one of the user's.
+        crate::password::replace(&idp, &mut stored, &password).await?;
         Ok::<_, Error>(
             Html(pages::message_page(
                 "Password changed",

@@ -35,7 +35,7 @@ mod urls;
 mod userinfo;
 pub mod util;
 
-pub use config::{BruteForce, Config};
+pub use config::{BruteForce, Config, ResetMails};
 pub use error::{Error, Result};
 pub use serve::{GRACE, Listener, serve};
 pub use tls::{LocalCa, TlsFiles};

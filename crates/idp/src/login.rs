@@ -7,7 +7,7 @@ use crate::grant::AuthRequest;
 use crate::pages::{self, DbChoice, FederatedChoice, LoginPage};
 use crate::password::Verified;
 use crate::post_login::RequestInfo;
-use crate::util::{cookie, ct_eq, now_ms, random_token, set_cookie};
+use crate::util::{client_ip, cookie, ct_eq, now_ms, random_token, set_cookie};
 use crate::{AppState, Error, Result};
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -96,25 +96,6 @@ pub async fn check_password(
     stored.user.last_login = Some(now);
     metrics::counter!("gatehouse_logins_total", "outcome" => "success").increment(1);
     Ok(Ok(stored))
-}
-
-/// The address a request came from: with `--trust-proxy`, the last `X-Forwarded-For` entry,
-/// the one the proxy in front appended; the entries before it are whatever the client sent,
-/// and taking one of those would let a client pick a fresh address for each guess.
-pub fn client_ip(idp: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
-    if idp.config.trust_proxy
-        && let Some(last) = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .next_back()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    {
-        return last.to_string();
-    }
-    peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unknown".into())
 }
 
 struct Pending {
@@ -282,7 +263,7 @@ pub async fn submit(
         if field("username").is_empty() || field("password").is_empty() {
             return again("Enter your email and password.", StatusCode::BAD_REQUEST);
         }
-        let ip = client_ip(&idp, &headers, Some(peer));
+        let ip = client_ip(idp.config.trust_proxy, &headers, Some(peer));
         match check_password(&idp, connection, field("username"), field("password"), &ip).await? {
             Ok(stored) => {
                 let request = RequestInfo::new(&idp, &headers, Some(peer), "POST");

@@ -7,11 +7,16 @@
 //! behind a semaphore sized to the cores: a burst of logins queues there instead of starving
 //! the async workers or spawning hundreds of threads.
 
-use crate::{Error, Result};
+use crate::util::now_ms;
+use crate::{AppState, Error, Result};
+use serde_json::json;
 use std::sync::Arc;
+use store::{Connection, StoredUser};
 use tokio::sync::Semaphore;
 
 pub const DEFAULT_COST: u32 = 10;
+/// bcrypt ignores every byte past the 72nd: longer passwords are refused wherever one is set.
+pub const MAX_BYTES: usize = 72;
 
 #[derive(Clone)]
 pub struct Hasher {
@@ -38,24 +43,40 @@ impl Hasher {
         self.run(move || bcrypt::hash(password, cost)).await?.map_err(Error::internal)
     }
 
-    /// `None` when the user has no hash (or no user was found): verifies a dummy hash so the
-    /// answer takes as long as a real one.
+    /// Checks `password` against a stored hash. Every call costs one full hash at the policy
+    /// cost, whatever the account: with no user (unknown, or of another connection), no hash,
+    /// an unreadable hash or a password bcrypt would truncate, the dummy hash is verified
+    /// instead and the answer is `No`, so the time taken does not tell which accounts exist.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<Verified> {
-        let known = hash.is_some();
-        let hash = hash.map(str::to_owned).unwrap_or_else(|| self.dummy.to_string());
-        let password = password.to_owned();
-        let cost = self.cost;
-        self.run(move || {
-            // An unparsable stored hash is a failed login, not a server error.
-            let ok = known && bcrypt::verify(&password, &hash).unwrap_or(false);
-            match ok {
-                false => Verified::No,
-                true if bcrypt_cost(&hash) != Some(cost) => Verified::YesRehash,
-                true => Verified::Yes,
+        // bcrypt reads 72 bytes: a longer password would match a stored 72-byte one with any
+        // suffix, so it is simply a wrong password.
+        let stored = hash.filter(|_| password.len() <= MAX_BYTES).map(str::to_owned);
+        let (password, dummy, cost) = (password.to_owned(), Arc::clone(&self.dummy), self.cost);
+        self.run(move || match stored.as_deref().and_then(|h| bcrypt::verify(&password, h).ok()) {
+            None => {
+                let _ = bcrypt::verify(&password, &dummy);
+                Verified::No
             }
+            Some(false) => Verified::No,
+            Some(true) if stored.as_deref().and_then(bcrypt_cost) != Some(cost) => Verified::YesRehash,
+            Some(true) => Verified::Yes,
         })
         .await
     }
+}
+
+/// Replaces a user's password: the one path for a completed reset (`/lo/reset`) and the
+/// Management API's change, after each checked the connection's policy in its own wire
+/// format. As with Auth0, the new password ends everything the old one opened: the user's
+/// other reset tickets, refresh tokens and SSO sessions, and brute-force blocks, in the same
+/// store transaction as the new hash ([`store::Store::change_password`]).
+pub async fn replace(idp: &AppState, stored: &mut StoredUser, password: &str) -> Result<()> {
+    stored.password_hash = Some(idp.hasher.hash(password).await?);
+    let now = now_ms();
+    stored.user.updated_at = now;
+    stored.user.extra.insert("last_password_reset".into(), json!(now));
+    idp.store.change_password(stored).await?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,12 +91,14 @@ fn bcrypt_cost(hash: &str) -> Option<u32> {
     hash.split('$').nth(2)?.parse().ok()
 }
 
+pub const TOO_LONG: &str = "Password is too long (at most 72 bytes)";
+
 /// Auth0's named password policies (`options.passwordPolicy` of a database connection).
 pub fn check_policy(policy: Option<&str>, password: &str) -> std::result::Result<(), &'static str> {
     let len = password.chars().count();
-    if password.len() > 72 {
-        // bcrypt ignores everything past 72 bytes; refuse rather than silently truncate.
-        return Err("Password is too long (at most 72 bytes)");
+    if password.len() > MAX_BYTES {
+        // Refused rather than silently truncated.
+        return Err(TOO_LONG);
     }
     let classes = [
         password.chars().any(|c| c.is_lowercase()),
@@ -97,6 +120,11 @@ pub fn check_policy(policy: Option<&str>, password: &str) -> std::result::Result
             "Password is too weak: at least 8 characters with 3 of lower case, upper case, digits, special characters",
         ),
     }
+}
+
+/// [`check_policy`] with the policy a database connection names (`options.passwordPolicy`).
+pub fn check_for(connection: &Connection, password: &str) -> std::result::Result<(), &'static str> {
+    check_policy(connection.options.get("passwordPolicy").and_then(|p| p.as_str()), password)
 }
 
 fn has_triple(s: &str) -> bool {
@@ -121,6 +149,11 @@ mod tests {
         assert_eq!(h.verify("Passw0rd!", Some(&auth0)).await.unwrap(), Verified::YesRehash);
         assert_eq!(h.verify("anything", None).await.unwrap(), Verified::No);
         assert_eq!(h.verify("x", Some("not a hash")).await.unwrap(), Verified::No);
+        // A stored 72-byte password does not match itself with a suffix (bcrypt would say yes).
+        let long = "A1-".repeat(24);
+        let stored = h.hash(&long).await.unwrap();
+        assert_eq!(h.verify(&long, Some(&stored)).await.unwrap(), Verified::Yes);
+        assert_eq!(h.verify(&format!("{long}x"), Some(&stored)).await.unwrap(), Verified::No);
     }
 
     #[test]

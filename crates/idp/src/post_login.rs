@@ -83,7 +83,7 @@ impl RequestInfo {
     pub fn new(idp: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>, method: &'static str) -> Self {
         let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         RequestInfo {
-            ip: crate::login::client_ip(idp, headers, peer),
+            ip: crate::util::client_ip(idp.config.trust_proxy, headers, peer),
             hostname: idp.config.domain(),
             method,
             user_agent: text(header::USER_AGENT),

@@ -5,6 +5,7 @@
 //! first start they belong to the application (passwords changed, groups edited).
 
 use crate::dbconnections::looks_like_email;
+use crate::password::{TOO_LONG, check_for};
 use crate::util::{now_ms, random_alnum, random_hex, random_secret, sha256};
 use crate::{AppState, Error, Result};
 use serde_json::{Map, Value, json};
@@ -352,7 +353,15 @@ pub(crate) async fn import_user(
         };
     }
     let hash = match &row.password {
-        Some(ImportPassword::Plain(p)) => Some(idp.hash_password(p).await?),
+        // Plain text is Gatehouse's extension: it meets the connection's policy as any other
+        // new password does, reported per user as Auth0's import reports each row's errors.
+        Some(ImportPassword::Plain(p)) => match check_for(conn, p) {
+            Ok(()) => Some(idp.hash_password(p).await?),
+            Err(why) => {
+                let code = if why == TOO_LONG { "MAX_LENGTH" } else { "INVALID_PASSWORD" };
+                return Ok(failed(code, "password", format!("PasswordStrengthError: {why}")));
+            }
+        },
         Some(other) => match other.stored_hash() {
             Some(h) if h.starts_with("$2") => Some(h.to_string()),
             _ => return Ok(unsupported_hash()),

@@ -132,6 +132,25 @@ pub fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: boo
     format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
 
+/// The address a request came from: with `--trust-proxy`, the last `X-Forwarded-For` entry,
+/// the one the proxy in front appended; the entries before it are whatever the client sent,
+/// and taking one of those would let a client pick a fresh address for each guess.
+pub fn client_ip(trust_proxy: bool, headers: &axum::http::HeaderMap, peer: Option<std::net::SocketAddr>) -> String {
+    if trust_proxy
+        && let Some(last) = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    {
+        return last.to_string();
+    }
+    peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unknown".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -391,6 +391,20 @@ impl Store for CachedStore {
     async fn clear_failures(&self, user_id: &str, ip: Option<&str>) -> Result<()> {
         self.inner.clear_failures(user_id, ip).await
     }
+    async fn count_hit(&self, key: &str, now: Millis, window_ms: Millis) -> Result<i64> {
+        self.inner.count_hit(key, now, window_ms).await
+    }
+    async fn put_password_ticket(&self, ticket: &PasswordTicket) -> Result<()> {
+        self.inner.put_password_ticket(ticket).await
+    }
+    async fn password_ticket(&self, ticket_sha256: &[u8], now: Millis) -> Result<Option<PasswordTicket>> {
+        self.inner.password_ticket(ticket_sha256, now).await
+    }
+    async fn change_password(&self, user: &StoredUser) -> Result<()> {
+        let result = self.inner.change_password(user).await;
+        self.forget_user(&user.user.user_id);
+        result
+    }
     async fn put_document(&self, kind: &str, id: &str, doc: &Value) -> Result<()> {
         let result = self.inner.put_document(kind, id, doc).await;
         if self.caches_kind(kind) {

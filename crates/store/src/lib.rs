@@ -137,12 +137,28 @@ pub trait Store: Send + Sync + 'static {
     /// Clears one pair, or every pair of the user when `ip` is `None` (password change).
     async fn clear_failures(&self, user_id: &str, ip: Option<&str>) -> Result<()>;
 
+    // --- rate limits shared by every node (reset mails per user and per address, …)
+    /// Counts one hit on `key` and returns the hits of its current window, this one included.
+    /// A window lasts `window_ms` from its first hit; a hit after it starts a new one.
+    async fn count_hit(&self, key: &str, now: Millis, window_ms: Millis) -> Result<i64>;
+
+    // --- password-reset tickets
+    async fn put_password_ticket(&self, ticket: &PasswordTicket) -> Result<()>;
+    /// The ticket stored under this digest, unless it has expired.
+    async fn password_ticket(&self, ticket_sha256: &[u8], now: Millis) -> Result<Option<PasswordTicket>>;
+    /// Stores a user's new password (the whole record, as [`update_user`](Store::update_user)
+    /// does, with its errors) and, in the same transaction, ends everything the old password
+    /// opened: the user's reset tickets and SSO sessions are deleted, their refresh tokens
+    /// revoked and their brute-force counters cleared. Either all of it happens or none.
+    async fn change_password(&self, user: &StoredUser) -> Result<()>;
+
     // --- opaque documents for later features (actions, bindings, jobs)
     async fn put_document(&self, kind: &str, id: &str, doc: &serde_json::Value) -> Result<()>;
     async fn document(&self, kind: &str, id: &str) -> Result<Option<serde_json::Value>>;
     async fn documents(&self, kind: &str) -> Result<Vec<serde_json::Value>>;
     async fn delete_document(&self, kind: &str, id: &str) -> Result<bool>;
 
-    /// Deletes expired transactions, codes, sessions and refresh tokens; returns rows removed.
+    /// Deletes expired transactions, codes, sessions, refresh tokens, reset tickets and rate
+    /// windows; returns rows removed.
     async fn purge_expired(&self, now: Millis) -> Result<u64>;
 }

@@ -409,3 +409,11 @@ pub struct FailureCount {
     pub failures: i64,
     pub first_at: Millis,
 }
+
+/// A password-reset ticket: the link of a reset mail, stored by the SHA-256 digest of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordTicket {
+    pub ticket_sha256: Vec<u8>,
+    pub user_id: String,
+    pub expires_at: Millis,
+}

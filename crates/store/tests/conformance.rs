@@ -169,6 +169,9 @@ conformance!(
     login_transaction_expiry,
     session_expiry,
     login_failures,
+    rate_limit_windows,
+    password_tickets,
+    change_password_ends_what_the_old_one_opened,
     documents_crud,
     purge_expired,
     search_metadata,
@@ -720,6 +723,82 @@ mod cases {
         assert_eq!(store.failures("u2", "1.1.1.1").await.unwrap(), Some(count(1, 9_000)));
     }
 
+    pub async fn rate_limit_windows(store: &dyn Store) {
+        assert_eq!(store.count_hit("mail:u1", 1_000, 500).await.unwrap(), 1);
+        assert_eq!(store.count_hit("mail:u1", 1_100, 500).await.unwrap(), 2);
+        assert_eq!(store.count_hit("mail:u2", 1_100, 500).await.unwrap(), 1, "keys count apart");
+        assert_eq!(store.count_hit("mail:u1", 1_499, 500).await.unwrap(), 3);
+        // The window ended 500 ms after its first hit: counting starts over.
+        assert_eq!(store.count_hit("mail:u1", 1_500, 500).await.unwrap(), 1);
+        assert_eq!(store.count_hit("mail:u1", 1_600, 500).await.unwrap(), 2);
+        let hits = join_all((0..8).map(|_| store.count_hit("burst", 5_000, 500))).await;
+        let mut hits: Vec<i64> = hits.into_iter().map(Result::unwrap).collect();
+        hits.sort();
+        assert_eq!(hits, (1..=8).collect::<Vec<_>>(), "concurrent hits all count");
+        // Purged once its window ended.
+        assert_eq!(store.purge_expired(5_500).await.unwrap(), 3);
+        assert_eq!(store.count_hit("burst", 5_500, 500).await.unwrap(), 1);
+    }
+
+    fn ticket(digest: u8, user_id: &str, expires_at: Millis) -> PasswordTicket {
+        PasswordTicket { ticket_sha256: vec![digest; 32], user_id: user_id.into(), expires_at }
+    }
+
+    pub async fn password_tickets(store: &dyn Store) {
+        store.put_password_ticket(&ticket(1, "auth0|u1", 1_000)).await.unwrap();
+        assert_eq!(store.password_ticket(&[1; 32], 999).await.unwrap(), Some(ticket(1, "auth0|u1", 1_000)));
+        assert_eq!(store.password_ticket(&[1; 32], 1_000).await.unwrap(), None, "expired");
+        assert_eq!(store.password_ticket(&[2; 32], 0).await.unwrap(), None);
+        assert!(matches!(store.put_password_ticket(&ticket(1, "auth0|u2", 9)).await, Err(Error::Conflict(_))));
+        assert_eq!(store.purge_expired(1_000).await.unwrap(), 1);
+        assert_eq!(store.password_ticket(&[1; 32], 0).await.unwrap(), None);
+    }
+
+    pub async fn change_password_ends_what_the_old_one_opened(store: &dyn Store) {
+        let mut ada = user("auth0|u1", "db", Some("ada@example.com"), None);
+        let bob = user("auth0|u2", "db", Some("bob@example.com"), None);
+        store.create_user(&ada).await.unwrap();
+        store.create_user(&bob).await.unwrap();
+        for (digest, user_id) in [(1, "auth0|u1"), (2, "auth0|u1"), (3, "auth0|u2")] {
+            store.put_password_ticket(&ticket(digest, user_id, 1_000)).await.unwrap();
+            let session = SsoSession {
+                id: format!("s{digest}"),
+                user_id: user_id.into(),
+                auth_time: 0,
+                last_seen: 0,
+                expires_at: 1_000,
+                clients: vec![],
+            };
+            store.put_session(&session).await.unwrap();
+            let family = format!("f{digest}");
+            store.put_refresh_token(&RefreshToken { user_id: user_id.into(), ..token(digest, &family) }).await.unwrap();
+            store.record_failure(user_id, "1.1.1.1", 0, 0).await.unwrap();
+        }
+
+        ada.password_hash = Some("$2b$10$new".into());
+        ada.user.updated_at += 1;
+        store.change_password(&ada).await.unwrap();
+        assert_eq!(store.user("auth0|u1").await.unwrap(), Some(ada.clone()));
+        for (digest, alive) in [(1, false), (2, false), (3, true)] {
+            assert_eq!(store.password_ticket(&[digest; 32], 0).await.unwrap().is_some(), alive, "ticket {digest}");
+            assert_eq!(store.session(&format!("s{digest}"), 0).await.unwrap().is_some(), alive, "session {digest}");
+            let token = store.refresh_token(&[digest; 32]).await.unwrap().unwrap();
+            assert_eq!(token.revoked, !alive, "refresh token {digest}");
+        }
+        assert_eq!(store.failures("auth0|u1", "1.1.1.1").await.unwrap(), None);
+        assert!(store.failures("auth0|u2", "1.1.1.1").await.unwrap().is_some());
+
+        // Refused as update_user refuses, and then nothing else changes either.
+        store.put_password_ticket(&ticket(4, "auth0|u1", 1_000)).await.unwrap();
+        let mut taken = ada.clone();
+        taken.user.email = Some("bob@example.com".into());
+        assert!(matches!(store.change_password(&taken).await, Err(Error::Conflict(_))));
+        assert!(store.password_ticket(&[4; 32], 0).await.unwrap().is_some(), "rolled back");
+        assert_eq!(store.user("auth0|u1").await.unwrap(), Some(ada));
+        let ghost = user("auth0|nobody", "db", None, None);
+        assert!(matches!(store.change_password(&ghost).await, Err(Error::NotFound(_))));
+    }
+
     pub async fn documents_crud(store: &dyn Store) {
         let action = json!({"id": "a1", "name": "Enrich", "code": "exports.onExecutePostLogin = async () => {};"});
         let other = json!({"id": "a2", "list": [1, "two", {"three": 3}], "n": -1.5e10});
@@ -1265,7 +1344,7 @@ async fn sqlite_file_migrations_are_idempotent_and_data_persists() {
     let url = format!("sqlite://{}", path.display());
     let again = SqlStore::connect(&url).await.expect("second connect");
     assert_eq!(again.document("k", "1").await.unwrap(), Some(serde_json::json!({"kept": true})));
-    assert_eq!(migrations_applied(&url, None).await, 3);
+    assert_eq!(migrations_applied(&url, None).await, 4);
     // A WAL-mode file, as the pool configured it.
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
@@ -1328,7 +1407,7 @@ async fn postgres_migrations_are_idempotent() {
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.document("k", "1").await.unwrap(), Some(serde_json::json!(1)));
     assert_eq!(b.documents("k").await.unwrap().len(), 1);
-    assert_eq!(migrations_applied(&url, Some(schema)).await, 3);
+    assert_eq!(migrations_applied(&url, Some(schema)).await, 4);
     a.close().await;
     b.close().await;
     backend.finish().await;

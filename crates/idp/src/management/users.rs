@@ -286,8 +286,6 @@ async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<Stri
             .filter(|c| c.is_database())
             .ok_or_else(|| ApiError::bad_request("Only database users have a password."))?;
         policy_check(c, p)?;
-        stored.password_hash = Some(idp.hash_password(p).await?);
-        stored.user.extra.insert("last_password_reset".into(), json!(now_ms()));
     }
     for ignored in ["verify_email", "verify_phone_number", "phone_verified", "connection", "client_id", "user_id"] {
         doc.remove(ignored);
@@ -297,16 +295,18 @@ async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<Stri
         username_free(&idp, &stored.user.connection, username).await?;
     }
     stored.user.updated_at = now_ms();
-    match idp.store.update_user(&stored).await {
+    let written = match &password {
+        // The one path for a new password: it also ends the user's sessions, refresh tokens
+        // and reset tickets.
+        Some(p) => crate::password::replace(&idp, &mut stored, p).await,
+        None => idp.store.update_user(&stored).await.map_err(Into::into),
+    };
+    match written {
         Ok(()) => {}
-        Err(store::Error::Conflict(_)) => {
+        Err(crate::Error::Store(store::Error::Conflict(_))) => {
             return Err(ApiError::conflict("The specified new email already exists", "auth0_idp_error"));
         }
         Err(e) => return Err(e.into()),
-    }
-    if password.is_some() {
-        // A new password lifts brute-force blocks, as in Auth0.
-        idp.store.clear_failures(&stored.user.user_id, None).await?;
     }
     Ok(ok(&to_json(&stored.user)))
 }

@@ -315,7 +315,7 @@ pub async fn callback(
             .map_err(|e| Error::page(StatusCode::BAD_REQUEST, "Bad request", e))?;
         let (trip, req) = redeem(&idp, &headers, &q).await?;
         let request = RequestInfo::new(&idp, &headers, Some(peer), "GET");
-        let ip = crate::login::client_ip(&idp, &headers, Some(peer));
+        let ip = crate::util::client_ip(idp.config.trust_proxy, &headers, Some(peer));
         let mut res = match finish(&idp, &trip, &req, &q, &request, &ip).await {
             Ok(res) => res,
             // From here the redirect URI is trusted: every failure goes back to the application.

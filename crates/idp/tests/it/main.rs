@@ -8,6 +8,7 @@ mod jobs;
 mod login_flow;
 mod management;
 mod nodes;
+mod passwords;
 mod scopes;
 mod social;
 mod tenant_import;

@@ -151,11 +151,36 @@ const METADATA_COLUMNS_POSTGRES: &str = "
     CREATE INDEX users_user_metadata ON users USING GIN (user_metadata jsonb_path_ops) WITH (fastupdate = off);
     CREATE INDEX users_identities ON users USING GIN (identities jsonb_path_ops) WITH (fastupdate = off);";
 
+/// Password-reset tickets get their own table (they were `password_ticket` documents), so a
+/// password change can delete all of a user's tickets in its transaction; tickets issued
+/// before this step are dropped (their mails ask for a new link). Rate-limit windows shared by
+/// every node (reset mails per user and per address) live next to them.
+macro_rules! tickets_and_rate_limits {
+    ($blob:literal) => {
+        concat!(
+            "CREATE TABLE password_tickets (
+                ticket_sha256 ",
+            $blob,
+            " PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                expires_at BIGINT NOT NULL
+            );
+            CREATE INDEX password_tickets_user ON password_tickets (user_id);
+            CREATE INDEX password_tickets_expiry ON password_tickets (expires_at);
+            DELETE FROM documents WHERE kind = 'password_ticket';
+
+            CREATE TABLE rate_limits (name TEXT PRIMARY KEY, hits BIGINT NOT NULL, expires_at BIGINT NOT NULL);
+            CREATE INDEX rate_limits_expiry ON rate_limits (expires_at);"
+        )
+    };
+}
+
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, schema_v1!("BLOB", "INTEGER"), schema_v1!("BYTEA", "BOOLEAN")),
     (2, SEARCH_INDEXES_SQLITE, SEARCH_INDEXES_POSTGRES),
     (3, METADATA_COLUMNS_SQLITE, METADATA_COLUMNS_POSTGRES),
+    (4, tickets_and_rate_limits!("BLOB"), tickets_and_rate_limits!("BYTEA")),
 ];
 
 /// Key of the advisory lock migrations hold on PostgreSQL ("gate" in ASCII).

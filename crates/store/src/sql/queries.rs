@@ -243,12 +243,7 @@ impl Store for SqlStore {
     }
 
     async fn update_user(&self, user: &StoredUser) -> Result<()> {
-        let q = query(
-            "UPDATE users SET connection = $2, email_lower = $3, username_lower = $4,
-                 password_hash = $5, created_at = $6, updated_at = $7, data = $8
-             WHERE user_id = $1",
-        );
-        let q = bind_user(q, user)?;
+        let q = bind_user(query(UPDATE_USER), user)?;
         let done = q.execute(&self.pool).await.map_err(|e| user_conflict(e, &user.user))?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound(format!("user {}", user.user.user_id)));
@@ -540,6 +535,74 @@ impl Store for SqlStore {
         self.write("login failures", q).await
     }
 
+    // --- rate limits
+
+    async fn count_hit(&self, key: &str, now: Millis, window_ms: Millis) -> Result<i64> {
+        let q = query(
+            "INSERT INTO rate_limits (name, hits, expires_at) VALUES ($1, 1, $2 + $3)
+             ON CONFLICT (name) DO UPDATE SET
+                 hits = CASE WHEN rate_limits.expires_at <= $2 THEN 1 ELSE rate_limits.hits + 1 END,
+                 expires_at = CASE WHEN rate_limits.expires_at <= $2 THEN $2 + $3
+                                   ELSE rate_limits.expires_at END
+             RETURNING hits",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(window_ms);
+        let row = q.fetch_one(&self.pool).await.map_err(db("rate limit"))?;
+        get(&row, "hits")
+    }
+
+    // --- password-reset tickets
+
+    async fn put_password_ticket(&self, ticket: &PasswordTicket) -> Result<()> {
+        let q = query("INSERT INTO password_tickets (ticket_sha256, user_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(&ticket.ticket_sha256)
+            .bind(&ticket.user_id)
+            .bind(ticket.expires_at);
+        self.write("password ticket", q).await
+    }
+
+    async fn password_ticket(&self, ticket_sha256: &[u8], now: Millis) -> Result<Option<PasswordTicket>> {
+        let q = query(
+            "SELECT ticket_sha256, user_id, expires_at FROM password_tickets
+             WHERE ticket_sha256 = $1 AND expires_at > $2",
+        )
+        .bind(ticket_sha256)
+        .bind(now);
+        let row = self.row("password ticket", q).await?;
+        row.as_ref()
+            .map(|row| {
+                Ok(PasswordTicket {
+                    ticket_sha256: get(row, "ticket_sha256")?,
+                    user_id: get(row, "user_id")?,
+                    expires_at: get(row, "expires_at")?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn change_password(&self, user: &StoredUser) -> Result<()> {
+        let user_id = &user.user.user_id;
+        let mut tx = self.begin_write().await?;
+        let update = bind_user(query(UPDATE_USER), user)?;
+        let done = update.execute(&mut *tx).await.map_err(|e| user_conflict(e, &user.user))?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await.map_err(db("user"))?;
+            return Err(Error::NotFound(format!("user {user_id}")));
+        }
+        const ENDS: [&str; 4] = [
+            "DELETE FROM password_tickets WHERE user_id = $1",
+            "DELETE FROM sso_sessions WHERE user_id = $1",
+            "UPDATE refresh_tokens SET revoked = TRUE WHERE user_id = $1 AND NOT revoked",
+            "DELETE FROM login_failures WHERE user_id = $1",
+        ];
+        for sql in ENDS {
+            query(sql).bind(user_id).execute(&mut *tx).await.map_err(db("password change"))?;
+        }
+        tx.commit().await.map_err(db("password change"))
+    }
+
     // --- documents
 
     async fn put_document(&self, kind: &str, id: &str, doc: &Value) -> Result<()> {
@@ -569,11 +632,13 @@ impl Store for SqlStore {
     }
 
     async fn purge_expired(&self, now: Millis) -> Result<u64> {
-        const PURGES: [&str; 4] = [
+        const PURGES: [&str; 6] = [
             "DELETE FROM login_transactions WHERE expires_at <= $1",
             "DELETE FROM auth_codes WHERE expires_at <= $1",
             "DELETE FROM sso_sessions WHERE expires_at <= $1",
             "DELETE FROM refresh_tokens WHERE expires_at <= $1",
+            "DELETE FROM password_tickets WHERE expires_at <= $1",
+            "DELETE FROM rate_limits WHERE expires_at <= $1",
         ];
         let mut removed = 0;
         for sql in PURGES {
@@ -607,6 +672,11 @@ fn stored_client(row: &AnyRow) -> Result<StoredClient> {
 fn stored_user(row: &AnyRow) -> Result<StoredUser> {
     Ok(StoredUser { user: data(row, "user")?, password_hash: get(row, "password_hash")? })
 }
+
+/// Replaces a user's columns (`update_user`, `change_password`), bound by [`bind_user`].
+const UPDATE_USER: &str = "UPDATE users SET connection = $2, email_lower = $3, username_lower = $4,
+         password_hash = $5, created_at = $6, updated_at = $7, data = $8
+     WHERE user_id = $1";
 
 /// Binds a user's columns as `$1…$8` in the order `create_user` and `update_user` share.
 fn bind_user<'q>(q: Query<'q>, stored: &'q StoredUser) -> Result<Query<'q>> {
