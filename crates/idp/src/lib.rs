@@ -9,6 +9,7 @@
 mod actions_flow;
 mod authorize;
 mod config;
+pub mod datadir;
 mod dbconnections;
 mod discovery;
 mod error;

@@ -47,14 +47,11 @@ impl SecretBox {
             return read(path);
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+            crate::datadir::create_private_dir(dir)
+                .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
         }
         let key = random_bytes::<KEY_LEN>();
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(path) {
+        match crate::datadir::private_file_options().create_new(true).open(path) {
             Ok(mut file) => {
                 file.write_all(&key)
                     .and_then(|()| file.sync_all())
