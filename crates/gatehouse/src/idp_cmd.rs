@@ -92,7 +92,7 @@ pub fn keywords(args: &IdpArgs) -> anyhow::Result<Keywords> {
 /// address), the tenant and users imports with `keywords` (`AUTH0_DOMAIN` added when missing),
 /// and how the listener serves (plain or TLS).
 pub async fn build(args: &IdpArgs, local: SocketAddr, mut keywords: Keywords) -> anyhow::Result<(Arc<Idp>, Listener)> {
-    std::fs::create_dir_all(&args.data).with_context(|| format!("creating data dir {}", args.data.display()))?;
+    idp::datadir::prepare(&args.data).with_context(|| format!("creating data dir {}", args.data.display()))?;
     let tls = args.tls || args.tls_cert.is_some();
     let public_url = match &args.public_url {
         Some(u) => u.clone(),

@@ -47,10 +47,11 @@ fn idp_defaults() -> anyhow::Result<IdpArgs> {
     Ok(IdpArgs::from_arg_matches(&matches)?)
 }
 
-/// Unpacks the embedded example so the idp reads it like any tenant folder.
+/// Unpacks the embedded example so the idp reads it like any tenant folder (private, as all of
+/// the data dir: `dev.env` holds client secrets).
 fn unpack_tenant(data: &Path) -> anyhow::Result<PathBuf> {
     let dir = data.join("cms-tenant");
-    std::fs::create_dir_all(dir.join("actions/inject-id-token"))
+    idp::datadir::create_private_dir(&dir.join("actions/inject-id-token"))
         .with_context(|| format!("creating {}", dir.display()))?;
     for (name, text) in [
         ("tenant.yaml", EXAMPLE_TENANT),
@@ -58,7 +59,8 @@ fn unpack_tenant(data: &Path) -> anyhow::Result<PathBuf> {
         ("dev.env", EXAMPLE_ENV),
         ("users.json", EXAMPLE_USERS),
     ] {
-        std::fs::write(dir.join(name), text).with_context(|| format!("writing {}", dir.join(name).display()))?;
+        idp::datadir::write_private(&dir.join(name), text.as_bytes())
+            .with_context(|| format!("writing {}", dir.join(name).display()))?;
     }
     Ok(dir)
 }
@@ -134,11 +136,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
 /// The equivalent of what runs, as files: `SERVICE_CONFIG_PATH=<data>/auth0-client
 /// SERVICE_CONFIG_FILE_NAME=config gatehouse auth0-client` would start the same service.
+/// Private (0700 directory, 0600 file): it holds both clients' secrets.
 fn write_config(setup: &Auth0ClientSetup) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&setup.config_dir).with_context(|| format!("creating {}", setup.config_dir.display()))?;
+    idp::datadir::create_private_dir(&setup.config_dir)
+        .with_context(|| format!("creating {}", setup.config_dir.display()))?;
     let path = setup.config_dir.join("config.json");
-    let text = serde_json::to_string_pretty(&setup.config_json())?;
-    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))
+    let text = serde_json::to_string_pretty(&setup.config_json())? + "\n";
+    idp::datadir::write_private(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
 
 /// What a newcomer needs, printed once everything is ready (tests wait for the first line).

@@ -180,7 +180,8 @@ mod tests {
     use serde_json::json;
 
     async fn key_set() -> KeySet {
-        KeySet::build(&[generate_key().await.expect("key")], now_ms()).expect("key set")
+        let secrets = crate::secrets::SecretBox::from_key(&[7; 32]);
+        KeySet::build(&[generate_key(&secrets).await.expect("key")], now_ms(), &secrets).expect("key set")
     }
 
     fn claims(sub: &str) -> Map<String, Value> {

@@ -2,7 +2,13 @@
 //! in the JWKS while tokens they signed may be valid. Each node holds a parsed [`KeySet`] and
 //! the serialised JWKS in memory, reloaded from the store on rotation, every minute, and on an
 //! unknown `kid` (at most once a second).
+//!
+//! Private keys are sealed with the node's [`SecretBox`] before they reach the store, so a
+//! copy of the database signs nothing. Keys an earlier version stored in clear are sealed at
+//! start (and when a reload finds one an older node added); a node whose secrets key opens
+//! none of the sealed keys refuses to start rather than rotate them away.
 
+use crate::secrets::{SecretBox, is_sealed};
 use crate::util::{b64, b64url, now_ms, sha256};
 use crate::{Error, Result};
 use aws_lc_rs::digest;
@@ -13,7 +19,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use store::{SigningKey, Store};
+use store::{KeySecretReplacement, SigningKey, Store};
 
 /// Keys rotated out stay published this long: the longest access-token lifetime Auth0 allows.
 const PUBLISH_AFTER_ROTATION_MS: i64 = 2_592_000 * 1000;
@@ -47,12 +53,12 @@ impl KeySet {
         self.verifiers.get(kid)
     }
 
-    pub(crate) fn build(keys: &[SigningKey], now: i64) -> Result<Self> {
+    pub(crate) fn build(keys: &[SigningKey], now: i64, secrets: &SecretBox) -> Result<Self> {
         let mut signer = None;
         let mut verifiers = HashMap::new();
         let mut jwks = Vec::new();
         for key in keys.iter().filter(|k| is_published(k, now)) {
-            let pair = RsaKeyPair::from_pkcs8(&key.private_pkcs8)
+            let pair = RsaKeyPair::from_pkcs8(&private_der(key, secrets)?)
                 .map_err(|e| Error::internal(format!("signing key {}: {e}", key.kid)))?;
             let public = pair.public_key();
             let verifier = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public.as_ref())
@@ -94,21 +100,27 @@ impl KeySet {
 
 pub struct KeyRing {
     store: Arc<dyn Store>,
+    secrets: Arc<SecretBox>,
     set: RwLock<Arc<KeySet>>,
     /// Serialises reloads; holds when the last one for an unknown `kid` began.
     reload: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl KeyRing {
-    /// Loads the keys, creating the first one when the store has none.
-    pub async fn load(store: Arc<dyn Store>) -> Result<Self> {
-        let mut keys = store.signing_keys().await?;
+    /// Loads the keys, sealing those stored in clear, and creates the first one when the store
+    /// has none. Fails, changing nothing, when `secrets` cannot open the sealed keys.
+    pub async fn load(store: Arc<dyn Store>, secrets: Arc<SecretBox>) -> Result<Self> {
+        // Checked before anything is written: sealing clear keys or adding a key under the
+        // wrong secrets key would leave keys the other nodes cannot open.
+        let keys = store.signing_keys().await?;
+        check_sealed_keys_open(&keys, &secrets)?;
+        let mut keys = seal_clear_keys(&*store, &secrets, keys).await?;
         if !keys.iter().any(|k| k.current && k.revoked_at.is_none()) {
-            store.add_signing_key(&generate_key().await?).await?;
+            store.add_signing_key(&generate_key(&secrets).await?).await?;
             keys = store.signing_keys().await?;
         }
-        let set = KeySet::build(&keys, now_ms())?;
-        Ok(KeyRing { store, set: RwLock::new(Arc::new(set)), reload: tokio::sync::Mutex::new(None) })
+        let set = KeySet::build(&keys, now_ms(), &secrets)?;
+        Ok(KeyRing { store, secrets, set: RwLock::new(Arc::new(set)), reload: tokio::sync::Mutex::new(None) })
     }
 
     pub fn current(&self) -> Arc<KeySet> {
@@ -136,25 +148,90 @@ impl KeyRing {
 
     async fn reload_locked(&self) -> Result<Arc<KeySet>> {
         let keys = self.store.signing_keys().await?;
+        // A node of an earlier version may have rotated a key in, in clear.
+        let keys = seal_clear_keys(&*self.store, &self.secrets, keys).await?;
         let now = now_ms();
         let current = self.current();
         if current.publishes_the_same(&keys, now) {
             return Ok(current);
         }
-        let set = Arc::new(KeySet::build(&keys, now)?);
+        let set = Arc::new(KeySet::build(&keys, now, &self.secrets)?);
         *self.set.write().unwrap_or_else(|e| e.into_inner()) = set.clone();
         Ok(set)
     }
 
     /// Makes a fresh key current; the previous one stays published.
     pub async fn rotate(&self) -> Result<Arc<KeySet>> {
-        self.store.add_signing_key(&generate_key().await?).await?;
+        self.store.add_signing_key(&generate_key(&self.secrets).await?).await?;
         self.reload().await
     }
 }
 
-/// RSA key generation takes tens of milliseconds: keep it off the async workers.
-pub(crate) async fn generate_key() -> Result<SigningKey> {
+/// What a private key is sealed for: its own `kid`, so a sealed key copied onto another key's
+/// row does not open (distinct from the contexts of Action secrets).
+fn seal_context(kid: &str) -> String {
+    format!("gatehouse:signing-key:{kid}")
+}
+
+/// The PKCS#8 DER of a stored key, opened when sealed.
+fn private_der(key: &SigningKey, secrets: &SecretBox) -> Result<Vec<u8>> {
+    if !is_sealed(&key.private_pkcs8) {
+        return Ok(key.private_pkcs8.clone());
+    }
+    let sealed = std::str::from_utf8(&key.private_pkcs8).map_err(|_| Error::internal("a sealed key is not text"))?;
+    secrets.open_bytes(&seal_context(&key.kid), sealed)
+}
+
+/// Fails, naming the first key concerned, when a sealed key does not open with `secrets`:
+/// this node was given another secrets key than the one the keys were sealed with.
+fn check_sealed_keys_open(keys: &[SigningKey], secrets: &SecretBox) -> Result<()> {
+    for key in keys.iter().filter(|k| is_sealed(&k.private_pkcs8)) {
+        private_der(key, secrets).map_err(|_| {
+            Error::internal(format!(
+                "the signing key {} in the database cannot be decrypted with this node's secrets key: \
+                 start it with the secrets key the database was used with (--secrets-key, default \
+                 <data>/secrets.key; every node sharing a database needs the same file)",
+                key.kid
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Seals the keys stored in clear (databases from before sealing) and returns the keys as
+/// stored afterwards. All are replaced in one compare-and-set, so nodes starting together on
+/// one database seal them once; the others re-read what the first wrote, and check that they
+/// can open it.
+async fn seal_clear_keys(store: &dyn Store, secrets: &SecretBox, keys: Vec<SigningKey>) -> Result<Vec<SigningKey>> {
+    let clear: Vec<&SigningKey> = keys.iter().filter(|k| !is_sealed(&k.private_pkcs8)).collect();
+    if clear.is_empty() {
+        return Ok(keys);
+    }
+    let replacements = clear
+        .iter()
+        .map(|k| {
+            let sealed = secrets.seal_bytes(&seal_context(&k.kid), &k.private_pkcs8)?;
+            Ok(KeySecretReplacement { kid: k.kid.clone(), old: k.private_pkcs8.clone(), new: sealed.into_bytes() })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if store.replace_signing_key_secrets(&replacements).await? {
+        let kids: Vec<&str> = clear.iter().map(|k| k.kid.as_str()).collect();
+        tracing::info!(kids = ?kids, "sealed the signing keys stored in clear with the secrets key");
+    }
+    let keys = store.signing_keys().await?;
+    check_sealed_keys_open(&keys, secrets)?;
+    Ok(keys)
+}
+
+/// A fresh key, sealed. RSA key generation takes tens of milliseconds: keep it off the async
+/// workers.
+pub(crate) async fn generate_key(secrets: &SecretBox) -> Result<SigningKey> {
+    let mut key = generate_clear_key().await?;
+    key.private_pkcs8 = secrets.seal_bytes(&seal_context(&key.kid), &key.private_pkcs8)?.into_bytes();
+    Ok(key)
+}
+
+async fn generate_clear_key() -> Result<SigningKey> {
     tokio::task::spawn_blocking(|| {
         let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| Error::internal("RSA key generation failed"))?;
         let pkcs8 = pair.as_der().map_err(|_| Error::internal("RSA key encoding failed"))?;
@@ -189,7 +266,8 @@ mod tests {
 
     async fn ring() -> (KeyRing, Arc<dyn Store>) {
         let store: Arc<dyn Store> = Arc::new(SqlStore::connect("sqlite::memory:").await.expect("store"));
-        (KeyRing::load(store.clone()).await.expect("ring"), store)
+        let secrets = Arc::new(SecretBox::from_key(&[7; 32]));
+        (KeyRing::load(store.clone(), secrets).await.expect("ring"), store)
     }
 
     #[tokio::test]
@@ -199,7 +277,7 @@ mod tests {
         assert!(Arc::ptr_eq(&before, &ring.reload().await.unwrap()));
         assert!(Arc::ptr_eq(&before, &ring.current()));
 
-        store.add_signing_key(&generate_key().await.unwrap()).await.unwrap();
+        store.add_signing_key(&generate_key(&ring.secrets).await.unwrap()).await.unwrap();
         let after = ring.reload().await.unwrap();
         assert!(!Arc::ptr_eq(&before, &after));
         assert_ne!(after.signer.kid, before.signer.kid);
@@ -212,7 +290,7 @@ mod tests {
         let first = ring.reload_for_unknown_kid().await.unwrap();
 
         // Another node rotates; within the interval a second unknown kid does not read the store.
-        store.add_signing_key(&generate_key().await.unwrap()).await.unwrap();
+        store.add_signing_key(&generate_key(&ring.secrets).await.unwrap()).await.unwrap();
         let throttled = ring.reload_for_unknown_kid().await.unwrap();
         assert!(Arc::ptr_eq(&first, &throttled));
 
@@ -224,10 +302,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_reload_seals_a_clear_key_a_node_of_an_earlier_version_rotated_in() {
+        let (ring, store) = ring().await;
+        let clear = generate_clear_key().await.unwrap();
+        store.add_signing_key(&clear).await.unwrap();
+        let reloaded = ring.reload().await.unwrap();
+        assert_eq!(reloaded.signer.kid, clear.kid, "the new key signs");
+        let stored = store.signing_keys().await.unwrap();
+        assert!(stored.iter().all(|k| is_sealed(&k.private_pkcs8)), "no key stays in clear");
+        let sealed = stored.iter().find(|k| k.kid == clear.kid).unwrap();
+        assert_eq!(private_der(sealed, &ring.secrets).unwrap(), clear.private_pkcs8);
+    }
+
+    #[tokio::test]
     async fn a_forced_reload_is_never_throttled() {
         let (ring, store) = ring().await;
         let first = ring.reload_for_unknown_kid().await.unwrap();
-        store.add_signing_key(&generate_key().await.unwrap()).await.unwrap();
+        store.add_signing_key(&generate_key(&ring.secrets).await.unwrap()).await.unwrap();
         assert_ne!(ring.reload().await.unwrap().signer.kid, first.signer.kid);
     }
 }

@@ -9,6 +9,7 @@
 mod actions_flow;
 mod authorize;
 mod config;
+pub mod datadir;
 mod dbconnections;
 mod discovery;
 mod error;
@@ -54,8 +55,8 @@ pub struct Idp {
     hasher: password::Hasher,
     mailer: Arc<dyn mail::Mailer>,
     rate_limiter: management::RateLimiter,
-    /// Encrypts action secrets at rest (key file from the configuration).
-    secrets: secrets::SecretBox,
+    /// Encrypts action secrets and signing keys at rest (key file from the configuration).
+    secrets: Arc<secrets::SecretBox>,
     /// Runs action code on the blocking pool.
     actions: actions_flow::Runner,
     /// HTTP client and caches for upstream identity providers (Google, OpenID Connect).
@@ -72,10 +73,10 @@ impl Idp {
     pub async fn new(config: Config, store: Arc<dyn Store>, mailer: Arc<dyn mail::Mailer>) -> Result<AppState> {
         let cache = Arc::new(store::CachedStore::new(store, CACHE_TTL, &[post_login::USERINFO_CLAIMS]));
         let store: Arc<dyn Store> = cache.clone();
-        let keys = keys::KeyRing::load(store.clone()).await?;
+        let secrets = Arc::new(secrets::SecretBox::load_or_create(&config.secrets_key_path())?);
+        let keys = keys::KeyRing::load(store.clone(), secrets.clone()).await?;
         let hasher = password::Hasher::new(config.bcrypt_cost);
         let rate_limiter = management::RateLimiter::new(config.management_rate_limit);
-        let secrets = secrets::SecretBox::load_or_create(&config.secrets_key_path())?;
         let actions = actions_flow::Runner::new(config.action_limits);
         let upstreams = social::Upstreams::new(config.upstream_timeout)?;
         Ok(Arc::new(Idp { config, store, cache, keys, hasher, mailer, rate_limiter, secrets, actions, upstreams }))

@@ -31,13 +31,20 @@ impl Outbox {
 #[async_trait]
 impl Mailer for Outbox {
     async fn send(&self, message: Message) -> std::io::Result<()> {
-        tokio::fs::create_dir_all(&self.dir).await?;
         let name = format!("{}-{}.json", crate::util::now_ms(), crate::util::random_hex(8));
         let body = serde_json::to_vec_pretty(&message).map_err(std::io::Error::other)?;
-        // Write then rename, so a reader never sees half a message.
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        tokio::fs::write(&tmp, body).await?;
-        tokio::fs::rename(&tmp, self.dir.join(&name)).await?;
+        // Write then rename, so a reader never sees half a message. Private (0700 directory,
+        // 0600 file from its creation): a message holds a live password-reset link.
+        let dir = self.dir.clone();
+        let written = name.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::datadir::create_private_dir(&dir)?;
+            let tmp = dir.join(format!(".{written}.tmp"));
+            crate::datadir::write_private(&tmp, &body)?;
+            std::fs::rename(&tmp, dir.join(&written))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
         tracing::info!(to = %message.to, subject = %message.subject, file = %name, "mail written to outbox");
         Ok(())
     }

@@ -1,7 +1,8 @@
-//! Action secrets at rest: AES-256-GCM (aws-lc-rs) under a 32-byte key that lives outside the
-//! database, in a key file (`<data>/secrets.key` unless configured), created with mode 0600 on
-//! first start. Each value gets a random 96-bit nonce; the additional data binds a ciphertext
-//! to its action and secret name, so a stored value cannot be moved to another action.
+//! Action secrets and signing keys at rest: AES-256-GCM (aws-lc-rs) under a 32-byte key that
+//! lives outside the database, in a key file (`<data>/secrets.key` unless configured), created
+//! with mode 0600 on first start. Each value gets a random 96-bit nonce; the additional data
+//! binds a ciphertext to what it is (an action and secret name, a key's kid), so a stored value
+//! cannot be moved to another.
 //!
 //! This module owns the key and the sealed format (`v1.<base64url(nonce ‖ ciphertext ‖ tag)>`).
 //! It must not log or return plaintext anywhere but to its caller; nodes sharing a database must
@@ -47,14 +48,11 @@ impl SecretBox {
             return read(path);
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+            crate::datadir::create_private_dir(dir)
+                .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
         }
         let key = random_bytes::<KEY_LEN>();
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(path) {
+        match crate::datadir::private_file_options().create_new(true).open(path) {
             Ok(mut file) => {
                 file.write_all(&key)
                     .and_then(|()| file.sync_all())
@@ -70,8 +68,13 @@ impl SecretBox {
 
     /// Encrypts `plaintext`, bound to `context` (e.g. the action id and secret name).
     pub fn seal(&self, context: &str, plaintext: &str) -> Result<String> {
+        self.seal_bytes(context, plaintext.as_bytes())
+    }
+
+    /// [`seal`](Self::seal) for binary values (signing keys' PKCS#8).
+    pub fn seal_bytes(&self, context: &str, plaintext: &[u8]) -> Result<String> {
         let nonce = random_bytes::<NONCE_LEN>();
-        let mut data = plaintext.as_bytes().to_vec();
+        let mut data = plaintext.to_vec();
         self.key
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut data)
             .map_err(|_| Error::internal("encrypting a secret failed"))?;
@@ -83,11 +86,11 @@ impl SecretBox {
     /// Decrypts a value `seal` produced for the same `context`. Fails on a wrong key, a value
     /// moved to another context, or tampering.
     pub fn open(&self, context: &str, sealed: &str) -> Result<String> {
-        let undecryptable = || {
-            Error::internal(
-                "a stored secret cannot be decrypted with this node's secrets key (do all nodes share the key file?)",
-            )
-        };
+        String::from_utf8(self.open_bytes(context, sealed)?).map_err(|_| undecryptable())
+    }
+
+    /// [`open`](Self::open) for values sealed with [`seal_bytes`](Self::seal_bytes).
+    pub fn open_bytes(&self, context: &str, sealed: &str) -> Result<Vec<u8>> {
         let raw = sealed.strip_prefix(PREFIX).and_then(b64url_decode).ok_or_else(undecryptable)?;
         if raw.len() < NONCE_LEN {
             return Err(undecryptable());
@@ -97,8 +100,19 @@ impl SecretBox {
         let mut data = rest.to_vec();
         let plain =
             self.key.open_in_place(nonce, Aad::from(context.as_bytes()), &mut data).map_err(|_| undecryptable())?;
-        String::from_utf8(plain.to_vec()).map_err(|_| undecryptable())
+        Ok(plain.to_vec())
     }
+}
+
+/// Whether a stored value is in the sealed format (the others predate sealing).
+pub fn is_sealed(stored: &[u8]) -> bool {
+    stored.starts_with(PREFIX.as_bytes())
+}
+
+fn undecryptable() -> Error {
+    Error::internal(
+        "a stored secret cannot be decrypted with this node's secrets key (do all nodes share the key file?)",
+    )
 }
 
 #[cfg(test)]

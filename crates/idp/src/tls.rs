@@ -3,6 +3,7 @@
 //! The CA is created once in the data dir (`ca.pem`, `ca-key.pem`) and kept, so trusting it
 //! once lasts; the server certificate is re-issued at every start for the names asked for.
 
+use crate::datadir::write_private;
 use std::path::{Path, PathBuf};
 
 pub struct LocalCa {
@@ -36,7 +37,7 @@ impl LocalCa {
     /// (DNS names or IP addresses).
     pub fn ensure(dir: &Path, names: &[String]) -> std::io::Result<LocalCa> {
         let err = |e: rcgen::Error| std::io::Error::other(e.to_string());
-        std::fs::create_dir_all(dir)?;
+        crate::datadir::create_private_dir(dir)?;
         let ca_pem_path = dir.join("ca.pem");
         let ca_key_path = dir.join("ca-key.pem");
         let ca_key = if ca_pem_path.exists() && ca_key_path.exists() {
@@ -45,7 +46,8 @@ impl LocalCa {
             let key = rcgen::KeyPair::generate().map_err(err)?;
             let cert = ca_params().map_err(err)?.self_signed(&key).map_err(err)?;
             write_private(&ca_key_path, key.serialize_pem().as_bytes())?;
-            std::fs::write(&ca_pem_path, cert.pem())?;
+            // The certificate is public, but every file of the data dir is private alike.
+            write_private(&ca_pem_path, cert.pem().as_bytes())?;
             key
         };
         let issuer = rcgen::Issuer::new(ca_params().map_err(err)?, ca_key);
@@ -59,15 +61,4 @@ impl LocalCa {
         chain.push_str(&std::fs::read_to_string(&ca_pem_path)?);
         Ok(LocalCa { ca_pem_path, cert_pem: chain.into_bytes(), key_pem: server_key.serialize_pem().into_bytes() })
     }
-}
-
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    opts.mode(0o600);
-    opts.open(path)?.write_all(data)
 }

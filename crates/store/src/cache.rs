@@ -346,6 +346,9 @@ impl Store for CachedStore {
     async fn add_signing_key(&self, key: &SigningKey) -> Result<()> {
         self.inner.add_signing_key(key).await
     }
+    async fn replace_signing_key_secrets(&self, replacements: &[KeySecretReplacement]) -> Result<bool> {
+        self.inner.replace_signing_key_secrets(replacements).await
+    }
     async fn put_login_transaction(&self, tx: &LoginTransaction) -> Result<()> {
         self.inner.put_login_transaction(tx).await
     }

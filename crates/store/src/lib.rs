@@ -103,6 +103,10 @@ pub trait Store: Send + Sync + 'static {
     /// Adds a key; when `key.current`, the previous current key is marked rotated in the same
     /// transaction, so exactly one key is ever current.
     async fn add_signing_key(&self, key: &SigningKey) -> Result<()>;
+    /// Replaces the stored private keys, all or none: each `kid`'s `private_pkcs8` becomes
+    /// `new` only if every one still holds its `old`. `false` (nothing written) when one was
+    /// changed meanwhile, e.g. by another node sealing the same keys at the same start.
+    async fn replace_signing_key_secrets(&self, replacements: &[KeySecretReplacement]) -> Result<bool>;
 
     // --- login transactions (between /authorize and the login form)
     async fn put_login_transaction(&self, tx: &LoginTransaction) -> Result<()>;

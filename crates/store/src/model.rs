@@ -328,10 +328,12 @@ pub struct StoredUser {
     pub password_hash: Option<String>,
 }
 
-/// An RSA signing key. `private_pkcs8` is DER.
+/// An RSA signing key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SigningKey {
     pub kid: String,
+    /// The private key as the idp stores it: sealed (the store never sees it in clear), or
+    /// PKCS#8 DER in databases written before sealing.
     pub private_pkcs8: Vec<u8>,
     /// DER of a self-signed certificate for the key (the JWKS `x5c`).
     pub cert_der: Vec<u8>,
@@ -341,6 +343,14 @@ pub struct SigningKey {
     /// Set when a key was rotated out; it stays published until tokens it signed expire.
     pub rotated_at: Option<Millis>,
     pub revoked_at: Option<Millis>,
+}
+
+/// One key of [`Store::replace_signing_key_secrets`](crate::Store::replace_signing_key_secrets).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeySecretReplacement {
+    pub kid: String,
+    pub old: Vec<u8>,
+    pub new: Vec<u8>,
 }
 
 /// A pending `/authorize` request waiting for the user to sign in.

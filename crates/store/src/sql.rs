@@ -81,6 +81,9 @@ impl SqlStore {
             Dialect::Sqlite => sqlite_pool(url),
             Dialect::Postgres => (url.to_owned(), postgres_pool(schema)),
         };
+        if dialect == Dialect::Sqlite && url.contains("mode=rwc") {
+            create_private_file(&url)?;
+        }
         let pool = options.connect(&url).await.map_err(db("database connection"))?;
         let store = SqlStore { pool, dialect };
         migrate::run(&store, schema).await?;
@@ -178,6 +181,25 @@ fn sqlite_pool(url: &str) -> (String, AnyPoolOptions) {
         })
     });
     (url, options)
+}
+
+/// SQLite would create a missing database file 0644 (less the umask), readable by every local
+/// user, and gives its `-wal` and `-shm` files the database file's mode. So the file is created
+/// here first, empty (SQLite reads that as an empty database) and 0600 from its first instant;
+/// an existing file is left as it is.
+fn create_private_file(url: &str) -> Result<()> {
+    use std::str::FromStr;
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).map_err(|e| Error::InvalidUrl(e.to_string()))?;
+    let path = options.get_filename();
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    match file.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Backend(format!("creating the database file {}: {e}", path.display()).into())),
+    }
 }
 
 fn postgres_pool(schema: Option<&str>) -> AnyPoolOptions {

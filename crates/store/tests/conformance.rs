@@ -161,6 +161,7 @@ conformance!(
     user_by_login,
     record_login_concurrent,
     signing_key_rotation,
+    signing_key_secrets_replaced_all_or_none,
     code_redemption,
     code_redemption_concurrent,
     refresh_rotation,
@@ -573,6 +574,28 @@ mod cases {
 
         assert!(matches!(store.add_signing_key(&key("k4", 500, false)).await, Err(Error::Conflict(_))));
         assert_eq!(store.signing_keys().await.unwrap().len(), 4);
+    }
+
+    pub async fn signing_key_secrets_replaced_all_or_none(store: &dyn Store) {
+        store.add_signing_key(&key("k1", 100, false)).await.unwrap();
+        store.add_signing_key(&key("k2", 200, true)).await.unwrap();
+        let replace =
+            |kid: &str, old: Vec<u8>, new: &[u8]| KeySecretReplacement { kid: kid.into(), old, new: new.to_vec() };
+        let (old1, old2) = (key("k1", 0, false).private_pkcs8, key("k2", 0, false).private_pkcs8);
+
+        // One stale expectation: nothing is written, not even the key that matched.
+        let stale = [replace("k1", old1.clone(), b"sealed-1"), replace("k2", b"other".to_vec(), b"sealed-2")];
+        assert!(!store.replace_signing_key_secrets(&stale).await.unwrap());
+        assert_eq!(store.signing_keys().await.unwrap()[0].private_pkcs8, old1);
+
+        let fresh = [replace("k1", old1.clone(), b"sealed-1"), replace("k2", old2.clone(), b"sealed-2")];
+        assert!(store.replace_signing_key_secrets(&fresh).await.unwrap());
+        let keys = store.signing_keys().await.unwrap();
+        assert_eq!(keys[0], SigningKey { private_pkcs8: b"sealed-1".to_vec(), ..key("k1", 100, false) });
+        assert_eq!(keys[1], SigningKey { private_pkcs8: b"sealed-2".to_vec(), ..key("k2", 200, true) });
+        // A second node doing the same replacement finds the keys already replaced.
+        assert!(!store.replace_signing_key_secrets(&fresh).await.unwrap());
+        assert!(store.replace_signing_key_secrets(&[]).await.unwrap());
     }
 
     pub async fn code_redemption(store: &dyn Store) {

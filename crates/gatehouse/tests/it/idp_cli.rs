@@ -37,3 +37,52 @@ fn request_timeout_out_of_range_or_not_a_number_stops_the_start_with_the_flag_na
         assert!(stderr.contains("--request-timeout"), "{bad}: {stderr}");
     }
 }
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    meta.permissions().mode() & 0o777
+}
+
+/// What others can read in a data dir, as the start-up warning words it.
+const SHARED_WARNING: &str = "other users of this machine can read it";
+
+#[cfg(unix)]
+#[test]
+fn the_data_dir_and_every_file_it_creates_are_private() {
+    let root = TempDir::new("idp-private");
+    let dir = root.path().join("data");
+    let idp = IdpProcess::start_at(root, &dir, true, &[]);
+    assert_eq!(mode(&dir), 0o700, "the data dir");
+    // SQLite keeps the -wal and -shm files while the database is open.
+    for file in ["gatehouse.db", "gatehouse.db-wal", "gatehouse.db-shm", "secrets.key", "ca-key.pem", "ca.pem"] {
+        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+    }
+    assert!(!idp.output().contains(SHARED_WARNING), "nothing to warn about: {}", idp.output());
+}
+
+#[cfg(unix)]
+#[test]
+fn start_warns_about_a_data_dir_and_files_others_can_read_naming_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = TempDir::new("idp-shared");
+    let dir = data.path().to_path_buf();
+    let db = dir.join("gatehouse.db");
+    // As an earlier version left them: an empty file is an empty SQLite database.
+    std::fs::write(&db, b"").unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let idp = IdpProcess::start_at(data, &dir, false, &[]);
+    let output = idp.output();
+    let warning = |path: &std::path::Path| {
+        let name = format!("{} has mode ", path.display());
+        output.lines().find(|l| l.contains(&name) && l.contains(SHARED_WARNING)).map(str::to_string)
+    };
+    let on_db = warning(&db).unwrap_or_else(|| panic!("no warning about the database:\n{output}"));
+    assert!(on_db.contains("0644") && on_db.contains(&format!("chmod 600 {}", db.display())), "{on_db}");
+    assert!(on_db.contains(r#""level":"WARN""#), "{on_db}");
+    let on_dir = warning(&dir).unwrap_or_else(|| panic!("no warning about the data dir:\n{output}"));
+    assert!(on_dir.contains("0755") && on_dir.contains(&format!("chmod 700 {}", dir.display())), "{on_dir}");
+    assert_eq!(mode(&db), 0o644, "reported, not changed");
+}

@@ -92,7 +92,14 @@ impl IdpProcess {
     /// [`start`](Self::start) with more flags.
     pub fn start_with(tls: bool, extra: &[&str]) -> Self {
         let data = TempDir::new("idp");
-        let mut cmd = idp_command(data.path(), tls);
+        let dir = data.path().to_path_buf();
+        Self::start_at(data, &dir, tls, extra)
+    }
+
+    /// [`start_with`](Self::start_with) with the data dir at `dir`, e.g. a directory under
+    /// `data` that does not exist yet (`data` is removed when the process is dropped).
+    pub fn start_at(data: TempDir, dir: &Path, tls: bool, extra: &[&str]) -> Self {
+        let mut cmd = idp_command(dir, tls);
         cmd.args(extra);
         let (child, output, rx) = spawn_collecting(&mut cmd, "idp listening on ");
         let line = rx.recv_timeout(IDP_START_TIMEOUT);

@@ -217,6 +217,29 @@ async fn up_keeps_group_changes_across_restarts_and_ports() {
     assert!(home.body.contains("<li>admin</li><li>editors</li>"), "{}", home.body);
 }
 
+#[cfg(unix)]
+#[test]
+fn up_creates_its_data_dir_and_files_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = TempDir::new("up-private");
+    let data = root.path().join("data");
+    let up = UpProcess::start(&data, free_port());
+    let mode = |rel: &str| {
+        let path = data.join(rel);
+        std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+    };
+    for dir in ["", "auth0-client", "cms-tenant", "cms-tenant/actions"] {
+        assert_eq!(mode(dir), 0o700, "directory {dir:?}");
+    }
+    // config.json holds both clients' secrets; dev.env the tenant's.
+    for file in
+        ["auth0-client/config.json", "cms-tenant/dev.env", "cms-tenant/tenant.yaml", "gatehouse.db", "secrets.key"]
+    {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+    assert!(!up.output().contains("other users of this machine can read it"), "{}", up.output());
+}
+
 #[tokio::test]
 async fn up_on_a_taken_port_fails_with_a_clear_message() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -376,10 +376,13 @@ async fn a_job_survives_a_restart() {
     store.put_document("job", "job_RestartRestart00", &pending("job_RestartRestart00", 1)).await.unwrap();
     store.put_document("job_file", "job_GivenUpGivenUp00", &Value::String("[]".into())).await.unwrap();
     store.put_document("job", "job_GivenUpGivenUp00", &pending("job_GivenUpGivenUp00", 3)).await.unwrap();
+    // The next node opens the sealed signing keys with the same secrets key.
+    let key = first.idp.config.secrets_key_path();
     drop(first);
 
     // Provisioning again is idempotent; it grants the M2M app the new node's audience.
-    let second = start_on(Arc::new(store::SqlStore::connect(&url).await.unwrap()), true, |_| {}).await;
+    let second =
+        start_on(Arc::new(store::SqlStore::connect(&url).await.unwrap()), true, |c| c.secrets_key = Some(key)).await;
     let resumer = second.idp.resume_jobs();
     let tok = management_token(&second, None).await;
     let done = wait_done(&second, &tok, "job_RestartRestart00").await;

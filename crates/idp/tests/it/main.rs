@@ -3,6 +3,7 @@
 //! PostgreSQL. One test binary (modules below) so the world links once.
 
 mod actions;
+mod at_rest;
 mod harness;
 mod jobs;
 mod login_flow;

@@ -357,6 +357,27 @@ impl Store for SqlStore {
         tx.commit().await.map_err(db(&what))
     }
 
+    async fn replace_signing_key_secrets(&self, replacements: &[KeySecretReplacement]) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        for r in replacements {
+            let what = format!("signing key {}", r.kid);
+            let replaced = query("UPDATE signing_keys SET private_pkcs8 = $1 WHERE kid = $2 AND private_pkcs8 = $3")
+                .bind(&r.new)
+                .bind(&r.kid)
+                .bind(&r.old)
+                .execute(&mut *tx)
+                .await
+                .map_err(db(&what))?
+                .rows_affected();
+            if replaced == 0 {
+                // Dropping the transaction rolls back the keys replaced so far.
+                return Ok(false);
+            }
+        }
+        tx.commit().await.map_err(db("signing keys"))?;
+        Ok(true)
+    }
+
     // --- login transactions
 
     async fn put_login_transaction(&self, tx: &LoginTransaction) -> Result<()> {
