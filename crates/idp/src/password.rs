@@ -38,7 +38,14 @@ impl Hasher {
         tokio::task::spawn_blocking(f).await.map_err(Error::internal)
     }
 
+    /// Callers check the policy first, which refuses what bcrypt would truncate; this check
+    /// makes a caller that forgot fail instead of storing a hash that accepts any suffix past
+    /// byte 72. (bcrypt's `non_truncating_hash` counts a terminating NUL and so refuses a
+    /// 72-byte password, which bcrypt uses whole.)
     pub async fn hash(&self, password: &str) -> Result<String> {
+        if password.len() > MAX_BYTES {
+            return Err(Error::internal(TOO_LONG));
+        }
         let (password, cost) = (password.to_owned(), self.cost);
         self.run(move || bcrypt::hash(password, cost)).await?.map_err(Error::internal)
     }
@@ -141,6 +148,7 @@ mod tests {
         let h = Hasher::new(4);
         let hash = h.hash("Secret-123").await.unwrap();
         assert!(hash.starts_with("$2b$04$"));
+        assert!(h.hash(&"a".repeat(MAX_BYTES + 1)).await.is_err(), "bcrypt would truncate it");
         assert_eq!(h.verify("Secret-123", Some(&hash)).await.unwrap(), Verified::Yes);
         assert_eq!(h.verify("secret-123", Some(&hash)).await.unwrap(), Verified::No);
         // A `$2a$` hash as Auth0 exports them, cost 10: verifies, and asks for a rehash at cost 4.
