@@ -148,6 +148,9 @@ pub struct Env {
     pub auth0_logout_client_id_enabled: bool,
     pub mongo: MongoVars,
     pub delay_shutdown_seconds: u64,
+    /// Gatehouse's own (not Mia's): how long a client may take to send a request head, how long
+    /// a connection may stay unused, and how many one address may hold open.
+    pub connection_limits: server::Limits,
 }
 
 /// Go's `strconv.ParseBool`, which the original's configlib uses.
@@ -225,6 +228,26 @@ impl Env {
                 properties: var("USERS_PROPERTIES_TO_SAVE"),
             },
             delay_shutdown_seconds: number("DELAY_SHUTDOWN_SECONDS", 10)?,
+            connection_limits: Self::connection_limits(&number)?,
+        })
+    }
+
+    fn connection_limits(
+        number: &impl Fn(&str, u64) -> Result<u64, ConfigError>,
+    ) -> Result<server::Limits, ConfigError> {
+        let defaults = server::Limits::default();
+        let seconds = |k: &str, default: std::time::Duration| -> Result<std::time::Duration, ConfigError> {
+            match number(k, default.as_secs())? {
+                0 => Err(err(k, "must be greater than 0")),
+                n => Ok(std::time::Duration::from_secs(n)),
+            }
+        };
+        let max = number("MAX_CONNECTIONS_PER_IP", defaults.max_per_address as u64)?;
+        Ok(server::Limits {
+            header_timeout: seconds("HEADER_TIMEOUT_SECONDS", defaults.header_timeout)?,
+            idle_timeout: seconds("IDLE_TIMEOUT_SECONDS", defaults.idle_timeout)?,
+            max_per_address: usize::try_from(max).map_err(|_| err("MAX_CONNECTIONS_PER_IP", "is too large"))?,
+            max_header_bytes: crate::MAX_HEADER_BYTES,
         })
     }
 
@@ -883,6 +906,7 @@ mod tests {
         assert_eq!(e.http_port, 8080);
         assert_eq!(e.session_duration_seconds, 86400);
         assert_eq!(e.delay_shutdown_seconds, 10);
+        assert_eq!(e.connection_limits, server::Limits::default());
         assert_eq!(e.log_level, LogLevel::Info);
         assert!(e.redis.is_none());
         assert_eq!(e.config_file(), PathBuf::from("/configs/config.json"));
@@ -901,6 +925,9 @@ mod tests {
             (&[("REDIS_HOSTS", "r"), ("REDIS_MODE", "cluster")][..], "REDIS_MODE"),
             (&[("REDIS_HOSTS", "r"), ("REDIS_MODE", "sentinel")][..], "REDIS_MASTER_NAME"),
             (&[("SERVICE_PREFIX", "api")][..], "SERVICE_PREFIX"),
+            (&[("HEADER_TIMEOUT_SECONDS", "0")][..], "HEADER_TIMEOUT_SECONDS"),
+            (&[("IDLE_TIMEOUT_SECONDS", "soon")][..], "IDLE_TIMEOUT_SECONDS"),
+            (&[("MAX_CONNECTIONS_PER_IP", "-1")][..], "MAX_CONNECTIONS_PER_IP"),
         ] {
             let get = |k: &str| {
                 bad.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()).or_else(|| match k {

@@ -25,8 +25,6 @@ pub mod util;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::session::{KeyedLocks, SessionStore, Sessions};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,7 +34,7 @@ use std::time::Duration;
 pub use routes::router;
 
 /// Request line plus headers, at most (larger requests get 431).
-pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+pub const MAX_HEADER_BYTES: usize = server::MAX_HEADER_BYTES;
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -178,8 +176,9 @@ fn shutdown_signal() -> impl Future<Output = ()> {
 
 /// Serves until `shutdown` resolves, then: stops accepting, reports not ready, lets open
 /// connections go on for `delay` (`DELAY_SHUTDOWN_SECONDS`), drains in-flight requests and
-/// returns. HTTP/1.1 and HTTP/2 (h2c); requests with more than [`MAX_HEADER_BYTES`] of headers
-/// get 431.
+/// returns. HTTP/1.1 and HTTP/2 (h2c) through the workspace's one accept loop (crate `server`),
+/// bounded by the environment's connection limits; requests with more than
+/// [`MAX_HEADER_BYTES`] of headers get 431.
 pub async fn serve(
     app: AppState,
     listener: tokio::net::TcpListener,
@@ -187,46 +186,14 @@ pub async fn serve(
     delay: Duration,
 ) {
     let router = routes::router(app.clone());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .max_buf_size(MAX_HEADER_BYTES)
-        .max_headers(100)
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
-    builder.http2().max_header_list_size(MAX_HEADER_BYTES as u32).timer(TokioTimer::new());
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: pause instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(router.clone());
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
-            _ = &mut shutdown => break,
-        }
-    }
-    drop(listener);
+    let open = server::serve(listener, router, app.config.env.connection_limits, None, shutdown).await;
     app.shutting_down.store(true, Ordering::Relaxed);
     tracing::info!(delay_seconds = delay.as_secs(), "shutting down: no new connections; draining after the delay");
     tokio::time::sleep(delay).await;
-    tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections closed"),
-        _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("connections still open after the drain timeout"),
+    if open.drain(DRAIN_TIMEOUT).await {
+        tracing::info!("all connections closed");
+    } else {
+        tracing::warn!("connections still open after the drain timeout");
     }
 }
 

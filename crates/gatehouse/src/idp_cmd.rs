@@ -65,18 +65,54 @@ pub struct IdpArgs {
     #[arg(long, env = "GATEHOUSE_REQUEST_TIMEOUT", value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout: Option<u64>,
+    /// Seconds from accepting a connection to its first complete request head (TLS handshake
+    /// included), and for each HTTP/1.1 request head, which is also the longest an HTTP/1.1
+    /// connection waits for its next request (default 20).
+    #[arg(long, env = "GATEHOUSE_HEADER_TIMEOUT", value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: Option<u64>,
+    /// Seconds a connection may stay open with no request in flight (default 60).
+    #[arg(long, env = "GATEHOUSE_IDLE_TIMEOUT", value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout: Option<u64>,
+    /// Open connections per client address (IPv6: per /64), 0 for no limit (default 256; none
+    /// with --trust-proxy, where every connection comes from the proxy).
+    #[arg(long, env = "GATEHOUSE_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
+}
+
+/// How the listener serves: the connection limits.
+pub struct Transport {
+    pub limits: idp::Limits,
+}
+
+pub fn transport(args: &IdpArgs) -> anyhow::Result<Transport> {
+    let defaults = idp::Limits::default();
+    let secs = |s: Option<u64>, default| s.map_or(default, std::time::Duration::from_secs);
+    let limits = idp::Limits {
+        header_timeout: secs(args.header_timeout, defaults.header_timeout),
+        idle_timeout: secs(args.idle_timeout, defaults.idle_timeout),
+        max_per_address: args.max_connections_per_ip.unwrap_or(if args.trust_proxy {
+            0
+        } else {
+            defaults.max_per_address
+        }),
+        ..defaults
+    };
+    Ok(Transport { limits })
 }
 
 pub async fn run(args: IdpArgs) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
     let local = listener.local_addr()?;
+    let transport = transport(&args)?;
     let keywords = keywords(&args)?;
     let (idp, mode) = build(&args, local, keywords).await?;
     println!("idp listening on {local}, issuer {}", idp.config.issuer());
     tracing::info!(listen = %local, issuer = %idp.config.issuer(), "idp listening");
     let router = idp.router();
     let stop_now = second_signal()?;
-    serve(&idp, router, listener, mode, None, stop_now).await
+    serve(&idp, router, listener, mode, transport, None, stop_now).await
 }
 
 /// The keyword values of `--keywords`, with the environment winning.
@@ -179,6 +215,7 @@ pub async fn serve(
     router: axum::Router,
     listener: std::net::TcpListener,
     mode: Listener,
+    transport: Transport,
     front: Option<Front>,
     stop_now: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -194,7 +231,7 @@ pub async fn serve(
         idp::GRACE.saturating_sub(started.elapsed())
     };
     tokio::select! {
-        served = idp::serve(router, listener, mode, shutdown) => served?,
+        served = idp::serve(router, listener, mode, transport.limits, shutdown) => served?,
         () = stop_now => {
             tracing::warn!("second signal: stopping now, without the requests in flight");
             crate::logging::flush();

@@ -90,6 +90,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         trust_proxy: false,
         ..idp_defaults()?
     };
+    let transport = idp_cmd::transport(&idp_args)?;
     let mut keywords = idp_cmd::keywords(&idp_args)?;
     // The callback and logout URLs registered in the tenant follow the port.
     keywords.insert("CMS_BASE_URL", origins.cms_base());
@@ -131,7 +132,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let stop_now = idp_cmd::second_signal()?;
     announce(&args, &origins, &keywords);
     tracing::info!(cms = %origins.cms_base(), idp = %origins.idp_base(), "gatehouse up");
-    idp_cmd::serve(&idp, router, listener, mode, Some(front), stop_now).await
+    idp_cmd::serve(&idp, router, listener, mode, transport, Some(front), stop_now).await
 }
 
 /// The equivalent of what runs, as files: `SERVICE_CONFIG_PATH=<data>/auth0-client

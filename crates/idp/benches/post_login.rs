@@ -73,7 +73,7 @@ async fn run(cost: u32, with_action: bool, secs: f64) -> Run {
         idp.store.put_document("trigger_bindings", "post-login", &json!({"bindings": []})).await.expect("unbind");
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(idp::serve(idp.router(), listener, Listener::Plain, async move {
+    tokio::spawn(idp::serve(idp.router(), listener, Listener::Plain, idp::Limits::default(), async move {
         let _ = stopped.await;
         idp::GRACE
     }));

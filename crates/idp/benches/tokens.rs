@@ -122,7 +122,7 @@ async fn start_idp(data: &Path) -> (AppState, String, tokio::sync::oneshot::Send
     let report = idp::provision::import_users(&idp, "dev-users", &users).await.expect("import users");
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(idp::serve(idp.router(), listener, Listener::Plain, async move {
+    tokio::spawn(idp::serve(idp.router(), listener, Listener::Plain, idp::Limits::default(), async move {
         let _ = stopped.await;
         idp::GRACE
     }));

@@ -38,7 +38,7 @@ pub mod util;
 
 pub use config::{BruteForce, Config, ResetMails};
 pub use error::{Error, Result};
-pub use serve::{GRACE, Listener, serve};
+pub use serve::{GRACE, Limits, Listener, serve};
 pub use tls::{LocalCa, TlsFiles};
 
 use std::sync::Arc;

@@ -325,3 +325,101 @@ async fn a_redirect_off_this_site_never_becomes_the_location() {
         Some("/web-login?redirect=/backoffice")
     );
 }
+
+/// Reads until the server closes the connection (end of stream or reset); what it sent.
+/// Panics when it is still open after ten seconds, far above the bounds under test.
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stream.read(&mut buf).await {
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read).await.expect("the server should have closed the connection");
+    got
+}
+
+/// One `GET /-/healthz` on a kept-alive connection; its status line.
+async fn healthz(stream: &mut TcpStream) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    stream.write_all(b"GET /-/healthz HTTP/1.1\r\nHost: svc\r\n\r\n").await.unwrap();
+    let answer = async {
+        let mut reader = tokio::io::BufReader::new(&mut *stream);
+        let mut status = String::new();
+        reader.read_line(&mut status).await.unwrap();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).await.unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        reader.read_exact(&mut vec![0; length]).await.unwrap();
+        status.trim_end().to_string()
+    };
+    tokio::time::timeout(Duration::from_secs(10), answer).await.expect("an answer to /-/healthz")
+}
+
+async fn connect_from(local: &str, to: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
+    socket.connect(to.parse().unwrap()).await.unwrap()
+}
+
+/// Slowloris: clients that never finish a request head are closed within
+/// `HEADER_TIMEOUT_SECONDS`, and one address holds at most `MAX_CONNECTIONS_PER_IP`
+/// connections while others are still served.
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_clients_are_closed_and_one_address_gets_its_share() {
+    use tokio::io::AsyncWriteExt;
+    let config = json!({
+        "clients": {"cms": {"auth0Url": "http://127.0.0.1:9", "clientId": "a", "clientSecret": "b",
+            "redirectUrl": "/web-login/callback", "scopes": ["website"]}},
+        "defaultClient": "cms",
+        "managementClient": {"auth0Url": "http://127.0.0.1:9", "clientId": "m", "clientSecret": "s"}
+    });
+    let slow_svc = start_service(Store::Memory, config.clone(), &[("HEADER_TIMEOUT_SECONDS", "1")]).await;
+    // Its own service, so that the short header timeout never closes its kept-alive connections.
+    let svc = start_service(Store::Memory, config, &[("MAX_CONNECTIONS_PER_IP", "2")]).await;
+    let addr = svc.base.trim_start_matches("http://").to_string();
+    let cases: [(&str, &[u8]); 3] = [
+        ("half a request head", b"GET /-/healthz HTTP/1.1\r\nHost: svc\r\n"),
+        ("nothing at all", b""),
+        // Still deciding between HTTP/1.1 and HTTP/2: no timer of hyper's runs yet.
+        ("the start of HTTP/2's preface", b"PRI * HTTP/2.0\r\n"),
+    ];
+    let mut slow = JoinSet::new();
+    for (what, sent) in cases {
+        let addr = slow_svc.base.trim_start_matches("http://").to_string();
+        slow.spawn(async move {
+            let mut stream = connect_from("127.0.0.1", &addr).await;
+            let started = std::time::Instant::now();
+            stream.write_all(sent).await.unwrap();
+            let got = read_until_closed(&mut stream).await;
+            assert!(started.elapsed() >= Duration::from_millis(950), "{what}: closed before the timeout");
+            assert!(got.is_empty(), "{what}: nothing answered, got {:?}", String::from_utf8_lossy(&got));
+        });
+    }
+    // Two connections from 127.0.0.1, each answered once, so the server has counted both…
+    let mut first = connect_from("127.0.0.1", &addr).await;
+    let mut second = connect_from("127.0.0.1", &addr).await;
+    assert_eq!(healthz(&mut first).await, "HTTP/1.1 200 OK");
+    assert_eq!(healthz(&mut second).await, "HTTP/1.1 200 OK");
+    // …so a third from there is closed without an answer…
+    let mut third = connect_from("127.0.0.1", &addr).await;
+    let _ = third.write_all(b"GET /-/healthz HTTP/1.1\r\nHost: svc\r\n\r\n").await;
+    assert!(read_until_closed(&mut third).await.is_empty(), "the third connection is refused");
+    // …while another address is served, and so are the two already open.
+    let mut other = connect_from("127.0.0.2", &addr).await;
+    assert_eq!(healthz(&mut other).await, "HTTP/1.1 200 OK");
+    assert_eq!(healthz(&mut first).await, "HTTP/1.1 200 OK");
+    while let Some(done) = slow.join_next().await {
+        done.unwrap();
+    }
+}

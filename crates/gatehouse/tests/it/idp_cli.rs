@@ -86,3 +86,19 @@ fn start_warns_about_a_data_dir_and_files_others_can_read_naming_the_fix() {
     assert!(on_dir.contains("0755") && on_dir.contains(&format!("chmod 700 {}", dir.display())), "{on_dir}");
     assert_eq!(mode(&db), 0o644, "reported, not changed");
 }
+
+#[test]
+fn header_timeout_closes_a_half_sent_request_head() {
+    let idp = IdpProcess::start_with(false, &["--header-timeout", "1"]);
+    let authority = idp.issuer.trim_start_matches("http://").trim_end_matches('/').replace("localhost", "127.0.0.1");
+    // Half a request head: the idp hangs up after the header timeout, without an answer.
+    let mut stream = TcpStream::connect(&authority).expect("connecting to the idp");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let started = Instant::now();
+    stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {authority}\r\n").as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer); // ends when the idp closes, or after 20 s
+    let waited = started.elapsed();
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    assert!(waited >= Duration::from_millis(950) && waited < Duration::from_secs(15), "closed after {waited:?}");
+}

@@ -1,6 +1,6 @@
 //! Starting an idp for a test, and the HTTP steps a browser or client takes against it.
 
-use idp::{AppState, Config, Idp, Listener};
+use idp::{AppState, Config, Idp, Limits, Listener};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -82,9 +82,24 @@ impl TestIdp {
 /// An idp on the given store, provisioned with the example tenant and users. `tweak` adjusts
 /// the configuration (short code lifetimes and the like).
 pub async fn start_on(store: Arc<dyn Store>, provision: bool, tweak: impl FnOnce(&mut Config)) -> TestIdp {
+    start_serving(store, provision, tweak, Listener::Plain, Limits::default()).await
+}
+
+/// [`start_on`], served as `mode` says (the base URL is `https://localhost:PORT/` over TLS)
+/// with the given connection limits.
+pub async fn start_serving(
+    store: Arc<dyn Store>,
+    provision: bool,
+    tweak: impl FnOnce(&mut Config),
+    mode: Listener,
+    limits: Limits,
+) -> TestIdp {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let base = format!("http://127.0.0.1:{port}/");
+    let base = match mode {
+        Listener::Plain => format!("http://127.0.0.1:{port}/"),
+        Listener::Tls { .. } => format!("https://localhost:{port}/"),
+    };
     let data = temp_dir("idp");
     let mut config = Config::new(url::Url::parse(&base).unwrap(), data.clone());
     config.bcrypt_cost = 4; // tests measure behaviour, not hashing cost
@@ -101,7 +116,7 @@ pub async fn start_on(store: Arc<dyn Store>, provision: bool, tweak: impl FnOnce
     }
     let (tx, rx) = oneshot::channel::<()>();
     let router = idp.router();
-    tokio::spawn(idp::serve(router, listener, Listener::Plain, async move {
+    tokio::spawn(idp::serve(router, listener, mode, limits, async move {
         let _ = rx.await;
         idp::GRACE
     }));

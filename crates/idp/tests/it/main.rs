@@ -14,3 +14,4 @@ mod scopes;
 mod social;
 mod tenant_import;
 mod token_endpoint;
+mod transport;

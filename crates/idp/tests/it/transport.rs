@@ -1,0 +1,112 @@
+//! What the listener bounds, over raw TCP to 127.0.0.1: a client that sends half a request
+//! head, nothing, or nothing more is closed within the (here short) timeouts; one address gets
+//! at most its share of connections while others are still served.
+
+use crate::harness::*;
+use idp::{Limits, Listener};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// Far above the bounds under test: a connection still open after this was never closed.
+const PATIENCE: Duration = Duration::from_secs(10);
+const SHORT: Duration = Duration::from_millis(300);
+
+fn addr(t: &TestIdp) -> SocketAddr {
+    url::Url::parse(&t.base).unwrap().socket_addrs(|| None).unwrap()[0]
+}
+
+async fn start_with(limits: Limits) -> TestIdp {
+    start_serving(sqlite_store().await, false, |_| {}, Listener::Plain, limits).await
+}
+
+/// Reads until the server closes the connection (end of stream or reset); what it sent.
+/// Panics when the connection is still open after [`PATIENCE`].
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stream.read(&mut buf).await {
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(PATIENCE, read).await.expect("the server should have closed the connection");
+    got
+}
+
+/// One `GET /healthz` on a kept-alive connection; the whole answer.
+async fn healthz(stream: &mut TcpStream) -> String {
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: idp\r\n\r\n").await.unwrap();
+    let mut got = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        while !got.ends_with(b"\r\n\r\nok") {
+            match stream.read(&mut buf).await {
+                Ok(n @ 1..) => got.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+    };
+    tokio::time::timeout(PATIENCE, read).await.expect("an answer to /healthz");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+async fn connect_from(local: &str, to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_that_do_not_finish_their_request_head_are_closed_within_the_header_timeout() {
+    let t = start_with(Limits { header_timeout: SHORT, idle_timeout: PATIENCE * 6, ..Limits::default() }).await;
+    let cases: [(&str, &[u8]); 4] = [
+        ("half a request head", b"GET /healthz HTTP/1.1\r\nHost: idp\r\n"),
+        ("nothing at all", b""),
+        // Still deciding between HTTP/1.1 and HTTP/2: no timer of hyper's runs yet.
+        ("the start of HTTP/2's preface", b"PRI * HTTP/2.0\r\n"),
+        // HTTP/2 with prior knowledge, but no request.
+        ("HTTP/2's preface and no request", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"),
+    ];
+    for (what, sent) in cases {
+        let mut stream = TcpStream::connect(addr(&t)).await.unwrap();
+        let started = Instant::now();
+        stream.write_all(sent).await.unwrap();
+        let got = read_until_closed(&mut stream).await;
+        assert!(started.elapsed() >= SHORT - Duration::from_millis(50), "{what}: closed before the timeout");
+        assert!(!String::from_utf8_lossy(&got).contains("200 OK"), "{what}: no request was answered");
+    }
+    // A client that does send its request in time is answered.
+    let mut stream = TcpStream::connect(addr(&t)).await.unwrap();
+    assert!(healthz(&mut stream).await.starts_with("HTTP/1.1 200 OK"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_alive_connection_is_closed_once_idle_for_the_idle_timeout() {
+    let t = start_with(Limits { header_timeout: PATIENCE * 6, idle_timeout: SHORT, ..Limits::default() }).await;
+    let mut stream = TcpStream::connect(addr(&t)).await.unwrap();
+    assert!(healthz(&mut stream).await.starts_with("HTTP/1.1 200 OK"));
+    assert!(healthz(&mut stream).await.starts_with("HTTP/1.1 200 OK"), "kept alive between requests");
+    let idle_from = Instant::now();
+    assert!(read_until_closed(&mut stream).await.is_empty());
+    assert!(idle_from.elapsed() >= SHORT - Duration::from_millis(50), "closed before the idle timeout");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_beyond_the_per_address_limit_are_refused_while_others_are_served() {
+    let t = start_with(Limits { max_per_address: 2, ..Limits::default() }).await;
+    // Two connections from 127.0.0.1, each answered once, so the server has counted both.
+    let mut first = connect_from("127.0.0.1", addr(&t)).await;
+    let mut second = connect_from("127.0.0.1", addr(&t)).await;
+    assert!(healthz(&mut first).await.starts_with("HTTP/1.1 200 OK"));
+    assert!(healthz(&mut second).await.starts_with("HTTP/1.1 200 OK"));
+    // A third from the same address is closed without an answer…
+    let mut third = connect_from("127.0.0.1", addr(&t)).await;
+    let _ = third.write_all(b"GET /healthz HTTP/1.1\r\nHost: idp\r\n\r\n").await;
+    assert!(read_until_closed(&mut third).await.is_empty(), "the third connection is refused");
+    // …while another address is served, and so are the two already open.
+    let mut other = connect_from("127.0.0.2", addr(&t)).await;
+    assert!(healthz(&mut other).await.starts_with("HTTP/1.1 200 OK"));
+    assert!(healthz(&mut first).await.starts_with("HTTP/1.1 200 OK"));
+}
