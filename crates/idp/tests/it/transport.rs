@@ -1,9 +1,9 @@
 //! What the listener bounds, over raw TCP to 127.0.0.1: a client that sends half a request
 //! head, nothing, or nothing more is closed within the (here short) timeouts; one address gets
-//! at most its share of connections while others are still served.
+//! at most its share of connections while others are still served. Plus HSTS over TLS only.
 
 use crate::harness::*;
-use idp::{Limits, Listener};
+use idp::{Limits, Listener, LocalCa};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -109,4 +109,33 @@ async fn connections_beyond_the_per_address_limit_are_refused_while_others_are_s
     let mut other = connect_from("127.0.0.2", addr(&t)).await;
     assert!(healthz(&mut other).await.starts_with("HTTP/1.1 200 OK"));
     assert!(healthz(&mut first).await.starts_with("HTTP/1.1 200 OK"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hsts_is_sent_over_tls_only() {
+    let dir = temp_dir("hsts");
+    let names = ["localhost".to_string(), "login.example.test".to_string()];
+    let ca = LocalCa::ensure(&dir, &names).unwrap();
+    let tls = Listener::Tls { cert_pem: ca.cert_pem.clone(), key_pem: ca.key_pem.clone() };
+    let t = start_serving(sqlite_store().await, false, |_| {}, tls, Limits::default()).await;
+    let client = reqwest::Client::builder()
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&std::fs::read(&ca.ca_pem_path).unwrap()).unwrap())
+        .resolve("login.example.test", addr(&t))
+        .build()
+        .unwrap();
+    let port = addr(&t).port();
+    for path in ["healthz", "authorize", "nowhere"] {
+        let res = client.get(format!("https://login.example.test:{port}/{path}")).send().await.unwrap();
+        assert_eq!(res.headers()["strict-transport-security"], "max-age=31536000", "{path}");
+    }
+    // Not to loopback names: the rule would hold for every port of the host, so one run
+    // would send plain-HTTP development servers there (`gatehouse up`) to HTTPS for a year.
+    let res = client.get(t.url("healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("strict-transport-security").is_none());
+    // Never over plain HTTP.
+    let plain = start_with(Limits::default()).await;
+    let res = reqwest::get(plain.url("healthz")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("strict-transport-security").is_none());
 }
