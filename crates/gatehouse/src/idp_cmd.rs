@@ -79,11 +79,20 @@ pub struct IdpArgs {
     /// with --trust-proxy, where every connection comes from the proxy).
     #[arg(long, env = "GATEHOUSE_MAX_CONNECTIONS_PER_IP", value_name = "N")]
     pub max_connections_per_ip: Option<usize>,
+    /// Serve `/metrics` on this address only (plain HTTP); the main listener then answers 404.
+    #[arg(long, env = "GATEHOUSE_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Require `Authorization: Bearer TOKEN` on `/metrics` (prefer the variable: a flag shows
+    /// in the process list).
+    #[arg(long, env = "GATEHOUSE_METRICS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
-/// How the listener serves: the connection limits.
+/// How the listeners serve: the connection limits, and `/metrics`'s own listener, if any
+/// (bound before any import, so a taken port fails at once).
 pub struct Transport {
     pub limits: idp::Limits,
+    pub metrics: Option<std::net::TcpListener>,
 }
 
 pub fn transport(args: &IdpArgs) -> anyhow::Result<Transport> {
@@ -99,7 +108,13 @@ pub fn transport(args: &IdpArgs) -> anyhow::Result<Transport> {
         }),
         ..defaults
     };
-    Ok(Transport { limits })
+    let metrics = match args.metrics_listen {
+        Some(addr) => {
+            Some(std::net::TcpListener::bind(addr).with_context(|| format!("listening for /metrics on {addr}"))?)
+        }
+        None => None,
+    };
+    Ok(Transport { limits, metrics })
 }
 
 pub async fn run(args: IdpArgs) -> anyhow::Result<()> {
@@ -156,6 +171,10 @@ pub async fn build(args: &IdpArgs, local: SocketAddr, mut keywords: Keywords) ->
     }
     if let Some(secs) = args.request_timeout {
         config.request_timeout = std::time::Duration::from_secs(secs);
+    }
+    config.metrics_elsewhere = args.metrics_listen.is_some();
+    if let Some(token) = &args.metrics_token {
+        config.require_metrics_token(token);
     }
     let mailer = Arc::new(idp::mail::Outbox::new(args.data.join("outbox")));
     let idp = Idp::new(config, store, mailer).await?;
@@ -221,6 +240,15 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let housekeeping = idp.spawn_housekeeping();
     let jobs = idp.resume_jobs();
+    let metrics = match transport.metrics {
+        Some(listener) => {
+            println!("metrics on http://{}/metrics", listener.local_addr()?);
+            let router = idp.metrics_router();
+            // Stopped with the rest below: a scrape needs no draining.
+            Some(tokio::spawn(idp::serve(router, listener, Listener::Plain, transport.limits, std::future::pending())))
+        }
+        None => None,
+    };
     let shutdown = async move {
         shutdown_signal().await;
         let Some(front) = front else { return idp::GRACE };
@@ -241,6 +269,9 @@ pub async fn serve(
     }
     housekeeping.abort();
     jobs.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

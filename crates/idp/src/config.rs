@@ -32,6 +32,12 @@ pub struct Config {
     /// A request still unanswered after this long (a body that stops arriving, a stuck
     /// database) gets a 504 in its API's error shape, and its work is dropped.
     pub request_timeout: std::time::Duration,
+    /// `/metrics` is served on a listener of its own (see [`crate::Idp::metrics_router`]),
+    /// so the main router answers 404 for it.
+    pub metrics_elsewhere: bool,
+    /// SHA-256 of the bearer token `/metrics` requires, if any (set with
+    /// [`Config::require_metrics_token`]; the digest, so the configuration holds no usable secret).
+    pub metrics_token_digest: Option<Vec<u8>>,
 }
 
 pub const GOOGLE_DISCOVERY_URL: &str = "https://accounts.google.com/.well-known/openid-configuration";
@@ -72,7 +78,14 @@ impl Config {
             google_discovery_url: Url::parse(GOOGLE_DISCOVERY_URL).expect("a valid constant URL"),
             upstream_timeout: std::time::Duration::from_secs(10),
             request_timeout: std::time::Duration::from_secs(30),
+            metrics_elsewhere: false,
+            metrics_token_digest: None,
         }
+    }
+
+    /// `/metrics` answers only requests bearing `token` (`Authorization: Bearer <token>`).
+    pub fn require_metrics_token(&mut self, token: &str) {
+        self.metrics_token_digest = Some(crate::util::sha256(token.as_bytes()));
     }
 
     pub fn secrets_key_path(&self) -> PathBuf {

@@ -86,6 +86,11 @@ impl Idp {
         ops::routes(self.clone())
     }
 
+    /// `/metrics` alone, for a listener of its own (with [`Config::metrics_elsewhere`]).
+    pub fn metrics_router(self: &AppState) -> axum::Router {
+        ops::metrics_routes(self.clone())
+    }
+
     /// Every minute: drop expired transactions, codes, sessions and refresh tokens, and pick up
     /// signing keys another node rotated in.
     pub fn spawn_housekeeping(self: &AppState) -> tokio::task::JoinHandle<()> {

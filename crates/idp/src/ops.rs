@@ -6,7 +6,7 @@ use crate::{AppState, authorize, dbconnections, discovery, login, logout, social
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,7 +22,11 @@ use std::time::{Duration, Instant};
 const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn routes(idp: AppState) -> Router {
-    Router::new()
+    let router = Router::new();
+    // With a listener of its own (`--metrics-listen`), `/metrics` is not on this one at all:
+    // its login counters are not for the public.
+    let router = if idp.config.metrics_elsewhere { router } else { router.route("/metrics", get(metrics_text)) };
+    router
         .route("/authorize", get(authorize::authorize))
         .route("/u/login", get(login::show).post(login::submit))
         .route("/u/signup", get(login::signup_show).post(login::signup_submit))
@@ -40,7 +44,6 @@ pub fn routes(idp: AppState) -> Router {
         .nest("/api/v2", crate::management::routes(idp.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
         .fallback(not_found)
         // One layer, not one per concern: axum wraps every route in each layer, and each costs
         // a boxed service clone and a boxed future per request.
@@ -88,7 +91,26 @@ fn prometheus() -> Option<&'static PrometheusHandle> {
 
 const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
-async fn metrics_text() -> Response {
+/// `/metrics` alone, for the listener of `--metrics-listen`.
+pub fn metrics_routes(idp: AppState) -> Router {
+    Router::new().route("/metrics", get(metrics_text)).fallback(not_found).with_state(idp)
+}
+
+async fn metrics_text(State(idp): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &idp.config.metrics_token_digest {
+        let sent = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !crate::util::ct_eq(&crate::util::sha256(sent.as_bytes()), expected) {
+            let mut res =
+                crate::Error::oauth(StatusCode::UNAUTHORIZED, "invalid_token", "A valid metrics token is required")
+                    .into_response();
+            res.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return res;
+        }
+    }
     match prometheus() {
         Some(h) => h.render().into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "metrics recorder unavailable").into_response(),

@@ -102,3 +102,28 @@ fn header_timeout_closes_a_half_sent_request_head() {
     assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
     assert!(waited >= Duration::from_millis(950) && waited < Duration::from_secs(15), "closed after {waited:?}");
 }
+
+/// One request with `Connection: close`; the whole answer.
+fn get(authority: &str, path: &str, headers: &str) -> String {
+    let mut stream = TcpStream::connect(authority).expect("connecting");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n{headers}\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn metrics_listen_moves_metrics_to_their_own_address_behind_the_token() {
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let idp = IdpProcess::start_with(false, &["--metrics-listen", &metrics, "--metrics-token", "scrape-token"]);
+    let authority = idp.issuer.trim_start_matches("http://").trim_end_matches('/').replace("localhost", "127.0.0.1");
+    // `/metrics` is not on the main listener…
+    let answer = get(&authority, "/metrics", "");
+    assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
+    assert!(get(&authority, "/healthz", "").starts_with("HTTP/1.1 200 "));
+    // …but on its own, with the token.
+    assert!(get(&metrics, "/metrics", "").starts_with("HTTP/1.1 401 "));
+    let answer = get(&metrics, "/metrics", "Authorization: Bearer scrape-token\r\n");
+    assert!(answer.starts_with("HTTP/1.1 200 ") && answer.contains("gatehouse_http_requests_total"), "{answer}");
+}

@@ -1,6 +1,7 @@
 //! What the listener bounds, over raw TCP to 127.0.0.1: a client that sends half a request
 //! head, nothing, or nothing more is closed within the (here short) timeouts; one address gets
-//! at most its share of connections while others are still served. Plus HSTS over TLS only.
+//! at most its share of connections while others are still served. Plus HSTS over TLS only,
+//! and `/metrics` on a listener of its own, behind a token.
 
 use crate::harness::*;
 use idp::{Limits, Listener, LocalCa};
@@ -138,4 +139,52 @@ async fn hsts_is_sent_over_tls_only() {
     let res = reqwest::get(plain.url("healthz")).await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("strict-transport-security").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_on_a_listener_of_their_own_and_behind_a_token() {
+    let t = start_on(sqlite_store().await, false, |c| {
+        c.metrics_elsewhere = true;
+        c.require_metrics_token("scrape-token");
+    })
+    .await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let metrics = format!("http://{}/metrics", listener.local_addr().unwrap());
+    tokio::spawn(idp::serve(
+        t.idp.metrics_router(),
+        listener,
+        Listener::Plain,
+        Limits::default(),
+        std::future::pending(),
+    ));
+
+    // The main listener does not know the route.
+    let (status, body) = json(reqwest::get(t.url("metrics")).await.unwrap()).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"], "not_found");
+    assert_eq!(reqwest::get(t.url("healthz")).await.unwrap().status(), 200);
+
+    let http = reqwest::Client::new();
+    for auth in [None, Some("Bearer wrong"), Some("scrape-token"), Some("Basic c2NyYXBlLXRva2Vu")] {
+        let mut req = http.get(&metrics);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401, "{auth:?}");
+        assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    }
+    let res = http.get(&metrics).bearer_auth("scrape-token").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("gatehouse_"), "Prometheus text");
+    // Only /metrics is there.
+    assert_eq!(http.get(metrics.replace("/metrics", "/healthz")).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_stay_on_the_main_listener_by_default() {
+    let t = start_with(Limits::default()).await;
+    assert_eq!(reqwest::get(t.url("healthz")).await.unwrap().status(), 200);
+    let res = reqwest::get(t.url("metrics")).await.unwrap();
+    assert_eq!(res.status(), 200);
 }
