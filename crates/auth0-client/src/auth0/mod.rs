@@ -18,7 +18,10 @@ pub fn http_client() -> Result<reqwest::Client, String> {
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
-        .pool_idle_timeout(Duration::from_secs(60))
+        // Below the idle bound of Gatehouse's own servers (20 s for a kept-alive connection's
+        // next request head), so a pooled connection is dropped here before the idp closes it
+        // under a request.
+        .pool_idle_timeout(Duration::from_secs(15))
         .user_agent(concat!("gatehouse-auth0-client/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
         let pem = std::fs::read(&path).map_err(|e| format!("SSL_CERT_FILE {}: {e}", path.to_string_lossy()))?;
