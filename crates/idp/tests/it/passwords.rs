@@ -411,6 +411,32 @@ async fn a_management_api_password_change_ends_them_too() {
     assert_eq!(status, 200);
 }
 
+/// Credentials are keyed by `user_id`, and `POST /users` (like an import) may choose the id:
+/// a user deleted and created again under the same id must not inherit what the first held.
+#[tokio::test]
+async fn a_user_created_again_under_a_deleted_users_id_inherits_nothing() {
+    let t = start().await;
+    let tok = management_token(&t, None).await;
+    let b = browser();
+    let refresh_token = sign_in(&t, &b).await;
+    let ticket = reset_tickets(&t, &kw("USER_EMAIL"), 1).await.remove(0);
+    let id = t.idp.store.user_by_login("dev-users", &kw("USER_EMAIL")).await.unwrap().unwrap().user.user_id;
+
+    let (status, _) = call(&t, &tok, reqwest::Method::DELETE, &format!("users/{id}"), None).await;
+    assert_eq!(status, 204);
+    let again = json!({
+        "connection": "dev-users",
+        "user_id": id,
+        "email": "someone.else@example.test",
+        "password": "Someone-Else-Passw0rd!",
+    });
+    let (status, user) = call(&t, &tok, reqwest::Method::POST, "users", Some(again)).await;
+    assert_eq!((status, user["user_id"].as_str()), (201, Some(id.as_str())), "{user}");
+
+    assert_ended(&t, &b, &refresh_token).await;
+    assert_eq!(reset(&t, &ticket, "Taken-Over-Passw0rd!").send().await.unwrap().status(), 400, "ticket void");
+}
+
 #[tokio::test]
 async fn reset_mails_are_limited_per_account_and_per_address_without_saying_so() {
     let t = start_on(sqlite_store().await, true, |c| c.trust_proxy = true).await;
