@@ -124,6 +124,29 @@ async fn login_time_does_not_tell_which_accounts_exist() {
 }
 
 /// 72 bytes that meet the `good` policy.
+/// The brute-force block must not tell accounts apart either: were only real accounts
+/// counted, the tenth wrong password would answer `too_many_attempts` for them alone.
+#[tokio::test]
+async fn the_brute_force_block_does_not_tell_which_accounts_exist() {
+    let t = start().await;
+    let mut answers = Vec::new();
+    for email in [kw("USER_EMAIL"), "nobody@cms.example.test".to_string()] {
+        let mut seen = Vec::new();
+        for _ in 0..11 {
+            let (status, body) =
+                post_json(&t, "oauth/token", realm_login(&email, "wrong-Passw0rd!", "dev-users")).await;
+            seen.push((status, body["error"].as_str().map(str::to_owned)));
+        }
+        answers.push(seen);
+    }
+    assert_eq!(answers[0][9], (429, Some("too_many_attempts".to_string())), "{:?}", answers[0]);
+    assert_eq!(answers[0], answers[1], "a real account and an unknown one answer alike");
+    // The same made-up name in other letters is the same name, as logins are.
+    let (status, _) =
+        post_json(&t, "oauth/token", realm_login("NOBODY@cms.example.test", "wrong-Passw0rd!", "dev-users")).await;
+    assert_eq!(status, 429);
+}
+
 fn longest_password() -> String {
     "Aa1!".repeat(18)
 }
