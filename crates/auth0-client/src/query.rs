@@ -72,9 +72,14 @@ pub fn clause(field: &str, value: &str) -> String {
         }
         out
     } else {
-        let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
-        format!("{field}:\"{escaped}\"")
+        phrase(field, value)
     }
+}
+
+/// `field:"value"`: the value matched exactly, a `*` in it included.
+pub fn phrase(field: &str, value: &str) -> String {
+    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("{field}:\"{escaped}\"")
 }
 
 /// A JSON scalar of a row filter as a clause (numbers and booleans unquoted).

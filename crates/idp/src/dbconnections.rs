@@ -72,12 +72,28 @@ async fn run_signup(idp: &AppState, body: &[u8]) -> Result<Value> {
         return Err(bad("invalid_email", "Invalid email address"));
     }
     if s.user_metadata.len() > 10
-        || s.user_metadata.values().any(|v| !v.is_string() || v.as_str().is_some_and(|t| t.len() > 500))
+        || s.user_metadata
+            .iter()
+            .any(|(k, v)| k.chars().count() > 100 || v.as_str().is_none_or(|t| t.chars().count() > 500))
     {
         return Err(bad(
             "invalid_user_metadata",
-            "user_metadata takes at most 10 string properties of at most 500 characters",
+            "user_metadata takes at most 10 string properties, names of at most 100 characters and values of at most 500",
         ));
+    }
+    // This endpoint is public: what it stores goes into every ID token of the account.
+    for (key, value) in [
+        ("username", &s.username),
+        ("given_name", &s.given_name),
+        ("family_name", &s.family_name),
+        ("name", &s.name),
+        ("nickname", &s.nickname),
+        ("picture", &s.picture),
+        ("phone_number", &s.phone_number),
+    ] {
+        if value.as_deref().is_some_and(|v| !fits_profile(v)) {
+            return Err(bad("invalid_body", format!("{key} is longer than {MAX_PROFILE_CHARS} characters")));
+        }
     }
     let user = register(idp, &connection, &s.email, &s.password, |u| {
         u.username = s.username.clone();
@@ -150,6 +166,14 @@ pub async fn register(
         Err(store::Error::Conflict(_)) => Err(bad("invalid_signup", "Invalid sign up")),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The longest profile string (name, nickname, picture URL, …) a user record takes, wherever
+/// it is set.
+pub const MAX_PROFILE_CHARS: usize = 300;
+
+pub fn fits_profile(s: &str) -> bool {
+    s.chars().count() <= MAX_PROFILE_CHARS
 }
 
 pub fn looks_like_email(s: &str) -> bool {

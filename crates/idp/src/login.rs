@@ -7,7 +7,7 @@ use crate::grant::AuthRequest;
 use crate::pages::{self, DbChoice, FederatedChoice, LoginPage};
 use crate::password::Verified;
 use crate::post_login::RequestInfo;
-use crate::util::{client_ip, cookie, ct_eq, now_ms, random_token, set_cookie};
+use crate::util::{b64url, client_ip, cookie, ct_eq, now_ms, random_token, set_cookie, sha256};
 use crate::{AppState, Error, Result};
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -62,20 +62,27 @@ pub async fn check_password(
     // The attempt is counted before the password is checked and taken back when it was right:
     // counting only afterwards would let a burst of concurrent guesses all pass the limit
     // while none of them was recorded yet.
-    let attempts = match &stored {
-        Some(s) => Some(idp.store.record_failure(&s.user.user_id, ip, now, now - block_ms).await?),
-        None => None,
+    //
+    // Logins that name no user are counted too, or the block itself would tell which accounts
+    // exist: only a real one would answer `too_many_attempts` to the tenth wrong password. They
+    // count as a rate window (purged when it ends) under a digest of the login, so what was
+    // typed is not stored and a flood of made-up names does not pile up.
+    let failures = match &stored {
+        Some(s) => idp.store.record_failure(&s.user.user_id, ip, now, now - block_ms).await?.failures,
+        None => {
+            let login = b64url(&sha256(format!("{}\0{}", connection.name, login.trim().to_lowercase()).as_bytes()));
+            idp.store.count_hit(&format!("login-failure:{login}:{ip}"), now, block_ms).await?
+        }
     };
-    if attempts.as_ref().is_some_and(|f| f.failures > policy.max_attempts) {
+    if failures > policy.max_attempts {
         metrics::counter!("gatehouse_logins_total", "outcome" => "too_many_attempts").increment(1);
         return Ok(Err(LoginError::TooManyAttempts));
     }
     let verified = idp.hasher.verify(password, stored.as_ref().and_then(|s| s.password_hash.as_deref())).await?;
     let (Some(mut stored), true) = (stored.clone(), verified != Verified::No) else {
-        if let (Some(s), Some(f)) = (&stored, &attempts)
-            && f.failures >= policy.max_attempts
-        {
-            tracing::warn!(user_id = %s.user.user_id, ip, "login blocked after repeated failures");
+        if failures >= policy.max_attempts {
+            let user_id = stored.as_ref().map_or("(none)", |s| s.user.user_id.as_str());
+            tracing::warn!(user_id, ip, "login blocked after repeated failures");
             metrics::counter!("gatehouse_logins_total", "outcome" => "too_many_attempts").increment(1);
             return Ok(Err(LoginError::TooManyAttempts));
         }

@@ -66,7 +66,7 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the connection and, in the same transaction, its users (by the connection's
     /// name), as Auth0 does: an account must not outlive its connection, or one recreated under
     /// the same name would log someone into it. How many users went; `None` when there was no
-    /// such connection.
+    /// such connection. The users' tickets, sessions and refresh tokens end with them.
     async fn delete_connection(&self, id: &str) -> Result<Option<u64>>;
 
     // --- resource servers (identifiers are unique)
@@ -91,6 +91,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, user: &StoredUser) -> Result<()>;
     /// Replaces the document and hash; `NotFound` when absent, `Conflict` on a taken email.
     async fn update_user(&self, user: &StoredUser) -> Result<()>;
+    /// Removes the user and, in the same transaction, ends what it held (reset tickets, SSO
+    /// sessions, refresh tokens), so a user created again under the same id starts with none.
     async fn delete_user(&self, user_id: &str) -> Result<bool>;
     /// Counts a successful login (logins_count, last_login, last_ip) in one statement.
     async fn record_login(&self, user_id: &str, at: Millis, ip: &str) -> Result<()>;

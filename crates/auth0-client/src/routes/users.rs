@@ -10,7 +10,7 @@ use crate::auth0::Upstream;
 use crate::auth0::management::{Body, Part};
 use crate::config::ManagementShape;
 use crate::error::{Error, Result};
-use crate::query::translate;
+use crate::query::{phrase, translate};
 use crate::util::path_segment;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
@@ -64,6 +64,36 @@ async fn search(app: &crate::App, headers: &HeaderMap, query: Option<&str>, coun
         ]);
     }
     app.management.call(Method::GET, &format!("/users?{}", encode_query(&t.params)), &Body::Empty).await
+}
+
+/// The answer to a write on one user when the caller may not reach that user: the writes
+/// (`PATCH`, `DELETE`, change-password) are held to the users `GET /users` would show, i.e.
+/// the management client's supported connections and the `acl_rows` filter, since the M2M
+/// token itself reaches every connection of the tenant (another environment's users
+/// included). `who` is an exact clause naming the user (`user_id:"…"`, `email:"…"`). Without
+/// connections or an ACL nothing narrows the search and the write is forwarded as Mia's is.
+/// Out of reach answers 404 like an unknown user, so the answer does not tell them apart.
+async fn out_of_reach(app: &crate::App, headers: &HeaderMap, who: &str) -> Result<Option<Response>> {
+    let acl = header_utf8(headers, "acl_rows")?;
+    let supported = app.management.client().supported_connections();
+    let Some(reach) = translate(&[], acl, &supported)?.q else {
+        return Ok(None);
+    };
+    let params = [
+        ("search_engine".to_string(), "v3".to_string()),
+        ("per_page".to_string(), "1".to_string()),
+        ("fields".to_string(), "user_id".to_string()),
+        ("q".to_string(), format!("({who}) AND {reach}")),
+    ];
+    let up = app.management.call(Method::GET, &format!("/users?{}", encode_query(&params)), &Body::Empty).await?;
+    if !up.is_success() {
+        return Ok(Some(relay(up)));
+    }
+    match parse_json(&up)? {
+        Value::Array(found) if !found.is_empty() => Ok(None),
+        Value::Array(_) => Err(Error::NotFound("The user does not exist.".into())),
+        _ => Err(Error::Upstream("Auth0's user list is not an array".into())),
+    }
 }
 
 /// Lists users: `_l`, `_sk`, `email`, `nickname`, `username`, `connection`, `app_metadata.*`,
@@ -192,6 +222,9 @@ pub async fn update(
 ) -> Result<Response> {
     optional_client(&app, &headers)?;
     let patch = json_body(&body)?;
+    if let Some(refused) = out_of_reach(&app, &headers, &phrase("user_id", &user_id)).await? {
+        return Ok(refused);
+    }
     let path = format!("/users/{}", path_segment(&user_id));
     Ok(relay(app.management.call(Method::PATCH, &path, &Body::Json(Value::Object(patch))).await?))
 }
@@ -206,6 +239,9 @@ pub async fn update(
 )]
 pub async fn remove(State(app): State<AppState>, headers: HeaderMap, Path(user_id): Path<String>) -> Result<Response> {
     optional_client(&app, &headers)?;
+    if let Some(refused) = out_of_reach(&app, &headers, &phrase("user_id", &user_id)).await? {
+        return Ok(refused);
+    }
     let path = format!("/users/{}", path_segment(&user_id));
     Ok(relay(app.management.call(Method::DELETE, &path, &Body::Empty).await?))
 }
@@ -235,6 +271,9 @@ pub async fn change_password(State(app): State<AppState>, headers: HeaderMap, bo
     let mut email = req.email.filter(|e| !e.is_empty());
     let mut connection = req.connection.filter(|c| !c.is_empty());
     if let Some(id) = req.user_id.or(req.auth_user_id).filter(|i| !i.is_empty()) {
+        if let Some(refused) = out_of_reach(&app, &headers, &phrase("user_id", &id)).await? {
+            return Ok(refused);
+        }
         let up = app.management.call(Method::GET, &format!("/users/{}", path_segment(&id)), &Body::Empty).await?;
         if !up.is_success() {
             return Ok(relay(up));
@@ -256,6 +295,14 @@ pub async fn change_password(State(app): State<AppState>, headers: HeaderMap, bo
     let connection = connection.or_else(|| mc.default_connection().map(str::to_owned)).ok_or_else(|| {
         Error::BadRequest("connection is required: the management client has no default connection".into())
     })?;
+    let supported = mc.supported_connections();
+    if !supported.is_empty() && !supported.contains(&connection) {
+        return Err(Error::BadRequest(format!("connection {connection:?} is not supported by the management client")));
+    }
+    let who = format!("{} AND {}", phrase("email", &email), phrase("identities.connection", &connection));
+    if let Some(refused) = out_of_reach(&app, &headers, &who).await? {
+        return Ok(refused);
+    }
     let (auth0_url, client_id) = match client {
         Some(c) => (c.auth0_url.as_str(), c.client_id.as_str()),
         None => (mc.auth0_url.as_str(), mc.client_id.as_str()),

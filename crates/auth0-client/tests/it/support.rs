@@ -229,6 +229,17 @@ impl Idp {
         body
     }
 
+    /// Any Management API call on the idp directly, with the M2M application's token.
+    pub async fn management_send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = reqwest::Client::new()
+            .request(method, self.url(&format!("api/v2/{path}")))
+            .bearer_auth(self.management_token().await);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        json(req.send().await.unwrap()).await
+    }
+
     pub async fn connection_id(&self, name: &str) -> String {
         let list = self.management_get(&format!("connections?name={name}")).await;
         list[0]["id"].as_str().unwrap_or_else(|| panic!("connection {name}: {list}")).to_string()

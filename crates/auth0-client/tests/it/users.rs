@@ -187,3 +187,74 @@ async fn import_job_end_to_end() {
     assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
     assert_eq!(found[0]["email"], email.as_str());
 }
+
+/// The M2M token reaches every connection of the tenant; auth0-client's writes reach only the
+/// users its own list shows: the supported connections, narrowed by `acl_rows`.
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_reach_only_the_users_the_list_shows() {
+    let (idp, svc) = stack(Store::Memory).await;
+    let http = reqwest::Client::new();
+    // A user of prod-users, which the management client does not support (another
+    // environment's connection in the guide's layout).
+    let email = format!("{}@cms.example.test", unique("prod"));
+    let (status, prod) = idp
+        .management_send(
+            reqwest::Method::POST,
+            "users",
+            Some(json!({"connection": "prod-users", "email": email, "password": "Prod-Passw0rd!"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{prod}");
+    let prod_id = prod["user_id"].as_str().unwrap().to_string();
+    let prod_path = format!("/users/{}", urlencode(&prod_id));
+    let (_, listed) =
+        json(http.get(svc.url(&format!("/users?email={}", urlencode(&email)))).send().await.unwrap()).await;
+    assert_eq!(listed, json!([]), "the list does not show it");
+
+    let res = http
+        .patch(svc.url(&prod_path))
+        .json(&json!({"password": "Taken-Over-1!", "app_metadata": {"groups": ["admin"]}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(res).await;
+    assert_eq!((status, body["statusCode"].clone()), (404, json!(404)), "PATCH: {body}");
+    let res = http.delete(svc.url(&prod_path)).send().await.unwrap();
+    assert_eq!(res.status(), 404, "DELETE");
+    let res = http.post(svc.url("/change-password")).json(&json!({"userId": prod_id})).send().await.unwrap();
+    assert_eq!(res.status(), 404, "change-password by id");
+    let res = http
+        .post(svc.url("/change-password"))
+        .json(&json!({"email": email, "connection": "prod-users"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "change-password in an unsupported connection");
+    let unchanged = idp.management_get(&format!("users/{}", urlencode(&prod_id))).await;
+    assert_eq!(unchanged["app_metadata"], json!({}), "{unchanged}");
+    let outbox = std::fs::read_dir(idp.data.path().join("outbox")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(outbox, 0, "no reset mail went out");
+
+    // acl_rows narrows the writes as it narrows the list: the plain user is outside an
+    // admins-only ACL, inside a matching one.
+    let user = idp.management_get(&format!("users-by-email?email={}", urlencode(&dev_env("USER_EMAIL")))).await;
+    let user_path = format!("/users/{}", urlencode(user[0]["user_id"].as_str().unwrap()));
+    let patch = json!({"user_metadata": {"touched": true}});
+    let res = http
+        .patch(svc.url(&user_path))
+        .header("acl_rows", r#"{"app_metadata.groups":"admin"}"#)
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "outside the ACL");
+    let res = http
+        .patch(svc.url(&user_path))
+        .header("acl_rows", format!(r#"{{"email":"{}"}}"#, dev_env("USER_EMAIL")))
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(res).await;
+    assert_eq!((status, body["user_metadata"]["touched"].clone()), (200, json!(true)), "inside the ACL: {body}");
+}

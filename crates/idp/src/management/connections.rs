@@ -181,9 +181,7 @@ struct ClientStatus {
 
 async fn set_clients(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>, body: Bytes) -> ApiResult {
     caller.require(&["update:connections"])?;
-    let changes: Vec<ClientStatus> = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!("Payload validation error: expected an array of {{client_id, status}}: {e}"))
-    })?;
+    let changes: Vec<ClientStatus> = super::body_json(&body)?;
     if changes.is_empty() || changes.len() > 50 {
         return Err(ApiError::bad_request("Payload validation error: between 1 and 50 items are required."));
     }

@@ -351,11 +351,24 @@ pub fn paged(q: &Query, items: Vec<Value>, collection: &str) -> ApiResult<Respon
 
 /// A JSON object body; anything else is Auth0's 400.
 pub fn body_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::bad_request("Payload validation error: 'Expected type object but found type other'.")),
-        Err(e) => Err(ApiError::bad_request(format!("Invalid request payload JSON format: {e}"))),
+    match body_json::<Value>(body)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(ApiError::bad_request("Payload validation error: 'Expected type object but found type other'.")),
     }
+}
+
+/// A body as a `T`, every key of every object given once: serde_json would keep the last
+/// copy of a repeated key (`{"password":"a","password":"b"}`) where a proxy in front may read
+/// the first, as the Authentication API's bodies refuse it ([`crate::json_body`]).
+pub fn body_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    crate::json_body::parse(body).map_err(|e| match e {
+        crate::json_body::JsonBodyError::DuplicateKey(k) => {
+            ApiError::bad_request(format!("Payload validation error: the key '{k}' appears more than once."))
+        }
+        crate::json_body::JsonBodyError::Invalid(e) => {
+            ApiError::bad_request(format!("Invalid request payload JSON format: {e}"))
+        }
+    })
 }
 
 /// Reads an optional typed key of a body, naming it in the error.

@@ -5,7 +5,7 @@
 use super::clients::merge_metadata;
 use super::{ApiError, ApiResult, Caller, Query, body_object, created, no_content, ok, select};
 use crate::AppState;
-use crate::dbconnections::{looks_like_email, new_user};
+use crate::dbconnections::{MAX_PROFILE_CHARS, fits_profile, looks_like_email, new_user};
 use crate::password::check_policy;
 use crate::util::{iso8601, now_ms};
 use axum::Router;
@@ -65,9 +65,9 @@ fn string_field(doc: &mut Map<String, Value>, key: &str) -> ApiResult<Option<Opt
     match doc.remove(key) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(s)) if s.len() <= 300 => Ok(Some(Some(s))),
+        Some(Value::String(s)) if fits_profile(&s) => Ok(Some(Some(s))),
         Some(_) => Err(ApiError::bad_request(format!(
-            "Payload validation error: '{key}' must be a string of at most 300 characters."
+            "Payload validation error: '{key}' must be a string of at most {MAX_PROFILE_CHARS} characters."
         ))),
     }
 }

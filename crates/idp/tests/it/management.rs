@@ -600,3 +600,40 @@ async fn connection_options_need_their_own_scope() {
     assert_eq!(status, 200, "{body}");
     assert!(body.get("options").is_none(), "{body}");
 }
+
+/// A repeated key means one thing to whatever reads the first copy (a proxy, a WAF, an
+/// audit log) and another to a parser keeping the last: the Management API refuses it at any
+/// depth, in its own error shape, and changes nothing.
+#[tokio::test]
+async fn bodies_repeating_a_key_are_refused_and_change_nothing() {
+    let t = start().await;
+    let tok = management_token(&t, None).await;
+    let id = t.idp.store.user_by_login("dev-users", &kw("USER_EMAIL")).await.unwrap().unwrap().user.user_id;
+    let (_, before) = call(&t, &tok, Method::GET, &format!("users/{id}"), None).await;
+    let send = |method: Method, path: String, body: &'static str| {
+        let req = reqwest::Client::new()
+            .request(method, t.url(&format!("api/v2/{path}")))
+            .bearer_auth(&tok)
+            .header("content-type", "application/json")
+            .body(body);
+        async move { json(req.send().await.unwrap()).await }
+    };
+    for body in [
+        r#"{"app_metadata": {"groups": ["user"]}, "app_metadata": {"groups": ["admin"]}}"#,
+        r#"{"app_metadata": {"groups": ["user"], "groups": ["admin"]}}"#,
+    ] {
+        let (status, answer) = send(Method::PATCH, format!("users/{id}"), body).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_error(&answer, 400, None);
+        assert!(answer["message"].as_str().unwrap().contains("appears more than once"), "{answer}");
+    }
+    let (_, after) = call(&t, &tok, Method::GET, &format!("users/{id}"), None).await;
+    assert_eq!(after["app_metadata"], before["app_metadata"], "unchanged: {after}");
+
+    // Bodies that are arrays too (a connection's enabled clients).
+    let conn = t.idp.store.connection_by_name("prod-users").await.unwrap().unwrap().id;
+    let body = r#"[{"client_id": "a", "client_id": "b", "status": true}]"#;
+    let (status, answer) = send(Method::PATCH, format!("connections/{conn}/clients"), body).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_error(&answer, 400, None);
+}

@@ -124,6 +124,29 @@ async fn login_time_does_not_tell_which_accounts_exist() {
 }
 
 /// 72 bytes that meet the `good` policy.
+/// The brute-force block must not tell accounts apart either: were only real accounts
+/// counted, the tenth wrong password would answer `too_many_attempts` for them alone.
+#[tokio::test]
+async fn the_brute_force_block_does_not_tell_which_accounts_exist() {
+    let t = start().await;
+    let mut answers = Vec::new();
+    for email in [kw("USER_EMAIL"), "nobody@cms.example.test".to_string()] {
+        let mut seen = Vec::new();
+        for _ in 0..11 {
+            let (status, body) =
+                post_json(&t, "oauth/token", realm_login(&email, "wrong-Passw0rd!", "dev-users")).await;
+            seen.push((status, body["error"].as_str().map(str::to_owned)));
+        }
+        answers.push(seen);
+    }
+    assert_eq!(answers[0][9], (429, Some("too_many_attempts".to_string())), "{:?}", answers[0]);
+    assert_eq!(answers[0], answers[1], "a real account and an unknown one answer alike");
+    // The same made-up name in other letters is the same name, as logins are.
+    let (status, _) =
+        post_json(&t, "oauth/token", realm_login("NOBODY@cms.example.test", "wrong-Passw0rd!", "dev-users")).await;
+    assert_eq!(status, 429);
+}
+
 fn longest_password() -> String {
     "Aa1!".repeat(18)
 }
@@ -409,6 +432,32 @@ async fn a_management_api_password_change_ends_them_too() {
     let (status, _) =
         post_json(&t, "oauth/token", realm_login(&kw("USER_EMAIL"), "Admin-Set-Passw0rd!", "dev-users")).await;
     assert_eq!(status, 200);
+}
+
+/// Credentials are keyed by `user_id`, and `POST /users` (like an import) may choose the id:
+/// a user deleted and created again under the same id must not inherit what the first held.
+#[tokio::test]
+async fn a_user_created_again_under_a_deleted_users_id_inherits_nothing() {
+    let t = start().await;
+    let tok = management_token(&t, None).await;
+    let b = browser();
+    let refresh_token = sign_in(&t, &b).await;
+    let ticket = reset_tickets(&t, &kw("USER_EMAIL"), 1).await.remove(0);
+    let id = t.idp.store.user_by_login("dev-users", &kw("USER_EMAIL")).await.unwrap().unwrap().user.user_id;
+
+    let (status, _) = call(&t, &tok, reqwest::Method::DELETE, &format!("users/{id}"), None).await;
+    assert_eq!(status, 204);
+    let again = json!({
+        "connection": "dev-users",
+        "user_id": id,
+        "email": "someone.else@example.test",
+        "password": "Someone-Else-Passw0rd!",
+    });
+    let (status, user) = call(&t, &tok, reqwest::Method::POST, "users", Some(again)).await;
+    assert_eq!((status, user["user_id"].as_str()), (201, Some(id.as_str())), "{user}");
+
+    assert_ended(&t, &b, &refresh_token).await;
+    assert_eq!(reset(&t, &ticket, "Taken-Over-Passw0rd!").send().await.unwrap().status(), 400, "ticket void");
 }
 
 #[tokio::test]

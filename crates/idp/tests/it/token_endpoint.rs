@@ -577,6 +577,39 @@ async fn signup_is_refused_where_disabled() {
     assert_eq!(status, 400);
 }
 
+/// Public sign-up holds profile strings to the Management API's bound and metadata names to
+/// Auth0's 100 characters: what it stores goes into every ID token of the account.
+#[tokio::test]
+async fn public_signup_bounds_what_it_stores() {
+    let t = start().await;
+    let mut conn = t.idp.store.connection_by_name("prod-users").await.unwrap().unwrap();
+    conn.options.insert("disable_signup".into(), json!(false));
+    t.idp.store.put_connection(&conn).await.unwrap();
+    let signup = |email: &str, extra: Value| {
+        let mut body = json!({"client_id": kw("CMS_CLIENT_ID"), "email": email, "password": "Str0ng-Passw0rd!", "connection": "prod-users"});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    for (i, extra) in [
+        json!({"name": "n".repeat(301)}),
+        json!({"nickname": "é".repeat(301)}),
+        json!({"picture": format!("https://example.test/{}", "p".repeat(300))}),
+        json!({"given_name": "g".repeat(20_000)}),
+        json!({"user_metadata": {"k".repeat(101): "v"}}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let email = format!("long{i}@cms.example.test");
+        let (status, body) = post_json(&t, "dbconnections/signup", signup(&email, extra)).await;
+        assert_eq!((status, body["statusCode"].as_i64()), (400, Some(400)), "case {i}: {body}");
+        assert!(t.idp.store.user_by_login("prod-users", &email).await.unwrap().is_none(), "case {i}: nothing written");
+    }
+    let fits = json!({"name": "é".repeat(300), "user_metadata": {"k".repeat(100): "v".repeat(500)}});
+    let (status, body) = post_json(&t, "dbconnections/signup", signup("fits@cms.example.test", fits)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test]
 async fn rotated_keys_stay_published_and_verify() {
     let t = start().await;

@@ -122,6 +122,7 @@ impl Store for SqlStore {
             return Ok(None);
         };
         let name: String = get(&row, "name")?;
+        end_credentials(&mut tx, "IN (SELECT user_id FROM users WHERE connection = $1)", &name).await?;
         // One statement for both dialects, on the `(connection, …)` indexes.
         let users = query("DELETE FROM users WHERE connection = $1")
             .bind(&name)
@@ -252,8 +253,12 @@ impl Store for SqlStore {
     }
 
     async fn delete_user(&self, user_id: &str) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        end_credentials(&mut tx, "= $1", user_id).await?;
         let q = query("DELETE FROM users WHERE user_id = $1").bind(user_id);
-        self.remove("user", q).await
+        let removed = q.execute(&mut *tx).await.map_err(db("user"))?.rows_affected();
+        tx.commit().await.map_err(db("user"))?;
+        Ok(removed > 0)
     }
 
     async fn record_login(&self, user_id: &str, at: Millis, ip: &str) -> Result<()> {
@@ -612,15 +617,7 @@ impl Store for SqlStore {
             tx.rollback().await.map_err(db("user"))?;
             return Err(Error::NotFound(format!("user {user_id}")));
         }
-        const ENDS: [&str; 4] = [
-            "DELETE FROM password_tickets WHERE user_id = $1",
-            "DELETE FROM sso_sessions WHERE user_id = $1",
-            "UPDATE refresh_tokens SET revoked = TRUE WHERE user_id = $1 AND NOT revoked",
-            "DELETE FROM login_failures WHERE user_id = $1",
-        ];
-        for sql in ENDS {
-            query(sql).bind(user_id).execute(&mut *tx).await.map_err(db("password change"))?;
-        }
+        end_credentials(&mut tx, "= $1", user_id).await?;
         tx.commit().await.map_err(db("password change"))
     }
 
@@ -684,6 +681,23 @@ impl SqlStore {
     fn search_query<'q>(&self, sql: &'q str) -> Query<'q> {
         query(sql).persistent(self.dialect != Dialect::Postgres)
     }
+}
+
+/// Ends what the users `WHERE user_id <users>` (binding `$1`) hold besides their password:
+/// reset tickets, SSO sessions, refresh tokens and brute-force counters. A new password ends
+/// them, and so does the user's removal: they are keyed by `user_id`, so a user created again
+/// under the same id (an import, `POST /users` with `user_id`) would otherwise inherit them.
+async fn end_credentials(tx: &mut sqlx::Transaction<'static, sqlx::Any>, users: &str, bind: &str) -> Result<()> {
+    let ends = [
+        format!("DELETE FROM password_tickets WHERE user_id {users}"),
+        format!("DELETE FROM sso_sessions WHERE user_id {users}"),
+        format!("UPDATE refresh_tokens SET revoked = TRUE WHERE user_id {users} AND NOT revoked"),
+        format!("DELETE FROM login_failures WHERE user_id {users}"),
+    ];
+    for sql in &ends {
+        query(sql).bind(bind).execute(&mut **tx).await.map_err(db("ending a user's credentials"))?;
+    }
+    Ok(())
 }
 
 fn stored_client(row: &AnyRow) -> Result<StoredClient> {
