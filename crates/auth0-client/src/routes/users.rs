@@ -443,9 +443,27 @@ pub async fn job_status(
     Path(job_id): Path<String>,
 ) -> Result<Response> {
     optional_client(&app, &headers)?;
-    import_map(&app)?;
-    let path = format!("/jobs/{}", path_segment(&job_id));
-    Ok(relay(app.management.call(Method::GET, &path, &Body::Empty).await?))
+    let job = job_in_reach(&app, &job_id).await?;
+    Ok(relay(job))
+}
+
+/// The job `job_id` as Auth0 answers it, when it imports into one of the connections of
+/// `supportedConnectionsMap`. The management token reaches every job of the tenant, and a
+/// job's errors list the emails of the users it refused, so a job of another connection
+/// (say another environment's) is answered as an unknown one.
+async fn job_in_reach(app: &crate::App, job_id: &str) -> Result<Upstream> {
+    let (map, _) = import_map(app)?;
+    let job = app.management.call(Method::GET, &format!("/jobs/{}", path_segment(job_id)), &Body::Empty).await?;
+    if !job.status.is_success() {
+        return Ok(job);
+    }
+    let connection_id = serde_json::from_slice::<Value>(&job.body)
+        .ok()
+        .and_then(|v| v.get("connection_id").and_then(Value::as_str).map(str::to_owned));
+    match connection_id {
+        Some(id) if map.values().any(|known| *known == id) => Ok(job),
+        _ => Err(Error::NotFound("job not found".into())),
+    }
 }
 
 /// An import job's errors (Auth0 answers 204 when there are none).
@@ -462,7 +480,10 @@ pub async fn job_errors(
     Path(job_id): Path<String>,
 ) -> Result<Response> {
     optional_client(&app, &headers)?;
-    import_map(&app)?;
+    let job = job_in_reach(&app, &job_id).await?;
+    if !job.status.is_success() {
+        return Ok(relay(job));
+    }
     let path = format!("/jobs/{}/errors", path_segment(&job_id));
     Ok(relay(app.management.call(Method::GET, &path, &Body::Empty).await?))
 }

@@ -258,3 +258,44 @@ async fn writes_reach_only_the_users_the_list_shows() {
     let (status, body) = json(res).await;
     assert_eq!((status, body["user_metadata"]["touched"].clone()), (200, json!(true)), "inside the ACL: {body}");
 }
+
+/// A job imports into one connection; its status and errors (which list the emails it refused)
+/// are shown only for the connections of `supportedConnectionsMap`, as the import itself is.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_jobs_of_other_connections_are_not_shown() {
+    let (idp, svc) = stack(Store::Memory).await;
+    let http = reqwest::Client::new();
+    // A job of prod-users, started at the idp by another tenant admin, whose one user is refused.
+    let refused = format!("{}@cms.example.test", unique("prod-import"));
+    let users = json!([{"email": refused, "password": "a"}]);
+    let form = reqwest::multipart::Form::new()
+        .part("users", reqwest::multipart::Part::bytes(users.to_string().into_bytes()).file_name("users.json"))
+        .text("connection_id", idp.connection_id("prod-users").await);
+    let res = http
+        .post(idp.url("/api/v2/jobs/users-imports"))
+        .bearer_auth(idp.management_token().await)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let (status, job) = json(res).await;
+    assert_eq!(status, 202, "{job}");
+    let job_id = job["id"].as_str().unwrap().to_string();
+    eventually("the prod-users job completes", 100, Duration::from_millis(100), || {
+        let (idp, path) = (&idp, format!("jobs/{job_id}"));
+        async move { idp.management_get(&path).await["status"] == "completed" }
+    })
+    .await;
+    let errors = idp.management_get(&format!("jobs/{job_id}/errors")).await;
+    assert!(errors.to_string().contains(&refused), "the idp lists the refused user: {errors}");
+
+    for path in [format!("/users/import/status/{job_id}"), format!("/users/import/status/{job_id}/errors")] {
+        let res = http.get(svc.url(&path)).send().await.unwrap();
+        let (status, body) = json(res).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(!body.to_string().contains(&refused), "{path}: {body}");
+    }
+    // An unknown job is answered as Auth0 answers it.
+    let res = http.get(svc.url("/users/import/status/job_unknown")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+}
