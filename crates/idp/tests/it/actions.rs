@@ -209,6 +209,46 @@ async fn metadata_updates_scopes_and_access_token_claims_are_applied() {
 }
 
 #[tokio::test]
+async fn an_undefined_value_leaves_the_claim_out_and_a_wrong_argument_names_the_call() {
+    let t = start().await;
+    let token = management_token(&t, None).await;
+    // The admin has no `favorite_color`: Auth0's own example would set an undefined claim.
+    let code = handler(
+        "api.user.setAppMetadata('plan', 'gold');
+         api.idToken.setCustomClaim('https://x.test/color', event.user.user_metadata.favorite_color);
+         api.accessToken.setCustomClaim('https://x.test/color', undefined);
+         api.idToken.setCustomClaim('https://x.test/seen', true);",
+    );
+    deploy_action(&t, &token, "colors", &code, json!([])).await;
+    bind(&t, &token, &["colors"]).await;
+    let (status, tokens) =
+        password_grant(&t, &kw("ADMIN_EMAIL"), &kw("ADMIN_PASSWORD"), &[("audience", "http://localhost:8080/")]).await;
+    assert_eq!(status, 200, "{tokens}");
+    let id = claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["https://x.test/seen"], true);
+    assert!(id.get("https://x.test/color").is_none(), "{id}");
+    assert!(claims(tokens["access_token"].as_str().unwrap()).get("https://x.test/color").is_none());
+
+    // A later login unsets the metadata key with `undefined`.
+    let code = handler("api.user.setAppMetadata('plan', undefined);");
+    deploy_action(&t, &token, "unset", &code, json!([])).await;
+    bind(&t, &token, &["unset"]).await;
+    assert_eq!(admin_grant(&t).await.0, 200);
+    let user = t.idp.store.user_by_login("dev-users", &kw("ADMIN_EMAIL")).await.unwrap().unwrap().user;
+    assert!(!user.app_metadata.contains_key("plan"), "{:?}", user.app_metadata);
+
+    let code = handler("api.accessToken.addScope(event.user.user_metadata.extra_scope);");
+    deploy_action(&t, &token, "scopes", &code, json!([])).await;
+    bind(&t, &token, &["scopes"]).await;
+    let (status, body) = admin_grant(&t).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
+    assert_eq!(
+        body["error_description"],
+        "action scopes failed: TypeError: api.accessToken.addScope: scope must be a string"
+    );
+}
+
+#[tokio::test]
 async fn failing_actions_fail_the_login_and_the_idp_keeps_serving() {
     let t = start_fast().await;
     let token = management_token(&t, None).await;
