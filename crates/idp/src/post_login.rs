@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::net::SocketAddr;
-use store::{Client, User};
+use store::{Client, Connection, User};
 
 pub(crate) const USERINFO_CLAIMS: &str = "userinfo_claims";
 
@@ -332,7 +332,7 @@ async fn event(idp: &AppState, l: &Login<'_>) -> Result<Value> {
         "tenant": {"id": tenant_name(idp)},
         "stats": {"logins_count": u.logins_count},
         "authorization": {"roles": []},
-        "authentication": {"methods": [{"name": "pwd", "timestamp": iso8601(l.auth_time)}]},
+        "authentication": {"methods": [{"name": first_factor(connection.as_ref(), u), "timestamp": iso8601(l.auth_time)}]},
     });
     let Value::Object(e) = &mut event else { unreachable!("a JSON object literal") };
     if let Some(c) = connection {
@@ -358,6 +358,19 @@ async fn event(idp: &AppState, l: &Login<'_>) -> Result<Value> {
     Ok(event)
 }
 
+/// The name Auth0 gives the first factor of a login in `event.authentication.methods`: `pwd`
+/// for a database connection's password, `federated` for a social or enterprise connection.
+/// A user signs in only through the connection they belong to (accounts are never linked across
+/// connections), so that connection says which it was — on an SSO or refresh-token login too;
+/// without it (deleted since), the user's own identity does.
+fn first_factor(connection: Option<&Connection>, user: &User) -> &'static str {
+    let database = match connection {
+        Some(c) => c.is_database(),
+        None => user.identities.first().is_none_or(|i| i.provider == "auth0"),
+    };
+    if database { "pwd" } else { "federated" }
+}
+
 /// Query parameters of `/authorize` as `event.request.query` shows them.
 pub fn authorize_query(req: &AuthRequest) -> Map<String, Value> {
     let mut q = Map::new();
@@ -377,4 +390,35 @@ pub fn authorize_query(req: &AuthRequest) -> Map<String, Value> {
         }
     }
     q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store::Identity;
+
+    fn user(provider: &str, connection: &str) -> User {
+        let identity = Identity {
+            connection: connection.into(),
+            provider: provider.into(),
+            user_id: "1".into(),
+            is_social: provider != "auth0",
+        };
+        User::new(format!("{provider}|1"), connection.into(), identity, 0)
+    }
+
+    #[test]
+    fn the_first_factor_follows_the_users_connection_or_identity() {
+        let connection = |strategy: &str| -> Connection {
+            serde_json::from_value(json!({"id": "con_1", "name": "c", "strategy": strategy})).unwrap()
+        };
+        let db = user("auth0", "dev-users");
+        let google = user("google-oauth2", "google-oauth2");
+        assert_eq!(first_factor(Some(&connection("auth0")), &db), "pwd");
+        assert_eq!(first_factor(Some(&connection("google-oauth2")), &google), "federated");
+        assert_eq!(first_factor(Some(&connection("oidc")), &user("oidc", "corp")), "federated");
+        // The connection was deleted since: the identity tells.
+        assert_eq!(first_factor(None, &db), "pwd");
+        assert_eq!(first_factor(None, &google), "federated");
+    }
 }

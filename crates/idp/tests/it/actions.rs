@@ -19,7 +19,7 @@ async fn start_fast() -> TestIdp {
 }
 
 /// Creates, builds and deploys an action for post-login; returns its id.
-async fn deploy_action(t: &TestIdp, token: &str, name: &str, code: &str, secrets: Value) -> String {
+pub(crate) async fn deploy_action(t: &TestIdp, token: &str, name: &str, code: &str, secrets: Value) -> String {
     let body = json!({
         "name": name,
         "supported_triggers": [{"id": "post-login", "version": "v3"}],
@@ -36,7 +36,7 @@ async fn deploy_action(t: &TestIdp, token: &str, name: &str, code: &str, secrets
 }
 
 /// Makes `names` the post-login flow, in this order.
-async fn bind(t: &TestIdp, token: &str, names: &[&str]) {
+pub(crate) async fn bind(t: &TestIdp, token: &str, names: &[&str]) {
     let bindings: Vec<Value> =
         names.iter().map(|n| json!({"ref": {"type": "action_name", "value": n}, "display_name": n})).collect();
     let (status, body) =
