@@ -14,6 +14,7 @@
 
 use crate::actions_flow::{self, POST_LOGIN};
 use crate::grant::AuthRequest;
+use crate::metadata::TooLarge;
 use crate::util::{b64url, iso8601, now_ms, sha256};
 use crate::{AppState, Error, Result};
 use axum::http::{HeaderMap, header};
@@ -159,10 +160,17 @@ pub async fn run(idp: &AppState, login: Login<'_>) -> Result<Verdict> {
         metrics::counter!("gatehouse_actions_total", "outcome" => "denied").increment(1);
         return Ok(Verdict::Deny(d.reason));
     }
-    metrics::counter!("gatehouse_actions_total", "outcome" => "allowed").increment(1);
-    if !outcome.app_metadata.is_empty() || !outcome.user_metadata.is_empty() {
-        persist_metadata(idp, &login.user.user_id, &outcome.app_metadata, &outcome.user_metadata).await?;
+    if (!outcome.app_metadata.is_empty() || !outcome.user_metadata.is_empty())
+        && let Err(too_large) =
+            persist_metadata(idp, &login.user.user_id, &outcome.app_metadata, &outcome.user_metadata).await?
+    {
+        // Nothing was written; a login whose actions' updates cannot be kept does not go on
+        // as if they had been.
+        tracing::warn!(user_id = %login.user.user_id, "post-login metadata updates refused: {too_large}; login denied");
+        metrics::counter!("gatehouse_actions_total", "outcome" => "failed").increment(1);
+        return Ok(Verdict::Deny(format!("The metadata updates of the post-login actions were refused: {too_large}.")));
     }
+    metrics::counter!("gatehouse_actions_total", "outcome" => "allowed").increment(1);
     let claims = ActionClaims {
         id_token: outcome.id_token_claims,
         access_token: outcome.access_token_claims,
@@ -209,14 +217,14 @@ fn userinfo_key(client_id: &str, user_id: &str) -> String {
 }
 
 /// Applies the queued metadata updates to the freshest copy of the user: top-level keys are
-/// replaced, `null` deletes.
+/// replaced, `null` deletes. Writes nothing when the result would break Auth0's metadata bound.
 async fn persist_metadata(
     idp: &AppState,
     user_id: &str,
     app: &Map<String, Value>,
     user: &Map<String, Value>,
-) -> Result<()> {
-    let Some(mut stored) = idp.store.user(user_id).await? else { return Ok(()) };
+) -> Result<std::result::Result<(), TooLarge>> {
+    let Some(mut stored) = idp.store.user(user_id).await? else { return Ok(Ok(())) };
     let merge = |target: &mut Map<String, Value>, updates: &Map<String, Value>| {
         for (k, v) in updates {
             if v.is_null() {
@@ -230,10 +238,13 @@ async fn persist_metadata(
     merge(&mut stored.user.app_metadata, app);
     merge(&mut stored.user.user_metadata, user);
     if (stored.user.app_metadata.clone(), stored.user.user_metadata.clone()) != before {
+        if let Err(e) = crate::metadata::check(&stored.user, idp.config.metadata_limit_bytes) {
+            return Ok(Err(e));
+        }
         stored.user.updated_at = now_ms();
         idp.store.update_user(&stored).await?;
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 fn iso(ms: Option<i64>) -> Value {

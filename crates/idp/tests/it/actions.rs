@@ -249,6 +249,32 @@ async fn an_undefined_value_leaves_the_claim_out_and_a_wrong_argument_names_the_
 }
 
 #[tokio::test]
+async fn an_action_cannot_grow_metadata_past_the_bound() {
+    let t = crate::management::start_with_metadata_limit(4096).await;
+    let token = management_token(&t, None).await;
+    // A new key every login: each login's updates are small, their sum is not.
+    let code = handler("api.user.setAppMetadata(`login${event.stats.logins_count}`, 'x'.repeat(1500));");
+    deploy_action(&t, &token, "hoarder", &code, json!([])).await;
+    bind(&t, &token, &["hoarder"]).await;
+    for _ in 0..2 {
+        assert_eq!(admin_grant(&t).await.0, 200);
+    }
+    let before = t.idp.store.user_by_login("dev-users", &kw("ADMIN_EMAIL")).await.unwrap().unwrap().user;
+    assert_eq!(before.app_metadata.len(), 3, "groups and two logins' keys: {:?}", before.app_metadata.keys());
+
+    let (status, body) = admin_grant(&t).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
+    assert_eq!(
+        body["error_description"],
+        "The metadata updates of the post-login actions were refused: app_metadata and user_metadata together must not exceed 4096 bytes."
+    );
+    let res = login(&t, &browser(), &authorize_url(&t, &[]), &kw("ADMIN_EMAIL"), &kw("ADMIN_PASSWORD")).await;
+    assert_eq!(query_param(&location(&res), "error").as_deref(), Some("access_denied"));
+    let after = t.idp.store.user_by_login("dev-users", &kw("ADMIN_EMAIL")).await.unwrap().unwrap().user;
+    assert_eq!(after.app_metadata, before.app_metadata, "nothing written");
+}
+
+#[tokio::test]
 async fn failing_actions_fail_the_login_and_the_idp_keeps_serving() {
     let t = start_fast().await;
     let token = management_token(&t, None).await;
