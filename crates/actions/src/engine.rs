@@ -327,9 +327,13 @@ fn prepare<'js>(
     recorder: &Rc<RefCell<Recorder>>,
 ) -> rquickjs::Result<Option<Prepared<'js>>> {
     let r = recorder.clone();
-    let host = Function::new(ctx.clone(), move |op: String, a: Opt<String>, b: Opt<String>| -> Option<String> {
-        r.borrow_mut().command(&op, a.0, b.0)
-    })?;
+    // An argument may be absent or `undefined` (a value with no JSON form): both are `None`.
+    let host = Function::new(
+        ctx.clone(),
+        move |op: String, a: Opt<Option<String>>, b: Opt<Option<String>>| -> Option<String> {
+            r.borrow_mut().command(&op, a.0.flatten(), b.0.flatten())
+        },
+    )?;
     let prelude = bytecode::load(ctx, &sb.prelude)?.into_function().ok_or(rquickjs::Error::Unknown)?;
     let parts: Object = prelude.call((host,))?;
     let api: Object = parts.get("api")?;

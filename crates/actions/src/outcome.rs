@@ -131,12 +131,28 @@ impl Recorder {
         None
     }
 
+    /// One token's custom claims and their running size.
+    fn claims_of(&mut self, id_token: bool) -> (&mut Map<String, Value>, &mut usize) {
+        if id_token {
+            (&mut self.outcome.id_token_claims, &mut self.id_bytes)
+        } else {
+            (&mut self.outcome.access_token_claims, &mut self.at_bytes)
+        }
+    }
+
     fn claim(&mut self, id_token: bool, name: String, json: Option<String>) {
-        // `undefined` has no JSON form: like JSON.stringify, leave the claim out.
-        let Some(json) = json else { return };
         if !claims::allowed(&name) || self.violation.is_some() {
             return;
         }
+        // A value with no JSON form (`undefined`): the claim is left out of the token, as
+        // JSON.stringify leaves it out, whatever an earlier call set.
+        let Some(json) = json else {
+            let (map, bytes) = self.claims_of(id_token);
+            if let Some(old) = map.remove(&name) {
+                *bytes = bytes.saturating_sub(entry_size(&name, &old.to_string()));
+            }
+            return;
+        };
         let token = if id_token { "ID" } else { "access" };
         let too_big = || format!("the custom claims of the {token} token exceed 100 KB");
         // Measured before parsing: the parse happens outside the script's memory limit.
@@ -146,11 +162,7 @@ impl Recorder {
         let Ok(value) = serde_json::from_str::<Value>(&json) else {
             return self.violate(format!("the value of claim {name} is not JSON"));
         };
-        let (map, bytes) = if id_token {
-            (&mut self.outcome.id_token_claims, &mut self.id_bytes)
-        } else {
-            (&mut self.outcome.access_token_claims, &mut self.at_bytes)
-        };
+        let (map, bytes) = self.claims_of(id_token);
         let Some(new_total) = replaced_total(*bytes, map.get(&name), &name, &value, MAX_CLAIMS_BYTES) else {
             return self.violate(too_big());
         };
@@ -267,6 +279,19 @@ mod tests {
         r.command("at_claim", some("b"), some(&big));
         assert!(r.violation.as_deref().unwrap().contains("100 KB"));
         assert!(!r.outcome.access_token_claims.contains_key("b"));
+    }
+
+    #[test]
+    fn a_claim_set_to_undefined_is_dropped_and_frees_its_bytes() {
+        let mut r = Recorder::default();
+        r.start("a");
+        let big = format!("\"{}\"", "x".repeat(60 * 1024));
+        r.command("id_claim", some("https://x.test/a"), some(&big));
+        r.command("id_claim", some("https://x.test/a"), None);
+        assert!(r.outcome.id_token_claims.is_empty());
+        r.command("id_claim", some("https://x.test/b"), some(&big));
+        assert!(r.violation.is_none(), "the dropped claim no longer counts");
+        assert_eq!(r.outcome.id_token_claims.len(), 1);
     }
 
     #[test]

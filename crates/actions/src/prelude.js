@@ -9,8 +9,23 @@
   const toString = String;
   const freeze = Object.freeze;
 
-  // `undefined` (and functions) have no JSON form: the host treats a missing value as "unset".
-  const json = (value) => (value === undefined ? undefined : stringify(value));
+  // Where Auth0's `api` names something (a claim, a metadata key, a scope, a cache key) it takes
+  // a string; anything else is a mistake in the action, reported at the call that made it
+  // rather than turned into the text "undefined".
+  const text = (call, arg, value) => {
+    if (typeof value !== 'string') throw new TypeError(`${call}: ${arg} must be a string`);
+    return value;
+  };
+  // The JSON text of a value, or `undefined` where JSON has none (undefined, a function, a
+  // symbol): tokens and profiles are JSON, so such a value is simply absent from them, as
+  // JSON.stringify leaves such a property out of an object.
+  const jsonOf = (call, value) => {
+    try {
+      return stringify(value);
+    } catch (e) {
+      throw new TypeError(`${call}: value cannot be written as JSON (${e instanceof Error ? e.message : toString(e)})`);
+    }
+  };
   const unsupported = (what) => {
     throw new Error(`${what} is not supported by Gatehouse`);
   };
@@ -77,49 +92,54 @@
       return api;
     },
   });
+  // A claim whose value has no JSON form is not emitted (and drops what an earlier call set).
   api.idToken = freeze({
     setCustomClaim(name, value) {
-      host('id_claim', toString(name), json(value));
+      const call = 'api.idToken.setCustomClaim';
+      host('id_claim', text(call, 'name', name), jsonOf(call, value));
       return api;
     },
   });
   api.accessToken = freeze({
     setCustomClaim(name, value) {
-      host('at_claim', toString(name), json(value));
+      const call = 'api.accessToken.setCustomClaim';
+      host('at_claim', text(call, 'name', name), jsonOf(call, value));
       return api;
     },
     addScope(scope) {
-      host('add_scope', toString(scope));
+      host('add_scope', text('api.accessToken.addScope', 'scope', scope));
       return api;
     },
     removeScope(scope) {
-      host('remove_scope', toString(scope));
+      host('remove_scope', text('api.accessToken.removeScope', 'scope', scope));
       return api;
     },
   });
+  // `null`, or a value with no JSON form (`undefined`, a function), deletes the key when the
+  // metadata is persisted after the flow.
+  const metadata = (op, call) =>
+    function (key, value) {
+      const json = jsonOf(call, value);
+      host(op, text(call, 'key', key), json === undefined ? 'null' : json);
+      return api;
+    };
   api.user = freeze({
-    // `null` (or `undefined`) deletes the key when the metadata is persisted after the flow.
-    setAppMetadata(key, value) {
-      host('app_metadata', toString(key), value === undefined ? 'null' : stringify(value));
-      return api;
-    },
-    setUserMetadata(key, value) {
-      host('user_metadata', toString(key), value === undefined ? 'null' : stringify(value));
-      return api;
-    },
+    setAppMetadata: metadata('app_metadata', 'api.user.setAppMetadata'),
+    setUserMetadata: metadata('user_metadata', 'api.user.setUserMetadata'),
   });
-  // Per execution: shared by the actions of one login, gone when the login ends.
+  // Per execution: shared by the actions of one login, gone when the login ends. Keys and
+  // values are strings, as Auth0's are.
   api.cache = freeze({
     get(key) {
-      const v = host('cache_get', toString(key));
+      const v = host('cache_get', text('api.cache.get', 'key', key));
       return v === undefined || v === null ? undefined : { value: parse(v) };
     },
     set(key, value) {
-      const err = host('cache_set', toString(key), toString(value));
+      const err = host('cache_set', text('api.cache.set', 'key', key), text('api.cache.set', 'value', value));
       return err ? { type: 'error', code: err } : { type: 'success' };
     },
     delete(key) {
-      host('cache_delete', toString(key));
+      host('cache_delete', text('api.cache.delete', 'key', key));
       return { type: 'success' };
     },
   });

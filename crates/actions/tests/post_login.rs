@@ -228,3 +228,77 @@ fn build_reports_syntax_errors_with_their_line() {
     assert!(e.check("while (true) {}").is_ok());
     assert!(e.check(&"x".repeat(actions::MAX_CODE_BYTES + 1)).is_err());
 }
+
+#[test]
+fn values_without_a_json_form_are_absent_not_errors() {
+    // Auth0's own example copies `event.user.user_metadata.favorite_color` into a claim: a user
+    // without one must still log in, and the token (JSON) simply has no such claim.
+    let code = handler(
+        "api.idToken.setCustomClaim('https://x.test/kept', 1);
+         api.idToken.setCustomClaim('https://x.test/gone', 'set first');
+         api.idToken.setCustomClaim('https://x.test/gone', event.user.user_metadata.favorite_color);
+         api.idToken.setCustomClaim('https://x.test/fn', () => 1);
+         api.accessToken.setCustomClaim('https://x.test/missing', undefined);
+         api.accessToken.setCustomClaim('https://x.test/sym', Symbol('s'));
+         api.user.setAppMetadata('plan', undefined);
+         api.user.setUserMetadata('lang', () => 'it');
+         api.cache.set('k', 'v');",
+    );
+    let o = engine().run_post_login(&[action("a", &code)], &event()).result.unwrap();
+    assert_eq!(Value::Object(o.id_token_claims), json!({"https://x.test/kept": 1}));
+    assert!(o.access_token_claims.is_empty());
+    // No JSON form means "no value": the key is deleted when the metadata is persisted.
+    assert_eq!(Value::Object(o.app_metadata), json!({"plan": null}));
+    assert_eq!(Value::Object(o.user_metadata), json!({"lang": null}));
+}
+
+#[test]
+fn a_wrong_argument_fails_with_a_type_error_naming_the_call_and_the_argument() {
+    let cases = [
+        ("api.idToken.setCustomClaim(undefined, 1)", "TypeError: api.idToken.setCustomClaim: name must be a string"),
+        ("api.accessToken.setCustomClaim(7, 'x')", "TypeError: api.accessToken.setCustomClaim: name must be a string"),
+        ("api.user.setAppMetadata(undefined, 1)", "TypeError: api.user.setAppMetadata: key must be a string"),
+        ("api.user.setUserMetadata({}, 1)", "TypeError: api.user.setUserMetadata: key must be a string"),
+        ("api.accessToken.addScope(undefined)", "TypeError: api.accessToken.addScope: scope must be a string"),
+        ("api.accessToken.removeScope(null)", "TypeError: api.accessToken.removeScope: scope must be a string"),
+        ("api.cache.set(undefined, 'v')", "TypeError: api.cache.set: key must be a string"),
+        ("api.cache.set('k', undefined)", "TypeError: api.cache.set: value must be a string"),
+        ("api.cache.get(undefined)", "TypeError: api.cache.get: key must be a string"),
+        ("api.cache.delete(1)", "TypeError: api.cache.delete: key must be a string"),
+    ];
+    for (call, expected) in cases {
+        let run = engine().run_post_login(&[action("a", &handler(&format!("{call};")))], &event());
+        match run.result {
+            Err(ActionError::Threw { action, message }) => {
+                assert_eq!((action.as_str(), message.as_str()), ("a", expected))
+            }
+            other => panic!("{call}: {other:?}"),
+        }
+    }
+    // Values JSON cannot write at all (as opposed to leaving out) are refused at the call too.
+    for (call, expected) in [
+        (
+            "api.idToken.setCustomClaim('https://x.test/n', 10n)",
+            "TypeError: api.idToken.setCustomClaim: value cannot be written as JSON",
+        ),
+        (
+            "const o = {}; o.o = o; api.user.setAppMetadata('o', o)",
+            "TypeError: api.user.setAppMetadata: value cannot be written as JSON",
+        ),
+    ] {
+        let run = engine().run_post_login(&[action("a", &handler(&format!("{call};")))], &event());
+        assert!(
+            matches!(&run.result, Err(ActionError::Threw { message, .. }) if message.starts_with(expected)),
+            "{call}: {:?}",
+            run.result
+        );
+    }
+    // The action can catch it like any TypeError and go on.
+    let code = handler(
+        "try { api.idToken.setCustomClaim(undefined, 1); } catch (e) {
+           api.idToken.setCustomClaim('https://x.test/caught', e instanceof TypeError ? e.message : 'no');
+         }",
+    );
+    let o = engine().run_post_login(&[action("a", &code)], &event()).result.unwrap();
+    assert_eq!(o.id_token_claims["https://x.test/caught"], "api.idToken.setCustomClaim: name must be a string");
+}

@@ -23,6 +23,8 @@ pub struct Config {
     pub secrets_key: Option<PathBuf>,
     /// Time, memory and stack limits of one post-login execution.
     pub action_limits: actions::Limits,
+    /// Bytes a user's `app_metadata` and `user_metadata` may take together (Auth0's 16 MB).
+    pub metadata_limit_bytes: usize,
     /// Google's OpenID discovery document; `google-oauth2` connections take their endpoints
     /// from it, so tests (and air-gapped setups) can point it at another OpenID provider.
     pub google_discovery_url: Url,
@@ -75,6 +77,7 @@ impl Config {
             management_rate_limit: 100,
             secrets_key: None,
             action_limits: actions::Limits::default(),
+            metadata_limit_bytes: crate::metadata::MAX_METADATA_BYTES,
             google_discovery_url: Url::parse(GOOGLE_DISCOVERY_URL).expect("a valid constant URL"),
             upstream_timeout: std::time::Duration::from_secs(10),
             request_timeout: std::time::Duration::from_secs(30),

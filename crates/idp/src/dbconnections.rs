@@ -154,6 +154,8 @@ pub async fn register(
         return Err(Error::db(StatusCode::BAD_REQUEST, "PasswordStrengthError", "invalid_password", why));
     }
     let user = new_user(&connection.name, email, customise);
+    crate::metadata::check(&user, idp.config.metadata_limit_bytes)
+        .map_err(|e| bad("invalid_user_metadata", e.to_string()))?;
     // A username signs in like an email: it must name no other user of the connection.
     if let Some(username) = &user.username
         && idp.store.user_by_login(&connection.name, username).await?.is_some()

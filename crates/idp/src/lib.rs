@@ -21,6 +21,7 @@ mod login;
 mod logout;
 pub mod mail;
 mod management;
+mod metadata;
 mod ops;
 pub mod pages;
 mod password;

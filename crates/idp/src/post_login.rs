@@ -14,13 +14,14 @@
 
 use crate::actions_flow::{self, POST_LOGIN};
 use crate::grant::AuthRequest;
+use crate::metadata::TooLarge;
 use crate::util::{b64url, iso8601, now_ms, sha256};
 use crate::{AppState, Error, Result};
 use axum::http::{HeaderMap, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::net::SocketAddr;
-use store::{Client, User};
+use store::{Client, Connection, User};
 
 pub(crate) const USERINFO_CLAIMS: &str = "userinfo_claims";
 
@@ -159,10 +160,17 @@ pub async fn run(idp: &AppState, login: Login<'_>) -> Result<Verdict> {
         metrics::counter!("gatehouse_actions_total", "outcome" => "denied").increment(1);
         return Ok(Verdict::Deny(d.reason));
     }
-    metrics::counter!("gatehouse_actions_total", "outcome" => "allowed").increment(1);
-    if !outcome.app_metadata.is_empty() || !outcome.user_metadata.is_empty() {
-        persist_metadata(idp, &login.user.user_id, &outcome.app_metadata, &outcome.user_metadata).await?;
+    if (!outcome.app_metadata.is_empty() || !outcome.user_metadata.is_empty())
+        && let Err(too_large) =
+            persist_metadata(idp, &login.user.user_id, &outcome.app_metadata, &outcome.user_metadata).await?
+    {
+        // Nothing was written; a login whose actions' updates cannot be kept does not go on
+        // as if they had been.
+        tracing::warn!(user_id = %login.user.user_id, "post-login metadata updates refused: {too_large}; login denied");
+        metrics::counter!("gatehouse_actions_total", "outcome" => "failed").increment(1);
+        return Ok(Verdict::Deny(format!("The metadata updates of the post-login actions were refused: {too_large}.")));
     }
+    metrics::counter!("gatehouse_actions_total", "outcome" => "allowed").increment(1);
     let claims = ActionClaims {
         id_token: outcome.id_token_claims,
         access_token: outcome.access_token_claims,
@@ -209,14 +217,14 @@ fn userinfo_key(client_id: &str, user_id: &str) -> String {
 }
 
 /// Applies the queued metadata updates to the freshest copy of the user: top-level keys are
-/// replaced, `null` deletes.
+/// replaced, `null` deletes. Writes nothing when the result would break Auth0's metadata bound.
 async fn persist_metadata(
     idp: &AppState,
     user_id: &str,
     app: &Map<String, Value>,
     user: &Map<String, Value>,
-) -> Result<()> {
-    let Some(mut stored) = idp.store.user(user_id).await? else { return Ok(()) };
+) -> Result<std::result::Result<(), TooLarge>> {
+    let Some(mut stored) = idp.store.user(user_id).await? else { return Ok(Ok(())) };
     let merge = |target: &mut Map<String, Value>, updates: &Map<String, Value>| {
         for (k, v) in updates {
             if v.is_null() {
@@ -230,10 +238,13 @@ async fn persist_metadata(
     merge(&mut stored.user.app_metadata, app);
     merge(&mut stored.user.user_metadata, user);
     if (stored.user.app_metadata.clone(), stored.user.user_metadata.clone()) != before {
+        if let Err(e) = crate::metadata::check(&stored.user, idp.config.metadata_limit_bytes) {
+            return Ok(Err(e));
+        }
         stored.user.updated_at = now_ms();
         idp.store.update_user(&stored).await?;
     }
-    Ok(())
+    Ok(Ok(()))
 }
 
 fn iso(ms: Option<i64>) -> Value {
@@ -332,7 +343,7 @@ async fn event(idp: &AppState, l: &Login<'_>) -> Result<Value> {
         "tenant": {"id": tenant_name(idp)},
         "stats": {"logins_count": u.logins_count},
         "authorization": {"roles": []},
-        "authentication": {"methods": [{"name": "pwd", "timestamp": iso8601(l.auth_time)}]},
+        "authentication": {"methods": [{"name": first_factor(connection.as_ref(), u), "timestamp": iso8601(l.auth_time)}]},
     });
     let Value::Object(e) = &mut event else { unreachable!("a JSON object literal") };
     if let Some(c) = connection {
@@ -358,6 +369,19 @@ async fn event(idp: &AppState, l: &Login<'_>) -> Result<Value> {
     Ok(event)
 }
 
+/// The name Auth0 gives the first factor of a login in `event.authentication.methods`: `pwd`
+/// for a database connection's password, `federated` for a social or enterprise connection.
+/// A user signs in only through the connection they belong to (accounts are never linked across
+/// connections), so that connection says which it was — on an SSO or refresh-token login too;
+/// without it (deleted since), the user's own identity does.
+fn first_factor(connection: Option<&Connection>, user: &User) -> &'static str {
+    let database = match connection {
+        Some(c) => c.is_database(),
+        None => user.identities.first().is_none_or(|i| i.provider == "auth0"),
+    };
+    if database { "pwd" } else { "federated" }
+}
+
 /// Query parameters of `/authorize` as `event.request.query` shows them.
 pub fn authorize_query(req: &AuthRequest) -> Map<String, Value> {
     let mut q = Map::new();
@@ -377,4 +401,35 @@ pub fn authorize_query(req: &AuthRequest) -> Map<String, Value> {
         }
     }
     q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store::Identity;
+
+    fn user(provider: &str, connection: &str) -> User {
+        let identity = Identity {
+            connection: connection.into(),
+            provider: provider.into(),
+            user_id: "1".into(),
+            is_social: provider != "auth0",
+        };
+        User::new(format!("{provider}|1"), connection.into(), identity, 0)
+    }
+
+    #[test]
+    fn the_first_factor_follows_the_users_connection_or_identity() {
+        let connection = |strategy: &str| -> Connection {
+            serde_json::from_value(json!({"id": "con_1", "name": "c", "strategy": strategy})).unwrap()
+        };
+        let db = user("auth0", "dev-users");
+        let google = user("google-oauth2", "google-oauth2");
+        assert_eq!(first_factor(Some(&connection("auth0")), &db), "pwd");
+        assert_eq!(first_factor(Some(&connection("google-oauth2")), &google), "federated");
+        assert_eq!(first_factor(Some(&connection("oidc")), &user("oidc", "corp")), "federated");
+        // The connection was deleted since: the identity tells.
+        assert_eq!(first_factor(None, &db), "pwd");
+        assert_eq!(first_factor(None, &google), "federated");
+    }
 }

@@ -9,7 +9,7 @@ use crate::password::{TOO_LONG, check_for};
 use crate::util::{now_ms, random_alnum, random_hex, random_secret, sha256};
 use crate::{AppState, Error, Result};
 use serde_json::{Map, Value, json};
-use store::{Connection, ResourceServer, Scope, StoredClient, StoredUser};
+use store::{Connection, ResourceServer, Scope, StoredClient, StoredUser, User};
 use tenant::{ImportPassword, ImportUser, TenantFile, UserImport};
 
 /// What the import did that the operator must hear about once.
@@ -345,6 +345,9 @@ pub(crate) async fn import_user(
                 _ => return Ok(unsupported_hash()),
             }
         }
+        if let Some(too_large) = metadata_too_large(idp, &stored.user) {
+            return Ok(too_large);
+        }
         stored.user.updated_at = now_ms();
         return match idp.store.update_user(&stored).await {
             Ok(()) => Ok(Imported::Updated),
@@ -374,11 +377,23 @@ pub(crate) async fn import_user(
     user.name = user.name.or(defaults.name);
     user.nickname = user.nickname.or(defaults.nickname);
     user.picture = user.picture.or(defaults.picture);
+    if let Some(too_large) = metadata_too_large(idp, &user) {
+        return Ok(too_large);
+    }
     match idp.store.create_user(&StoredUser { user, password_hash: hash }).await {
         Ok(()) => Ok(Imported::Inserted),
         Err(store::Error::Conflict(what)) => Ok(failed("CONFLICT", "user_id", format!("{what} already exists"))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The row's user over Auth0's bound on metadata, as that row's error (named after the larger
+/// of the two objects).
+fn metadata_too_large(idp: &AppState, user: &User) -> Option<Imported> {
+    let e = crate::metadata::check(user, idp.config.metadata_limit_bytes).err()?;
+    let size = |m: &Map<String, Value>| serde_json::to_string(m).map_or(0, |t| t.len());
+    let path = if size(&user.app_metadata) >= size(&user.user_metadata) { "app_metadata" } else { "user_metadata" };
+    Some(failed("MAX_LENGTH", path, e.to_string()))
 }
 
 fn unsupported_hash() -> Imported {

@@ -161,12 +161,20 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
     if let Some(username) = &user.username {
         username_free(&idp, &connection.name, username).await?;
     }
+    metadata_fits(&idp, &user)?;
     let hash = idp.hash_password(&password).await?;
     match idp.store.create_user(&StoredUser { user: user.clone(), password_hash: Some(hash) }).await {
         Ok(()) => Ok(created(&to_json(&user))),
         Err(store::Error::Conflict(_)) => Err(ApiError::conflict("The user already exists.", "auth0_idp_error")),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The user as it would be stored keeps to Auth0's bound on metadata (a PATCH merges, so a
+/// request of any size can be the one that crosses it).
+fn metadata_fits(idp: &AppState, user: &User) -> ApiResult<()> {
+    crate::metadata::check(user, idp.config.metadata_limit_bytes)
+        .map_err(|e| ApiError::bad_request(format!("Payload validation error: {e}.")))
 }
 
 /// Keys left over once every known one was taken: Auth0 refuses them. (Stored, a key that
@@ -294,6 +302,7 @@ async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<Stri
     if let Some(username) = stored.user.username.as_deref().filter(|_| username_changes) {
         username_free(&idp, &stored.user.connection, username).await?;
     }
+    metadata_fits(&idp, &stored.user)?;
     stored.user.updated_at = now_ms();
     let written = match &password {
         // The one path for a new password: it also ends the user's sessions, refresh tokens

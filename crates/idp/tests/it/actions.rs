@@ -19,7 +19,7 @@ async fn start_fast() -> TestIdp {
 }
 
 /// Creates, builds and deploys an action for post-login; returns its id.
-async fn deploy_action(t: &TestIdp, token: &str, name: &str, code: &str, secrets: Value) -> String {
+pub(crate) async fn deploy_action(t: &TestIdp, token: &str, name: &str, code: &str, secrets: Value) -> String {
     let body = json!({
         "name": name,
         "supported_triggers": [{"id": "post-login", "version": "v3"}],
@@ -36,7 +36,7 @@ async fn deploy_action(t: &TestIdp, token: &str, name: &str, code: &str, secrets
 }
 
 /// Makes `names` the post-login flow, in this order.
-async fn bind(t: &TestIdp, token: &str, names: &[&str]) {
+pub(crate) async fn bind(t: &TestIdp, token: &str, names: &[&str]) {
     let bindings: Vec<Value> =
         names.iter().map(|n| json!({"ref": {"type": "action_name", "value": n}, "display_name": n})).collect();
     let (status, body) =
@@ -206,6 +206,72 @@ async fn metadata_updates_scopes_and_access_token_claims_are_applied() {
     let id = claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id[format!("{NS}app_metadata")]["plan"], json!({"tier": "gold"}));
     assert_eq!(id["email"], "spoofed@x.test", "with the email scope an action may set it, as in Auth0");
+}
+
+#[tokio::test]
+async fn an_undefined_value_leaves_the_claim_out_and_a_wrong_argument_names_the_call() {
+    let t = start().await;
+    let token = management_token(&t, None).await;
+    // The admin has no `favorite_color`: Auth0's own example would set an undefined claim.
+    let code = handler(
+        "api.user.setAppMetadata('plan', 'gold');
+         api.idToken.setCustomClaim('https://x.test/color', event.user.user_metadata.favorite_color);
+         api.accessToken.setCustomClaim('https://x.test/color', undefined);
+         api.idToken.setCustomClaim('https://x.test/seen', true);",
+    );
+    deploy_action(&t, &token, "colors", &code, json!([])).await;
+    bind(&t, &token, &["colors"]).await;
+    let (status, tokens) =
+        password_grant(&t, &kw("ADMIN_EMAIL"), &kw("ADMIN_PASSWORD"), &[("audience", "http://localhost:8080/")]).await;
+    assert_eq!(status, 200, "{tokens}");
+    let id = claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["https://x.test/seen"], true);
+    assert!(id.get("https://x.test/color").is_none(), "{id}");
+    assert!(claims(tokens["access_token"].as_str().unwrap()).get("https://x.test/color").is_none());
+
+    // A later login unsets the metadata key with `undefined`.
+    let code = handler("api.user.setAppMetadata('plan', undefined);");
+    deploy_action(&t, &token, "unset", &code, json!([])).await;
+    bind(&t, &token, &["unset"]).await;
+    assert_eq!(admin_grant(&t).await.0, 200);
+    let user = t.idp.store.user_by_login("dev-users", &kw("ADMIN_EMAIL")).await.unwrap().unwrap().user;
+    assert!(!user.app_metadata.contains_key("plan"), "{:?}", user.app_metadata);
+
+    let code = handler("api.accessToken.addScope(event.user.user_metadata.extra_scope);");
+    deploy_action(&t, &token, "scopes", &code, json!([])).await;
+    bind(&t, &token, &["scopes"]).await;
+    let (status, body) = admin_grant(&t).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
+    assert_eq!(
+        body["error_description"],
+        "action scopes failed: TypeError: api.accessToken.addScope: scope must be a string"
+    );
+}
+
+#[tokio::test]
+async fn an_action_cannot_grow_metadata_past_the_bound() {
+    let t = crate::management::start_with_metadata_limit(4096).await;
+    let token = management_token(&t, None).await;
+    // A new key every login: each login's updates are small, their sum is not.
+    let code = handler("api.user.setAppMetadata(`login${event.stats.logins_count}`, 'x'.repeat(1500));");
+    deploy_action(&t, &token, "hoarder", &code, json!([])).await;
+    bind(&t, &token, &["hoarder"]).await;
+    for _ in 0..2 {
+        assert_eq!(admin_grant(&t).await.0, 200);
+    }
+    let before = t.idp.store.user_by_login("dev-users", &kw("ADMIN_EMAIL")).await.unwrap().unwrap().user;
+    assert_eq!(before.app_metadata.len(), 3, "groups and two logins' keys: {:?}", before.app_metadata.keys());
+
+    let (status, body) = admin_grant(&t).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
+    assert_eq!(
+        body["error_description"],
+        "The metadata updates of the post-login actions were refused: app_metadata and user_metadata together must not exceed 4096 bytes."
+    );
+    let res = login(&t, &browser(), &authorize_url(&t, &[]), &kw("ADMIN_EMAIL"), &kw("ADMIN_PASSWORD")).await;
+    assert_eq!(query_param(&location(&res), "error").as_deref(), Some("access_denied"));
+    let after = t.idp.store.user_by_login("dev-users", &kw("ADMIN_EMAIL")).await.unwrap().unwrap().user;
+    assert_eq!(after.app_metadata, before.app_metadata, "nothing written");
 }
 
 #[tokio::test]

@@ -33,7 +33,7 @@ fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-async fn upload(t: &TestIdp, tok: &str, parts: &[Part<'_>]) -> (u16, Value) {
+pub(crate) async fn upload(t: &TestIdp, tok: &str, parts: &[Part<'_>]) -> (u16, Value) {
     let (content_type, body) = multipart(parts);
     let res = reqwest::Client::new()
         .post(t.url("api/v2/jobs/users-imports"))
@@ -46,19 +46,19 @@ async fn upload(t: &TestIdp, tok: &str, parts: &[Part<'_>]) -> (u16, Value) {
     json(res).await
 }
 
-async fn get(t: &TestIdp, tok: &str, path: &str) -> (u16, Value) {
+pub(crate) async fn get(t: &TestIdp, tok: &str, path: &str) -> (u16, Value) {
     let res = reqwest::Client::new().get(t.url(&format!("api/v2/{path}"))).bearer_auth(tok).send().await.unwrap();
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
     (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
 }
 
-async fn connection_id(t: &TestIdp, name: &str) -> String {
+pub(crate) async fn connection_id(t: &TestIdp, name: &str) -> String {
     t.idp.store.connection_by_name(name).await.unwrap().unwrap().id
 }
 
 /// Polls the job until it is over (a few seconds at most).
-async fn wait_done(t: &TestIdp, tok: &str, id: &str) -> Value {
+pub(crate) async fn wait_done(t: &TestIdp, tok: &str, id: &str) -> Value {
     for _ in 0..200 {
         let (status, job) = get(t, tok, &format!("jobs/{id}")).await;
         assert_eq!(status, 200, "{job}");

@@ -637,3 +637,87 @@ async fn bodies_repeating_a_key_are_refused_and_change_nothing() {
     assert_eq!(status, 400, "{answer}");
     assert_error(&answer, 400, None);
 }
+
+/// An idp whose users may keep `limit` bytes of metadata (Auth0's 16 MB is too large to reach
+/// in a test; the rule is the same).
+pub(crate) async fn start_with_metadata_limit(limit: usize) -> TestIdp {
+    start_on(sqlite_store().await, true, |c| c.metadata_limit_bytes = limit).await
+}
+
+#[tokio::test]
+async fn metadata_is_bounded_however_many_patches_add_to_it() {
+    let t = start_with_metadata_limit(4096).await;
+    let tok = management_token(&t, None).await;
+    let refused = json!({"statusCode": 400, "error": "Bad Request", "errorCode": "invalid_body",
+        "message": "Payload validation error: app_metadata and user_metadata together must not exceed 4096 bytes."});
+    let admin = t.idp.store.user_by_login("dev-users", &kw("ADMIN_EMAIL")).await.unwrap().unwrap().user;
+    let path = format!("users/{}", admin.user_id.replace('|', "%7C"));
+    let chunk = "x".repeat(1500);
+
+    for key in ["k1", "k2"] {
+        let (status, body) = call(&t, &tok, Method::PATCH, &path, Some(json!({"app_metadata": {key: chunk}}))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = call(&t, &tok, Method::PATCH, &path, Some(json!({"user_metadata": {"k3": chunk}}))).await;
+    assert_eq!((status, body), (400, refused.clone()));
+    let kept = t.idp.store.user(&admin.user_id).await.unwrap().unwrap().user;
+    assert!(kept.app_metadata.contains_key("k2") && !kept.user_metadata.contains_key("k3"), "nothing written");
+    // Making room first lets it in.
+    let patch = json!({"app_metadata": {"k1": null}, "user_metadata": {"k3": chunk}});
+    assert_eq!(call(&t, &tok, Method::PATCH, &path, Some(patch)).await.0, 200);
+
+    let user = json!({"connection": "dev-users", "email": "big@example.test", "password": "Str0ng-Passw0rd!",
+        "app_metadata": {"a": "x".repeat(2500)}, "user_metadata": {"b": "x".repeat(2500)}});
+    let (status, body) = call(&t, &tok, Method::POST, "users", Some(user)).await;
+    assert_eq!((status, body), (400, refused));
+    assert!(t.idp.store.user_by_login("dev-users", "big@example.test").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn signup_and_import_keep_to_the_metadata_bound() {
+    let t = start_with_metadata_limit(4096).await;
+    let mut conn = t.idp.store.connection_by_name("dev-users").await.unwrap().unwrap();
+    conn.options.insert("disable_signup".into(), json!(false));
+    t.idp.store.put_connection(&conn).await.unwrap();
+    // Within Auth0's sign-up rule (10 strings of 500 characters) but over this idp's bound.
+    let metadata: serde_json::Map<String, Value> = (0..10).map(|i| (format!("f{i}"), json!("x".repeat(450)))).collect();
+    let signup = json!({"client_id": kw("CMS_CLIENT_ID"), "email": "new@example.test", "password": "Str0ng-Passw0rd!",
+        "connection": "dev-users", "user_metadata": metadata});
+    let (status, body) =
+        json(reqwest::Client::new().post(t.url("dbconnections/signup")).json(&signup).send().await.unwrap()).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["name"], "BadRequestError");
+    assert_eq!(body["code"], "invalid_user_metadata");
+    assert_eq!(body["description"], "app_metadata and user_metadata together must not exceed 4096 bytes");
+    assert!(t.idp.store.user_by_login("dev-users", "new@example.test").await.unwrap().is_none());
+
+    let tok = management_token(&t, None).await;
+    let con = crate::jobs::connection_id(&t, "dev-users").await;
+    let file = json!([
+        {"email": "big@example.test", "app_metadata": {"a": "x".repeat(5000)}},
+        {"email": "small@example.test", "user_metadata": {"lang": "it"}},
+        {"email": kw("ADMIN_EMAIL"), "user_metadata": {"b": "x".repeat(5000)}},
+    ])
+    .to_string();
+    let parts: &[(&str, Option<&str>, &[u8])] = &[
+        ("users", Some("u.json"), file.as_bytes()),
+        ("connection_id", None, con.as_bytes()),
+        ("upsert", None, b"true"),
+    ];
+    let (status, job) = crate::jobs::upload(&t, &tok, parts).await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap();
+    let done = crate::jobs::wait_done(&t, &tok, id).await;
+    assert_eq!(done["summary"], json!({"failed": 2, "updated": 0, "inserted": 1, "total": 3}), "{done}");
+    let (_, errors) = crate::jobs::get(&t, &tok, &format!("jobs/{id}/errors")).await;
+    let why = "app_metadata and user_metadata together must not exceed 4096 bytes";
+    assert_eq!(
+        errors[0]["errors"][0],
+        json!({"code": "MAX_LENGTH", "message": why, "path": "app_metadata"}),
+        "{errors}"
+    );
+    assert_eq!(errors[1]["errors"][0]["path"], "user_metadata", "the upsert too: {errors}");
+    assert!(t.idp.store.user_by_login("dev-users", "big@example.test").await.unwrap().is_none());
+    let admin = t.idp.store.user_by_login("dev-users", &kw("ADMIN_EMAIL")).await.unwrap().unwrap().user;
+    assert!(!admin.user_metadata.contains_key("b"));
+}

@@ -482,6 +482,46 @@ async fn twin_upstream(up: &TestIdp, down: &TestIdp) -> TestIdp {
 }
 
 #[tokio::test]
+async fn actions_are_told_a_federated_login_from_a_password_login() {
+    let (up, down) = pair().await;
+    configure_google(&down, true).await;
+    let (status, created) = create_oidc(&down, "corp", discovery_of(&up)).await;
+    assert_eq!(status, 201, "{created}");
+    let token = management_token(&down, None).await;
+    let code = "exports.onExecutePostLogin = async (event, api) => {
+        api.idToken.setCustomClaim('https://x.test/login', {
+            methods: event.authentication.methods.map((m) => m.name),
+            at: typeof event.authentication.methods[0].timestamp,
+            connection: event.connection,
+            providers: event.user.identities.map((i) => i.provider),
+        });
+    };";
+    crate::actions::deploy_action(&down, &token, "how", code, json!([])).await;
+    crate::actions::bind(&down, &token, &["how"]).await;
+    let login_of = |tokens: &Value| claims(tokens["id_token"].as_str().unwrap())["https://x.test/login"].clone();
+    let expect = |method: &str, id: &str, name: &str, strategy: &str, provider: &str| json!({"methods": [method], "at": "string", "connection": {"id": id, "name": name, "strategy": strategy, "metadata": {}}, "providers": [provider]});
+
+    let (b, ub) = (browser(), browser());
+    let tokens = tokens_for(&down, &federated_login(&up, &down, &b, &ub, GOOGLE).await).await;
+    let google = expect("federated", &connection_id(&down, GOOGLE).await, GOOGLE, GOOGLE, GOOGLE);
+    assert_eq!(login_of(&tokens), google);
+    // A later login on the same SSO session was still a federated one.
+    let res = b.get(authorize_url(&down, &[])).send().await.unwrap();
+    assert_eq!(res.status(), 302);
+    assert_eq!(login_of(&tokens_for(&down, &location(&res)).await), google);
+
+    let tokens = tokens_for(&down, &federated_login(&up, &down, &browser(), &browser(), "corp").await).await;
+    assert_eq!(login_of(&tokens), expect("federated", created["id"].as_str().unwrap(), "corp", "oidc", "oidc"));
+
+    let res = login(&down, &browser(), &authorize_url(&down, &[]), &kw("USER_EMAIL"), &kw("USER_PASSWORD")).await;
+    let tokens = tokens_for(&down, &location(&res)).await;
+    assert_eq!(
+        login_of(&tokens),
+        expect("pwd", &connection_id(&down, "dev-users").await, "dev-users", "auth0", "auth0")
+    );
+}
+
+#[tokio::test]
 async fn a_repointed_oidc_connection_does_not_log_into_the_old_account() {
     let (up, down) = pair().await;
     let (status, created) = create_oidc(&down, "corp", discovery_of(&up)).await;
