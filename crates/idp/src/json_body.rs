@@ -1,7 +1,7 @@
 //! JSON request bodies of the Authentication API, read with every key once. serde_json keeps
 //! the last copy of a repeated key without a word, so `{"client_id":"a",…,"client_id":"b"}`
 //! means one thing to a proxy or WAF that reads the first and another to us; form bodies refuse
-//! repeated parameters for the same reason ([`crate::authorize::single_params`]).
+//! repeated parameters for the same reason (`single_params` in the authorize module).
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use std::cell::RefCell;
