@@ -262,9 +262,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
         if raw.len() > 16 * 1024 {
             return Err(ApiError::bad_query("Query string too long"));
         }
-        Ok(Query(url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect()))
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect();
+        // A repeated single-valued parameter (`q=…&q=…`) means one thing to whatever reads the
+        // first copy and another to what reads the last, as a repeated body key does; only the
+        // list-valued parameters may repeat.
+        for (i, (key, _)) in pairs.iter().enumerate() {
+            if !LIST_PARAMS.contains(&key.as_str()) && pairs[..i].iter().any(|(k, _)| k == key) {
+                return Err(ApiError::bad_query(format!("Query validation error: '{key}' may be given only once")));
+            }
+        }
+        Ok(Query(pairs))
     }
 }
+
+/// Query parameters that take a list, as repeats or comma-separated (see [`Query::all`]).
+const LIST_PARAMS: &[&str] = &["fields", "strategy", "app_type", "identifiers"];
 
 impl Query {
     pub fn get(&self, k: &str) -> Option<&str> {

@@ -638,6 +638,29 @@ async fn bodies_repeating_a_key_are_refused_and_change_nothing() {
     assert_error(&answer, 400, None);
 }
 
+/// Query parameters likewise: a single-valued one given twice is refused, list-valued ones
+/// (`strategy`, `fields`, …) may repeat.
+#[tokio::test]
+async fn query_parameters_repeating_a_single_value_are_refused() {
+    let t = start().await;
+    let tok = management_token(&t, None).await;
+    for path in [
+        "users?q=email:%22a@b.c%22&q=*",
+        "users?per_page=1&per_page=100",
+        "clients?include_totals=false&include_totals=true",
+    ] {
+        let (status, answer) = call(&t, &tok, Method::GET, path, None).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert_error(&answer, 400, Some("invalid_query_string"));
+        assert!(answer["message"].as_str().unwrap().contains("only once"), "{answer}");
+    }
+    let (status, answer) = call(&t, &tok, Method::GET, "connections?strategy=auth0&strategy=google-oauth2", None).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = call(&t, &tok, Method::GET, "clients?fields=name&fields=client_id", None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.as_array().unwrap().iter().all(|c| c.as_object().unwrap().len() == 2), "{answer}");
+}
+
 /// An idp whose users may keep `limit` bytes of metadata (Auth0's 16 MB is too large to reach
 /// in a test; the rule is the same).
 pub(crate) async fn start_with_metadata_limit(limit: usize) -> TestIdp {
