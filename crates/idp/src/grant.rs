@@ -231,6 +231,7 @@ fn refresh_record(client: &Client, grant: &Grant, now: i64, expires_at: Option<i
         expires_at,
         rotated_at: None,
         revoked: false,
+        last_used_at: None,
     };
     (token, record)
 }
