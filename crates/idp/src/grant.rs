@@ -3,7 +3,7 @@
 
 use crate::post_login::ActionClaims;
 use crate::tokens::{self, Subject};
-use crate::util::{now_ms, random_token, sha256};
+use crate::util::{b64url, now_ms, random_token, sha256};
 use crate::{AppState, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -62,6 +62,14 @@ pub struct Grant {
     /// What the post-login actions of this login added to its tokens.
     #[serde(default, skip_serializing_if = "ActionClaims::is_empty")]
     pub actions: ActionClaims,
+}
+
+impl Grant {
+    /// What the grant's access tokens name in their `jti` and a revocation records: a digest
+    /// of the family, so no token carries a key of the store.
+    pub fn tag(&self) -> String {
+        b64url(&sha256(self.family.as_bytes())[..16])
+    }
 }
 
 /// The token endpoint's success body.
@@ -157,6 +165,7 @@ pub async fn issue(
         api.as_ref(),
         &access_scope,
         gty,
+        Some(&grant.tag()),
         &grant.actions.access_token,
         now,
     )?;

@@ -1,7 +1,8 @@
 //! Protocol details an OpenID Connect conformance run and the official SDKs exercise:
-//! `POST /authorize` and request objects.
+//! `POST /authorize`, request objects, and what a replayed authorization code revokes.
 
 use crate::harness::*;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 /// The parameters of [`authorize_url`], as a form.
@@ -110,4 +111,49 @@ async fn request_objects_are_refused_at_the_redirect_uri_with_the_state() {
     let (_, d) = json(reqwest::get(t.url(".well-known/openid-configuration")).await.unwrap()).await;
     assert_eq!(d["request_parameter_supported"], json!(false));
     assert_eq!(d["request_uri_parameter_supported"], json!(false));
+}
+
+/// A login through the browser for the Management API's audience (so the one access token is
+/// good at `/userinfo` and for `read:current_user`); returns the code.
+async fn code_for_management(t: &TestIdp) -> String {
+    let audience = t.idp.config.management_audience();
+    let url = authorize_url(t, &[("audience", &audience)]).replace(
+        "scope=openid+profile+email+offline_access",
+        "scope=openid+profile+email+offline_access+read%3Acurrent_user",
+    );
+    let res = login(t, &browser(), &url, &kw("USER_EMAIL"), &kw("USER_PASSWORD")).await;
+    query_param(&location(&res), "code").expect("code")
+}
+
+async fn userinfo_status(t: &TestIdp, token: &str) -> u16 {
+    reqwest::Client::new().get(t.url("userinfo")).bearer_auth(token).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_replayed_code_revokes_the_access_token_its_first_use_issued() {
+    let t = start().await;
+    let code = code_for_management(&t).await;
+    let (status, first) = json(exchange_code(&t, &code, VERIFIER).await).await;
+    assert_eq!(status, 200, "{first}");
+    let access = first["access_token"].as_str().unwrap();
+    assert!(claims(access)["scope"].as_str().unwrap().contains("read:current_user"), "{}", claims(access));
+    let me = claims(access)["sub"].as_str().unwrap().to_string();
+    let own_user = format!("users/{me}");
+    assert_eq!(userinfo_status(&t, access).await, 200);
+    assert_eq!(call(&t, access, Method::GET, &own_user, None).await.0, 200);
+    // Another login of the same user at the same client, whose code is not replayed.
+    let (_, other) = json(exchange_code(&t, &code_for_management(&t).await, VERIFIER).await).await;
+    let other = other["access_token"].as_str().unwrap();
+
+    let (status, body) = json(exchange_code(&t, &code, VERIFIER).await).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("invalid_grant")), "{body}");
+
+    // From then on the first exchange's access token is refused at the idp's own endpoints…
+    let res = reqwest::Client::new().get(t.url("userinfo")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let (status, body) = call(&t, access, Method::GET, &own_user, None).await;
+    assert_eq!((status, body["statusCode"].as_i64()), (401, Some(401)), "{body}");
+    // …and the other login's is not.
+    assert_eq!(userinfo_status(&t, other).await, 200);
+    assert_eq!(call(&t, other, Method::GET, &own_user, None).await.0, 200);
 }
