@@ -200,10 +200,10 @@ pub async fn issue(
         Refresh::Rotate { old } => {
             let (token, record) = refresh_record(client, grant, now, old.expires_at);
             if !idp.store.rotate_refresh_token(&old.token_sha256, now, &record).await? {
-                let now_stored = idp.store.refresh_token(&old.token_sha256).await?;
-                let concurrent = now_stored.is_some_and(|t| {
-                    !t.revoked && t.rotated_at.is_some_and(|at| client.refresh_token.within_leeway(at, now))
-                });
+                let concurrent = match idp.store.refresh_token(&old.token_sha256).await? {
+                    Some(t) => retired_but_tolerated(idp, client, &t, now).await?,
+                    None => false,
+                };
                 if !concurrent {
                     idp.store.revoke_refresh_family(&old.family).await?;
                     return Err(crate::Error::invalid_grant("Unknown or invalid refresh token."));
@@ -226,6 +226,19 @@ pub async fn issue(
         expires_in,
         token_type: "Bearer",
     })
+}
+
+/// Whether a retired refresh token may still be exchanged (a retry of a lost answer, two tabs
+/// refreshing at once) rather than taken as stolen: it is the token the family's latest
+/// rotation retired, not an older one, and that was within the client's leeway.
+pub async fn retired_but_tolerated(idp: &AppState, client: &Client, token: &RefreshToken, now: i64) -> Result<bool> {
+    let Some(rotated_at) = token.rotated_at else {
+        return Ok(false);
+    };
+    if token.revoked || !client.refresh_token.within_leeway(rotated_at, now) {
+        return Ok(false);
+    }
+    Ok(!idp.store.refresh_family_rotated_after(&token.family, rotated_at).await?)
 }
 
 fn refresh_record(client: &Client, grant: &Grant, now: i64, expires_at: Option<i64>) -> (String, RefreshToken) {
