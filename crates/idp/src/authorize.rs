@@ -1,5 +1,6 @@
-//! `GET /authorize`: validates the request, then either finishes at once from the SSO session
-//! or sends the browser to the login page with a stored login transaction.
+//! `GET /authorize` (and `POST` with a form body, OIDC Core 3.1.2.1): validates the request,
+//! then either finishes at once from the SSO session or sends the browser to the login page
+//! with a stored login transaction.
 //!
 //! Until client and redirect URI are known good, every error is an HTML page (never a
 //! redirect to an unverified URL); after that, errors go back to the client as
@@ -9,8 +10,9 @@ use crate::grant::{AuthRequest, Grant, ResponseMode, grantable_scopes};
 use crate::pages;
 use crate::post_login::{self, RequestInfo, Verdict};
 use crate::urls::match_callback;
-use crate::util::{b64url, cookie, now_ms, random_token, set_cookie, sha256};
+use crate::util::{b64url, cookie, media_type, now_ms, random_token, set_cookie, sha256};
 use crate::{AppState, Error, Result};
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -44,16 +46,44 @@ pub async fn authorize(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let raw = raw.unwrap_or_default();
-    if raw.len() > MAX_QUERY {
+    if raw.as_ref().is_some_and(|r| r.len() > MAX_QUERY) {
         return Error::page(StatusCode::URI_TOO_LONG, "Bad request", "The request is too large.").into_response();
     }
-    let params = match single_params(&raw) {
+    run(&idp, &headers, peer, "GET", &raw.unwrap_or_default()).await
+}
+
+/// The same request as a form body. Only the body counts (the query is not merged in), so
+/// no parameter can come from two places.
+pub async fn authorize_post(
+    State(idp): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if media_type(&headers) != "application/x-www-form-urlencoded" {
+        return Error::page(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Bad request",
+            "An authorization request sent with POST must be a form (application/x-www-form-urlencoded).",
+        )
+        .into_response();
+    }
+    if body.len() > MAX_QUERY {
+        return Error::page(StatusCode::PAYLOAD_TOO_LARGE, "Bad request", "The request is too large.").into_response();
+    }
+    let Ok(form) = std::str::from_utf8(&body) else {
+        return Error::page(StatusCode::BAD_REQUEST, "Bad request", "The form is not valid UTF-8.").into_response();
+    };
+    run(&idp, &headers, peer, "POST", form).await
+}
+
+async fn run(idp: &AppState, headers: &HeaderMap, peer: SocketAddr, method: &'static str, raw: &str) -> Response {
+    let params = match single_params(raw) {
         Ok(p) => p,
         Err(e) => return Error::page(StatusCode::BAD_REQUEST, "Bad request", e).into_response(),
     };
-    let request = RequestInfo::new(&idp, &headers, Some(peer), "GET");
-    match begin(&idp, &headers, &params, &request).await {
+    let request = RequestInfo::new(idp, headers, Some(peer), method);
+    match begin(idp, headers, &params, &request).await {
         Ok(r) => r,
         Err(e) => e.into_page().into_response(),
     }
@@ -120,6 +150,14 @@ async fn begin(
         };
     }
 
+    // Request objects are not supported: the state and nonce inside one would be lost, so the
+    // client is told at once, as OIDC Core 6.1 and 6.2 say (discovery says so too).
+    if get("request").is_some() {
+        fail!("request_not_supported", "The request parameter is not supported");
+    }
+    if get("request_uri").is_some() {
+        fail!("request_uri_not_supported", "The request_uri parameter is not supported");
+    }
     match get("response_type") {
         Some("code") => {}
         None => fail!("invalid_request", "Missing required parameter: response_type"),

@@ -3,7 +3,7 @@
 
 use crate::post_login::ActionClaims;
 use crate::tokens::{self, Subject};
-use crate::util::{now_ms, random_token, sha256};
+use crate::util::{b64url, now_ms, random_token, sha256};
 use crate::{AppState, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -62,6 +62,14 @@ pub struct Grant {
     /// What the post-login actions of this login added to its tokens.
     #[serde(default, skip_serializing_if = "ActionClaims::is_empty")]
     pub actions: ActionClaims,
+}
+
+impl Grant {
+    /// What the grant's access tokens name in their `jti` and a revocation records: a digest
+    /// of the family, so no token carries a key of the store.
+    pub fn tag(&self) -> String {
+        b64url(&sha256(self.family.as_bytes())[..16])
+    }
 }
 
 /// The token endpoint's success body.
@@ -157,6 +165,7 @@ pub async fn issue(
         api.as_ref(),
         &access_scope,
         gty,
+        Some(&grant.tag()),
         &grant.actions.access_token,
         now,
     )?;
@@ -191,10 +200,10 @@ pub async fn issue(
         Refresh::Rotate { old } => {
             let (token, record) = refresh_record(client, grant, now, old.expires_at);
             if !idp.store.rotate_refresh_token(&old.token_sha256, now, &record).await? {
-                let now_stored = idp.store.refresh_token(&old.token_sha256).await?;
-                let concurrent = now_stored.is_some_and(|t| {
-                    !t.revoked && t.rotated_at.is_some_and(|at| client.refresh_token.within_leeway(at, now))
-                });
+                let concurrent = match idp.store.refresh_token(&old.token_sha256).await? {
+                    Some(t) => retired_but_tolerated(idp, client, &t, now).await?,
+                    None => false,
+                };
                 if !concurrent {
                     idp.store.revoke_refresh_family(&old.family).await?;
                     return Err(crate::Error::invalid_grant("Unknown or invalid refresh token."));
@@ -219,6 +228,19 @@ pub async fn issue(
     })
 }
 
+/// Whether a retired refresh token may still be exchanged (a retry of a lost answer, two tabs
+/// refreshing at once) rather than taken as stolen: it is the token the family's latest
+/// rotation retired, not an older one, and that was within the client's leeway.
+pub async fn retired_but_tolerated(idp: &AppState, client: &Client, token: &RefreshToken, now: i64) -> Result<bool> {
+    let Some(rotated_at) = token.rotated_at else {
+        return Ok(false);
+    };
+    if token.revoked || !client.refresh_token.within_leeway(rotated_at, now) {
+        return Ok(false);
+    }
+    Ok(!idp.store.refresh_family_rotated_after(&token.family, rotated_at).await?)
+}
+
 fn refresh_record(client: &Client, grant: &Grant, now: i64, expires_at: Option<i64>) -> (String, RefreshToken) {
     let token = random_token();
     let record = RefreshToken {
@@ -231,6 +253,7 @@ fn refresh_record(client: &Client, grant: &Grant, now: i64, expires_at: Option<i
         expires_at,
         rotated_at: None,
         revoked: false,
+        last_used_at: None,
     };
     (token, record)
 }

@@ -27,7 +27,7 @@ pub fn routes(idp: AppState) -> Router {
     // its login counters are not for the public.
     let router = if idp.config.metrics_elsewhere { router } else { router.route("/metrics", get(metrics_text)) };
     router
-        .route("/authorize", get(authorize::authorize))
+        .route("/authorize", get(authorize::authorize).post(authorize::authorize_post))
         .route("/u/login", get(login::show).post(login::submit))
         .route("/u/signup", get(login::signup_show).post(login::signup_submit))
         .route("/login/callback", get(social::callback))

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::grant::has;
 use crate::jwt;
 use crate::keys::KeySet;
-use crate::util::iso8601;
+use crate::util::{iso8601, random_alnum};
 use serde_json::{Map, Value, json};
 use store::{Client, ResourceServer, User};
 
@@ -18,6 +18,15 @@ pub enum Subject<'a> {
 
 /// Access token lifetime when no API was asked for (a token good for `/userinfo` only).
 const USERINFO_TOKEN_LIFETIME: i64 = 86400;
+/// The longest an access token lives (seconds), whatever its API says (Auth0's maximum).
+pub const MAX_ACCESS_TOKEN_LIFETIME: i64 = 2_592_000;
+
+/// The claim naming the grant an access token descends from: `jti` is `<grant>.<random>`, unique
+/// per token as RFC 7519 wants, and what a replayed authorization code revokes is the part
+/// before the dot. Only tokens of user grants have one.
+pub fn grant_of_jti(claims: &Map<String, Value>) -> Option<&str> {
+    claims.get("jti")?.as_str()?.split_once('.').map(|(grant, _)| grant)
+}
 
 #[allow(clippy::too_many_arguments)]
 pub fn access_token(
@@ -28,11 +37,12 @@ pub fn access_token(
     api: Option<&ResourceServer>,
     scope: &[String],
     gty: Option<&str>,
+    grant: Option<&str>,
     custom: &Map<String, Value>,
     now_ms: i64,
 ) -> Result<(String, i64)> {
     let iat = now_ms / 1000;
-    let lifetime = api.map(|a| a.token_lifetime.clamp(1, 2_592_000)).unwrap_or(USERINFO_TOKEN_LIFETIME);
+    let lifetime = api.map(|a| a.token_lifetime.clamp(1, MAX_ACCESS_TOKEN_LIFETIME)).unwrap_or(USERINFO_TOKEN_LIFETIME);
     let userinfo = config.userinfo_audience();
     let aud = match (api, has(scope, "openid")) {
         (Some(a), true) => json!([a.identifier, userinfo]),
@@ -61,6 +71,9 @@ pub fn access_token(
         claims.insert("gty".into(), json!(gty));
     }
     claims.insert("azp".into(), json!(client_id));
+    if let Some(grant) = grant {
+        claims.insert("jti".into(), json!(format!("{grant}.{}", random_alnum(12))));
+    }
     Ok((jwt::sign(keys, &claims)?, lifetime))
 }
 

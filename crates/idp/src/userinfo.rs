@@ -2,7 +2,7 @@
 //! `https://{domain}/userinfo` among its audiences and carries `openid`.
 
 use crate::jwt::{self, Claims, JwtError};
-use crate::tokens::profile_claims;
+use crate::tokens::{grant_of_jti, profile_claims};
 use crate::util::now_ms;
 use crate::{AppState, Error, Result};
 use axum::Json;
@@ -19,7 +19,8 @@ pub async fn userinfo(State(idp): State<AppState>, headers: HeaderMap) -> Respon
 }
 
 /// Verifies a token this idp issued: signature (reloading keys on an unknown `kid`, in case
-/// another node rotated), issuer and expiry.
+/// another node rotated), issuer, expiry, and that its grant was not revoked (a replayed
+/// authorization code) on any node: a set lookup, the set read from the store once a second.
 pub async fn verify_access_token(idp: &AppState, token: &str) -> Result<Claims> {
     let mut keys = idp.keys.current();
     let claims = match jwt::verify(&keys, token) {
@@ -34,8 +35,14 @@ pub async fn verify_access_token(idp: &AppState, token: &str) -> Result<Claims> 
         return Err(Error::Unauthorized("wrong issuer"));
     }
     let exp = claims.get("exp").and_then(Value::as_i64).ok_or(Error::Unauthorized("no exp"))?;
-    if exp * 1000 <= now_ms() {
+    let now = now_ms();
+    if exp * 1000 <= now {
         return Err(Error::Unauthorized("expired"));
+    }
+    if let Some(grant) = grant_of_jti(&claims)
+        && idp.cache.cached_revoked_grants(now).await?.contains(grant)
+    {
+        return Err(Error::Unauthorized("revoked"));
     }
     Ok(claims)
 }

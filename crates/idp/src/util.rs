@@ -115,6 +115,13 @@ pub fn html_escape(s: &str) -> String {
 }
 
 /// The value of cookie `name` in the request, if sent.
+/// The request's media type (`Content-Type` without its parameters), lower-cased; empty when
+/// absent or unreadable.
+pub fn media_type(headers: &axum::http::HeaderMap) -> String {
+    let ctype = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
 pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(axum::http::header::COOKIE)

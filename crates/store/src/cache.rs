@@ -1,7 +1,7 @@
 //! [`CachedStore`]: a [`Store`] that also answers the hot read-only paths (`/oauth/token`,
 //! `/userinfo`) from memory: the tenant's configuration (settings, clients, APIs, client grants)
-//! and users with their small per-login documents, which otherwise cost a database round trip
-//! each on every request.
+//! users with their small per-login documents, and the revoked grants, which otherwise cost a
+//! database round trip each on every request.
 //!
 //! Cached reads are opt-in (`cached_*`): the [`Store`] methods always read the database, so a
 //! read-modify-write (a Management API PATCH) never starts from a stale copy. Every write goes
@@ -16,7 +16,7 @@ use crate::search::{UserPage, UserSearch};
 use crate::{Result, Store};
 use async_trait::async_trait;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -49,6 +49,9 @@ struct Maps {
     users: HashMap<String, Read<StoredUser>>,
     /// By kind, then id.
     documents: HashMap<String, HashMap<String, Read<Value>>>,
+    /// Every grant revoked and not yet expired, read whole: one query a second per node
+    /// whatever the number of tokens checked against it.
+    revoked_grants: Option<Entry<Arc<HashSet<String>>>>,
 }
 
 impl Maps {
@@ -140,6 +143,18 @@ impl CachedStore {
         let user = self.inner.user(user_id).await?.map(Arc::new);
         self.fill_map(epoch, |m| &mut m.users, user_id.to_owned(), user.clone());
         Ok(user)
+    }
+
+    /// Like [`Store::revoked_grants`], as a set.
+    pub async fn cached_revoked_grants(&self, now: Millis) -> Result<Arc<HashSet<String>>> {
+        if let Some(set) = self.fresh(|m| m.revoked_grants.as_ref()) {
+            return Ok(set);
+        }
+        let epoch = self.epoch();
+        let set: Arc<HashSet<String>> = Arc::new(self.inner.revoked_grants(now).await?.into_iter().collect());
+        let entry = Entry { at: Instant::now(), value: set.clone() };
+        self.fill(epoch, |m| m.revoked_grants = Some(entry));
+        Ok(set)
     }
 
     /// Like [`Store::document`]; kept only for the kinds named at construction.
@@ -385,6 +400,20 @@ impl Store for CachedStore {
     async fn revoke_refresh_family(&self, family: &str) -> Result<u64> {
         self.inner.revoke_refresh_family(family).await
     }
+    async fn refresh_family_rotated_after(&self, family: &str, at: Millis) -> Result<bool> {
+        self.inner.refresh_family_rotated_after(family, at).await
+    }
+    async fn touch_refresh_token(&self, token_sha256: &[u8], now: Millis) -> Result<()> {
+        self.inner.touch_refresh_token(token_sha256, now).await
+    }
+    async fn revoke_grant(&self, grant_id: &str, until: Millis) -> Result<()> {
+        let result = self.inner.revoke_grant(grant_id, until).await;
+        self.invalidate(|m| m.revoked_grants = None);
+        result
+    }
+    async fn revoked_grants(&self, now: Millis) -> Result<Vec<String>> {
+        self.inner.revoked_grants(now).await
+    }
     async fn record_failure(&self, user_id: &str, ip: &str, now: Millis, window_start: Millis) -> Result<FailureCount> {
         self.inner.record_failure(user_id, ip, now, window_start).await
     }
@@ -547,6 +576,20 @@ mod tests {
         assert!(a.cached_user("oidc|corp|1").await.unwrap().is_some());
         assert_eq!(a.delete_connection("con_corp").await.unwrap(), Some(1));
         assert!(a.cached_user("oidc|corp|1").await.unwrap().is_none(), "not served from the cache");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[tokio::test]
+    async fn a_revoked_grant_is_seen_at_once_on_its_node_and_within_the_ttl_on_the_others() {
+        let (a, b, path) = two_nodes("revoked").await;
+        assert!(b.cached_revoked_grants(0).await.unwrap().is_empty());
+        a.revoke_grant("g1", i64::MAX).await.unwrap();
+        let revoked = Instant::now();
+        assert!(a.cached_revoked_grants(0).await.unwrap().contains("g1"), "at once on the node that wrote");
+        while !b.cached_revoked_grants(0).await.unwrap().contains("g1") {
+            assert!(revoked.elapsed() < TTL * 5, "B never saw the revocation");
+            tokio::time::sleep(TTL / 10).await;
+        }
         let _ = std::fs::remove_file(path);
     }
 

@@ -134,6 +134,18 @@ pub trait Store: Send + Sync + 'static {
     async fn rotate_refresh_token(&self, old_sha256: &[u8], now: Millis, new: &RefreshToken) -> Result<bool>;
     /// Revokes every token of a family (reuse detection, code reuse, /oauth/revoke).
     async fn revoke_refresh_family(&self, family: &str) -> Result<u64>;
+    /// Whether a token of the family was rotated after `at`: then a token retired at `at` is
+    /// no longer the one just rotated.
+    async fn refresh_family_rotated_after(&self, family: &str, at: Millis) -> Result<bool>;
+    /// Records that a (non-rotating) token was exchanged at `now`.
+    async fn touch_refresh_token(&self, token_sha256: &[u8], now: Millis) -> Result<()>;
+
+    // --- revoked grants: what a replayed authorization code issued, refused until `until`
+    /// Records a grant as revoked until `until` (the end of the longest token it may have
+    /// issued); recording it again keeps the later end.
+    async fn revoke_grant(&self, grant_id: &str, until: Millis) -> Result<()>;
+    /// Every grant still revoked at `now` (few: only replayed codes put them here).
+    async fn revoked_grants(&self, now: Millis) -> Result<Vec<String>>;
 
     // --- brute-force accounting, per (user, ip)
     /// Adds one failure and returns the new count. A window older than `window_start` is
@@ -164,7 +176,7 @@ pub trait Store: Send + Sync + 'static {
     async fn documents(&self, kind: &str) -> Result<Vec<serde_json::Value>>;
     async fn delete_document(&self, kind: &str, id: &str) -> Result<bool>;
 
-    /// Deletes expired transactions, codes, sessions, refresh tokens, reset tickets and rate
-    /// windows; returns rows removed.
+    /// Deletes expired transactions, codes, sessions, refresh tokens, reset tickets, rate
+    /// windows and grant revocations; returns rows removed.
     async fn purge_expired(&self, now: Millis) -> Result<u64>;
 }

@@ -411,6 +411,9 @@ pub struct RefreshToken {
     /// When it was exchanged for a successor (rotating clients only).
     pub rotated_at: Option<Millis>,
     pub revoked: bool,
+    /// When a non-rotating token was last exchanged, for its idle lifetime. Recorded at most
+    /// once a minute, so an exchange rarely pays a write; a rotating token's birth is its use.
+    pub last_used_at: Option<Millis>,
 }
 
 /// Failed-login accounting for one (user, ip) pair.

@@ -167,6 +167,8 @@ conformance!(
     refresh_rotation,
     refresh_rotation_concurrent,
     revoke_refresh_family,
+    refresh_family_rotations_and_last_use,
+    revoked_grants,
     login_transaction_expiry,
     session_expiry,
     login_failures,
@@ -313,6 +315,7 @@ mod cases {
             expires_at: Some(1_000_000),
             rotated_at: None,
             revoked: false,
+            last_used_at: None,
         }
     }
 
@@ -664,6 +667,35 @@ mod cases {
             stored += usize::from(store.refresh_token(&new.token_sha256).await.unwrap().is_some());
         }
         assert_eq!(stored, 1);
+    }
+
+    pub async fn refresh_family_rotations_and_last_use(store: &dyn Store) {
+        store.put_refresh_token(&token(1, "fam")).await.unwrap();
+        store.put_refresh_token(&token(9, "other")).await.unwrap();
+        assert!(!store.refresh_family_rotated_after("fam", 0).await.unwrap(), "nothing rotated yet");
+        assert!(store.rotate_refresh_token(&[1; 32], 2_000, &token(2, "fam")).await.unwrap());
+        assert!(store.refresh_family_rotated_after("fam", 1_999).await.unwrap());
+        assert!(!store.refresh_family_rotated_after("fam", 2_000).await.unwrap(), "strictly after");
+        assert!(!store.refresh_family_rotated_after("other", 0).await.unwrap(), "per family");
+
+        store.touch_refresh_token(&[9; 32], 5_000).await.unwrap();
+        assert_eq!(store.refresh_token(&[9; 32]).await.unwrap().unwrap().last_used_at, Some(5_000));
+        assert_eq!(store.refresh_token(&[2; 32]).await.unwrap().unwrap().last_used_at, None, "only that token");
+        store.touch_refresh_token(&[7; 32], 5_000).await.unwrap(); // unknown: nothing to do
+    }
+
+    pub async fn revoked_grants(store: &dyn Store) {
+        assert!(store.revoked_grants(0).await.unwrap().is_empty());
+        store.revoke_grant("g1", 2_000).await.unwrap();
+        store.revoke_grant("g2", 5_000).await.unwrap();
+        // Recorded again with an earlier end: the later one stays.
+        store.revoke_grant("g2", 1_000).await.unwrap();
+        let mut live = store.revoked_grants(1_500).await.unwrap();
+        live.sort();
+        assert_eq!(live, ["g1", "g2"]);
+        assert_eq!(store.revoked_grants(2_000).await.unwrap(), ["g2"], "g1 has ended");
+        assert_eq!(store.purge_expired(2_000).await.unwrap(), 1);
+        assert_eq!(store.revoked_grants(0).await.unwrap(), ["g2"]);
     }
 
     pub async fn revoke_refresh_family(store: &dyn Store) {
@@ -1367,7 +1399,7 @@ async fn sqlite_file_migrations_are_idempotent_and_data_persists() {
     let url = format!("sqlite://{}", path.display());
     let again = SqlStore::connect(&url).await.expect("second connect");
     assert_eq!(again.document("k", "1").await.unwrap(), Some(serde_json::json!({"kept": true})));
-    assert_eq!(migrations_applied(&url, None).await, 4);
+    assert_eq!(migrations_applied(&url, None).await, 5);
     // A WAL-mode file, as the pool configured it.
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
@@ -1430,7 +1462,7 @@ async fn postgres_migrations_are_idempotent() {
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.document("k", "1").await.unwrap(), Some(serde_json::json!(1)));
     assert_eq!(b.documents("k").await.unwrap().len(), 1);
-    assert_eq!(migrations_applied(&url, Some(schema)).await, 4);
+    assert_eq!(migrations_applied(&url, Some(schema)).await, 5);
     a.close().await;
     b.close().await;
     backend.finish().await;

@@ -1,8 +1,10 @@
 //! The authorization-code grant: single-use codes, redirect URI and PKCE checks. A code
-//! presented twice revokes the refresh tokens issued from it.
+//! presented twice revokes what its first use issued (RFC 6749 4.1.2): the refresh tokens,
+//! and the access tokens, which this idp then refuses at its own endpoints.
 
 use super::Params;
 use crate::grant::{Grant, Issuance, Refresh, TokenResponse, issue};
+use crate::tokens::MAX_ACCESS_TOKEN_LIFETIME;
 use crate::util::{b64url, ct_eq, now_ms, sha256};
 use crate::{AppState, Error, Result};
 use store::{Client, CodeRedemption};
@@ -14,7 +16,10 @@ pub async fn exchange(idp: &AppState, client: &Client, p: &Params) -> Result<Tok
         CodeRedemption::Reused(g) => {
             if let Ok(grant) = serde_json::from_value::<Grant>(g) {
                 let revoked = idp.store.revoke_refresh_family(&grant.family).await?;
-                tracing::warn!(client_id = %grant.client_id, revoked, "authorization code reused; its refresh tokens were revoked");
+                // Kept as long as any access token of the grant may live.
+                let until = now_ms() + MAX_ACCESS_TOKEN_LIFETIME * 1000;
+                idp.store.revoke_grant(&grant.tag(), until).await?;
+                tracing::warn!(client_id = %grant.client_id, revoked, "authorization code reused; its tokens were revoked");
             }
             return Err(Error::invalid_grant("Invalid authorization code"));
         }

@@ -51,6 +51,7 @@ pub async fn exchange(idp: &AppState, client: &Client, p: &Params) -> Result<Tok
         Some(&api),
         &scope,
         Some("client-credentials"),
+        None,
         &Default::default(),
         now_ms(),
     )?;

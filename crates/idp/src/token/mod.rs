@@ -11,7 +11,7 @@ pub mod revoke;
 use crate::authorize::single_params;
 use crate::grant::TokenResponse;
 use crate::json_body::{self, JsonBodyError};
-use crate::util::{b64_decode, ct_eq, sha256};
+use crate::util::{b64_decode, ct_eq, media_type, sha256};
 use crate::{AppState, Error, Result};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -41,9 +41,7 @@ impl Params {
 }
 
 pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Params> {
-    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mime = ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    match mime.as_str() {
+    match media_type(headers).as_str() {
         "application/json" => {
             let value: Value = json_body::parse(body).map_err(|e| match e {
                 JsonBodyError::DuplicateKey(k) => {

@@ -180,6 +180,17 @@ pub async fn login(
     password: &str,
 ) -> reqwest::Response {
     let res = b.get(authorize).send().await.unwrap();
+    sign_in(t, b, res, email, password).await
+}
+
+/// Given /authorize's answer (the redirect to the login page), fills in and posts the form.
+pub async fn sign_in(
+    t: &TestIdp,
+    b: &reqwest::Client,
+    res: reqwest::Response,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
     assert_eq!(res.status(), 302, "authorize should redirect to the login page");
     let page_url = t.url(&location(&res));
     assert!(page_url.contains("/u/login?state="), "{page_url}");

@@ -9,6 +9,7 @@ mod jobs;
 mod login_flow;
 mod management;
 mod nodes;
+mod oidc;
 mod passwords;
 mod scopes;
 mod social;

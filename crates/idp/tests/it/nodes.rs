@@ -203,3 +203,29 @@ async fn a_key_rotated_on_one_node_is_trusted_by_the_other_at_its_first_token() 
     let (_, jb) = json(reqwest::get(b.url(".well-known/jwks.json")).await.unwrap()).await;
     assert_eq!(ja, jb);
 }
+
+#[tokio::test]
+async fn a_code_replayed_on_one_node_revokes_its_access_token_on_the_other_within_a_second() {
+    let (a, b) = two_nodes("nodes_replay").await;
+    let res = login(&a, &browser(), &authorize_url(&a, &[]), &kw("USER_EMAIL"), &kw("USER_PASSWORD")).await;
+    let code = query_param(&location(&res), "code").unwrap();
+    let (status, body) = json(exchange_code(&a, &code, VERIFIER).await).await;
+    assert_eq!(status, 200, "{body}");
+    let access = body["access_token"].as_str().unwrap().to_string();
+    let userinfo = |t: &TestIdp| {
+        let req = reqwest::Client::new().get(t.url("userinfo")).bearer_auth(&access);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(userinfo(&b).await, 200, "B has checked the token (and read the revocations) before");
+
+    assert_eq!(json(exchange_code(&a, &code, VERIFIER).await).await.0, 403);
+    let replayed = std::time::Instant::now();
+    assert_eq!(userinfo(&a).await, 401, "at once on the node that saw the replay");
+    loop {
+        if userinfo(&b).await == 401 {
+            break;
+        }
+        assert!(replayed.elapsed() < std::time::Duration::from_secs(3), "B kept accepting the token");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -442,9 +442,15 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
 
 /// The CMS's refresh tokens (rotating, expiring) with the given leeway; returns a fresh one.
 async fn cms_refresh_token(t: &TestIdp, leeway: i64) -> String {
+    cms_refresh_token_of(t, "rotating", leeway).await
+}
+
+/// The CMS's refresh tokens (`rotation`, expiring, idle lifetime 15 days) with the given
+/// leeway; returns a fresh one.
+async fn cms_refresh_token_of(t: &TestIdp, rotation: &str, leeway: i64) -> String {
     let admin = management_token(t, None).await;
     let path = format!("clients/{}", kw("CMS_CLIENT_ID"));
-    let policy = json!({"rotation_type": "rotating", "expiration_type": "expiring", "leeway": leeway,
+    let policy = json!({"rotation_type": rotation, "expiration_type": "expiring", "leeway": leeway,
         "token_lifetime": 2592000, "idle_token_lifetime": 1296000,
         "infinite_token_lifetime": false, "infinite_idle_token_lifetime": false});
     let (status, body) = call(t, &admin, reqwest::Method::PATCH, &path, Some(json!({"refresh_token": policy}))).await;
@@ -490,6 +496,58 @@ async fn within_the_leeway_a_retired_refresh_token_gets_a_successor_of_its_own()
         assert_eq!(*status, 200, "{body}");
         assert_eq!(refresh_with(&t, body["refresh_token"].as_str().unwrap()).await.0, 200);
     }
+}
+
+#[tokio::test]
+async fn the_leeway_tolerates_only_the_token_just_rotated() {
+    let t = start().await;
+    let rt1 = cms_refresh_token(&t, 60).await;
+    let (_, b2) = refresh_with(&t, &rt1).await;
+    let rt2 = b2["refresh_token"].as_str().unwrap().to_string();
+    let (_, b3) = refresh_with(&t, &rt2).await;
+    let rt3 = b3["refresh_token"].as_str().unwrap().to_string();
+    // rt2 was just rotated: a retry of it is tolerated within the leeway.
+    let (status, retry) = refresh_with(&t, &rt2).await;
+    assert_eq!(status, 200, "{retry}");
+    // rt1 was retired two rotations ago, well within the leeway's minute: that is a replay.
+    let (status, body) = refresh_with(&t, &rt1).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("invalid_grant")), "{body}");
+    for rt in [rt3.as_str(), retry["refresh_token"].as_str().unwrap()] {
+        assert_eq!(refresh_with(&t, rt).await.0, 403, "the family is revoked");
+    }
+}
+
+#[tokio::test]
+async fn a_non_rotating_refresh_token_dies_after_its_idle_lifetime_and_its_use_is_recorded() {
+    let t = start().await;
+    let rt = cms_refresh_token_of(&t, "non-rotating", 0).await;
+    let digest = |token: &str| idp::util::sha256(token.as_bytes());
+    let stored = t.idp.store.refresh_token(&digest(&rt)).await.unwrap().unwrap();
+    const IDLE_MS: i64 = 1_296_000 * 1000;
+    let now = stored.created_at;
+    // Copies of it, born a month ago, last used just over and just under 15 days ago.
+    let aged = |last_used_ago: i64, token: &str| store::RefreshToken {
+        token_sha256: digest(token),
+        created_at: now - 2 * IDLE_MS,
+        last_used_at: Some(now - last_used_ago),
+        ..stored.clone()
+    };
+    t.idp.store.put_refresh_token(&aged(IDLE_MS + 60_000, "idle-too-long")).await.unwrap();
+    t.idp.store.put_refresh_token(&aged(IDLE_MS - 60_000, "idle-but-not-too-long")).await.unwrap();
+    t.idp.store.put_refresh_token(&aged(30_000, "used-half-a-minute-ago")).await.unwrap();
+    let (status, body) = refresh_with(&t, "idle-too-long").await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("invalid_grant")), "{body}");
+
+    // A use is recorded, so the token lives another idle lifetime from now…
+    let (status, body) = refresh_with(&t, "idle-but-not-too-long").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("refresh_token").is_none(), "non-rotating: no successor");
+    let last_use = t.idp.store.refresh_token(&digest("idle-but-not-too-long")).await.unwrap().unwrap().last_used_at;
+    assert!(last_use.is_some_and(|at| at >= now), "{last_use:?}");
+    // …but at most once a minute, so frequent exchanges cost no write each.
+    assert_eq!(refresh_with(&t, "used-half-a-minute-ago").await.0, 200);
+    let recorded = t.idp.store.refresh_token(&digest("used-half-a-minute-ago")).await.unwrap().unwrap();
+    assert_eq!(recorded.last_used_at, Some(now - 30_000));
 }
 
 #[tokio::test]

@@ -175,12 +175,20 @@ macro_rules! tickets_and_rate_limits {
     };
 }
 
+/// Non-rotating refresh tokens record their last use (for the idle lifetime), and grants a
+/// replayed authorization code revoked are kept until the tokens they issued have expired.
+const GRANT_REVOCATION: &str = "
+    ALTER TABLE refresh_tokens ADD COLUMN last_used_at BIGINT;
+    CREATE TABLE revoked_grants (grant_id TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);
+    CREATE INDEX revoked_grants_expiry ON revoked_grants (expires_at);";
+
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, schema_v1!("BLOB", "INTEGER"), schema_v1!("BYTEA", "BOOLEAN")),
     (2, SEARCH_INDEXES_SQLITE, SEARCH_INDEXES_POSTGRES),
     (3, METADATA_COLUMNS_SQLITE, METADATA_COLUMNS_POSTGRES),
     (4, tickets_and_rate_limits!("BLOB"), tickets_and_rate_limits!("BYTEA")),
+    (5, GRANT_REVOCATION, GRANT_REVOCATION),
 ];
 
 /// Key of the advisory lock migrations hold on PostgreSQL ("gate" in ASCII).

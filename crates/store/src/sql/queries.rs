@@ -473,13 +473,13 @@ impl Store for SqlStore {
     async fn put_refresh_token(&self, token: &RefreshToken) -> Result<()> {
         let q = query(
             "INSERT INTO refresh_tokens (token_sha256, family, client_id, user_id, grant_doc,
-                 created_at, expires_at, rotated_at, revoked)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 created_at, expires_at, rotated_at, revoked, last_used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (token_sha256) DO UPDATE SET family = excluded.family,
                  client_id = excluded.client_id, user_id = excluded.user_id,
                  grant_doc = excluded.grant_doc, created_at = excluded.created_at,
                  expires_at = excluded.expires_at, rotated_at = excluded.rotated_at,
-                 revoked = excluded.revoked",
+                 revoked = excluded.revoked, last_used_at = excluded.last_used_at",
         );
         self.write("refresh token", bind_refresh_token(q, token)?).await
     }
@@ -487,7 +487,7 @@ impl Store for SqlStore {
     async fn refresh_token(&self, token_sha256: &[u8]) -> Result<Option<RefreshToken>> {
         let q = query(
             "SELECT token_sha256, family, client_id, user_id, grant_doc, created_at, expires_at,
-                 rotated_at, revoked
+                 rotated_at, revoked, last_used_at
              FROM refresh_tokens WHERE token_sha256 = $1",
         )
         .bind(token_sha256);
@@ -512,8 +512,8 @@ impl Store for SqlStore {
         }
         let insert = query(
             "INSERT INTO refresh_tokens (token_sha256, family, client_id, user_id, grant_doc,
-                 created_at, expires_at, rotated_at, revoked)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 created_at, expires_at, rotated_at, revoked, last_used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         );
         bind_refresh_token(insert, new)?.execute(&mut *tx).await.map_err(db("refresh token"))?;
         tx.commit().await.map_err(db("refresh token"))?;
@@ -523,6 +523,38 @@ impl Store for SqlStore {
     async fn revoke_refresh_family(&self, family: &str) -> Result<u64> {
         let q = query("UPDATE refresh_tokens SET revoked = TRUE WHERE family = $1 AND NOT revoked").bind(family);
         self.exec("refresh token", q).await
+    }
+
+    async fn refresh_family_rotated_after(&self, family: &str, at: Millis) -> Result<bool> {
+        let q = query("SELECT 1 AS one FROM refresh_tokens WHERE family = $1 AND rotated_at > $2 LIMIT 1")
+            .bind(family)
+            .bind(at);
+        Ok(self.row("refresh token", q).await?.is_some())
+    }
+
+    async fn touch_refresh_token(&self, token_sha256: &[u8], now: Millis) -> Result<()> {
+        let q =
+            query("UPDATE refresh_tokens SET last_used_at = $2 WHERE token_sha256 = $1").bind(token_sha256).bind(now);
+        self.write("refresh token", q).await
+    }
+
+    // --- revoked grants
+
+    async fn revoke_grant(&self, grant_id: &str, until: Millis) -> Result<()> {
+        let q = query(
+            "INSERT INTO revoked_grants (grant_id, expires_at) VALUES ($1, $2)
+             ON CONFLICT (grant_id) DO UPDATE SET expires_at =
+                 CASE WHEN revoked_grants.expires_at > excluded.expires_at
+                      THEN revoked_grants.expires_at ELSE excluded.expires_at END",
+        )
+        .bind(grant_id)
+        .bind(until);
+        self.write("revoked grant", q).await
+    }
+
+    async fn revoked_grants(&self, now: Millis) -> Result<Vec<String>> {
+        let q = query("SELECT grant_id FROM revoked_grants WHERE expires_at > $1").bind(now);
+        self.rows("revoked grant", q).await?.iter().map(|r| get(r, "grant_id")).collect()
     }
 
     // --- brute-force accounting
@@ -650,13 +682,14 @@ impl Store for SqlStore {
     }
 
     async fn purge_expired(&self, now: Millis) -> Result<u64> {
-        const PURGES: [&str; 6] = [
+        const PURGES: [&str; 7] = [
             "DELETE FROM login_transactions WHERE expires_at <= $1",
             "DELETE FROM auth_codes WHERE expires_at <= $1",
             "DELETE FROM sso_sessions WHERE expires_at <= $1",
             "DELETE FROM refresh_tokens WHERE expires_at <= $1",
             "DELETE FROM password_tickets WHERE expires_at <= $1",
             "DELETE FROM rate_limits WHERE expires_at <= $1",
+            "DELETE FROM revoked_grants WHERE expires_at <= $1",
         ];
         let mut removed = 0;
         for sql in PURGES {
@@ -753,7 +786,7 @@ fn grant(row: &AnyRow) -> Result<Value> {
     from_json("grant", &get::<String>(row, "grant_doc")?)
 }
 
-/// Binds a token's columns as `$1…$9` in table order.
+/// Binds a token's columns as `$1…$10` in table order.
 fn bind_refresh_token<'q>(q: Query<'q>, token: &'q RefreshToken) -> Result<Query<'q>> {
     Ok(q.bind(&token.token_sha256)
         .bind(&token.family)
@@ -763,7 +796,8 @@ fn bind_refresh_token<'q>(q: Query<'q>, token: &'q RefreshToken) -> Result<Query
         .bind(token.created_at)
         .bind(token.expires_at)
         .bind(token.rotated_at)
-        .bind(token.revoked))
+        .bind(token.revoked)
+        .bind(token.last_used_at))
 }
 
 fn refresh_token(row: &AnyRow) -> Result<RefreshToken> {
@@ -777,6 +811,7 @@ fn refresh_token(row: &AnyRow) -> Result<RefreshToken> {
         expires_at: get(row, "expires_at")?,
         rotated_at: get(row, "rotated_at")?,
         revoked: flag(row, "revoked")?,
+        last_used_at: get(row, "last_used_at")?,
     })
 }
 
