@@ -32,6 +32,9 @@ pub enum Error {
     Corrupt(String),
     #[error("invalid database URL: {0}")]
     InvalidUrl(String),
+    /// The schema cannot be brought up to date until an operator changes the data, as said.
+    #[error("cannot migrate the database: {0}")]
+    Migration(String),
     /// The database itself failed (unreachable, constraint we did not expect, …). Kept opaque
     /// so no driver type leaks into callers.
     #[error("storage backend error: {0}")]

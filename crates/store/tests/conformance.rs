@@ -158,6 +158,7 @@ conformance!(
     user_crud,
     deleting_a_connection_deletes_its_users,
     user_email_unique_per_connection,
+    user_username_unique_per_connection,
     user_by_login,
     record_login_concurrent,
     signing_key_rotation,
@@ -516,6 +517,29 @@ mod cases {
         grab.user.updated_at += 1;
         assert!(matches!(store.update_user(&grab).await, Err(Error::Conflict(_))));
         assert_eq!(store.user("auth0|u4").await.unwrap().unwrap().user.email, None);
+    }
+
+    pub async fn user_username_unique_per_connection(store: &dyn Store) {
+        store.create_user(&user("auth0|u1", "db", Some("a@example.com"), Some("Ada"))).await.unwrap();
+        let taken = user("auth0|u2", "db", Some("b@example.com"), Some("ADA"));
+        assert!(matches!(store.create_user(&taken).await, Err(Error::Conflict(m)) if m.contains("username")));
+        assert_eq!(store.user("auth0|u2").await.unwrap(), None);
+        // Another connection may use it; users without a username never collide.
+        store.create_user(&user("auth0|u3", "other", Some("a@example.com"), Some("ada"))).await.unwrap();
+        store.create_user(&user("auth0|u4", "db", Some("c@example.com"), None)).await.unwrap();
+        store.create_user(&user("auth0|u5", "db", Some("d@example.com"), None)).await.unwrap();
+        let mut grab = user("auth0|u4", "db", Some("c@example.com"), Some("ada"));
+        grab.user.updated_at += 1;
+        assert!(matches!(store.update_user(&grab).await, Err(Error::Conflict(_))));
+        assert_eq!(store.user("auth0|u4").await.unwrap().unwrap().user.username, None);
+
+        // Two writers racing for one new username: the database lets exactly one through.
+        let racers: Vec<StoredUser> = (0..4)
+            .map(|i| user(&format!("auth0|r{i}"), "db", Some(&format!("r{i}@example.com")), Some("racer")))
+            .collect();
+        let results = join_all(racers.iter().map(|u| store.create_user(u))).await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+        assert!(results.iter().all(|r| matches!(r, Ok(()) | Err(Error::Conflict(_)))), "{results:?}");
     }
 
     pub async fn user_by_login(store: &dyn Store) {
@@ -1399,12 +1423,56 @@ async fn sqlite_file_migrations_are_idempotent_and_data_persists() {
     let url = format!("sqlite://{}", path.display());
     let again = SqlStore::connect(&url).await.expect("second connect");
     assert_eq!(again.document("k", "1").await.unwrap(), Some(serde_json::json!({"kept": true})));
-    assert_eq!(migrations_applied(&url, None).await, 5);
+    assert_eq!(migrations_applied(&url, None).await, 6);
     // A WAL-mode file, as the pool configured it.
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
     assert_eq!(mode, "wal");
     again.close().await;
+    backend.finish().await;
+}
+
+/// A database from before usernames were unique, holding a username twice in one connection:
+/// the step that makes them unique stops, naming the username and both users, and changes
+/// nothing; once an operator renames one, the next start applies it.
+#[tokio::test]
+async fn duplicate_usernames_stop_the_migration_naming_them() {
+    let backend = Backend::sqlite_file().await;
+    let Cleanup::File(path) = &backend.cleanup else { unreachable!() };
+    let url = format!("sqlite://{}", path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    // Back to step 5's schema, then two users of `db` called "ada" (and one elsewhere).
+    sqlx::raw_sql(
+        "DROP INDEX users_username;
+         CREATE INDEX users_username ON users (connection, username_lower);
+         DELETE FROM schema_migrations WHERE version = 6;
+         INSERT INTO users (user_id, connection, email_lower, username_lower, created_at, updated_at, data)
+         VALUES ('auth0|a1', 'db', 'a1@x.test', 'ada', 0, 0, '{}'),
+                ('auth0|a2', 'db', 'a2@x.test', 'ada', 0, 0, '{}'),
+                ('auth0|a3', 'other', 'a3@x.test', 'ada', 0, 0, '{}');",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let Err(Error::Migration(why)) = SqlStore::connect(&url).await else { panic!("the step ran over duplicates") };
+    assert!(why.contains("\"ada\" in db (auth0|a1, auth0|a2)"), "{why}");
+    assert!(!why.contains("auth0|a3"), "{why}");
+    assert_eq!(migrations_applied(&url, None).await, 5, "nothing applied");
+
+    sqlx::raw_sql("UPDATE users SET username_lower = 'ada2' WHERE user_id = 'auth0|a2'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let store = SqlStore::connect(&url).await.expect("applies once the data is fixed");
+    assert_eq!(migrations_applied(&url, None).await, 6);
+    let dup = sqlx::raw_sql(
+        "INSERT INTO users (user_id, connection, username_lower, created_at, updated_at, data)
+         VALUES ('auth0|a4', 'db', 'ada', 0, 0, '{}')",
+    )
+    .execute(&mut conn)
+    .await;
+    assert!(dup.is_err(), "the index is unique now");
+    store.close().await;
     backend.finish().await;
 }
 
@@ -1462,7 +1530,7 @@ async fn postgres_migrations_are_idempotent() {
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.document("k", "1").await.unwrap(), Some(serde_json::json!(1)));
     assert_eq!(b.documents("k").await.unwrap().len(), 1);
-    assert_eq!(migrations_applied(&url, Some(schema)).await, 5);
+    assert_eq!(migrations_applied(&url, Some(schema)).await, 6);
     a.close().await;
     b.close().await;
     backend.finish().await;

@@ -8,7 +8,7 @@
 use sqlx::{Any, Transaction};
 
 use super::{Dialect, SqlStore, db, now_millis};
-use crate::Result;
+use crate::{Error, Result};
 
 /// The first schema. Written once: the binary and boolean column types are the only
 /// spellings the dialects disagree on (SQLite's `BOOLEAN` would not round-trip through sqlx's
@@ -182,6 +182,15 @@ const GRANT_REVOCATION: &str = "
     CREATE TABLE revoked_grants (grant_id TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);
     CREATE INDEX revoked_grants_expiry ON revoked_grants (expires_at);";
 
+/// A username signs in like an email, so one connection may give it to one user only; the
+/// handlers checked that before writing, which two racing writes (or an import) could both
+/// pass. The database now says so. Existing duplicates stop the step before it runs
+/// ([`duplicate_usernames`]), naming them, rather than fail on the index.
+const UNIQUE_USERNAMES: &str = "
+    DROP INDEX users_username;
+    CREATE UNIQUE INDEX users_username ON users (connection, username_lower) WHERE username_lower IS NOT NULL;";
+const UNIQUE_USERNAMES_STEP: i64 = 6;
+
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, schema_v1!("BLOB", "INTEGER"), schema_v1!("BYTEA", "BOOLEAN")),
@@ -189,6 +198,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, METADATA_COLUMNS_SQLITE, METADATA_COLUMNS_POSTGRES),
     (4, tickets_and_rate_limits!("BLOB"), tickets_and_rate_limits!("BYTEA")),
     (5, GRANT_REVOCATION, GRANT_REVOCATION),
+    (UNIQUE_USERNAMES_STEP, UNIQUE_USERNAMES, UNIQUE_USERNAMES),
 ];
 
 /// Key of the advisory lock migrations hold on PostgreSQL ("gate" in ASCII).
@@ -222,6 +232,9 @@ pub(super) async fn run(store: &SqlStore, schema: Option<&str>) -> Result<()> {
             .await
             .map_err(db("migration"))?
             .is_some();
+        if !applied && version == UNIQUE_USERNAMES_STEP {
+            duplicate_usernames(&mut tx).await?;
+        }
         if !applied {
             let sql = match store.dialect {
                 Dialect::Sqlite => sqlite,
@@ -239,6 +252,42 @@ pub(super) async fn run(store: &SqlStore, schema: Option<&str>) -> Result<()> {
         tx.commit().await.map_err(db("migration"))?;
     }
     Ok(())
+}
+
+/// Fails, naming each username that more than one user of a connection holds (and those
+/// users), when there is any: an operator renames all but one (`PATCH /api/v2/users/{id}`
+/// with another `username`, on the version that wrote them) and starts again.
+async fn duplicate_usernames(tx: &mut Transaction<'static, Any>) -> Result<()> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT u.connection, u.username_lower, u.user_id FROM users u
+         JOIN (SELECT connection, username_lower FROM users WHERE username_lower IS NOT NULL
+               GROUP BY connection, username_lower HAVING COUNT(*) > 1) d
+           ON d.connection = u.connection AND d.username_lower = u.username_lower
+         ORDER BY u.connection, u.username_lower, u.user_id
+         LIMIT 1000",
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(db("migration"))?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut taken: Vec<(String, String, Vec<String>)> = Vec::new();
+    for (connection, username, user_id) in rows {
+        match taken.last_mut() {
+            Some((c, u, ids)) if *c == connection && *u == username => ids.push(user_id),
+            _ => taken.push((connection, username, vec![user_id])),
+        }
+    }
+    let list: Vec<String> = taken
+        .iter()
+        .map(|(connection, username, ids)| format!("{username:?} in {connection} ({})", ids.join(", ")))
+        .collect();
+    Err(Error::Migration(format!(
+        "usernames must be unique within a connection, and these are held by more than one user: {}; \
+         give all but one of each another username, then start again",
+        list.join("; ")
+    )))
 }
 
 /// Serialises migrators on PostgreSQL until the transaction ends; SQLite's `BEGIN IMMEDIATE`

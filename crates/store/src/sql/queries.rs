@@ -767,6 +767,12 @@ fn user_conflict(e: sqlx::Error, user: &User) -> Error {
         let email = user.email.as_deref().unwrap_or_default();
         return Error::Conflict(format!("email {email} in connection {}", user.connection));
     }
+    let username_taken = matches!(&e, sqlx::Error::Database(d)
+        if d.is_unique_violation() && d.message().contains("username"));
+    if username_taken {
+        let username = user.username.as_deref().unwrap_or_default();
+        return Error::Conflict(format!("username {username} in connection {}", user.connection));
+    }
     db(&format!("user {}", user.user_id))(e)
 }
 
