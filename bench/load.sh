@@ -65,8 +65,9 @@ for port in "$GH_PORT" "$PEER_PORT"; do
   fi
 done
 
-# JSON on stdin, a JavaScript expression over `j` printed (node is needed for the peer anyway).
-jget() { node -e 'const j = JSON.parse(require("fs").readFileSync(0, "utf8")); const v = eval(process.argv[1]); console.log(typeof v === "object" ? JSON.stringify(v) : v);' "$1"; }
+# JSON on stdin, a JavaScript expression over `j` printed (node is needed for the peer anyway);
+# `rate(x)` formats a rate: a decimal below 100/s (logins), where a whole number is too coarse.
+jget() { node -e 'const j = JSON.parse(require("fs").readFileSync(0, "utf8")); const rate = (x) => x.toFixed(x < 100 ? 1 : 0); const v = eval(process.argv[1]); console.log(typeof v === "object" ? JSON.stringify(v) : v);' "$1"; }
 
 if ((SKIP_BUILD == 0)); then
   log "cargo build --release -p gatehouse, and idp's example bench_load"
@@ -165,7 +166,7 @@ LUA
       const other = Object.entries(codes).filter(([c]) => c !== "200");
       if (other.length) throw new Error("non-200 answers: " + JSON.stringify(other));
       const lp = j.latencyPercentiles || {};
-      return [(ok / j.summary.total).toFixed(0), (lp.p50 * 1000).toFixed(2), (lp.p99 * 1000).toFixed(2), ok].join(" ");
+      return [rate(ok / j.summary.total), (lp.p50 * 1000).toFixed(2), (lp.p99 * 1000).toFixed(2), ok].join(" ");
     })()' <"$out" | tr '\n' ' ' || die "$name: $(head -c 2000 "$out")"
   else
     local json
@@ -173,7 +174,7 @@ LUA
     jget '(() => {
       if (j.bad) throw new Error(j.bad + " non-2xx answers");
       const ok = j.requests - j.errors;
-      return [(ok / j.secs).toFixed(0), j.p50.toFixed(2), j.p99.toFixed(2), ok].join(" ");
+      return [rate(ok / j.secs), j.p50.toFixed(2), j.p99.toFixed(2), ok].join(" ");
     })()' <<<"$json" | tr '\n' ' ' || die "$name: $json"
   fi
   echo "$busy $others"
@@ -464,7 +465,7 @@ logins_run() {
   local busy
   busy=$(awk -v c0="$cpu0" -v c1="$(cpu_secs "$pid")" -v t0="$t0" -v t1="$(date +%s.%N)" \
     'BEGIN { printf "%.0f", (c1 - c0) / (t1 - t0) * 100 }')
-  echo "$(jget '[(j.logins / j.secs).toFixed(1), j.p50.toFixed(0), j.p99.toFixed(0)].join(" ")' <"$out") $busy"
+  echo "$(jget '[rate(j.logins / j.secs), j.p50.toFixed(0), j.p99.toFixed(0)].join(" ")' <"$out") $busy"
 }
 
 measure_code_logins() {
