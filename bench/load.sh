@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Gatehouse's speed against a peer, as ratios: requests/s of `gatehouse idp` and of npm
 # oidc-provider (bench/peer/server.mjs), each pinned to one core, for client_credentials grants,
-# JWKS and /userinfo; RSS after 100,000 tokens; the core's raw RSA-2048 signing rate.
-# See bench/README.md. Every load targets 127.0.0.1 and is bounded in time or count.
+# JWKS and /userinfo; RSS after 100,000 tokens; the core's raw RSA-2048 signing rate; logins/s
+# (password-realm grants, and full authorization-code logins beside oidc-provider's) against the
+# core's bcrypt rate. See bench/README.md. Every load targets 127.0.0.1 and is bounded in time
+# or count.
 #
 # Settings (environment): RUNS=3 DURATION=10 CONNECTIONS=32 WARMUP=2 RSS_TOKENS=100000
 # SERVER_CPU=0 LOAD_CPU=1 GH_PORT=3901 PEER_PORT=3902 SKIP_BUILD=0 BUILD_WAIT=600 LOADGEN=oha|wrk
-# RESULTS=bench/results/<date>.md
+# LOGIN_CONNECTIONS=4 LOGIN_MAX=100000 RESULTS=bench/results/<date>.md
+# GATEHOUSE_BIN (default <target>/release/gatehouse), BENCH_LOAD_BIN (default
+# <target>/release/examples/bench_load), <target> being CARGO_TARGET_DIR or target/: point
+# GATEHOUSE_BIN at another build (e.g. an older commit's) to measure it with this script.
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -23,6 +28,8 @@ GH_PORT=${GH_PORT:-3901}
 PEER_PORT=${PEER_PORT:-3902}
 SKIP_BUILD=${SKIP_BUILD:-0}
 BUILD_WAIT=${BUILD_WAIT:-600}
+LOGIN_CONNECTIONS=${LOGIN_CONNECTIONS:-4}
+LOGIN_MAX=${LOGIN_MAX:-100000}
 RESULTS=${RESULTS:-"$BENCH/results/$(date +%F).md"}
 
 log() { printf '[load.sh] %s\n' "$*" >&2; }
@@ -58,15 +65,20 @@ for port in "$GH_PORT" "$PEER_PORT"; do
   fi
 done
 
-# JSON on stdin, a JavaScript expression over `j` printed (node is needed for the peer anyway).
-jget() { node -e 'const j = JSON.parse(require("fs").readFileSync(0, "utf8")); const v = eval(process.argv[1]); console.log(typeof v === "object" ? JSON.stringify(v) : v);' "$1"; }
+# JSON on stdin, a JavaScript expression over `j` printed (node is needed for the peer anyway);
+# `rate(x)` formats a rate: a decimal below 100/s (logins), where a whole number is too coarse.
+jget() { node -e 'const j = JSON.parse(require("fs").readFileSync(0, "utf8")); const rate = (x) => x.toFixed(x < 100 ? 1 : 0); const v = eval(process.argv[1]); console.log(typeof v === "object" ? JSON.stringify(v) : v);' "$1"; }
 
 if ((SKIP_BUILD == 0)); then
-  log "cargo build --release -p gatehouse"
-  (cd "$ROOT" && cargo build --release -p gatehouse)
+  log "cargo build --release -p gatehouse, and idp's example bench_load"
+  (cd "$ROOT" && cargo build --release -p gatehouse && cargo build --release -p idp --example bench_load)
 fi
-GATEHOUSE="$ROOT/target/release/gatehouse"
-[[ -x $GATEHOUSE ]] || die "$GATEHOUSE missing (run without SKIP_BUILD=1)"
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+GATEHOUSE=${GATEHOUSE_BIN:-$TARGET/release/gatehouse}
+BENCH_LOAD=${BENCH_LOAD_BIN:-$TARGET/release/examples/bench_load}
+for bin in "$GATEHOUSE" "$BENCH_LOAD"; do
+  [[ -x $bin ]] || die "$bin missing (run without SKIP_BUILD=1)"
+done
 
 # Load generator: oha, else (or with LOADGEN=wrk) Debian's wrk.
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -154,7 +166,7 @@ LUA
       const other = Object.entries(codes).filter(([c]) => c !== "200");
       if (other.length) throw new Error("non-200 answers: " + JSON.stringify(other));
       const lp = j.latencyPercentiles || {};
-      return [(ok / j.summary.total).toFixed(0), (lp.p50 * 1000).toFixed(2), (lp.p99 * 1000).toFixed(2), ok].join(" ");
+      return [rate(ok / j.summary.total), (lp.p50 * 1000).toFixed(2), (lp.p99 * 1000).toFixed(2), ok].join(" ");
     })()' <"$out" | tr '\n' ' ' || die "$name: $(head -c 2000 "$out")"
   else
     local json
@@ -162,7 +174,7 @@ LUA
     jget '(() => {
       if (j.bad) throw new Error(j.bad + " non-2xx answers");
       const ok = j.requests - j.errors;
-      return [(ok / j.secs).toFixed(0), j.p50.toFixed(2), j.p99.toFixed(2), ok].join(" ");
+      return [rate(ok / j.secs), j.p50.toFixed(2), j.p99.toFixed(2), ok].join(" ");
     })()' <<<"$json" | tr '\n' ' ' || die "$name: $json"
   fi
   echo "$busy $others"
@@ -202,6 +214,7 @@ measure() {
   for server in "$@"; do run_once "$server" "$endpoint" warmup; done
   for ((i = 1; i <= RUNS; i++)); do
     if [[ $endpoint == client_credentials && -n ${SAMPLE_RSA:-} ]]; then RSA_RUNS+=("$(rsa_signs)"); fi
+    if [[ $endpoint == password_realm ]]; then BCRYPT_RUNS+=("$(bcrypt_rate)"); fi
     for server in "$@"; do run_once "$server" "$endpoint" "$i"; done
   done
   for server in "$@"; do summarise "$server.$endpoint"; done
@@ -310,6 +323,17 @@ log "openssl speed -seconds 3 rsa2048 on core $SERVER_CPU"
 RSA_RUNS=("$(rsa_signs)")
 log "RSA-2048 signs/s on one core: ${RSA_RUNS[0]}"
 
+# ---------------------------------------------------------------- the bcrypt rate
+# bcrypt_rate: the server core's bcrypt verifications/s now, at the idp's cost (10), for 3 s:
+# the ceiling of a login, which checks one password. Sampled here and before each login round,
+# as the RSA rate is, for the same reason.
+bcrypt_rate() {
+  taskset -c "$SERVER_CPU" "$BENCH_LOAD" bcrypt 3 2>"$TMP/bcrypt.err" || die "bench_load bcrypt: $(cat "$TMP/bcrypt.err")"
+}
+log "bcrypt (cost 10) verifications/s on core $SERVER_CPU"
+BCRYPT_RUNS=("$(bcrypt_rate)")
+log "bcrypt verifications/s on one core: ${BCRYPT_RUNS[0]}"
+
 # ---------------------------------------------------------------- the servers
 start_gatehouse() {
   local data=$1 pin=$2
@@ -347,6 +371,8 @@ gatehouse_requests() {
   REQ_URL[$name.jwks]="$GH/.well-known/jwks.json" REQ_METHOD[$name.jwks]=GET REQ_BODY[$name.jwks]="" REQ_AUTH[$name.jwks]=""
   REQ_URL[$name.userinfo]="$GH/userinfo" REQ_METHOD[$name.userinfo]=GET REQ_BODY[$name.userinfo]=""
   REQ_AUTH[$name.userinfo]="Bearer $token"
+  REQ_URL[$name.password_realm]="$GH/oauth/token" REQ_METHOD[$name.password_realm]=POST REQ_AUTH[$name.password_realm]=""
+  REQ_BODY[$name.password_realm]="grant_type=$(urlencode http://auth0.com/oauth/grant-type/password-realm)&realm=dev-users&client_id=$(env_value CMS_CLIENT_ID)&client_secret=$(urlencode "$(env_value CMS_CLIENT_SECRET)")&username=$(urlencode "$(env_value USER_EMAIL)")&password=$(urlencode "$(env_value USER_PASSWORD)")&scope=$(urlencode "openid profile email")"
 }
 
 # ---------------------------------------------------------------- /userinfo, every token new
@@ -355,31 +381,25 @@ gatehouse_requests() {
 # token that memo does not hold, so each call pays the RS256 verification: FRESH_TOKENS tokens
 # sent in turn. The idp cannot issue that many distinct ones quickly (its tokens are
 # deterministic: one user's token differs only by the second it was issued in), so this script
-# signs them itself with the idp's current key, read from its database: each is the password
-# grant's token with an earlier `iat` (and `exp` as far after it), which the idp accepts as its
-# own. oha cannot vary a header, so wrk sends them (a Lua script); the peer's /me gets a wrk run
+# signs them itself with the idp's current key (idp's example bench_load, which opens the key,
+# sealed at rest, as a node does, on a copy of the data dir): each is the password grant's
+# token with an earlier `iat` (and `exp` as far after it), which the idp accepts as its own.
+# oha cannot vary a header, so wrk sends them (a Lua script); the peer's /me gets a wrk run
 # in the same rounds for the ratio.
 FRESH_TOKENS=${FRESH_TOKENS:-3000}
 
-# mint_tokens DATABASE TOKEN FILE: FRESH_TOKENS variants of TOKEN, one per line.
+# mint_tokens DATA TOKEN FILE: FRESH_TOKENS variants of TOKEN, one per line, signed with the key
+# of the idp running on the data dir DATA. bench_load opens a copy (an online backup of the
+# database, and the secrets key), so that nothing writes under the running idp: a node started
+# on a database whose key is still clear (older builds) seals it.
 mint_tokens() {
-  local key
-  key=$(sqlite3 "$1" 'SELECT hex(private_pkcs8) FROM signing_keys WHERE is_current') || die "cannot read the signing key"
-  [[ -n $key ]] || die "no current signing key in $1"
-  node -e '
-    const crypto = require("crypto");
-    const [keyHex, token, count] = process.argv.slice(1);
-    const key = crypto.createPrivateKey({ key: Buffer.from(keyHex, "hex"), format: "der", type: "pkcs8" });
-    const [header, payload] = token.split(".");
-    const claims = JSON.parse(Buffer.from(payload, "base64url"));
-    const out = [];
-    for (let i = 1; i <= Number(count); i++) {
-      const c = { ...claims, iat: claims.iat - i, exp: claims.exp - i };
-      const signed = header + "." + Buffer.from(JSON.stringify(c)).toString("base64url");
-      out.push(signed + "." + crypto.sign("sha256", Buffer.from(signed), key).toString("base64url"));
-    }
-    process.stdout.write(out.join("\n") + "\n");
-  ' "$key" "$2" "$FRESH_TOKENS" >"$3" || die "could not mint $FRESH_TOKENS tokens"
+  local copy="$TMP/mint-data"
+  rm -rf "$copy" && mkdir -p "$copy"
+  sqlite3 "$1/gatehouse.db" ".backup '$copy/gatehouse.db'" || die "cannot copy the database of $1"
+  if [[ -f $1/secrets.key ]]; then cp "$1/secrets.key" "$copy/"; fi
+  "$BENCH_LOAD" mint "$copy" "sqlite://$copy/gatehouse.db" "$2" "$FRESH_TOKENS" >"$3" 2>"$TMP/mint.err" ||
+    die "could not mint $FRESH_TOKENS tokens: $(cat "$TMP/mint.err")"
+  rm -rf "$copy"
 }
 
 # wrk_rps SERVER_PID LUA URL: requests/s of one DURATION-long wrk run (every answer must be a 200),
@@ -397,7 +417,7 @@ wrk_rps() {
 
 measure_fresh_userinfo() {
   install_wrk
-  mint_tokens "$TMP/gatehouse/gatehouse.db" "${REQ_AUTH[gatehouse.userinfo]#Bearer }" "$TMP/fresh-tokens.txt"
+  mint_tokens "$TMP/gatehouse" "${REQ_AUTH[gatehouse.userinfo]#Bearer }" "$TMP/fresh-tokens.txt"
   log "signed $(sort -u "$TMP/fresh-tokens.txt" | wc -l) distinct /userinfo tokens"
   curl -sf -H "authorization: Bearer $(tail -1 "$TMP/fresh-tokens.txt")" "$GH/userinfo" >/dev/null ||
     die "gatehouse refused a token signed with its own key"
@@ -424,6 +444,45 @@ LUA
   done
   FRESH_GH=$(median "${gh_runs[@]}") FRESH_PEER=$(median "${peer_runs[@]}")
   FRESH_GH_RUNS=$(IFS=/; echo "${gh_runs[*]}") FRESH_PEER_RUNS=$(IFS=/; echo "${peer_runs[*]}")
+}
+
+# ---------------------------------------------------------------- full authorization-code logins
+# bench/logins.mjs (node, on the load generator's core): LOGIN_CONNECTIONS logins at once, each
+# a new browser doing the whole flow (authorize, the login form, the password, the code, its
+# exchange), for DURATION s or LOGIN_MAX logins. The peer's flow (devInteractions: login and
+# consent pages, no password to check) runs in the same rounds, for reference.
+
+# logins_run KIND BASE PID SECS -> "logins/s p50_ms p99_ms server-CPU%"
+logins_run() {
+  local kind=$1 base=$2 pid=$3 secs=$4 out="$TMP/logins.out" cpu0 t0
+  cpu0=$(cpu_secs "$pid")
+  t0=$(date +%s.%N)
+  CMS_CLIENT_ID=$(env_value CMS_CLIENT_ID) CMS_CLIENT_SECRET=$(env_value CMS_CLIENT_SECRET) \
+    CMS_CALLBACK="$(env_value CMS_BASE_URL)/web-login/callback" CONNECTION=dev-users \
+    USER_EMAIL=$(env_value USER_EMAIL) USER_PASSWORD=$(env_value USER_PASSWORD) \
+    taskset -c "$LOAD_CPU" node "$BENCH/logins.mjs" "$kind" "$base" "$LOGIN_CONNECTIONS" "$secs" "$LOGIN_MAX" \
+    >"$out" 2>&1 || die "$kind logins failed: $(tail -c 2000 "$out")"
+  local busy
+  busy=$(awk -v c0="$cpu0" -v c1="$(cpu_secs "$pid")" -v t0="$t0" -v t1="$(date +%s.%N)" \
+    'BEGIN { printf "%.0f", (c1 - c0) / (t1 - t0) * 100 }')
+  echo "$(jget '[rate(j.logins / j.secs), j.p50.toFixed(0), j.p99.toFixed(0)].join(" ")' <"$out") $busy"
+}
+
+measure_code_logins() {
+  local i gh peer p50 p99 busy
+  local -a gh_runs=() peer_runs=()
+  logins_run gatehouse "$GH" "$GH_PID" "$WARMUP" >/dev/null
+  logins_run peer "$PEER" "$PEER_PID" "$WARMUP" >/dev/null
+  for i in $(seq 1 "$RUNS"); do
+    BCRYPT_RUNS+=("$(bcrypt_rate)")
+    read -r gh p50 p99 busy <<<"$(logins_run gatehouse "$GH" "$GH_PID" "$DURATION")"
+    log "gatehouse code-flow logins, run $i: $gh/s (p50 $p50 ms, p99 $p99 ms, server CPU $busy%)"
+    read -r peer p50 p99 busy <<<"$(logins_run peer "$PEER" "$PEER_PID" "$DURATION")"
+    log "peer code-flow logins, run $i: $peer/s (p50 $p50 ms, p99 $p99 ms, server CPU $busy%)"
+    gh_runs+=("$gh") peer_runs+=("$peer")
+  done
+  CODE_GH=$(median "${gh_runs[@]}") CODE_PEER=$(median "${peer_runs[@]}")
+  CODE_GH_RUNS=$(IFS=/; echo "${gh_runs[*]}") CODE_PEER_RUNS=$(IFS=/; echo "${peer_runs[*]}")
 }
 
 log "gatehouse and oidc-provider $PEER_VERSION on core $SERVER_CPU (taking turns), $LOADGEN on core $LOAD_CPU"
@@ -461,6 +520,13 @@ log "peer RSS: ${PEER_RSS_START} kB at start, ${PEER_RSS} kB after ${TOKENS[peer
 measure jwks gatehouse peer
 measure userinfo gatehouse peer
 measure_fresh_userinfo
+# Logins: a few client connections are enough to keep bcrypt (one at a time on one core) busy;
+# 32 would only queue behind it, past wrk's 2 s timeout.
+CONNECTIONS=$LOGIN_CONNECTIONS measure password_realm gatehouse
+measure_code_logins
+BCRYPT=$(median "${BCRYPT_RUNS[@]}")
+BCRYPT_SAMPLES=$(IFS=/; echo "${BCRYPT_RUNS[*]}")
+log "bcrypt verifications/s, median of ${#BCRYPT_RUNS[@]} samples: $BCRYPT ($BCRYPT_SAMPLES)"
 GH_RSS_END=$(rss_kb "$GH_PID")
 PEER_RSS_END=$(rss_kb "$PEER_PID")
 log "RSS after every request (gatehouse ${REQUESTS[gatehouse]}, peer ${REQUESTS[peer]}): gatehouse ${GH_RSS_END} kB, peer ${PEER_RSS_END} kB"
@@ -514,20 +580,27 @@ mkdir -p "$(dirname "$RESULTS")"
   row "JWKS GETs/s" jwks "$JWKS_RATIO" 5
   row "/userinfo calls/s" userinfo "$UI_RATIO" 5
   echo "| /userinfo calls/s, every token new to the idp (wrk, $FRESH_TOKENS tokens in turn; the peer: its one token, wrk) | $FRESH_GH [$FRESH_GH_RUNS] | $FRESH_PEER [$FRESH_PEER_RUNS] | $(ratio "$FRESH_GH" "$FRESH_PEER")× | (none: shown for the cost of a first verification) | | |"
+  share() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", a / b * 100 }'; }
+  echo "| password-realm logins/s (\`POST /oauth/token\`, the dev user; $LOGIN_CONNECTIONS connections; the peer has no password grant) | ${RPS[gatehouse.password_realm]} [${RUNS_OF[gatehouse.password_realm]}] | | | | | ${EFF[gatehouse.password_realm]} |"
+  echo "| authorization-code logins/s (authorize → login form → code → token, a new browser each, $LOGIN_CONNECTIONS at once; the peer: devInteractions, no password to check) | $CODE_GH [$CODE_GH_RUNS] | $CODE_PEER [$CODE_PEER_RUNS] | $(ratio "$CODE_GH" "$CODE_PEER")× | (none: reference) | | |"
+  echo "| password-realm / core's bcrypt cost-10 verifications/s ($BCRYPT, median of $BCRYPT_SAMPLES) | $(share "${RPS[gatehouse.password_realm]}" "$BCRYPT") | | | ≥ 85% | $(verdict "$(ratio "${RPS[gatehouse.password_realm]}" "$BCRYPT")" 0.85 '>=') | |"
+  echo "| authorization-code logins / core's bcrypt verifications/s | $(share "$CODE_GH" "$BCRYPT") | | | ≥ 85% | $(verdict "$(ratio "$CODE_GH" "$BCRYPT")" 0.85 '>=') | |"
   echo "| RSS after ${TOKENS[gatehouse]} / ${TOKENS[peer]} tokens (at start) | ${GH_RSS_MB} MB ($(mb "$GH_RSS_START")) | $(mb "$PEER_RSS") MB ($(mb "$PEER_RSS_START")) | ${RSS_RATIO}× | gatehouse < 40 MB | $(verdict "$GH_RSS_MB" 40 '<') | |"
   echo
   echo "RSS at the end, after every request (gatehouse ${REQUESTS[gatehouse]}, peer ${REQUESTS[peer]}, of every kind):"
   echo "gatehouse $(mb "$GH_RSS_END") MB, peer $(mb "$PEER_RSS_END") MB."
   echo
   echo "Median run, gatehouse vs peer: p99 latency (ms) client_credentials ${P99[gatehouse.client_credentials]} vs ${P99[peer.client_credentials]},"
-  echo "JWKS ${P99[gatehouse.jwks]} vs ${P99[peer.jwks]}, /userinfo ${P99[gatehouse.userinfo]} vs ${P99[peer.userinfo]}; server CPU (100% = its core"
+  echo "JWKS ${P99[gatehouse.jwks]} vs ${P99[peer.jwks]}, /userinfo ${P99[gatehouse.userinfo]} vs ${P99[peer.userinfo]}, password-realm ${P99[gatehouse.password_realm]}; server CPU (100% = its core"
   echo "saturated; less means the load generator was the limit, and the last column, requests per CPU-second, tells the servers' speed apart from it) client_credentials ${BUSY[gatehouse.client_credentials]}% vs"
   echo "${BUSY[peer.client_credentials]}%, JWKS ${BUSY[gatehouse.jwks]}% vs ${BUSY[peer.jwks]}%, /userinfo ${BUSY[gatehouse.userinfo]}% vs ${BUSY[peer.userinfo]}%."
   echo
   echo "Gatehouse unpinned (both cores, shared with the load generator; one run): client_credentials"
   echo "${RPS[unpinned.client_credentials]}/s, JWKS ${RPS[unpinned.jwks]}/s, /userinfo ${RPS[unpinned.userinfo]}/s."
   echo
-  echo "Setup: gatehouse release binary built $(date -r "$GATEHOUSE" '+%F %H:%M') (tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- crates 2>/dev/null || echo ' + local changes')),"
+  tree="tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- crates 2>/dev/null || echo ' + local changes')"
+  if [[ -n ${GATEHOUSE_BIN:-} ]]; then tree="GATEHOUSE_BIN=$GATEHOUSE_BIN; this script's $tree"; fi
+  echo "Setup: gatehouse release binary built $(date -r "$GATEHOUSE" '+%F %H:%M') ($tree),"
   echo "example tenant, SQLite file database, default logging to a file; the peer on"
   echo "node $(node --version) (NODE_ENV=production), in-memory adapter, one RSA-2048 key; load generator"
   echo "$({ "$LOADGEN" --version 2>&1 || true; } | head -1); $(openssl version); CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)."
