@@ -320,8 +320,11 @@ pub async fn reset_submit(State(idp): State<AppState>, body: String) -> Response
         let password = form.get("password").cloned().unwrap_or_default();
         let mut stored = ticket_user(&idp, &ticket).await?;
         let connection = idp.store.connection_by_name(&stored.user.connection).await?;
-        let policy = connection.as_ref().and_then(|c| c.options.get("passwordPolicy")).and_then(Value::as_str);
-        if let Err(why) = check_policy(policy, &password) {
+        let checked = match &connection {
+            Some(c) => check_for(c, &password),
+            None => check_policy(None, &password),
+        };
+        if let Err(why) = checked {
             return Ok((StatusCode::BAD_REQUEST, Html(reset_form(&ticket, Some(why)))).into_response());
         }
         // Ends this ticket too, with every other one of the user's.

@@ -6,7 +6,7 @@ use super::clients::merge_metadata;
 use super::{ApiError, ApiResult, Caller, Query, body_object, created, no_content, ok, select};
 use crate::AppState;
 use crate::dbconnections::{MAX_PROFILE_CHARS, fits_profile, looks_like_email, new_user};
-use crate::password::check_policy;
+use crate::password::check_for;
 use crate::util::{iso8601, now_ms};
 use axum::Router;
 use axum::body::Bytes;
@@ -55,8 +55,7 @@ async fn database(idp: &AppState, name: &str) -> ApiResult<Connection> {
 }
 
 fn policy_check(c: &Connection, password: &str) -> ApiResult<()> {
-    let policy = c.options.get("passwordPolicy").and_then(Value::as_str);
-    check_policy(policy, password).map_err(|why| {
+    check_for(c, password).map_err(|why| {
         ApiError::new(StatusCode::BAD_REQUEST, format!("PasswordStrengthError: {why}"), Some("invalid_body"))
     })
 }
