@@ -407,14 +407,30 @@ async fn a_password_reset_ends_the_other_tickets_the_refresh_tokens_and_the_sess
     assert_eq!(status, 200, "the new password works");
 }
 
-#[tokio::test]
-async fn a_management_api_password_change_ends_them_too() {
+/// The user signed in through a browser (SSO session, refresh token) with one outstanding
+/// reset ticket, and a Management API token: what a password change or a delete must end.
+struct Signed {
+    t: TestIdp,
+    tok: String,
+    b: reqwest::Client,
+    refresh_token: String,
+    ticket: String,
+    id: String,
+}
+
+async fn signed_in_with_a_ticket() -> Signed {
     let t = start().await;
     let tok = management_token(&t, None).await;
     let b = browser();
     let refresh_token = sign_in(&t, &b).await;
     let ticket = reset_tickets(&t, &kw("USER_EMAIL"), 1).await.remove(0);
     let id = t.idp.store.user_by_login("dev-users", &kw("USER_EMAIL")).await.unwrap().unwrap().user.user_id;
+    Signed { t, tok, b, refresh_token, ticket, id }
+}
+
+#[tokio::test]
+async fn a_management_api_password_change_ends_them_too() {
+    let Signed { t, tok, b, refresh_token, ticket, id } = signed_in_with_a_ticket().await;
 
     // A change that sets no password ends nothing.
     let patch = json!({"user_metadata": {"theme": "dark"}});
@@ -438,12 +454,7 @@ async fn a_management_api_password_change_ends_them_too() {
 /// a user deleted and created again under the same id must not inherit what the first held.
 #[tokio::test]
 async fn a_user_created_again_under_a_deleted_users_id_inherits_nothing() {
-    let t = start().await;
-    let tok = management_token(&t, None).await;
-    let b = browser();
-    let refresh_token = sign_in(&t, &b).await;
-    let ticket = reset_tickets(&t, &kw("USER_EMAIL"), 1).await.remove(0);
-    let id = t.idp.store.user_by_login("dev-users", &kw("USER_EMAIL")).await.unwrap().unwrap().user.user_id;
+    let Signed { t, tok, b, refresh_token, ticket, id } = signed_in_with_a_ticket().await;
 
     let (status, _) = call(&t, &tok, reqwest::Method::DELETE, &format!("users/{id}"), None).await;
     assert_eq!(status, 204);
