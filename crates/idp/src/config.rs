@@ -69,7 +69,7 @@ impl Config {
             public_url,
             data_dir,
             trust_proxy: false,
-            bcrypt_cost: crate::password::DEFAULT_COST,
+            bcrypt_cost: crate::accounts::password::DEFAULT_COST,
             brute_force: BruteForce { max_attempts: 10, block_secs: 3600 },
             reset_mails: ResetMails { per_user: 3, per_ip: 10, window_secs: 3600 },
             code_ttl_secs: 600,

@@ -1,46 +1,44 @@
 //! The identity provider: Auth0's Authentication API (authorize, login page, token, userinfo,
-//! logout, revoke, database-connection sign-up and password reset), discovery and JWKS, and the
-//! operational endpoints. Handlers are thin: they parse the wire format, call the domain
-//! functions in `flows`, and map the result back to Auth0's wire shapes (`error`).
+//! logout, revoke, database-connection sign-up and password reset), the Management API,
+//! discovery and JWKS, and the operational endpoints.
+//!
+//! Layers, each using only the ones below it (the README's architecture section has the map):
+//! `http` (router, cookies, parameters, every wire shape) → `authn` and `management` (thin
+//! endpoints named by their URLs) → `flow` (the interactive login, no HTTP types) → `grants`
+//! (one file per grant, and what a grant issues) → `accounts` (passwords, sign-up, reset) and
+//! `actions` (repository, runner, the post-login trigger) → `tokens` (claims, JWT, keys) →
+//! `store`. Errors are [`Error`], in the domain's words; each API maps them at its edge.
 //!
 //! This crate owns protocol and domain rules. It must not know which database it runs on:
 //! everything persistent goes through `store::Store`.
 
-mod actions_flow;
-mod authorize;
+mod accounts;
+mod actions;
+mod authn;
+mod clock;
 mod config;
 pub mod datadir;
-mod dbconnections;
-mod discovery;
 mod error;
-mod grant;
-mod json_body;
-pub mod jwt;
-mod keys;
-mod login;
-mod logout;
+mod flow;
+mod grants;
+mod http;
 pub mod mail;
 mod management;
 mod metadata;
-mod ops;
 pub mod pages;
-mod password;
-mod post_login;
 pub mod provision;
 mod secrets;
-mod serve;
-mod social;
 mod tls;
-mod token;
 mod tokens;
 mod urls;
-mod userinfo;
 pub mod util;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{BruteForce, Config, ResetMails};
 pub use error::{Error, Result};
-pub use serve::{GRACE, Limits, Listener, serve};
+pub use http::serve::{GRACE, Limits, Listener, serve};
 pub use tls::{LocalCa, TlsFiles};
+pub use tokens::jwt;
 
 use std::sync::Arc;
 use store::Store;
@@ -52,16 +50,18 @@ pub struct Idp {
     pub store: Arc<dyn Store>,
     /// The same store, with the cached reads of the hot paths ([`store::CachedStore`]).
     cache: Arc<store::CachedStore>,
-    pub keys: keys::KeyRing,
-    hasher: password::Hasher,
+    pub keys: tokens::keys::KeyRing,
+    hasher: accounts::password::Hasher,
     mailer: Arc<dyn mail::Mailer>,
     rate_limiter: management::RateLimiter,
     /// Encrypts action secrets and signing keys at rest (key file from the configuration).
     secrets: Arc<secrets::SecretBox>,
     /// Runs action code on the blocking pool.
-    actions: actions_flow::Runner,
+    actions: actions::Runner,
     /// HTTP client and caches for upstream identity providers (Google, OpenID Connect).
-    upstreams: social::Upstreams,
+    upstreams: flow::federated::Upstreams,
+    /// What time it is for every rule that asks (expiries, lifetimes, counters).
+    clock: Arc<dyn Clock>,
 }
 
 pub type AppState = Arc<Idp>;
@@ -72,24 +72,51 @@ const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Idp {
     pub async fn new(config: Config, store: Arc<dyn Store>, mailer: Arc<dyn mail::Mailer>) -> Result<AppState> {
-        let cache = Arc::new(store::CachedStore::new(store, CACHE_TTL, &[post_login::USERINFO_CLAIMS]));
+        Self::with_clock(config, store, mailer, Arc::new(SystemClock)).await
+    }
+
+    /// [`new`](Self::new) with a clock of the caller's (tests move time on without waiting).
+    pub async fn with_clock(
+        config: Config,
+        store: Arc<dyn Store>,
+        mailer: Arc<dyn mail::Mailer>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<AppState> {
+        let cache = Arc::new(store::CachedStore::new(store, CACHE_TTL, &[actions::post_login::USERINFO_CLAIMS]));
         let store: Arc<dyn Store> = cache.clone();
         let secrets = Arc::new(secrets::SecretBox::load_or_create(&config.secrets_key_path())?);
-        let keys = keys::KeyRing::load(store.clone(), secrets.clone()).await?;
-        let hasher = password::Hasher::new(config.bcrypt_cost);
+        let keys = tokens::keys::KeyRing::load(store.clone(), secrets.clone()).await?;
+        let hasher = accounts::password::Hasher::new(config.bcrypt_cost);
         let rate_limiter = management::RateLimiter::new(config.management_rate_limit);
-        let actions = actions_flow::Runner::new(config.action_limits);
-        let upstreams = social::Upstreams::new(config.upstream_timeout)?;
-        Ok(Arc::new(Idp { config, store, cache, keys, hasher, mailer, rate_limiter, secrets, actions, upstreams }))
+        let actions = actions::Runner::new(config.action_limits);
+        let upstreams = flow::federated::Upstreams::new(config.upstream_timeout)?;
+        Ok(Arc::new(Idp {
+            config,
+            store,
+            cache,
+            keys,
+            hasher,
+            mailer,
+            rate_limiter,
+            secrets,
+            actions,
+            upstreams,
+            clock,
+        }))
+    }
+
+    /// Now, in milliseconds since the epoch, by this node's clock.
+    pub fn now(&self) -> store::Millis {
+        self.clock.now_ms()
     }
 
     pub fn router(self: &AppState) -> axum::Router {
-        ops::routes(self.clone())
+        http::router::routes(self.clone())
     }
 
     /// `/metrics` alone, for a listener of its own (with [`Config::metrics_elsewhere`]).
     pub fn metrics_router(self: &AppState) -> axum::Router {
-        ops::metrics_routes(self.clone())
+        http::router::metrics_routes(self.clone())
     }
 
     /// Every minute: drop expired transactions, codes, sessions and refresh tokens, and pick up
@@ -100,7 +127,7 @@ impl Idp {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tick.tick().await;
-                match idp.store.purge_expired(util::now_ms()).await {
+                match idp.store.purge_expired(idp.now()).await {
                     Ok(n) if n > 0 => tracing::debug!(removed = n, "purged expired records"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "purging expired records failed"),

@@ -4,8 +4,8 @@
 //! so importing the same files twice changes nothing. Existing users are left alone: after the
 //! first start they belong to the application (passwords changed, groups edited).
 
-use crate::dbconnections::looks_like_email;
-use crate::password::{TOO_LONG, check_for};
+use crate::accounts::password::{TOO_LONG, check_for};
+use crate::accounts::signup::looks_like_email;
 use crate::util::{now_ms, random_alnum, random_hex, random_secret, sha256};
 use crate::{AppState, Error, Result};
 use serde_json::{Map, Value, json};
@@ -57,8 +57,8 @@ pub async fn apply_tenant(idp: &AppState, file: &TenantFile) -> Result<TenantRep
     // leaves the tenant as it was.
     for spec in file.all_connections() {
         let connection = spec.to_connection("con_check", &[]).map_err(|e| Error::internal(e.to_string()))?;
-        if crate::social::Strategy::of(&connection).is_some() {
-            crate::social::validate_options(&connection, &idp.config.google_discovery_url)
+        if crate::flow::federated::Strategy::of(&connection).is_some() {
+            crate::flow::federated::validate_options(&connection, &idp.config.google_discovery_url)
                 .map_err(|e| Error::internal(format!("connection {}: {e}", connection.name)))?;
         }
     }
@@ -157,14 +157,14 @@ pub(crate) fn connection_defaults(connection: &mut Connection) {
     o.entry("mfa").or_insert(json!({"active": true, "return_enroll_settings": true}));
 }
 
-/// Actions as deploy-cli imports them, through `actions_flow` so the documents are the ones
+/// Actions as deploy-cli imports them, through `crate::actions` so the documents are the ones
 /// the Management API writes: a draft is created or changed only when it differs from the file
 /// (secret values compared decrypted), deployed when the file says `deployed: true` and the
 /// version in force lacks the draft's changes, and each trigger's bindings are replaced. A
 /// draft to deploy that does not build stops the import with the build error; the version in
 /// force, if any, stays in force.
 async fn apply_actions(idp: &AppState, file: &TenantFile) -> Result<()> {
-    use crate::actions_flow::{self as flow, BindingRef, DraftChange, SecretInput, TriggerRef};
+    use crate::actions::{self as flow, BindingRef, DraftChange, SecretInput, TriggerRef};
     let existing = flow::all_actions(idp).await?;
     for spec in &file.actions {
         let triggers: Vec<TriggerRef> = spec
@@ -373,7 +373,7 @@ pub(crate) async fn import_user(
     };
     let mut user = row.to_user(&user_id, &conn.name, now_ms());
     user.email = Some(email.clone());
-    let defaults = crate::dbconnections::new_user(&conn.name, &email, |_| {});
+    let defaults = crate::accounts::signup::new_user(&conn.name, &email, |_| {});
     user.name = user.name.or(defaults.name);
     user.nickname = user.nickname.or(defaults.nickname);
     user.picture = user.picture.or(defaults.picture);

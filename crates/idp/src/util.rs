@@ -1,4 +1,4 @@
-//! Small helpers shared by the handlers: time, random identifiers, digests and encodings.
+//! Small helpers shared by every layer: time, random identifiers, digests and encodings.
 
 use aws_lc_rs::{digest, rand::SecureRandom};
 use base64::Engine;
@@ -112,50 +112,6 @@ pub fn html_escape(s: &str) -> String {
         }
     }
     out
-}
-
-/// The value of cookie `name` in the request, if sent.
-/// The request's media type (`Content-Type` without its parameters), lower-cased; empty when
-/// absent or unreadable.
-pub fn media_type(headers: &axum::http::HeaderMap) -> String {
-    let ctype = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    ctype.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
-}
-
-pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
-/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, `Secure` on HTTPS; `max_age` 0 deletes it.
-pub fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
-}
-
-/// The address a request came from: with `--trust-proxy`, the last `X-Forwarded-For` entry,
-/// the one the proxy in front appended; the entries before it are whatever the client sent,
-/// and taking one of those would let a client pick a fresh address for each guess.
-pub fn client_ip(trust_proxy: bool, headers: &axum::http::HeaderMap, peer: Option<std::net::SocketAddr>) -> String {
-    if trust_proxy
-        && let Some(last) = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .next_back()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-    {
-        return last.to_string();
-    }
-    peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]

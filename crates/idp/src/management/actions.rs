@@ -1,10 +1,10 @@
 //! `/api/v2/actions/…`: actions, their versions, triggers and bindings, in Auth0's shapes
-//! (spec B.6). The stored model and the deploy rules are `actions_flow`'s; this file parses
+//! (spec B.6). The stored model and the deploy rules are `crate::actions`'; this file parses
 //! and renders. Secret values are write-only: responses list `{name, updated_at}` only.
 
 use super::{ApiError, ApiResult, Caller, Query, body_object, created, no_content, ok, take_typed};
 use crate::AppState;
-use crate::actions_flow::{self as flow, Action, BindingRef, DraftChange, SecretInput, TRIGGERS, TriggerRef, Version};
+use crate::actions::{self as flow, Action, BindingRef, DraftChange, SecretInput, TRIGGERS, TriggerRef, Version};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};

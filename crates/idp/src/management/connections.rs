@@ -42,10 +42,10 @@ fn parse(doc: Map<String, Value>) -> ApiResult<Connection> {
 /// Google and OpenID Connect connections must say how to reach their provider; a bad option
 /// is refused here rather than at someone's login.
 fn check_federated(idp: &AppState, c: &Connection) -> ApiResult<()> {
-    if crate::social::Strategy::of(c).is_none() {
+    if crate::flow::federated::Strategy::of(c).is_none() {
         return Ok(());
     }
-    crate::social::validate_options(c, &idp.config.google_discovery_url)
+    crate::flow::federated::validate_options(c, &idp.config.google_discovery_url)
         .map_err(|e| ApiError::bad_request(format!("Payload validation error: {e}")))
 }
 

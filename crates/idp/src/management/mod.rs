@@ -13,7 +13,7 @@ mod search;
 mod tenants;
 mod users;
 
-use crate::userinfo::verify_access_token;
+use crate::tokens::verify::verify_access_token;
 use crate::{AppState, Error};
 use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
@@ -104,18 +104,28 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The Management API's answer to a domain failure (actions, passwords, profile checks the
+/// Authentication API shares): a refusal of the body is `invalid_body`, as Auth0 answers.
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
             Error::Store(s) => s.into(),
-            Error::OAuth { status, description, .. } | Error::DbConnections { status, description, .. } => {
-                ApiError::new(status, description, Some("invalid_body"))
+            Error::Conflict(message) => ApiError::conflict(message, "conflict"),
+            Error::InvalidRequest(message) | Error::WeakPassword(message) => ApiError::bad_request(message),
+            Error::Refused { description, .. } => ApiError::bad_request(description),
+            Error::Page { message, .. } => ApiError::bad_request(message),
+            Error::Unauthorized(_) | Error::ClientAuthentication => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "Invalid token", None)
             }
-            Error::Page { status, message, .. } => ApiError::new(status, message, None),
-            Error::Unauthorized(_) => ApiError::new(StatusCode::UNAUTHORIZED, "Invalid token", None),
+            Error::AccessDenied(message) => ApiError::new(StatusCode::FORBIDDEN, message, Some("access_denied")),
+            Error::Upstream(message) => ApiError::new(StatusCode::BAD_GATEWAY, message, None),
             Error::Internal(e) => {
                 tracing::error!(error = %e, "management API failure");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", None)
+            }
+            other => {
+                let message = other.description();
+                ApiError::new(StatusCode::BAD_REQUEST, message, Some(other.oauth_code()))
             }
         }
     }
@@ -174,7 +184,7 @@ impl Caller {
     /// Passes when the token holds any of `scopes` that reaches every object of the endpoint. A
     /// `*:current_user*` scope never does (see `require_on_user`).
     pub fn require(&self, scopes: &[&str]) -> ApiResult<()> {
-        if scopes.iter().any(|s| !crate::grant::is_current_user_scope(s) && self.has(s)) {
+        if scopes.iter().any(|s| !crate::grants::scopes::is_current_user_scope(s) && self.has(s)) {
             return Ok(());
         }
         Err(insufficient_scope(scopes))
@@ -185,7 +195,7 @@ impl Caller {
     /// answers a user's token aimed at someone else with this 403.
     pub fn require_on_user(&self, scopes: &[&str], user_id: &str) -> ApiResult<()> {
         let for_anyone = self.require(scopes);
-        let own = scopes.iter().any(|s| crate::grant::is_current_user_scope(s) && self.has(s));
+        let own = scopes.iter().any(|s| crate::grants::scopes::is_current_user_scope(s) && self.has(s));
         match (for_anyone, own) {
             (Ok(()), _) => Ok(()),
             (Err(_), true) if self.own_user.as_deref() == Some(user_id) => Ok(()),
@@ -240,7 +250,7 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(Value::as_str)
             .unwrap_or("")
             .split(' ')
-            .filter(|s| for_a_client || crate::grant::is_current_user_scope(s))
+            .filter(|s| for_a_client || crate::grants::scopes::is_current_user_scope(s))
             .map(str::to_owned)
             .collect();
         let own_user = match claims.get("sub").and_then(Value::as_str) {
@@ -371,13 +381,13 @@ pub fn body_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
 
 /// A body as a `T`, every key of every object given once: serde_json would keep the last
 /// copy of a repeated key (`{"password":"a","password":"b"}`) where a proxy in front may read
-/// the first, as the Authentication API's bodies refuse it ([`crate::json_body`]).
+/// the first, as the Authentication API's bodies refuse it ([`crate::http::json_body`]).
 pub fn body_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    crate::json_body::parse(body).map_err(|e| match e {
-        crate::json_body::JsonBodyError::DuplicateKey(k) => {
+    crate::http::json_body::parse(body).map_err(|e| match e {
+        crate::http::json_body::JsonBodyError::DuplicateKey(k) => {
             ApiError::bad_request(format!("Payload validation error: the key '{k}' appears more than once."))
         }
-        crate::json_body::JsonBodyError::Invalid(e) => {
+        crate::http::json_body::JsonBodyError::Invalid(e) => {
             ApiError::bad_request(format!("Invalid request payload JSON format: {e}"))
         }
     })

@@ -2,18 +2,16 @@
 //! `{start, limit, length, total, users}` shape. The query is parsed here into the store's typed
 //! query and run as SQL by the store; nothing is filtered in memory.
 
-use super::users::to_json;
-use super::{ApiError, ApiResult, Query, ok, select};
-use crate::AppState;
-use axum::response::Response;
+use super::{ApiError, ApiResult, Query};
 use serde_json::{Value, json};
+use store::UserSearch;
 use store::search::{self, SortField};
-use store::{UserPage, UserSearch};
 
 /// Auth0 pages through the first 1000 matches only.
 const MAX_RESULTS: u32 = 1000;
 
-pub async fn list_users(idp: &AppState, q: &Query) -> ApiResult<Response> {
+/// The store's search for the list's query parameters.
+pub fn user_search(q: &Query) -> ApiResult<UserSearch> {
     if let Some(engine) = q.get("search_engine").filter(|e| !e.is_empty())
         && engine != "v3"
     {
@@ -45,19 +43,21 @@ pub async fn list_users(idp: &AppState, q: &Query) -> ApiResult<Response> {
         None => None,
     };
     let totals = q.flag("include_totals")?.unwrap_or(false);
-    let fields = q.fields()?;
-    let UserPage { users, total } = idp.store.search_users(&UserSearch { query, sort, page, per_page, totals }).await?;
-    let users: Vec<Value> = users.iter().map(|u| select(to_json(&u.user), &fields)).collect();
+    Ok(UserSearch { query, sort, page, per_page, totals })
+}
+
+/// The list's body: the users alone, or with `include_totals` Auth0's paging shape.
+pub fn page_body(search: &UserSearch, users: Vec<Value>, total: Option<u64>) -> Value {
+    let Some(total) = total else {
+        return Value::Array(users);
+    };
     // The page moves into the body as it is: `json!` would copy every user's value again.
-    if let Some(total) = total {
-        let mut body = json!({
-            "start": page * per_page,
-            "limit": per_page,
-            "length": users.len(),
-            "total": total,
-        });
-        body["users"] = Value::Array(users);
-        return Ok(ok(&body));
-    }
-    Ok(ok(&Value::Array(users)))
+    let mut body = json!({
+        "start": search.page * search.per_page,
+        "limit": search.per_page,
+        "length": users.len(),
+        "total": total,
+    });
+    body["users"] = Value::Array(users);
+    body
 }

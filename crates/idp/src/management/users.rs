@@ -5,8 +5,8 @@
 use super::clients::merge_metadata;
 use super::{ApiError, ApiResult, Caller, Query, body_object, created, no_content, ok, select};
 use crate::AppState;
-use crate::dbconnections::{MAX_PROFILE_CHARS, fits_profile, looks_like_email, new_user};
-use crate::password::check_for;
+use crate::accounts::password::check_for;
+use crate::accounts::signup::{MAX_PROFILE_CHARS, fits_profile, looks_like_email, new_user};
 use crate::util::{iso8601, now_ms};
 use axum::Router;
 use axum::body::Bytes;
@@ -100,7 +100,11 @@ async fn read(State(idp): State<AppState>, caller: Caller, q: Query, Path(id): P
 
 async fn list(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiResult {
     caller.require(&["read:users", "read:user_idp_tokens"])?;
-    super::search::list_users(&idp, &q).await
+    let search = super::search::user_search(&q)?;
+    let fields = q.fields()?;
+    let store::UserPage { users, total } = idp.store.search_users(&search).await?;
+    let users = users.iter().map(|u| select(to_json(&u.user), &fields)).collect();
+    Ok(ok(&super::search::page_body(&search, users, total)))
 }
 
 async fn by_email(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiResult {
@@ -306,7 +310,7 @@ async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<Stri
     let written = match &password {
         // The one path for a new password: it also ends the user's sessions, refresh tokens
         // and reset tickets.
-        Some(p) => crate::password::replace(&idp, &mut stored, p).await,
+        Some(p) => crate::accounts::password::replace(&idp, &mut stored, p).await,
         None => idp.store.update_user(&stored).await.map_err(Into::into),
     };
     match written {

@@ -1,0 +1,89 @@
+//! Password reset by mail: `/dbconnections/change_password` sends a one-time link, `/lo/reset`
+//! takes the new password.
+
+use super::password::{check_for, check_policy};
+use crate::error::PageKind;
+use crate::mail::Message;
+use crate::util::{random_token, sha256};
+use crate::{AppState, Error, Result};
+use serde::Deserialize;
+use store::{PasswordTicket, StoredUser};
+
+const TICKET_TTL_MS: i64 = 5 * 24 * 3600 * 1000;
+
+#[derive(Deserialize)]
+pub struct ChangePassword {
+    pub client_id: String,
+    pub email: String,
+    pub connection: String,
+    #[allow(dead_code)]
+    organization: Option<String>,
+}
+
+/// Sends a reset mail, unless the account does not exist or the limits of
+/// [`ResetMails`](crate::ResetMails) are reached: every one of those cases gets the same
+/// answer as a sent mail, so the endpoint can neither list accounts nor flood a mailbox.
+pub async fn request(idp: &AppState, req: &ChangePassword, ip: &str) -> Result<()> {
+    let connection = super::database_for(idp, &req.client_id, &req.connection).await?;
+    let limits = idp.config.reset_mails;
+    let (now, window_ms) = (idp.now(), limits.window_secs * 1000);
+    // Every request counts against its address, found or not: otherwise probing for accounts
+    // would be free.
+    if idp.store.count_hit(&format!("reset-mail:ip:{ip}"), now, window_ms).await? > limits.per_ip {
+        tracing::warn!(ip, "reset mails from this address over the limit; none sent");
+        return Ok(());
+    }
+    let Some(stored) = idp.store.user_by_login(&connection.name, &req.email).await? else {
+        return Ok(());
+    };
+    // The link goes to the account's own address, never to what was typed: a username, or an
+    // address that only matched once lower-cased, is not where the account receives mail.
+    let Some(to) = stored.user.email.clone() else {
+        return Ok(());
+    };
+    let user_id = &stored.user.user_id;
+    if idp.store.count_hit(&format!("reset-mail:user:{user_id}"), now, window_ms).await? > limits.per_user {
+        tracing::warn!(%user_id, "reset mails to this account over the limit; none sent");
+        return Ok(());
+    }
+    let ticket = random_token();
+    let record = PasswordTicket {
+        ticket_sha256: sha256(ticket.as_bytes()),
+        user_id: user_id.clone(),
+        expires_at: now + TICKET_TTL_MS,
+    };
+    idp.store.put_password_ticket(&record).await?;
+    let link = idp.config.url(&format!("lo/reset?ticket={ticket}"));
+    let message = Message {
+        to,
+        subject: "Reset your password".into(),
+        body: format!(
+            "Someone asked to reset the password of your account.\n\nTo choose a new password, open:\n{link}\n\nIf it was not you, ignore this message."
+        ),
+    };
+    idp.mailer.send(message).await.map_err(Error::internal)
+}
+
+/// The user a live reset ticket is for; any other ticket is an error page.
+pub async fn ticket_user(idp: &AppState, ticket: &str) -> Result<StoredUser> {
+    let invalid = || Error::page(PageKind::InvalidLink, "This password reset link is invalid or has expired.");
+    let found = idp.store.password_ticket(&sha256(ticket.as_bytes()), idp.now()).await?.ok_or_else(invalid)?;
+    idp.store.user(&found.user_id).await?.ok_or_else(invalid)
+}
+
+/// Sets the new password of a live ticket. The inner `Err` is the policy's refusal, for the
+/// form to show again.
+pub async fn complete(idp: &AppState, ticket: &str, password: &str) -> Result<std::result::Result<(), &'static str>> {
+    let mut stored = ticket_user(idp, ticket).await?;
+    let connection = idp.store.connection_by_name(&stored.user.connection).await?;
+    let checked = match &connection {
+        Some(c) => check_for(c, password),
+        None => check_policy(None, password),
+    };
+    if let Err(why) = checked {
+        return Ok(Err(why));
+    }
+    // Ends this ticket too, with every other one of the user's.
+    super::password::replace(idp, &mut stored, password).await?;
+    Ok(Ok(()))
+}
