@@ -12,6 +12,9 @@
 //! Management API over HTTP (Auth0's or the idp's — never the idp crate), and [`yaml_out`]
 //! writes what an export read, as auth0-deploy-cli does.
 
+pub mod config;
+pub mod ctx;
+pub mod directory;
 pub mod doctor;
 pub mod envfile;
 pub mod error;
@@ -20,8 +23,13 @@ pub mod file;
 pub mod import;
 pub mod keywords;
 pub mod lint;
+pub mod load;
+pub mod markers;
 pub mod model;
 pub mod remote;
+pub mod selection;
+pub mod sources;
+pub mod state;
 pub mod users;
 pub mod yaml_out;
 
@@ -31,16 +39,18 @@ mod example_tests;
 mod file_tests;
 
 pub use error::{Error, Result};
-pub use export::{RemoteState, export};
-pub use file::{TenantFile, load_tenant, parse_tenant};
+pub use export::{export, export_with};
+pub use file::{TenantFile, parse_tenant};
 pub use import::{ImportOptions, ImportReport, import};
-pub use keywords::Keywords;
+pub use keywords::{Keywords, Unresolved};
 pub use lint::{Finding, Severity, lint};
+pub use load::load_tenant;
 pub use model::{
-    ActionDependency, ActionSpec, ClientGrantSpec, ClientSpec, ConnectionSpec, ResourceServerSpec, SupportedTrigger,
-    TriggerBinding,
+    ActionDependency, ActionSpec, ClientGrantSpec, ClientSpec, ConnectionSpec, ResourceServerSpec, RolePermission,
+    RoleSpec, SupportedTrigger, TriggerBinding,
 };
 pub use remote::{Credentials, ManagementClient};
+pub use state::RemoteState;
 pub use users::{
     CustomPasswordHash, EncodedValue, HashValue, ImportPassword, ImportUser, MfaFactor, RowError, Salt, UserImport,
     load_users, parse_users,
