@@ -409,7 +409,7 @@ impl Keywords {
                         _ => false,
                     }
             })
-            .filter(|(k, _)| self.fixed.get(*k).is_none())
+            .filter(|(k, _)| !self.fixed.contains_key(*k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
