@@ -272,7 +272,20 @@ fn config_json_drives_deletes_and_the_environment_wins() {
     let run = tenant("import", &idp, &cfg, &[&d], &[]);
     assert!(run.ok, "{}", run.text());
     assert!(summary_line(&run).ends_with(", 3 deleted"), "{}", run.text());
-    let again = tenant("import", &idp, &cfg, &[&d], &[]);
+    // A roles folder, managed once the environment's AUTH0_INCLUDED_ONLY (which wins) names it:
+    // the idp has no /roles yet, which the import says (or, once it has, creates the role).
+    std::fs::create_dir_all(dir.join("roles")).unwrap();
+    std::fs::write(dir.join("roles/Admin.json"), r#"{"name": "Admin", "permissions": []}"#).unwrap();
+    let mut types: Vec<&str> = INCLUDED.to_vec();
+    types.push("roles");
+    let types = json!(types).to_string();
+    let again = tenant("import", &idp, &cfg, &[&d], &[("AUTH0_INCLUDED_ONLY", &types)]);
+    assert!(
+        again.stdout.contains("note: roles: 1 in the file, not imported: the tenant serves no /roles (404)")
+            || again.stdout.contains("create    role \"Admin\""),
+        "{}",
+        again.text()
+    );
     assert!(
         summary_line(&again).starts_with("0 created, 0 updated, ") && !again.stdout.contains("\n  delete"),
         "{}",
