@@ -14,20 +14,25 @@ use tenant::ManagementClient;
 use tenant::doctor::{LoginClient, ManagementInput, ServiceInput, TenantInput};
 use tenant::{RemoteState, Severity};
 
-use crate::tenant_cmd::{RemoteArgs, block_on, keywords, report};
+use crate::tenant_cmd::{ConfigArgs, RemoteArgs, block_on, keywords, load, report};
 
 #[derive(Args, Debug)]
 pub struct DoctorArgs {
     /// auth0-client's config.json.
     #[arg(long)]
     pub config: PathBuf,
-    /// A tenant file (auth0-deploy-cli YAML); without it, the live tenant of --domain.
+    /// A tenant (auth0-deploy-cli YAML or directory format); without it, the live tenant of
+    /// --domain.
     #[arg(long)]
     pub tenant: Option<PathBuf>,
     /// `.env`-style keyword values for the tenant file; for a live tenant, MIA_NAMESPACE's
     /// value (Auth0 never shows secret values).
     #[arg(long, env = "GATEHOUSE_KEYWORDS")]
     pub keywords: Option<PathBuf>,
+    /// auth0-deploy-cli's config.json, for its keyword mappings, exclusions and credentials
+    /// (`--config` is auth0-client's config.json here); AUTH0_* variables win over it.
+    #[arg(long, alias = "config_file")]
+    pub deploy_config: Option<PathBuf>,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
@@ -45,7 +50,8 @@ async fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         println!("warning [config.json]: {w}");
     }
     let service = service_input(&config);
-    let mut kw = keywords(args.keywords.as_deref())?;
+    let deploy = ConfigArgs { config: args.deploy_config.clone() }.load()?;
+    let mut kw = keywords(args.keywords.as_deref(), &deploy)?;
     let (findings, against) = match &args.tenant {
         Some(path) => {
             if kw.get("AUTH0_DOMAIN").is_none() {
@@ -61,17 +67,18 @@ async fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
                     .unwrap_or_else(|| "tenant.invalid".into());
                 kw.insert("AUTH0_DOMAIN", host);
             }
-            let file = tenant::load_tenant(path, &kw)?;
+            let file = load(path, &kw, &deploy)?;
             (tenant::doctor::doctor(&service, &TenantInput::file(&file)), path.display().to_string())
         }
         None => {
-            let api = ManagementClient::connect(&args.remote.credentials().map_err(|e| {
+            let api = ManagementClient::connect(&args.remote.credentials(&deploy).map_err(|e| {
                 anyhow::anyhow!(
                     "{e}: doctor needs --tenant FILE or a live tenant (--domain, --client-id, --client-secret)"
                 )
             })?)
             .await?;
-            let state = RemoteState::fetch(&api, Some(vec!["post-login".into()])).await?;
+            let mut state = RemoteState::fetch(&api, Some(vec!["post-login".into()])).await?;
+            deploy.selection.apply_to_state(&mut state);
             let mut notes = Vec::new();
             let file = state.to_tenant_file(&api, &mut notes)?;
             let connection_ids: BTreeMap<String, String> = state

@@ -185,6 +185,8 @@ pub async fn build(args: &IdpArgs, local: SocketAddr, mut keywords: Keywords) ->
     }
     if let Some(path) = &args.tenant {
         let file = tenant::load_tenant(path, &keywords)?;
+        // The idp provisions its own tenant: every keyword must have a value.
+        file.require_keywords(&keywords)?;
         let report = idp::provision::apply_tenant(&idp, &file).await?;
         for (name, id, secret) in report.generated_credentials {
             // Printed once, to the terminal only: the store keeps a digest.

@@ -1,21 +1,25 @@
-//! `gatehouse tenant export | import | lint`: tenant as code in auth0-deploy-cli's YAML, against
+//! `gatehouse tenant export | import | lint`: tenant as code in auth0-deploy-cli's YAML or
+//! directory format, configured by deploy-cli's config.json and `AUTH0_*` variables, against
 //! any Management API (a real Auth0 tenant or Gatehouse's idp). Wiring only: the rules live in
-//! the `tenant` crate (`export`, `import`, `yaml_out`, `lint`).
+//! the `tenant` crate (`config`, `export`, `import`, `yaml_out`, `directory`, `lint`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
+use tenant::config::DeployConfig;
 use tenant::{Credentials, ImportOptions, Keywords, ManagementClient, Severity, WriteOptions};
 
 #[derive(Subcommand, Debug)]
 pub enum TenantCommand {
-    /// Write a live tenant as auth0-deploy-cli YAML (tenant.yaml + actions/<name>/code.js).
+    /// Write a live tenant as auth0-deploy-cli YAML (tenant.yaml + actions/<name>/code.js) or
+    /// in its directory format (--format directory).
     Export(ExportArgs),
-    /// Apply a tenant file to a live tenant: create what is missing, update what differs,
-    /// delete nothing; prints the plan. A second run changes nothing.
+    /// Apply a tenant (tenant.yaml, or a folder in deploy-cli's directory format) to a live
+    /// tenant: create what is missing, update what differs, delete only with
+    /// AUTH0_ALLOW_DELETE; prints the plan. A second run changes nothing.
     Import(ImportArgs),
-    /// Check a tenant file (auth0-deploy-cli YAML) against the guide's rules.
+    /// Check a tenant (YAML or directory format) against the guide's rules.
     Lint(LintArgs),
 }
 
@@ -38,11 +42,13 @@ pub struct RemoteArgs {
 }
 
 impl RemoteArgs {
-    pub fn credentials(&self) -> anyhow::Result<Credentials> {
-        let need = |v: &Option<String>, flag: &str, var: &str| {
+    /// The flags (or their variables), else what deploy-cli's config.json says.
+    pub fn credentials(&self, config: &DeployConfig) -> anyhow::Result<Credentials> {
+        let need = |v: &Option<String>, from_config: &Option<String>, flag: &str, var: &str| {
             v.clone()
                 .filter(|s| !s.trim().is_empty())
-                .ok_or_else(|| anyhow::anyhow!("{flag} is required (or set {var})"))
+                .or_else(|| from_config.clone())
+                .ok_or_else(|| anyhow::anyhow!("{flag} is required (or set {var}, or give it in --config)"))
         };
         let ca_pem = match &self.ca_file {
             Some(p) => {
@@ -51,21 +57,51 @@ impl RemoteArgs {
             None => None,
         };
         Ok(Credentials {
-            domain: need(&self.domain, "--domain", "AUTH0_DOMAIN")?,
-            client_id: need(&self.client_id, "--client-id", "AUTH0_CLIENT_ID")?,
-            client_secret: need(&self.client_secret, "--client-secret", "AUTH0_CLIENT_SECRET")?,
+            domain: need(&self.domain, &config.domain, "--domain", "AUTH0_DOMAIN")?,
+            client_id: need(&self.client_id, &config.client_id, "--client-id", "AUTH0_CLIENT_ID")?,
+            client_secret: need(&self.client_secret, &config.client_secret, "--client-secret", "AUTH0_CLIENT_SECRET")?,
             ca_pem,
         })
     }
+}
+
+/// auth0-deploy-cli's config.json.
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArgs {
+    /// deploy-cli's config.json (AUTH0_DOMAIN, AUTH0_CLIENT_ID/SECRET,
+    /// AUTH0_KEYWORD_REPLACE_MAPPINGS, AUTH0_INCLUDED_ONLY, AUTH0_EXCLUDED, AUTH0_EXCLUDED_*,
+    /// AUTH0_ALLOW_DELETE, AUTH0_PRESERVE_KEYWORDS, AUTH0_EXPORT_IDENTIFIERS); AUTH0_*
+    /// environment variables win over it, as in deploy-cli.
+    #[arg(long = "config", short = 'c', alias = "config_file")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    pub fn load(&self) -> anyhow::Result<DeployConfig> {
+        Ok(DeployConfig::load(self.config.as_deref(), |k| std::env::var(k).ok())?)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// tenant.yaml and the files it references.
+    Yaml,
+    /// One JSON file per object, in deploy-cli's folders.
+    Directory,
 }
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     #[command(flatten)]
     pub remote: RemoteArgs,
-    /// Folder to write tenant.yaml and the action code into (created if missing).
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Folder to write the tenant into (created if missing).
     #[arg(long, short = 'o', alias = "output_folder")]
     pub output_folder: PathBuf,
+    /// deploy-cli's two formats.
+    #[arg(long, short = 'f', value_enum, default_value = "yaml")]
+    pub format: ExportFormat,
     /// `.env`-style keyword values: each value found in the export is written back as its
     /// `##KEY##` marker (AUTH0_DOMAIN is the tenant's domain).
     #[arg(long, env = "GATEHOUSE_KEYWORDS")]
@@ -84,7 +120,10 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     #[command(flatten)]
     pub remote: RemoteArgs,
-    /// tenant.yaml (paths in it are relative to its folder).
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// tenant.yaml (paths in it are relative to its folder), or a folder in deploy-cli's
+    /// directory format.
     #[arg(alias = "input_file")]
     pub file: PathBuf,
     /// `.env`-style keyword values (the environment wins; AUTH0_DOMAIN is the tenant's domain).
@@ -97,11 +136,17 @@ pub struct ImportArgs {
     /// (the API never shows them, so they cannot be compared).
     #[arg(long)]
     pub update_secrets: bool,
+    /// Delete what the file does not list, in the sections it has (deploy-cli's
+    /// AUTH0_ALLOW_DELETE); never the application the import runs as.
+    #[arg(long)]
+    pub allow_delete: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct LintArgs {
-    /// tenant.yaml
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// tenant.yaml, or a folder in deploy-cli's directory format.
     pub file: PathBuf,
     /// `.env`-style keyword values (the environment wins).
     #[arg(long, env = "GATEHOUSE_KEYWORDS")]
@@ -132,26 +177,56 @@ pub fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> a
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(f)
 }
 
-/// Keyword values from `--keywords` and the environment.
-pub fn keywords(path: Option<&Path>) -> anyhow::Result<Keywords> {
-    Ok(match path {
+/// Keyword values from `--keywords`, the config's mappings and the environment.
+pub fn keywords(path: Option<&Path>, config: &DeployConfig) -> anyhow::Result<Keywords> {
+    let kw = match path {
         Some(p) => Keywords::from_env_file(p)?,
         None => Keywords::new(),
+    };
+    let kw = if config.mappings.is_empty() {
+        kw
+    } else {
+        kw.with_mappings(config.mappings.clone(), config.mappings_label())
+    };
+    Ok(kw.with_process_env())
+}
+
+/// Reads a tenant (YAML or directory) and leaves out what the configuration does not manage;
+/// prints what was left out and every keyword left without a value.
+pub fn load(path: &Path, kw: &Keywords, config: &DeployConfig) -> anyhow::Result<tenant::TenantFile> {
+    let mut file = tenant::load_tenant(path, kw)?;
+    for t in config.selection.unmanaged_types() {
+        println!("note: {t}: not a resource type Gatehouse manages");
     }
-    .with_process_env())
+    for n in config.selection.apply_to_file(&mut file) {
+        println!("note: {n}");
+    }
+    for u in &file.unresolved_keywords {
+        println!("warning: {u}");
+    }
+    Ok(file)
 }
 
 async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let api = ManagementClient::connect(&args.remote.credentials()?).await?;
-    let (file, notes) = tenant::export(&api).await?;
-    let mut kw = keywords(args.keywords.as_deref())?;
+    let config = args.config.load()?;
+    if config.preserve_keywords && config.mappings.is_empty() {
+        anyhow::bail!(
+            "AUTH0_PRESERVE_KEYWORDS needs AUTH0_KEYWORD_REPLACE_MAPPINGS: without mappings there is no keyword to preserve"
+        );
+    }
+    let api = ManagementClient::connect(&args.remote.credentials(&config)?).await?;
+    let (file, notes) = tenant::export_with(&api, &config.selection).await?;
+    let mut kw = keywords(args.keywords.as_deref(), &config)?;
     kw.insert("AUTH0_DOMAIN", api.domain());
     let opts = WriteOptions {
-        identifiers: args.export_identifiers,
-        client_secrets: args.include_secrets,
-        keywords: args.keywords.is_some().then_some(&kw),
+        identifiers: args.export_identifiers || config.export_identifiers,
+        client_secrets: args.include_secrets || config.export_secrets,
+        keywords: (args.keywords.is_some() || config.preserve_keywords).then_some(&kw),
     };
-    let rendered = tenant::yaml_out::render(&file, &opts);
+    let rendered = match args.format {
+        ExportFormat::Yaml => tenant::yaml_out::render(&file, &opts),
+        ExportFormat::Directory => tenant::directory::render_dir(&file, &opts),
+    };
     tenant::yaml_out::write_dir(&args.output_folder, &rendered)?;
     for n in &notes {
         println!("note: {n}");
@@ -163,7 +238,7 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         );
     }
     println!(
-        "exported {}: {} clients, {} databases, {} connections, {} APIs, {} client grants, {} actions to {}",
+        "exported {}: {} clients, {} databases, {} connections, {} APIs, {} client grants, {} actions, {} roles to {}",
         api.domain(),
         file.clients.len(),
         file.databases.len(),
@@ -171,21 +246,32 @@ async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         file.resource_servers.len(),
         file.client_grants.len(),
         file.actions.len(),
-        args.output_folder.join("tenant.yaml").display()
+        file.roles.len(),
+        match args.format {
+            ExportFormat::Yaml => args.output_folder.join("tenant.yaml"),
+            ExportFormat::Directory => args.output_folder.clone(),
+        }
+        .display()
     );
     Ok(ExitCode::SUCCESS)
 }
 
 async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let credentials = args.remote.credentials()?;
-    let mut kw = keywords(args.keywords.as_deref())?;
+    let config = args.config.load()?;
+    let credentials = args.remote.credentials(&config)?;
+    let mut kw = keywords(args.keywords.as_deref(), &config)?;
     let (_, domain) = tenant::remote::normalize_domain(&credentials.domain)?;
     // As with the idp: the tenant's own domain, whatever the keyword file says.
     kw.insert("AUTH0_DOMAIN", domain);
     // The file is read before anything is sent, so a broken file never reaches the tenant.
-    let file = tenant::load_tenant(&args.file, &kw)?;
+    let file = load(&args.file, &kw, &config)?;
     let api = ManagementClient::connect(&credentials).await?;
-    let opts = ImportOptions { dry_run: args.dry_run, update_secrets: args.update_secrets };
+    let opts = ImportOptions {
+        dry_run: args.dry_run,
+        update_secrets: args.update_secrets,
+        allow_delete: args.allow_delete || config.allow_delete,
+        selection: config.selection.clone(),
+    };
     let report = tenant::import(&api, &file, opts).await?;
     println!(
         "{} {} from {}:",
@@ -204,12 +290,13 @@ async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn lint(args: LintArgs) -> anyhow::Result<ExitCode> {
-    let mut keywords = keywords(args.keywords.as_deref())?;
+    let config = args.config.load()?;
+    let mut keywords = keywords(args.keywords.as_deref(), &config)?;
     // The file may name the tenant's own domain; its value does not matter to any rule.
     if keywords.get("AUTH0_DOMAIN").is_none() {
-        keywords.insert("AUTH0_DOMAIN", "tenant.invalid");
+        keywords.insert("AUTH0_DOMAIN", config.domain.clone().unwrap_or_else(|| "tenant.invalid".into()));
     }
-    let file = tenant::load_tenant(&args.file, &keywords)?;
+    let file = load(&args.file, &keywords, &config)?;
     let findings = tenant::lint(&file);
     for f in &findings {
         println!("{f}");

@@ -30,7 +30,7 @@ pub fn parse_env(text: &str, file: &str) -> Result<Vec<(String, String)>> {
             return Err(err(format!("expected KEY=value, found `{}`", lines[line_no - 1].trim())));
         };
         let key = key.trim();
-        if !crate::keywords::is_keyword_name(key) {
+        if !crate::markers::is_keyword_name(key) {
             return Err(err(format!("`{key}` is not a valid name (letters, digits and _ only)")));
         }
         let rest = rest.trim_start();

@@ -33,6 +33,19 @@ pub enum Error {
         sources: String,
     },
 
+    /// A keyword whose value cannot stand where its marker does.
+    #[error("{origin} line {line}: {message}")]
+    Keyword { origin: String, line: usize, message: String },
+
+    /// deploy-cli's config.json (or an `AUTH0_*` variable) that cannot be used; `key` names
+    /// the setting.
+    #[error("{origin}: {key}: {message}")]
+    Config { origin: String, key: String, message: String },
+
+    /// Two files of a directory-format tenant describe the same object.
+    #[error("{first} and {second} both describe {what}")]
+    DuplicateFile { first: String, second: String, what: String },
+
     /// The file is not syntactically valid YAML / JSON.
     #[error("{file}: {message}")]
     Syntax { file: String, message: String },

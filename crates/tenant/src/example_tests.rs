@@ -153,7 +153,8 @@ fn example_tenant_has_every_guide_step() {
 #[test]
 fn example_tenant_needs_the_idp_domain() {
     let k = Keywords::from_env_file(example_dir().join("dev.env")).expect("dev.env parses");
-    let err = load_tenant(example_dir().join("tenant.yaml"), &k).unwrap_err();
+    let file = load_tenant(example_dir().join("tenant.yaml"), &k).expect("markers without value stay");
+    let err = file.require_keywords(&k).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("AUTH0_DOMAIN") && msg.contains("tenant.yaml") && msg.contains("dev.env"), "{msg}");
 }

@@ -18,8 +18,10 @@ use serde_json::{Map, Value};
 use store::TenantSettings;
 
 use crate::error::{Error, Result};
-use crate::model::{ActionDependency, SupportedTrigger};
+use crate::model::{ActionDependency, RolePermission, RoleSpec, SupportedTrigger};
 use crate::remote::ManagementClient;
+use crate::selection::Selection;
+use crate::state::{RemoteState, str_of};
 use crate::{ActionSpec, ClientGrantSpec, ClientSpec, ConnectionSpec, ResourceServerSpec, TenantFile, TriggerBinding};
 
 /// Client fields Auth0 computes or keeps to itself (deploy-cli's list, plus what the idp adds).
@@ -39,90 +41,7 @@ const TENANT_READ_ONLY: &[&str] = &["sandbox_version", "sandbox_versions_availab
 const TENANT_READ_ONLY_FLAGS: &[&str] =
     &["allow_changing_enable_sso", "enable_sso", "disable_impersonation", "remove_stale_idp_attributes"];
 
-/// The tenant as its Management API shows it, ids included: what an import compares with.
-#[derive(Debug, Clone, Default)]
-pub struct RemoteState {
-    pub settings: Map<String, Value>,
-    pub clients: Vec<Map<String, Value>>,
-    /// Each connection with the ids of the clients it is enabled for.
-    pub connections: Vec<(Map<String, Value>, Vec<String>)>,
-    pub resource_servers: Vec<Map<String, Value>>,
-    pub grants: Vec<Map<String, Value>>,
-    pub actions: Vec<Map<String, Value>>,
-    /// Trigger id → `(action name, display name)` in execution order, for the triggers read.
-    pub bindings: BTreeMap<String, Vec<(String, String)>>,
-    /// What could not be read but does not stop an export (bindings of a trigger the tenant
-    /// lists but does not serve, e.g. a retired one).
-    pub notes: Vec<String>,
-}
-
 impl RemoteState {
-    /// Reads everything a tenant file describes. `triggers`: the trigger ids whose bindings
-    /// are read; `None` reads every trigger the tenant lists.
-    pub async fn fetch(api: &ManagementClient, triggers: Option<Vec<String>>) -> Result<Self> {
-        let settings = objects(vec![api.get("/tenants/settings").await?]).pop().unwrap_or_default();
-        let clients = objects(api.list("/clients", "clients").await?);
-        let mut connections = Vec::new();
-        for c in objects(api.list("/connections", "connections").await?) {
-            let enabled = match c.get("enabled_clients") {
-                Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-                // Newer Auth0 tenants list them only under /connections/{id}/clients.
-                _ => enabled_clients(api, str_of(&c, "id")).await?,
-            };
-            connections.push((c, enabled));
-        }
-        let resource_servers = objects(api.list("/resource-servers", "resource_servers").await?);
-        let grants = objects(api.list("/client-grants", "client_grants").await?);
-        let actions = objects(api.list("/actions/actions", "actions").await?);
-        let mut notes = Vec::new();
-        // Every trigger the file names must be read; of the tenant's whole list, the ones
-        // that fail are noted and skipped.
-        let required = triggers.is_some();
-        let trigger_ids = match triggers {
-            Some(t) => t,
-            None => {
-                let answer = api.get("/actions/triggers").await?;
-                let mut ids: Vec<String> = answer
-                    .get("triggers")
-                    .and_then(Value::as_array)
-                    .map(|t| t.iter().filter_map(|t| t.get("id").and_then(Value::as_str).map(str::to_owned)).collect())
-                    .unwrap_or_default();
-                ids.sort();
-                ids.dedup();
-                ids
-            }
-        };
-        let mut bindings = BTreeMap::new();
-        for t in trigger_ids {
-            let list = match api.list(&format!("/actions/triggers/{t}/bindings"), "bindings").await {
-                Ok(list) => list,
-                Err(e) if !required => {
-                    notes.push(format!("bindings of trigger {t} not read: {e}"));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let named = list
-                .iter()
-                .map(|b| {
-                    let name = b.pointer("/action/name").and_then(Value::as_str).unwrap_or_default().to_string();
-                    let display = b.get("display_name").and_then(Value::as_str).unwrap_or(&name).to_string();
-                    (name, display)
-                })
-                .collect();
-            bindings.insert(t, named);
-        }
-        Ok(Self { settings, clients, connections, resource_servers, grants, actions, bindings, notes })
-    }
-
-    pub fn client_by_id(&self, id: &str) -> Option<&Map<String, Value>> {
-        self.clients.iter().find(|c| str_of(c, "client_id") == id)
-    }
-
-    pub fn client_by_name(&self, name: &str) -> Option<&Map<String, Value>> {
-        self.clients.iter().find(|c| str_of(c, "name") == name)
-    }
-
     /// The tenant as a tenant file, for `api`'s point of view (its own application left out).
     /// `notes` gets what the export could not carry over as it is.
     pub fn to_tenant_file(&self, api: &ManagementClient, notes: &mut Vec<String>) -> Result<TenantFile> {
@@ -260,6 +179,26 @@ impl RemoteState {
         client_grants.sort_by(|a, b| by_name(&a.client_name, &b.client_name).then_with(|| a.audience.cmp(&b.audience)));
         actions.sort_by(|a, b| by_name(&a.name, &b.name));
 
+        let mut roles = Vec::new();
+        for r in self.roles.iter().flatten() {
+            let mut permissions: Vec<RolePermission> =
+                r.get("permissions").cloned().and_then(|p| serde_json::from_value(p).ok()).unwrap_or_default();
+            permissions.sort();
+            roles.push(RoleSpec {
+                name: str_of(r, "name").to_string(),
+                description: r.get("description").and_then(Value::as_str).map(str::to_owned),
+                permissions,
+                body: Map::new(),
+            });
+        }
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+
+        let mut sections: std::collections::BTreeSet<String> =
+            crate::file::LIST_SECTIONS.iter().map(|s| s.to_string()).collect();
+        sections.extend(["tenant".to_string(), "triggers".to_string()]);
+        if self.roles.is_none() {
+            sections.remove("roles");
+        }
         Ok(TenantFile {
             tenant,
             clients,
@@ -269,8 +208,11 @@ impl RemoteState {
             client_grants,
             actions,
             triggers,
+            roles,
             other: Map::new(),
             base_dir: ".".into(),
+            sections,
+            unresolved_keywords: Vec::new(),
         })
     }
 }
@@ -278,9 +220,17 @@ impl RemoteState {
 /// Reads a tenant into a tenant file: [`RemoteState::fetch`] then
 /// [`RemoteState::to_tenant_file`]. Returns the notes worth showing the user.
 pub async fn export(api: &ManagementClient) -> Result<(TenantFile, Vec<String>)> {
-    let state = RemoteState::fetch(api, None).await?;
+    export_with(api, &Selection::default()).await
+}
+
+/// [`export`], leaving out what `selection` does not manage.
+pub async fn export_with(api: &ManagementClient, selection: &Selection) -> Result<(TenantFile, Vec<String>)> {
+    let mut state = RemoteState::fetch(api, None).await?;
+    selection.apply_to_state(&mut state);
     let mut notes = state.notes.clone();
-    let file = state.to_tenant_file(api, &mut notes)?;
+    let mut file = state.to_tenant_file(api, &mut notes)?;
+    // Left-out sections and names are not written; the export says nothing more about them.
+    selection.apply_to_file(&mut file);
     Ok((file, notes))
 }
 
@@ -293,7 +243,7 @@ fn action_spec(a: &Map<String, Value>, notes: &mut Vec<String>) -> Result<Action
             request: "GET /api/v2/actions/actions".into(),
             message: format!("action {name}: unexpected supported_triggers: {e}"),
         })?;
-    let secrets = a
+    let secrets: Vec<(String, String)> = a
         .get("secrets")
         .and_then(Value::as_array)
         .map(|s| {
@@ -318,43 +268,10 @@ fn action_spec(a: &Map<String, Value>, notes: &mut Vec<String>) -> Result<Action
         code_path: None,
         runtime: a.get("runtime").and_then(Value::as_str).unwrap_or("node18").to_string(),
         dependencies,
-        secrets,
         supported_triggers,
         deployed: all_deployed || has_deployed,
+        unset_secrets: secrets.iter().map(|(k, _)| k.clone()).collect(),
+        secrets,
         extra,
     })
-}
-
-/// The ids of the clients a connection is enabled for, from `/connections/{id}/clients`.
-async fn enabled_clients(api: &ManagementClient, connection_id: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut from: Option<String> = None;
-    loop {
-        let mut path = format!("/connections/{connection_id}/clients?take=100");
-        if let Some(f) = &from {
-            path.push_str(&format!("&from={f}"));
-        }
-        let answer = api.get(&path).await?;
-        if let Some(list) = answer.get("clients").and_then(Value::as_array) {
-            out.extend(list.iter().filter_map(|c| c.get("client_id").and_then(Value::as_str)).map(str::to_owned));
-        }
-        match answer.get("next").and_then(Value::as_str) {
-            Some(next) if !next.is_empty() && Some(next) != from.as_deref() => from = Some(next.to_string()),
-            _ => return Ok(out),
-        }
-    }
-}
-
-fn objects(items: Vec<Value>) -> Vec<Map<String, Value>> {
-    items
-        .into_iter()
-        .filter_map(|v| match v {
-            Value::Object(m) => Some(m),
-            _ => None,
-        })
-        .collect()
-}
-
-pub(crate) fn str_of<'a>(m: &'a Map<String, Value>, key: &str) -> &'a str {
-    m.get(key).and_then(Value::as_str).unwrap_or_default()
 }

@@ -196,9 +196,14 @@ fn action_code_from_files_inline_or_error() {
     let missing_js = parse_tenant(&yaml.replace("'exports.onExecutePostLogin = async () => {};'", "gone.js"), &dir, &k);
     assert!(missing_js.unwrap_err().to_string().contains("not found"));
 
-    // A keyword missing in the code file is reported against that file.
-    let err = parse_tenant(&file_yaml, &dir, &Keywords::new()).unwrap_err();
-    match err {
+    // A keyword missing in the code file stays as text, as deploy-cli leaves it, and is
+    // listed against that file; the strict reading refuses it.
+    let t = parse_tenant(&file_yaml, &dir, &Keywords::new()).expect("markers without value stay");
+    assert!(t.actions[0].code.starts_with("// ns: ##NS##\n"), "{}", t.actions[0].code);
+    let u = &t.unresolved_keywords;
+    assert_eq!(u.len(), 1, "{u:?}");
+    assert!(u[0].origin.ends_with("code.js") && u[0].name == "NS" && u[0].line == 1, "{u:?}");
+    match t.require_keywords(&Keywords::new()).unwrap_err() {
         Error::MissingKeywords { origin, missing, .. } => {
             assert!(origin.ends_with("code.js"), "{origin}");
             assert_eq!(missing, vec![("NS".to_string(), 1)]);
@@ -236,7 +241,8 @@ triggers:
 
     let no_value =
         parse(&ACTION.replace("DEPLOYED", "true").replace("    supported", "    secrets: [{name: S}]\n    supported"));
-    assert!(no_value.unwrap_err().to_string().contains("has no value"));
+    // deploy-cli exports secrets by name only and imports them so.
+    assert_eq!(no_value.expect("a secret without value").actions[0].unset_secrets, ["S"]);
 
     let bound = |deployed: &str, trigger: &str| {
         parse(&format!("{}triggers:\n  {trigger}:\n    - action_name: a\n", ACTION.replace("DEPLOYED", deployed)))
@@ -315,4 +321,43 @@ fn unreadable_files_are_io_errors_naming_the_path() {
     let err = crate::load_tenant("/nonexistent/tenant.yaml", &Keywords::new()).unwrap_err();
     assert!(err.to_string().starts_with("cannot read /nonexistent/tenant.yaml"), "{err}");
     assert!(matches!(Keywords::from_env_file("/nonexistent/dev.env"), Err(Error::Io { .. })));
+}
+
+#[test]
+fn keywords_in_yaml_comments_are_not_content() {
+    // The situation of issue 20: deploy-cli imports this file; `##KEYWORDS##` is in a comment.
+    let yaml = "# Values come from ##KEYWORDS## in config.json\nclients:\n  - name: App # see ##DOCS##\n    description: \"##MISSING##\"\n";
+    let t = parse(yaml).expect("parses");
+    let listed: Vec<(&str, usize)> = t.unresolved_keywords.iter().map(|u| (u.name.as_str(), u.line)).collect();
+    assert_eq!(listed, [("MISSING", 4)]);
+    assert_eq!(t.clients[0].body["description"], json!("##MISSING##"), "left as text, as deploy-cli sends it");
+}
+
+#[test]
+fn json_keywords_must_fit_where_they_stand() {
+    let mut mappings = std::collections::BTreeMap::new();
+    mappings.insert("URLS".to_string(), json!(["https://a.test", "https://b.test"]));
+    mappings.insert("ONE".to_string(), json!("https://one.test"));
+    let k = Keywords::new().with_mappings(mappings, "config.json");
+    let ok = parse_tenant("clients:\n  - name: App\n    callbacks: '@@URLS@@'\n", ".", &k).unwrap();
+    assert_eq!(ok.clients[0].body["callbacks"], json!(["https://a.test", "https://b.test"]));
+    let err = parse_tenant("clients:\n  - name: App\n    callbacks: \"https://x/@@URLS@@\"\n", ".", &k).unwrap_err();
+    assert!(err.to_string().starts_with("tenant.yaml line 3: @@URLS@@ stands next to other text"), "{err}");
+    let err = parse_tenant("clients:\n  - name: App\n    callbacks: @@ONE@@\n", ".", &k).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("clients[\"App\"].callbacks") && msg.contains("@@ONE@@ = \"https://one.test\", line 3"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn sections_record_presence_and_roles_parse() {
+    let t = parse("clients: []\nroles:\n  - name: Admin\n    description: all\n    permissions:\n      - {permission_name: read, resource_server_identifier: https://api}\n").unwrap();
+    assert!(t.has_section("clients") && t.has_section("roles") && !t.has_section("connections"));
+    assert_eq!(t.role("Admin").unwrap().permissions[0].resource_server_identifier, "https://api");
+    let err = parse("roles:\n  - name: A\n  - name: A\n").unwrap_err();
+    assert!(err.to_string().contains("roles[\"A\"]"), "{err}");
+    let err = parse("roles:\n  - name: A\n    permissions: [read]\n").unwrap_err();
+    assert_eq!(field_of(err).2, "permissions[0]");
 }

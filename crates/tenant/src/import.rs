@@ -1,11 +1,21 @@
 //! Applying a [`TenantFile`] to a live tenant through its Management API, the way
 //! auth0-deploy-cli imports: names resolve to ids (clients by `client_id` when the file pins
 //! one, else by name; connections by name; APIs by identifier; grants by client name and
-//! audience; actions by name; trigger bindings by action name). No object is ever deleted;
-//! the one thing an import removes is a trigger binding: a trigger the file names gets exactly
-//! the file's bindings, in the file's order, as deploy-cli's `updateTriggerBindings` does, so
-//! an action bound in the tenant but not in the file is unbound (the action itself stays, and
-//! the plan names each binding removed). Triggers the file does not name are left alone.
+//! audience; actions and roles by name; trigger bindings by action name). A trigger the file
+//! names gets exactly the file's bindings, in the file's order, as deploy-cli's
+//! `updateTriggerBindings` does, so an action bound in the tenant but not in the file is
+//! unbound (the plan names each binding removed). Triggers the file does not name are left
+//! alone.
+//!
+//! Nothing is deleted unless [`ImportOptions::allow_delete`] (deploy-cli's
+//! `AUTH0_ALLOW_DELETE`): then, for each section the file has (an absent section is left
+//! alone, an empty one is emptied, as in deploy-cli), every object of the tenant the file does
+//! not list is deleted — never the application the import runs as, its grants, a global or
+//! system object, or what [`ImportOptions::selection`] leaves out. The plan lists every delete
+//! first; they run last (grants, clients, connections, APIs, actions, roles), after the writes
+//! that could still need them. Without it, the notes name what deploy-cli would delete.
+//!
+//! Roles are written through `/roles`; a tenant that serves none (404) gets a note instead.
 //!
 //! Idempotent: each object is compared with what the tenant holds and written only when the
 //! file says something the tenant does not — "says" meaning the keys the file writes, at
@@ -34,18 +44,24 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
+use crate::ctx::quote;
 use crate::error::{Error, Result};
-use crate::export::{RemoteState, str_of};
-use crate::model::quote;
 use crate::remote::ManagementClient;
+use crate::selection::Selection;
+use crate::state::{RemoteState, str_of};
 use crate::{ActionSpec, ConnectionSpec, TenantFile};
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
     /// Compute and report the plan; write nothing.
     pub dry_run: bool,
     /// Send action secret values and client secrets even when nothing shows they changed.
     pub update_secrets: bool,
+    /// Delete what the file does not list (deploy-cli's `AUTH0_ALLOW_DELETE`).
+    pub allow_delete: bool,
+    /// What the configuration leaves out of management (apply it to the file too, with
+    /// [`Selection::apply_to_file`]).
+    pub selection: Selection,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +71,7 @@ pub enum Op {
     Unchanged,
     /// Not touched, for the reason in the change's detail.
     Skip,
+    Delete,
 }
 
 /// What the import did (or, in a dry run, would do) to one object.
@@ -75,6 +92,7 @@ impl fmt::Display for Change {
             Op::Update => "update",
             Op::Unchanged => "unchanged",
             Op::Skip => "skip",
+            Op::Delete => "delete",
         };
         write!(f, "{op:<9} {} {}", self.kind, self.name)?;
         if !self.detail.is_empty() {
@@ -101,37 +119,174 @@ impl ImportReport {
     pub fn summary(&self) -> String {
         let (c, u, n, s) =
             (self.count(Op::Create), self.count(Op::Update), self.count(Op::Unchanged), self.count(Op::Skip));
+        let d = self.count(Op::Delete);
         let mut out = if self.dry_run {
             format!("dry run: {c} to create, {u} to update, {n} unchanged")
         } else {
             format!("{c} created, {u} updated, {n} unchanged")
         };
+        if d > 0 {
+            out.push_str(&if self.dry_run { format!(", {d} to delete") } else { format!(", {d} deleted") });
+        }
         if s > 0 {
             out.push_str(&format!(", {s} skipped"));
         }
         out
     }
 
-    fn applied(&self) -> Vec<String> {
-        self.changes.iter().filter(|c| matches!(c.op, Op::Create | Op::Update)).map(ToString::to_string).collect()
+    fn applied(&self, deleted: usize) -> Vec<String> {
+        let deletes = self.changes.iter().filter(|c| c.op == Op::Delete).take(deleted);
+        let writes = self.changes.iter().filter(|c| matches!(c.op, Op::Create | Op::Update));
+        writes.chain(deletes).map(ToString::to_string).collect()
     }
 }
 
 /// Imports `file` into the tenant behind `api`. See the module docs for the rules.
 pub async fn import(api: &ManagementClient, file: &TenantFile, opts: ImportOptions) -> Result<ImportReport> {
     let triggers: Vec<String> = file.triggers.keys().cloned().collect();
-    let state = RemoteState::fetch(api, Some(triggers)).await?;
+    let mut state = RemoteState::fetch(api, Some(triggers)).await?;
+    opts.selection.apply_to_state(&mut state);
     check_references(api, file, &state)?;
+    let dry_run = opts.dry_run;
     let mut run =
-        Run { api, opts, ids: BTreeMap::new(), report: ImportReport { dry_run: opts.dry_run, ..Default::default() } };
+        Run { api, opts, ids: BTreeMap::new(), report: ImportReport { dry_run, ..Default::default() }, deleted: 0 };
     for c in &state.clients {
         run.ids.entry(str_of(c, "name").to_string()).or_insert_with(|| str_of(c, "client_id").to_string());
     }
-    match run.apply(file, &state).await {
-        Ok(()) => Ok(run.report),
-        Err(cause) if opts.dry_run => Err(cause),
-        Err(cause) => Err(Error::ImportStopped { applied: run.report.applied(), cause: Box::new(cause) }),
+    let deletes = plan_deletes(api, file, &state, &run.opts.selection);
+    if run.opts.allow_delete {
+        for d in &deletes {
+            run.record(Op::Delete, d.kind, &d.name, vec![]);
+        }
+    } else {
+        for d in &deletes {
+            run.report.notes.push(format!(
+                "not deleted: {} {} is not in the file (AUTH0_ALLOW_DELETE deletes it)",
+                d.kind,
+                quote(&d.name)
+            ));
+        }
     }
+    for key in file.other.keys() {
+        run.report.notes.push(format!("{key}: read but not imported (Gatehouse does not manage it)"));
+    }
+    let result = async {
+        run.apply(file, &state).await?;
+        if run.opts.allow_delete {
+            run.delete(&deletes).await?;
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(run.report),
+        Err(cause) if dry_run => Err(cause),
+        Err(cause) => Err(Error::ImportStopped { applied: run.report.applied(run.deleted), cause: Box::new(cause) }),
+    }
+}
+
+/// An object of the tenant that the file does not list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Delete {
+    kind: &'static str,
+    name: String,
+    /// The Management API path to DELETE.
+    path: String,
+}
+
+/// What an import with deletes allowed removes, in the order it removes it (see the module
+/// docs).
+fn plan_deletes(api: &ManagementClient, file: &TenantFile, state: &RemoteState, selection: &Selection) -> Vec<Delete> {
+    let me = api.self_client_id();
+    let mut out = Vec::new();
+    let wants = |section: &str| file.has_section(section) && selection.manages(section);
+    let name_of = |id: &str| state.client_by_id(id).map(|c| str_of(c, "name").to_string());
+    let in_file_client = |c: &Map<String, Value>| {
+        let (id, name) = (str_of(c, "client_id"), str_of(c, "name"));
+        file.clients.iter().any(|s| s.client_id.as_deref() == Some(id) || (s.client_id.is_none() && s.name == name))
+    };
+    if wants("clientGrants") {
+        for g in &state.grants {
+            let client = str_of(g, "client_id");
+            if client == me || g.get("is_system") == Some(&Value::Bool(true)) {
+                continue;
+            }
+            let name = name_of(client).unwrap_or_else(|| client.to_string());
+            let listed = file
+                .client_grants
+                .iter()
+                .any(|s| (s.client_name == name || s.client_name == client) && s.audience == str_of(g, "audience"));
+            if !listed {
+                out.push(Delete {
+                    kind: "client grant",
+                    name: format!("{name} -> {}", str_of(g, "audience")),
+                    path: format!("/client-grants/{}", str_of(g, "id")),
+                });
+            }
+        }
+    }
+    if wants("clients") {
+        for c in &state.clients {
+            let (id, name) = (str_of(c, "client_id"), str_of(c, "name"));
+            if id == me || c.get("global") == Some(&Value::Bool(true)) || !selection.keeps_name("clients", name) {
+                continue;
+            }
+            if !in_file_client(c) {
+                out.push(Delete { kind: "client", name: name.to_string(), path: format!("/clients/{id}") });
+            }
+        }
+    }
+    for (c, _) in &state.connections {
+        let database = str_of(c, "strategy") == "auth0";
+        let section = if database { "databases" } else { "connections" };
+        let listed = if database { &file.databases } else { &file.connections };
+        let name = str_of(c, "name");
+        if wants(section) && !listed.iter().any(|s| s.name == name) {
+            out.push(Delete {
+                kind: "connection",
+                name: name.to_string(),
+                path: format!("/connections/{}", str_of(c, "id")),
+            });
+        }
+    }
+    if wants("resourceServers") {
+        for r in &state.resource_servers {
+            let identifier = str_of(r, "identifier");
+            if r.get("is_system") == Some(&Value::Bool(true)) || identifier == api.management_audience() {
+                continue;
+            }
+            if file.resource_server(identifier).is_none() {
+                let name = r.get("name").and_then(Value::as_str).unwrap_or(identifier);
+                out.push(Delete {
+                    kind: "resource server",
+                    name: name.to_string(),
+                    path: format!("/resource-servers/{}", str_of(r, "id")),
+                });
+            }
+        }
+    }
+    if wants("actions") {
+        for a in &state.actions {
+            let name = str_of(a, "name");
+            if file.action(name).is_none() {
+                // `force`: Auth0 refuses to delete a bound action otherwise.
+                out.push(Delete {
+                    kind: "action",
+                    name: name.to_string(),
+                    path: format!("/actions/actions/{}?force=true", str_of(a, "id")),
+                });
+            }
+        }
+    }
+    if wants("roles") {
+        for r in state.roles.iter().flatten() {
+            let name = str_of(r, "name");
+            if file.role(name).is_none() {
+                out.push(Delete { kind: "role", name: name.to_string(), path: format!("/roles/{}", str_of(r, "id")) });
+            }
+        }
+    }
+    out
 }
 
 /// Every name the file uses must exist in the file or in the tenant.
@@ -200,6 +355,8 @@ struct Run<'a> {
     /// Client name → id, the tenant's plus those created.
     ids: BTreeMap<String, String>,
     report: ImportReport,
+    /// Deletes done so far.
+    deleted: usize,
 }
 
 impl Run<'_> {
@@ -225,7 +382,90 @@ impl Run<'_> {
         for spec in &file.actions {
             self.action(spec, state).await?;
         }
-        self.triggers(file, state).await
+        self.triggers(file, state).await?;
+        self.roles(file, state).await
+    }
+
+    async fn delete(&mut self, deletes: &[Delete]) -> Result<()> {
+        for d in deletes {
+            if !self.opts.dry_run {
+                self.api.call(Method::DELETE, &d.path, None).await?;
+            }
+            self.deleted += 1;
+        }
+        Ok(())
+    }
+
+    async fn roles(&mut self, file: &TenantFile, state: &RemoteState) -> Result<()> {
+        if file.roles.is_empty() {
+            return Ok(());
+        }
+        let Some(remote_roles) = &state.roles else {
+            self.report.notes.push(format!(
+                "roles: {} in the file, not imported: the tenant serves no /roles (404)",
+                file.roles.len()
+            ));
+            return Ok(());
+        };
+        for spec in &file.roles {
+            let remote = remote_roles.iter().find(|r| str_of(r, "name") == spec.name);
+            let want: BTreeSet<(String, String)> = spec
+                .permissions
+                .iter()
+                .map(|p| (p.permission_name.clone(), p.resource_server_identifier.clone()))
+                .collect();
+            let as_body = |set: &BTreeSet<(String, String)>| json!({"permissions": set.iter().map(|(p, r)| json!({"permission_name": p, "resource_server_identifier": r})).collect::<Vec<_>>()});
+            let (op, id, mut changed, have) = match remote {
+                None => {
+                    let mut body = spec.body.clone();
+                    body.insert("name".into(), spec.name.clone().into());
+                    if let Some(d) = &spec.description {
+                        body.insert("description".into(), d.clone().into());
+                    }
+                    let created = self.write(Method::POST, "/roles", &Value::Object(body)).await?;
+                    let id = created.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+                    (Op::Create, id, vec![], BTreeSet::new())
+                }
+                Some(r) => {
+                    let mut desired = spec.body.clone();
+                    if let Some(d) = &spec.description {
+                        desired.insert("description".into(), d.clone().into());
+                    }
+                    let changed = changed_keys(&desired, r);
+                    let id = str_of(r, "id").to_string();
+                    if !changed.is_empty() {
+                        let patch: Map<String, Value> =
+                            changed.iter().map(|k| (k.clone(), desired[k].clone())).collect();
+                        self.write(Method::PATCH, &format!("/roles/{id}"), &Value::Object(patch)).await?;
+                    }
+                    let have: BTreeSet<(String, String)> = r
+                        .get("permissions")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .map(|p| {
+                            let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+                            (s("permission_name"), s("resource_server_identifier"))
+                        })
+                        .collect();
+                    (Op::Update, id, changed, have)
+                }
+            };
+            let added: BTreeSet<_> = want.difference(&have).cloned().collect();
+            let removed: BTreeSet<_> = have.difference(&want).cloned().collect();
+            if !added.is_empty() {
+                self.write(Method::POST, &format!("/roles/{id}/permissions"), &as_body(&added)).await?;
+            }
+            if !removed.is_empty() {
+                self.write(Method::DELETE, &format!("/roles/{id}/permissions"), &as_body(&removed)).await?;
+            }
+            if op != Op::Create && (!added.is_empty() || !removed.is_empty()) {
+                changed.push("permissions".into());
+            }
+            let op = if op == Op::Update && changed.is_empty() { Op::Unchanged } else { op };
+            self.record(op, "role", &spec.name, changed);
+        }
+        Ok(())
     }
 
     async fn tenant(&mut self, file: &TenantFile, state: &RemoteState) -> Result<()> {
@@ -488,7 +728,16 @@ impl Run<'_> {
     }
 
     async fn action(&mut self, spec: &ActionSpec, state: &RemoteState) -> Result<()> {
-        let secrets: Vec<Value> = spec.secrets.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
+        // A secret without a value in the file is sent by name: the tenant keeps its value.
+        let secrets: Vec<Value> = spec
+            .secrets
+            .iter()
+            .map(
+                |(k, v)| {
+                    if spec.unset_secrets.contains(k) { json!({"name": k}) } else { json!({"name": k, "value": v}) }
+                },
+            )
+            .collect();
         let mut desired = Map::new();
         desired.insert("code".into(), spec.code.clone().into());
         desired.insert("runtime".into(), spec.runtime.clone().into());

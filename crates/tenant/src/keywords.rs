@@ -1,27 +1,30 @@
-//! auth0-deploy-cli's keyword replacement, applied to the raw text of tenant.yaml, of the files
-//! it references (action code, database scripts) and of users.json.
+//! auth0-deploy-cli's keyword replacement, applied to the raw text of tenant.yaml, of the
+//! directory format's JSON files, of the files they reference (action code, database scripts)
+//! and of users.json.
 //!
 //! Two forms, as in deploy-cli (`AUTH0_KEYWORD_REPLACE_MAPPINGS`):
-//! - `##KEY##` is replaced by the value as plain text;
-//! - `@@KEY@@` is replaced by the value JSON-encoded (deploy-cli runs `JSON.stringify` on the
-//!   mapping value). deploy-cli mappings are JSON values, ours come from `.env` files and are
-//!   strings, so the rule is: a value that parses as a JSON array or object is inserted as that
-//!   JSON (compact, one line, so it is valid YAML flow syntax too); any other value is inserted
-//!   as a JSON string literal, quotes and escapes included. Like deploy-cli, a marker wrapped in
-//!   matching quotes (`"@@KEY@@"` or `'@@KEY@@'`) is replaced together with its quotes, which
-//!   lets files stay valid YAML/JSON before replacement.
+//! - `##KEY##` is replaced by the value as text (a list's items joined by `,`, as JavaScript
+//!   turns a list into text; a map has no text form and is an error);
+//! - `@@KEY@@` is replaced by the value JSON-encoded (deploy-cli runs `JSON.stringify`), and a
+//!   marker wrapped in matching quotes (`"@@KEY@@"`, `'@@KEY@@'`) is replaced with its quotes.
+//!   Values from a config.json are JSON already and go in as they are. Values from `.env` files
+//!   and the environment are strings: one that parses as a JSON list or map goes in as that
+//!   JSON (compact, one line, so it is valid YAML flow syntax too), any other as a JSON string.
+//!   `##KEY##` markers inside an inserted JSON value are replaced too (deploy-cli replaces
+//!   `@@` markers first, then `##` ones).
 //!
-//! Where we differ from deploy-cli, on purpose:
-//! - a referenced keyword without a value is an error listing every such keyword (deploy-cli
-//!   leaves the marker in place and the tenant silently gets `##KEY##` as a value);
-//! - markers are found in one left-to-right pass and inserted values are never rescanned, so a
-//!   value containing `##OTHER##` is inserted literally;
-//! - every marker counts, including ones inside YAML comments.
+//! Like deploy-cli, only keywords that have a value are replaced: any other marker stays in
+//! the text as it is, and [`Replaced::unresolved`] lists it with its line so that `tenant
+//! lint` can warn — except markers inside YAML comments, which are not content and are never
+//! reported ([`crate::markers::yaml_comments`]). [`Keywords::replace_in`] is the strict form
+//! (an error listing every keyword without a value) for the files Gatehouse provisions itself.
+//! Markers are found in one left-to-right pass and inserted text is never rescanned, so a
+//! value containing `##OTHER##` (outside an `@@` value) is inserted literally.
 //!
 //! Values are looked up in this order: [`Keywords::insert`] (values the program itself decides,
 //! such as the idp's own `AUTH0_DOMAIN`, which a developer's shell must not override), then the
-//! process environment when enabled, then the `.env` file — the environment beats the file, as
-//! with dotenv.
+//! process environment when enabled (deploy-cli adds the environment to its mappings), then the
+//! config.json mappings ([`Keywords::with_mappings`]), then the `.env` file.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,13 +33,153 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::markers::{line_of, marker_at, yaml_comments};
+
+pub use crate::markers::is_keyword_name;
+
+/// A keyword's value: text (from a `.env` file or the environment) or JSON (config.json).
+#[derive(Clone, PartialEq)]
+pub enum KeywordValue {
+    Text(String),
+    Json(Value),
+}
+
+impl KeywordValue {
+    /// The value as `##KEY##` inserts it; `None` for a map (or a list holding one).
+    pub fn as_text(&self) -> Option<String> {
+        match self {
+            KeywordValue::Text(s) => Some(s.clone()),
+            KeywordValue::Json(v) => js_text(v),
+        }
+    }
+
+    /// The value as `@@KEY@@` inserts it.
+    pub fn as_json(&self) -> String {
+        match self {
+            KeywordValue::Text(s) => json_encode(s),
+            KeywordValue::Json(v) => v.to_string(),
+        }
+    }
+}
+
+/// JavaScript's `String(value)` for what deploy-cli's `##` replacement inserts, except a map
+/// (which JavaScript turns into `[object Object]`).
+fn js_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => Some("null".into()),
+        Value::Bool(_) | Value::Number(_) => Some(v.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| if i.is_null() { Some(String::new()) } else { js_text(i) })
+            .collect::<Option<Vec<_>>>()
+            .map(|parts| parts.join(",")),
+        Value::Object(_) => None,
+    }
+}
+
+/// What kind of text is being replaced: YAML comments are not content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    Yaml,
+    /// JSON, code, anything without YAML comments.
+    Plain,
+}
+
+/// A marker left in a text because its keyword has no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unresolved {
+    /// The file (or text) it appears in.
+    pub origin: String,
+    pub name: String,
+    /// 1-based line.
+    pub line: usize,
+    /// `@@KEY@@` rather than `##KEY##`.
+    pub json: bool,
+}
+
+impl fmt::Display for Unresolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (d, name) = (if self.json { "@@" } else { "##" }, &self.name);
+        write!(f, "{} line {}: {d}{name}{d} has no value and is left as text", self.origin, self.line)
+    }
+}
+
+/// A `@@KEY@@` replaced by JSON: where it stood, for error messages about what it produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonUse {
+    pub name: String,
+    pub line: usize,
+    /// The JSON inserted.
+    pub json: String,
+    /// The text before the marker on its line, e.g. `  allowed_logout_urls: `.
+    pub before: String,
+    /// The text after the marker on its line.
+    pub after: String,
+}
+
+impl JsonUse {
+    /// Whether the JSON stands as a whole value: after `key:`, `-`, `[`, `{` or `,` (or alone
+    /// on its line) and before the end of the line, `,`, `]`, `}` or a comment. Anywhere else
+    /// — inside a string, next to other text — JSON changes what the text means.
+    pub fn fits(&self) -> bool {
+        let before = self.before.trim_end();
+        let after = self.after.trim_start();
+        let before_ok = before.is_empty()
+            || before.ends_with([':', '[', '{', ','])
+            || before.trim_start() == "-"
+            || before.ends_with(" -");
+        let after_ok = after.is_empty() || after.starts_with([',', ']', '}', '#', '\r']);
+        before_ok && after_ok
+    }
+
+    /// The key the value is given to (`allowed_logout_urls` in `  allowed_logout_urls: @@X@@`).
+    pub fn key(&self) -> Option<&str> {
+        let k = self.before.trim().strip_suffix(':')?.trim_end();
+        let k = k.rsplit([',', '{', ' ', '\t']).next()?.trim_matches(['"', '\'']);
+        (!k.is_empty()).then_some(k)
+    }
+}
+
+impl Replaced {
+    /// An error for the first `@@KEY@@` whose JSON does not stand as a whole value.
+    pub fn check_json_fits(&self, origin: &str) -> Result<()> {
+        match self.json_uses.iter().find(|u| !u.fits()) {
+            None => Ok(()),
+            Some(u) => Err(Error::Keyword {
+                origin: origin.to_string(),
+                line: u.line,
+                message: format!(
+                    "@@{0}@@ stands next to other text (`{1}@@{0}@@{2}`), where its JSON value {3} does not fit; \
+                     a @@KEY@@ must be a whole value (use ##{0}## to insert text)",
+                    u.name,
+                    u.before.trim_start(),
+                    u.after.trim_end(),
+                    u.json
+                ),
+            }),
+        }
+    }
+}
+
+/// A replaced text and what was not replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replaced {
+    pub text: String,
+    /// Markers without a value, outside comments, in text order.
+    pub unresolved: Vec<Unresolved>,
+    /// Every `@@KEY@@` that was replaced.
+    pub json_uses: Vec<JsonUse>,
+}
 
 /// Keyword values for replacement. `Debug` shows keys only: values are often secrets.
 #[derive(Clone, Default)]
 pub struct Keywords {
     fixed: BTreeMap<String, String>,
+    mappings: BTreeMap<String, Value>,
     file: BTreeMap<String, String>,
     file_path: Option<PathBuf>,
+    mappings_from: Option<String>,
     process_env: bool,
 }
 
@@ -44,6 +187,7 @@ impl fmt::Debug for Keywords {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keywords")
             .field("fixed", &self.fixed.keys().collect::<Vec<_>>())
+            .field("mappings", &self.mappings.keys().collect::<Vec<_>>())
             .field("file", &self.file_path)
             .field("file_keys", &self.file.keys().collect::<Vec<_>>())
             .field("process_env", &self.process_env)
@@ -54,17 +198,8 @@ impl fmt::Debug for Keywords {
 /// Values shorter than this are never turned back into markers by [`Keywords::restore`].
 pub const MIN_RESTORED_LEN: usize = 6;
 
-/// Keyword names are `[A-Za-z0-9_]+`.
-pub fn is_keyword_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(is_name_byte)
-}
-
-fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-
 impl Keywords {
-    /// No values at all: any marker in a replaced text is an error.
+    /// No values at all: no marker is replaced.
     pub fn new() -> Self {
         Self::default()
     }
@@ -84,6 +219,14 @@ impl Keywords {
         Ok(Self { file, file_path: Some(PathBuf::from(label)), ..Self::default() })
     }
 
+    /// Add deploy-cli's `AUTH0_KEYWORD_REPLACE_MAPPINGS` (JSON values), which beat the `.env`
+    /// file and lose to the environment; `from` names where they came from in hints.
+    pub fn with_mappings(mut self, mappings: BTreeMap<String, Value>, from: impl Into<String>) -> Self {
+        self.mappings = mappings;
+        self.mappings_from = Some(from.into());
+        self
+    }
+
     /// Set a value that wins over both the environment and the file. Names outside
     /// `[A-Za-z0-9_]+` can be stored but never match a marker.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
@@ -91,24 +234,32 @@ impl Keywords {
         self
     }
 
-    /// Also look keywords up in the process environment, which then beats the file. Only
-    /// keywords a text actually references are read from the environment.
+    /// Also look keywords up in the process environment, which then beats the mappings and
+    /// the file. Only keywords a text actually references are read from the environment.
     pub fn with_process_env(mut self) -> Self {
         self.process_env = true;
         self
     }
 
     /// The value a keyword resolves to, if any.
-    pub fn get(&self, key: &str) -> Option<String> {
+    pub fn lookup(&self, key: &str) -> Option<KeywordValue> {
         if let Some(v) = self.fixed.get(key) {
-            return Some(v.clone());
+            return Some(KeywordValue::Text(v.clone()));
         }
         if self.process_env
             && let Ok(v) = std::env::var(key)
         {
-            return Some(v);
+            return Some(KeywordValue::Text(v));
         }
-        self.file.get(key).cloned()
+        if let Some(v) = self.mappings.get(key) {
+            return Some(KeywordValue::Json(v.clone()));
+        }
+        self.file.get(key).map(|v| KeywordValue::Text(v.clone()))
+    }
+
+    /// The value a keyword resolves to as text (`##KEY##`), if any.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.lookup(key).and_then(|v| v.as_text())
     }
 
     /// The `.env` file the values came from, if any.
@@ -116,63 +267,151 @@ impl Keywords {
         self.file_path.as_deref()
     }
 
-    /// Replace every marker in `text`; see the module docs for the rules.
+    /// Whether any value is known besides the environment.
+    pub fn is_empty(&self) -> bool {
+        self.fixed.is_empty() && self.mappings.is_empty() && self.file.is_empty()
+    }
+
+    /// Replace every marker that has a value (strictly: see [`Keywords::replace_in`]).
     pub fn replace(&self, text: &str) -> Result<String> {
         self.replace_in(text, "text")
     }
 
-    /// Like [`Keywords::replace`], naming `origin` (usually the file) in errors.
+    /// The strict form, for files Gatehouse provisions itself (users.json, `gatehouse idp
+    /// --tenant`): every marker must have a value, else an error lists each one with its line.
     pub fn replace_in(&self, text: &str, origin: &str) -> Result<String> {
-        let mut out = String::with_capacity(text.len());
+        let replaced = self.replace_all(text, origin, Syntax::Plain)?;
+        if !replaced.unresolved.is_empty() {
+            return Err(self.missing_error(origin, &replaced.unresolved));
+        }
+        Ok(replaced.text)
+    }
+
+    /// The error [`Keywords::replace_in`] gives for markers without a value.
+    pub fn missing_error(&self, origin: &str, unresolved: &[Unresolved]) -> Error {
         let mut missing: Vec<(String, usize)> = Vec::new();
+        for u in unresolved {
+            if !missing.iter().any(|(k, _)| *k == u.name) {
+                missing.push((u.name.clone(), u.line));
+            }
+        }
+        Error::MissingKeywords { origin: origin.to_string(), missing, sources: self.sources_hint() }
+    }
+
+    /// deploy-cli's replacement: markers with a value are replaced, the others stay and are
+    /// listed (those inside YAML comments excepted). The one error is a `##KEY##` whose value
+    /// has no text form (a map).
+    pub fn replace_all(&self, text: &str, origin: &str, syntax: Syntax) -> Result<Replaced> {
+        let comments = if syntax == Syntax::Yaml { yaml_comments(text) } else { Vec::new() };
+        let in_comment = |pos: usize| comments.iter().any(|(a, b)| *a <= pos && pos < *b);
+        let mut out = String::with_capacity(text.len());
+        let mut unresolved = Vec::new();
+        let mut json_uses = Vec::new();
         let bytes = text.as_bytes();
         let mut last = 0; // end of the text already copied to `out`
-        let mut line = 1;
-        let mut line_counted_to = 0;
         let mut i = 0;
         while i + 1 < bytes.len() {
             let Some(marker) = marker_at(bytes, i, last) else {
                 i += 1;
                 continue;
             };
-            line += bytecount_newlines(&bytes[line_counted_to..marker.start]);
-            line_counted_to = marker.start;
             let name = &text[marker.name.0..marker.name.1];
-            match self.get(name) {
+            match self.lookup(name) {
                 Some(value) => {
                     out.push_str(&text[last..marker.start]);
+                    let line = line_of(text, marker.start);
                     if marker.json {
-                        out.push_str(&json_encode(&value));
+                        let json = self.replace_text_markers(&value.as_json());
+                        let line_start = text[..marker.start].rfind('\n').map_or(0, |p| p + 1);
+                        json_uses.push(JsonUse {
+                            name: name.to_string(),
+                            line,
+                            json: json.clone(),
+                            before: text[line_start..marker.start].to_string(),
+                            after: text[marker.end..].split('\n').next().unwrap_or_default().to_string(),
+                        });
+                        out.push_str(&json);
                     } else {
+                        let Some(value) = value.as_text() else {
+                            return Err(Error::Keyword {
+                                origin: origin.to_string(),
+                                line,
+                                message: format!(
+                                    "##{name}##: its value is a map, which has no text form (use @@{name}@@ for JSON)"
+                                ),
+                            });
+                        };
                         out.push_str(&value);
                     }
                 }
                 None => {
-                    if !missing.iter().any(|(k, _)| k == name) {
-                        missing.push((name.to_string(), line));
+                    if !in_comment(marker.start) {
+                        unresolved.push(Unresolved {
+                            origin: origin.to_string(),
+                            name: name.to_string(),
+                            line: line_of(text, marker.start),
+                            json: marker.json,
+                        });
                     }
-                    // Keep going so the error can list every missing keyword.
                     out.push_str(&text[last..marker.end]);
                 }
             }
             last = marker.end;
             i = marker.end;
         }
-        if !missing.is_empty() {
-            return Err(Error::MissingKeywords { origin: origin.to_string(), missing, sources: self.sources_hint() });
-        }
         out.push_str(&text[last..]);
-        Ok(out)
+        Ok(Replaced { text: out, unresolved, json_uses })
     }
 
-    /// Every keyword with a known name (inserted or from the `.env` file) and the value it
-    /// resolves to (the environment winning over the file, as in [`Keywords::get`]). The
+    /// `##KEY##` markers inside an inserted JSON value (deploy-cli's nested replacement);
+    /// markers without a value stay.
+    fn replace_text_markers(&self, json: &str) -> String {
+        let bytes = json.as_bytes();
+        let mut out = String::with_capacity(json.len());
+        let (mut last, mut i) = (0, 0);
+        while i + 1 < bytes.len() {
+            match marker_at(bytes, i, i) {
+                Some(m) if !m.json => {
+                    if let Some(v) = self.lookup(&json[m.name.0..m.name.1]).and_then(|v| v.as_text()) {
+                        out.push_str(&json[last..m.start]);
+                        out.push_str(&v);
+                        last = m.end;
+                    }
+                    i = m.end;
+                }
+                _ => i += 1,
+            }
+        }
+        out.push_str(&json[last..]);
+        out
+    }
+
+    /// Every keyword with a known name (inserted, from the mappings or from the `.env` file)
+    /// and the text it resolves to (the environment winning, as in [`Keywords::get`]). The
     /// environment alone is not enumerated: only keywords a file names count.
     pub fn values(&self) -> Vec<(String, String)> {
-        let mut names: Vec<&String> = self.fixed.keys().chain(self.file.keys()).collect();
+        let mut names: Vec<&String> = self.fixed.keys().chain(self.mappings.keys()).chain(self.file.keys()).collect();
         names.sort();
         names.dedup();
         names.into_iter().filter_map(|k| self.get(k).map(|v| (k.clone(), v))).collect()
+    }
+
+    /// The mappings whose values are JSON lists or maps, by name: what an export writes back
+    /// as `@@KEY@@` where it finds that exact value.
+    pub fn json_values(&self) -> Vec<(String, Value)> {
+        self.mappings
+            .iter()
+            .filter(|(k, v)| {
+                is_keyword_name(k)
+                    && match v {
+                        Value::Array(a) => !a.is_empty(),
+                        Value::Object(m) => !m.is_empty(),
+                        _ => false,
+                    }
+            })
+            .filter(|(k, _)| !self.fixed.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// The reverse of [`Keywords::replace`] for `##KEY##`: every occurrence of a keyword's
@@ -217,57 +456,26 @@ impl Keywords {
     }
 
     fn sources_hint(&self) -> String {
-        let file = self.file_path.as_ref().map(|p| p.display().to_string());
-        match (file, self.process_env) {
-            (Some(f), true) => format!("values come from {f} or the environment"),
-            (Some(f), false) => format!("values come from {f}"),
-            (None, true) => "values come from the environment".to_string(),
-            (None, false) => "no keyword values were provided (use a keywords .env file)".into(),
+        let mut from: Vec<String> = Vec::new();
+        if let Some(m) = &self.mappings_from {
+            from.push(m.clone());
+        }
+        if let Some(f) = &self.file_path {
+            from.push(f.display().to_string());
+        }
+        if self.process_env {
+            from.push("the environment".into());
+        }
+        if from.is_empty() {
+            "no keyword values were provided (use --config config.json or a keywords .env file)".into()
+        } else {
+            format!("values come from {}", from.join(" or "))
         }
     }
 }
 
-struct Marker {
-    start: usize,
-    end: usize,
-    name: (usize, usize),
-    json: bool,
-}
-
-/// A `##NAME##` or `@@NAME@@` marker starting at `i`, if there is one. `copied` is where the
-/// uncopied text begins: a quote before that was already consumed and cannot be swallowed.
-fn marker_at(bytes: &[u8], i: usize, copied: usize) -> Option<Marker> {
-    let delim = match (bytes[i], bytes.get(i + 1)) {
-        (b'#', Some(b'#')) => b'#',
-        (b'@', Some(b'@')) => b'@',
-        _ => return None,
-    };
-    let name_start = i + 2;
-    let mut j = name_start;
-    while j < bytes.len() && is_name_byte(bytes[j]) {
-        j += 1;
-    }
-    if j == name_start || bytes.get(j) != Some(&delim) || bytes.get(j + 1) != Some(&delim) {
-        return None;
-    }
-    let mut start = i;
-    let mut end = j + 2;
-    let json = delim == b'@';
-    if json && i > copied {
-        let before = bytes[i - 1];
-        if (before == b'"' || before == b'\'') && bytes.get(end) == Some(&before) {
-            start -= 1;
-            end += 1;
-        }
-    }
-    Some(Marker { start, end, name: (name_start, j), json })
-}
-
-fn bytecount_newlines(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|b| **b == b'\n').count()
-}
-
-/// `@@KEY@@` encoding: JSON arrays/objects go in as JSON, anything else as a JSON string.
+/// `@@KEY@@` encoding of a text value: JSON lists/maps go in as JSON, anything else as a
+/// JSON string.
 fn json_encode(value: &str) -> String {
     match serde_json::from_str::<Value>(value.trim()) {
         Ok(v @ (Value::Array(_) | Value::Object(_))) => v.to_string(),
@@ -375,6 +583,46 @@ mod tests {
         // What restore writes, replace reads back.
         let text = "url: \"http://localhost:8080/x\"";
         assert_eq!(k.replace(&k.restore(text)).unwrap(), text);
+    }
+
+    #[test]
+    fn markers_without_value_stay_and_are_listed_outside_comments() {
+        let k = kw(&[("A", "1")]);
+        let text = "# uses ##KEYWORDS## here\na: ##A##\nb: \"##B##\" # and ##C##\nc: '@@D@@'\n";
+        let r = k.replace_all(text, "tenant.yaml", Syntax::Yaml).unwrap();
+        assert_eq!(r.text, "# uses ##KEYWORDS## here\na: 1\nb: \"##B##\" # and ##C##\nc: '@@D@@'\n");
+        let listed: Vec<(String, usize, bool)> =
+            r.unresolved.iter().map(|u| (u.name.clone(), u.line, u.json)).collect();
+        assert_eq!(listed, [("B".to_string(), 3, false), ("D".to_string(), 4, true)]);
+        assert_eq!(r.unresolved[0].to_string(), "tenant.yaml line 3: ##B## has no value and is left as text");
+        // Outside YAML, a `#` opens no comment.
+        let r = k.replace_all("x # ##C##", "code.js", Syntax::Plain).unwrap();
+        assert_eq!(r.unresolved.len(), 1);
+    }
+
+    #[test]
+    fn config_json_mappings_go_in_as_json_and_lose_to_fixed_values() {
+        let mut mappings = BTreeMap::new();
+        mappings.insert("LIST".to_string(), serde_json::json!(["https://##HOST##/a", "b"]));
+        mappings.insert("NUM".to_string(), serde_json::json!(42));
+        mappings.insert("S".to_string(), serde_json::json!("[1]"));
+        mappings.insert("OBJ".to_string(), serde_json::json!({"a": 1}));
+        mappings.insert("HOST".to_string(), serde_json::json!("from-mappings"));
+        let mut k = Keywords::from_env_text("HOST=from-file\nNUM=7\n", "dev.env")
+            .unwrap()
+            .with_mappings(mappings, "config.json");
+        assert_eq!(
+            k.replace("@@LIST@@ ##LIST## @@NUM@@ ##NUM## @@S@@").unwrap(),
+            r#"["https://from-mappings/a","b"] https://##HOST##/a,b 42 42 "[1]""#
+        );
+        k.insert("HOST", "fixed");
+        assert_eq!(k.replace("l: '@@LIST@@'").unwrap(), r#"l: ["https://fixed/a","b"]"#);
+        let err = k.replace_all("a\nx: ##OBJ##", "t.yaml", Syntax::Yaml).unwrap_err();
+        assert!(err.to_string().contains("t.yaml line 2: ##OBJ##: its value is a map"), "{err}");
+        let r = k.replace_all("  urls: @@OBJ@@\n", "t.yaml", Syntax::Yaml).unwrap();
+        assert_eq!(r.json_uses[0].before, "  urls: ");
+        assert_eq!(r.json_uses[0].json, r#"{"a":1}"#);
+        assert_eq!(k.json_values().len(), 2);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The guide's rules, checked on a tenant file: each finding names the guide step it comes
 //! from and how to fix it. Works on the file alone (no server), so it runs in CI before a
-//! deploy and on an export of a live tenant alike.
+//! deploy and on an export of a live tenant alike. Besides the guide: keyword markers left
+//! without a value (with their file and line; never those in YAML comments) and roles whose
+//! permissions name an API or scope the file does not have.
 
 use crate::TenantFile;
 use serde_json::Value;
@@ -43,7 +45,11 @@ impl fmt::Display for Finding {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{level} [guide {}]: {} — fix: {}", self.step, self.message, self.fix)
+        if self.step.starts_with("step") {
+            write!(f, "{level} [guide {}]: {} — fix: {}", self.step, self.message, self.fix)
+        } else {
+            write!(f, "{level} [{}]: {} — fix: {}", self.step, self.message, self.fix)
+        }
     }
 }
 
@@ -62,8 +68,58 @@ pub fn lint(file: &TenantFile) -> Vec<Finding> {
     lifetimes(file, &web, &mut out);
     management_grant(file, &clients, &mut out);
     action(file, &mut out);
+    keywords(file, &mut out);
+    roles(file, &mut out);
     out.sort_by_key(|f| f.severity);
     out
+}
+
+/// deploy-cli leaves a marker without a value as text, and the tenant gets `##KEY##` as a value.
+fn keywords(file: &TenantFile, out: &mut Vec<Finding>) {
+    for u in &file.unresolved_keywords {
+        out.push(finding(
+            Severity::Warning,
+            "keywords",
+            u.to_string(),
+            format!(
+                "give {} a value (AUTH0_KEYWORD_REPLACE_MAPPINGS in --config, --keywords or the environment)",
+                u.name
+            ),
+        ));
+    }
+}
+
+/// A role's permissions are scopes of APIs.
+fn roles(file: &TenantFile, out: &mut Vec<Finding>) {
+    for role in &file.roles {
+        for p in &role.permissions {
+            let Some(api) = file.resource_server(&p.resource_server_identifier) else {
+                out.push(finding(
+                    Severity::Warning,
+                    "roles",
+                    format!(
+                        "role {} grants {} of {}, an API this file does not define",
+                        role.name, p.permission_name, p.resource_server_identifier
+                    ),
+                    "add the API under `resourceServers`, or make sure the tenant has it".into(),
+                ));
+                continue;
+            };
+            let scopes = api.body.get("scopes").and_then(Value::as_array);
+            let known = scopes
+                .into_iter()
+                .flatten()
+                .any(|s| s.get("value").and_then(Value::as_str) == Some(&p.permission_name));
+            if !known {
+                out.push(finding(
+                    Severity::Error,
+                    "roles",
+                    format!("role {} grants {}, which API {} does not define", role.name, p.permission_name, api.name),
+                    format!("add {{value: {}}} to the scopes of {}", p.permission_name, api.name),
+                ));
+            }
+        }
+    }
 }
 
 /// Step 2 and step 6: callbacks and logout URLs on the application, logout URLs on the tenant.

@@ -9,16 +9,13 @@
 
 use std::path::PathBuf;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use store::{Client, ClientGrant, Connection, ResourceServer};
 
-use crate::error::{Error, Result};
-use crate::file::Sources;
-
-/// Label used for errors raised after parsing, when the file name is no longer known.
-const DETACHED_FILE: &str = "tenant.yaml";
+use crate::ctx::{Ctx, describe, grant_label, quote};
+use crate::error::Result;
+use crate::sources::Sources;
 
 /// An application (`clients` section).
 #[derive(Debug, Clone, PartialEq)]
@@ -263,6 +260,9 @@ pub struct ActionSpec {
     pub dependencies: Vec<ActionDependency>,
     /// `(name, value)` pairs, in file order; the values are secrets.
     pub secrets: Vec<(String, String)>,
+    /// Secrets the file names without a value (an empty value in `secrets`): an import keeps
+    /// the tenant's value, as deploy-cli does.
+    pub unset_secrets: Vec<String>,
     pub supported_triggers: Vec<SupportedTrigger>,
     /// Only deployed actions can be bound to a trigger (deploy-cli deploys when true).
     pub deployed: bool,
@@ -282,6 +282,7 @@ impl std::fmt::Debug for ActionSpec {
             .field("secrets", &self.secrets.iter().map(|(k, _)| k).collect::<Vec<_>>())
             .field("supported_triggers", &self.supported_triggers)
             .field("deployed", &self.deployed)
+            .field("unset_secrets", &self.unset_secrets)
             .field("extra", &self.extra)
             .finish()
     }
@@ -327,21 +328,18 @@ impl ActionSpec {
         })?;
         let (code, code_path) = sources.load(&code, ctx, "code")?;
         let mut secrets: Vec<(String, String)> = Vec::new();
+        let mut unset_secrets = Vec::new();
         for (i, s) in raw.secrets.unwrap_or_default().into_iter().enumerate() {
             let key = format!("secrets[{i}]");
-            let Some(value) = s.value else {
-                return Err(ctx.field(
-                    &key,
-                    format!(
-                        "secret {} has no value (exports omit secret values; use e.g. value: \"##{}##\")",
-                        s.name, s.name
-                    ),
-                ));
-            };
             if secrets.iter().any(|(k, _)| *k == s.name) {
                 return Err(ctx.field(&key, format!("secret {} is listed twice", s.name)));
             }
-            secrets.push((s.name, value));
+            // deploy-cli's exports list secrets by name only (Auth0 never shows a value), and
+            // it imports them so: the tenant keeps the value it has.
+            if s.value.is_none() {
+                unset_secrets.push(s.name.clone());
+            }
+            secrets.push((s.name, s.value.unwrap_or_default()));
         }
         let supported_triggers = raw.supported_triggers.unwrap_or_default();
         if supported_triggers.is_empty() {
@@ -359,8 +357,45 @@ impl ActionSpec {
             secrets,
             supported_triggers,
             deployed: raw.deployed.unwrap_or(false),
+            unset_secrets,
             extra: raw.extra,
         })
+    }
+}
+
+/// A permission a role grants: a scope of an API.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RolePermission {
+    pub permission_name: String,
+    pub resource_server_identifier: String,
+}
+
+/// A role (`roles` section): a name, a description and the API permissions it grants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleSpec {
+    pub name: String,
+    pub description: Option<String>,
+    pub permissions: Vec<RolePermission>,
+    /// Other keys as written.
+    pub body: Map<String, Value>,
+}
+
+impl RoleSpec {
+    pub(crate) fn from_entry(mut obj: Map<String, Value>, ctx: &Ctx<'_>) -> Result<Self> {
+        let name = take_name(&mut obj, ctx)?;
+        let description = match obj.remove("description") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(other) => {
+                return Err(ctx.field("description", format!("expected a string, found {}", describe(&other))));
+            }
+        };
+        let permissions = match obj.remove("permissions") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => ctx.deserialize_key("permissions", v)?,
+        };
+        obj.remove("id");
+        Ok(Self { name, description, permissions, body: obj })
     }
 }
 
@@ -375,72 +410,6 @@ pub struct TriggerBinding {
     pub extra: Map<String, Value>,
 }
 
-/// Error labelling for one entry of one section of one file.
-pub(crate) struct Ctx<'a> {
-    pub file: &'a str,
-    pub section: &'a str,
-    /// `"name"` in quotes, a position, or empty for single-object sections.
-    pub entry: String,
-}
-
-impl<'a> Ctx<'a> {
-    pub fn new(file: &'a str, section: &'a str, entry: String) -> Self {
-        Self { file, section, entry }
-    }
-
-    fn detached(section: &'a str, entry: String) -> Self {
-        Self { file: DETACHED_FILE, section, entry }
-    }
-
-    pub fn entry_error(&self, message: impl Into<String>) -> Error {
-        Error::Entry {
-            file: self.file.to_string(),
-            section: self.section.to_string(),
-            entry: self.entry.clone(),
-            message: message.into(),
-        }
-    }
-
-    pub fn field(&self, key: &str, message: impl Into<String>) -> Error {
-        Error::Field {
-            file: self.file.to_string(),
-            section: self.section.to_string(),
-            entry: self.entry.clone(),
-            key: key.to_string(),
-            message: message.into(),
-        }
-    }
-
-    /// Deserialize a whole entry, naming the offending key on error.
-    pub fn deserialize<T: DeserializeOwned>(&self, value: Value) -> Result<T> {
-        self.deserialize_key("", value)
-    }
-
-    /// Deserialize the value of `key`, naming `key` (and any path inside it) on error.
-    pub fn deserialize_key<T: DeserializeOwned>(&self, key: &str, value: Value) -> Result<T> {
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let inner = e.path().to_string();
-            let path = match (key, inner.as_str()) {
-                (k, ".") => k.to_string(),
-                ("", p) => p.to_string(),
-                (k, p) if p.starts_with('[') => format!("{k}{p}"),
-                (k, p) => format!("{k}.{p}"),
-            };
-            self.field(&path, e.into_inner().to_string())
-        })
-    }
-}
-
-/// Grants have no name: they are labelled by client and audience.
-pub(crate) fn grant_label(client: &str, audience: &str) -> String {
-    format!("{} -> {}", quote(client), quote(audience))
-}
-
-/// Entry labels quote names so `clients["User Management CMS"]` reads unambiguously.
-pub(crate) fn quote(name: &str) -> String {
-    Value::String(name.to_string()).to_string()
-}
-
 fn take_name(obj: &mut Map<String, Value>, ctx: &Ctx<'_>) -> Result<String> {
     take_opt_string(obj, "name", ctx)?.ok_or_else(|| ctx.entry_error("missing `name`"))
 }
@@ -453,17 +422,5 @@ fn take_opt_string(obj: &mut Map<String, Value>, key: &str, ctx: &Ctx<'_>) -> Re
         Some(Value::String(s)) if s.trim().is_empty() => Err(ctx.field(key, "must not be empty")),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(ctx.field(key, format!("expected a string, found {} (quote it in YAML)", describe(&other)))),
-    }
-}
-
-/// `integer 5`, `a list`, … for messages.
-pub(crate) fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("boolean {b}"),
-        Value::Number(n) => format!("number {n}"),
-        Value::String(s) => format!("string {}", quote(s)),
-        Value::Array(_) => "a list".into(),
-        Value::Object(_) => "a map".into(),
     }
 }

@@ -60,13 +60,42 @@ pub struct Rendered {
 const LEADING_KEYS: &[&str] =
     &["name", "client_id", "audience", "template", "identifier", "strategy", "script", "stage", "id"];
 
+/// Which of deploy-cli's formats a tenant is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// tenant.yaml and the files it references.
+    Yaml,
+    /// One JSON file per object (`directory`).
+    Directory,
+}
+
+/// A tenant ready to be laid out as YAML or as directory files: the sections as deploy-cli
+/// writes them, and the code files they reference.
+pub(crate) struct Parts {
+    pub top: Map<String, Value>,
+    pub files: Vec<(PathBuf, String)>,
+    pub secret_keywords: Vec<String>,
+    /// For [`Format::Directory`]: each database's folder, in `databases` order.
+    pub database_dirs: Vec<PathBuf>,
+}
+
+/// tenant.yaml and the files it references.
 pub fn render(file: &TenantFile, opts: &WriteOptions<'_>) -> Rendered {
+    let parts = render_parts(file, opts, Format::Yaml);
+    let mut yaml = String::from("# auth0-deploy-cli YAML, written by `gatehouse tenant export`.\n");
+    emit_map(&parts.top, 0, &mut yaml);
+    Rendered { yaml, files: parts.files, secret_keywords: parts.secret_keywords }
+}
+
+pub(crate) fn render_parts(file: &TenantFile, opts: &WriteOptions<'_>, format: Format) -> Parts {
     let restore = |mut v: Value| {
         if let Some(k) = opts.keywords {
+            restore_json(&mut v, k);
             restore_strings(&mut v, k);
         }
         v
     };
+    let mut database_dirs = Vec::new();
     let mut files: Vec<(PathBuf, String)> = Vec::new();
     let mut paths = UniquePaths::default();
     let mut secret_keywords: Vec<String> = Vec::new();
@@ -114,19 +143,29 @@ pub fn render(file: &TenantFile, opts: &WriteOptions<'_>) -> Rendered {
             secret_keywords.extend(mark_connection_secrets(&c.name, options));
         }
         // Scripts go to files after keyword restoring: code is written as it is.
-        if c.is_database()
+        let folder = if format == Format::Directory { "database-connections" } else { "databases" };
+        let dir = c.is_database().then(|| paths.claim(Path::new(folder), &sanitize(&c.name), ""));
+        if let Some(dir) = &dir
             && let Some(Value::Object(scripts)) = v.pointer_mut("/options/customScripts")
         {
-            let dir = paths.claim(Path::new("databases"), &sanitize(&c.name), "");
             for (script, code) in scripts.iter_mut() {
                 if let Some(text) =
                     c.body.get("options").and_then(|o| o.get("customScripts")).and_then(|s| s.get(script))
                 {
-                    let rel = paths.claim(&dir, &sanitize(script), ".js");
-                    *code = Value::String(format!("./{}", slash(&rel)));
+                    let rel = paths.claim(dir, &sanitize(script), ".js");
+                    // The directory format resolves scripts against the database's folder.
+                    let shown = if format == Format::Directory {
+                        Path::new(rel.file_name().unwrap_or_default())
+                    } else {
+                        rel.as_path()
+                    };
+                    *code = Value::String(format!("./{}", slash(shown)));
                     files.push((rel, text.as_str().unwrap_or_default().to_string()));
                 }
             }
+        }
+        if let Some(dir) = dir {
+            database_dirs.push(dir);
         }
         ordered(v)
     };
@@ -213,11 +252,24 @@ pub fn render(file: &TenantFile, opts: &WriteOptions<'_>) -> Rendered {
         top.insert("triggers".into(), Value::Object(triggers));
     }
 
-    let mut yaml = String::from("# auth0-deploy-cli YAML, written by `gatehouse tenant export`.\n");
-    emit_map(&top, 0, &mut yaml);
+    let roles: Vec<Value> = file
+        .roles
+        .iter()
+        .map(|r| {
+            let mut m = r.body.clone();
+            m.insert("name".into(), r.name.clone().into());
+            if let Some(d) = &r.description {
+                m.insert("description".into(), d.clone().into());
+            }
+            m.insert("permissions".into(), serde_json::to_value(&r.permissions).unwrap_or_default());
+            ordered(restore(Value::Object(m)))
+        })
+        .collect();
+    section(&mut top, "roles", roles);
+
     secret_keywords.sort();
     secret_keywords.dedup();
-    Rendered { yaml, files, secret_keywords }
+    Parts { top, files, secret_keywords, database_dirs }
 }
 
 /// Replaces a connection's secret options by keywords (see the module docs); returns their
@@ -260,14 +312,19 @@ fn is_single_marker(s: &str) -> bool {
 /// Relative paths handed out so far, compared case-insensitively (macOS and Windows file
 /// systems are), so no two entries share a file.
 #[derive(Default)]
-struct UniquePaths {
+pub(crate) struct UniquePaths {
     used: std::collections::HashSet<String>,
 }
 
 impl UniquePaths {
+    /// Marks `path` as taken.
+    pub fn reserve(&mut self, path: &Path) {
+        self.used.insert(slash(path).to_lowercase());
+    }
+
     /// `parent/stem{ext}`, or `parent/stem-2{ext}`, `-3`, … when that is taken; the chosen
     /// path is taken from then on.
-    fn claim(&mut self, parent: &Path, stem: &str, ext: &str) -> PathBuf {
+    pub fn claim(&mut self, parent: &Path, stem: &str, ext: &str) -> PathBuf {
         let mut n = 1;
         loop {
             let name = if n == 1 { format!("{stem}{ext}") } else { format!("{stem}-{n}{ext}") };
@@ -280,7 +337,8 @@ impl UniquePaths {
     }
 }
 
-/// Writes `tenant.yaml` and the referenced files under `dir` (created if missing).
+/// Writes `tenant.yaml` (unless the rendering has none: the directory format) and the
+/// other files under `dir` (created if missing).
 pub fn write_dir(dir: &Path, rendered: &Rendered) -> Result<()> {
     let write = |path: PathBuf, text: &str| -> Result<()> {
         if let Some(parent) = path.parent() {
@@ -288,7 +346,9 @@ pub fn write_dir(dir: &Path, rendered: &Rendered) -> Result<()> {
         }
         std::fs::write(&path, text).map_err(|source| Error::Write { path, source })
     };
-    write(dir.join("tenant.yaml"), &rendered.yaml)?;
+    if !rendered.yaml.is_empty() {
+        write(dir.join("tenant.yaml"), &rendered.yaml)?;
+    }
     for (rel, text) in &rendered.files {
         write(dir.join(rel), text)?;
     }
@@ -313,6 +373,26 @@ pub fn sanitize(name: &str) -> String {
 
 fn slash(p: &Path) -> String {
     p.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
+}
+
+/// A list or map equal to a JSON mapping's value becomes its `@@KEY@@` marker (written as a
+/// quoted string, which the import replaces together with its quotes).
+fn restore_json(v: &mut Value, keywords: &Keywords) {
+    let values = keywords.json_values();
+    fn walk(v: &mut Value, values: &[(String, Value)]) {
+        if let Some((k, _)) = values.iter().find(|(_, value)| value == v) {
+            *v = Value::String(format!("@@{k}@@"));
+            return;
+        }
+        match v {
+            Value::Array(items) => items.iter_mut().for_each(|i| walk(i, values)),
+            Value::Object(m) => m.values_mut().for_each(|i| walk(i, values)),
+            _ => {}
+        }
+    }
+    if !values.is_empty() {
+        walk(v, &values);
+    }
 }
 
 fn restore_strings(v: &mut Value, keywords: &Keywords) {
@@ -691,7 +771,8 @@ connections:
         )
         .unwrap();
         assert_eq!(parse_tenant(&plain.yaml, ".", &k).unwrap(), original);
-        assert!(parse_tenant(&plain.yaml, ".", &Keywords::new()).is_err());
+        let unresolved = parse_tenant(&plain.yaml, ".", &Keywords::new()).unwrap().unresolved_keywords;
+        assert!(!unresolved.is_empty(), "the secrets' keywords need values");
 
         // A secret a keyword value restores stays that keyword.
         let mine = Keywords::from_env_text("MY_GOOGLE_SECRET=upstream-secret-value\n", "mine.env").unwrap();

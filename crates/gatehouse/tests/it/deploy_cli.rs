@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use std::path::Path;
 
 /// The resource types of the guide's tenant that Gatehouse serves.
-const INCLUDED: &[&str] =
+pub const INCLUDED: &[&str] =
     &["tenant", "clients", "databases", "connections", "resourceServers", "clientGrants", "actions", "triggers"];
 
 /// An import spends 20–70 s compiling deploy-cli's JSON schema (ajv) on a busy two-core
@@ -46,7 +46,7 @@ fn config(idp: &Gatehouse, dir: &Path) -> std::path::PathBuf {
 }
 
 /// Runs `a0deploy` with `args`; fails the test with its output when it fails.
-async fn a0deploy(idp: &Gatehouse, args: &[&str]) -> String {
+pub async fn a0deploy(idp: &Gatehouse, args: &[&str]) -> String {
     let js = workspace().join("tests/js");
     let mut cmd = tokio::process::Command::new("node");
     cmd.arg(js.join("node_modules/auth0-deploy-cli/lib/index.js"))
@@ -65,7 +65,7 @@ async fn a0deploy(idp: &Gatehouse, args: &[&str]) -> String {
 }
 
 /// The tenant as the Management API shows it, ids and all, through the official SDK.
-async fn snapshot(idp: &Gatehouse) -> Value {
+pub async fn snapshot(idp: &Gatehouse) -> Value {
     let js = workspace().join("tests/js");
     let mut node = tokio::process::Command::new("node");
     node.arg(js.join("snapshot-tenant.mjs"))
@@ -76,7 +76,7 @@ async fn snapshot(idp: &Gatehouse) -> Value {
 
 /// A snapshot without what redeploying an unchanged action renews: timestamps, and the
 /// deployed version's id and number.
-fn stable(mut v: Value) -> Value {
+pub fn stable(mut v: Value) -> Value {
     match &mut v {
         Value::Object(m) => {
             for k in ["updated_at", "created_at", "built_at"] {

@@ -14,6 +14,7 @@ mod sdk_node;
 mod sdk_python;
 mod sdk_support;
 mod support;
+mod tenant_parity;
 mod tenant_remote;
 mod up;
 mod up_support;
