@@ -72,7 +72,7 @@ const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Idp {
     pub async fn new(config: Config, store: Arc<dyn Store>, mailer: Arc<dyn mail::Mailer>) -> Result<AppState> {
-        let cache = Arc::new(store::CachedStore::new(store, CACHE_TTL, &[post_login::USERINFO_CLAIMS]));
+        let cache = Arc::new(store::CachedStore::new(store, CACHE_TTL));
         let store: Arc<dyn Store> = cache.clone();
         let secrets = Arc::new(secrets::SecretBox::load_or_create(&config.secrets_key_path())?);
         let keys = keys::KeyRing::load(store.clone(), secrets.clone()).await?;

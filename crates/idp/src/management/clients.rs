@@ -298,18 +298,8 @@ pub fn merge_metadata(doc: &mut Map<String, Value>, key: &str, patch: Value) -> 
 
 async fn remove(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     caller.require(&["delete:clients"])?;
+    // With its grants, its place in connections and its refresh tokens, in one transaction.
     idp.store.delete_client(&id).await?;
-    for mut c in idp.store.connections().await? {
-        if c.enabled_for(&id) {
-            c.enabled_clients.retain(|x| *x != id);
-            idp.store.put_connection(&c).await?;
-        }
-    }
-    for g in idp.store.client_grants().await? {
-        if g.client_id == id {
-            idp.store.delete_client_grant(&g.id).await?;
-        }
-    }
     Ok(no_content())
 }
 

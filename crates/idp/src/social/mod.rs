@@ -27,22 +27,18 @@ use axum::response::{IntoResponse, Response};
 use id_token::{Expect, Refusal};
 use jwks::{Fetched, JwksCache};
 use provider::Provider;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use store::{AuthCode, CodeRedemption, Connection, StoredUser};
+use store::{Connection, FederatedIssuer, FederatedState, StateRedemption, StoredUser};
 
 /// Discovery documents are re-read after this long (providers move endpoints rarely).
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 /// Largest upstream response read (discovery, JWKS, token response).
 const MAX_UPSTREAM_BODY: usize = 1 << 20;
 const BINDING_COOKIE: &str = "gatehouse_upstream";
-/// Store documents (keyed by user id) recording which upstream issuer a federated user was
-/// created from. Kept out of the user document, which the Management API shows as it is.
-const ISSUER_KIND: &str = "federated_issuer";
 pub const CALLBACK_PATH: &str = "login/callback";
 
 /// Whether the login page offers this connection as a button.
@@ -62,15 +58,8 @@ pub struct Upstreams {
     jwks: JwksCache,
 }
 
-/// The upstream issuer a federated user belongs to (an [`ISSUER_KIND`] document).
-#[derive(Serialize, Deserialize)]
-struct IssuerRecord {
-    connection: String,
-    issuer: String,
-}
-
-/// What the idp remembers about one trip to the upstream, keyed by the upstream `state`.
-#[derive(Serialize, Deserialize)]
+/// What the idp remembers about one trip to the upstream (a `store::FederatedState`), keyed by
+/// the upstream `state`.
 struct Trip {
     tx: String,
     connection: String,
@@ -80,8 +69,8 @@ struct Trip {
     binding: String,
 }
 
-/// The store key of an upstream state. The prefix keeps these records apart from authorization
-/// codes sharing the table: a state presented as a code (or the reverse) matches nothing.
+/// The store key of an upstream state. (The prefix dates from when these records shared the
+/// authorization codes' table; kept so that states issued before the upgrade still redeem.)
 fn trip_key(state: &str) -> Vec<u8> {
     sha256(format!("gatehouse upstream state\0{state}").as_bytes())
 }
@@ -263,9 +252,13 @@ async fn begin(idp: &AppState, tx_id: &str, c: &Connection) -> Result<Response> 
         binding: b64url(&sha256(binding.as_bytes())),
     };
     idp.store
-        .put_code(&AuthCode {
-            code_sha256: trip_key(&state),
-            grant: serde_json::to_value(&trip).map_err(Error::internal)?,
+        .put_federated_state(&FederatedState {
+            state_sha256: trip_key(&state),
+            login_transaction: trip.tx.clone(),
+            connection: trip.connection.clone(),
+            nonce: trip.nonce.clone(),
+            code_verifier: trip.verifier.clone(),
+            binding_digest: trip.binding.clone(),
             expires_at: now + idp.config.login_ttl_secs * 1000,
         })
         .await?;
@@ -349,12 +342,18 @@ pub async fn callback(
 async fn redeem(idp: &AppState, headers: &HeaderMap, q: &HashMap<String, String>) -> Result<(Trip, AuthRequest)> {
     let bad = |m: &str| Error::page(StatusCode::BAD_REQUEST, "Invalid login response", m.to_string());
     let state = q.get("state").filter(|s| !s.is_empty()).ok_or_else(|| bad("The response has no state."))?;
-    let trip: Trip = match idp.store.redeem_code(&trip_key(state), now_ms()).await? {
-        CodeRedemption::Fresh(v) => serde_json::from_value(v).map_err(|_| bad("The response's state is invalid."))?,
-        CodeRedemption::Reused(_) => {
+    let trip = match idp.store.redeem_federated_state(&trip_key(state), now_ms()).await? {
+        StateRedemption::Fresh(s) => Trip {
+            tx: s.login_transaction,
+            connection: s.connection,
+            nonce: s.nonce,
+            verifier: s.code_verifier,
+            binding: s.binding_digest,
+        },
+        StateRedemption::Reused => {
             return Err(bad("This login response was already used. Go back to the application and try again."));
         }
-        CodeRedemption::Unknown => {
+        StateRedemption::Unknown => {
             return Err(bad("The response's state is unknown or expired. Go back to the application and try again."));
         }
     };
@@ -451,9 +450,8 @@ async fn provider_for(idp: &AppState, name: &str, req: &AuthRequest) -> Result<(
 /// Records that `user_id` comes from `issuer` (before the user is created, so no user of a
 /// federated connection exists without the record).
 async fn record_issuer(idp: &AppState, user_id: &str, c: &Connection, issuer: &str) -> Result<()> {
-    let record = IssuerRecord { connection: c.name.clone(), issuer: issuer.to_owned() };
-    let doc = serde_json::to_value(&record).map_err(Error::internal)?;
-    idp.store.put_document(ISSUER_KIND, user_id, &doc).await?;
+    let record = FederatedIssuer { user_id: user_id.to_owned(), connection: c.name.clone(), issuer: issuer.to_owned() };
+    idp.store.put_federated_issuer(&record).await?;
     Ok(())
 }
 
@@ -500,9 +498,7 @@ async fn link(
             existing.user.connection, c.name
         )));
     }
-    let recorded = idp.store.document(ISSUER_KIND, &user_id).await?;
-    // An unreadable record fails the login rather than being replaced.
-    match recorded.map(serde_json::from_value::<IssuerRecord>).transpose().map_err(Error::internal)? {
+    match idp.store.federated_issuer(&user_id).await? {
         Some(r) if p.issuers.contains(&r.issuer) => {}
         Some(r) => {
             tracing::warn!(
