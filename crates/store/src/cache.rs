@@ -239,8 +239,8 @@ impl Store for CachedStore {
         self.invalidate(Maps::clear_config);
         result
     }
-    async fn create_client(&self, client: &StoredClient) -> Result<()> {
-        let result = self.inner.create_client(client).await;
+    async fn create_client(&self, client: &StoredClient, enable_on_connections: bool) -> Result<()> {
+        let result = self.inner.create_client(client, enable_on_connections).await;
         self.invalidate(Maps::clear_config);
         result
     }

@@ -58,7 +58,9 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the document; `secret_sha256: None` keeps the stored digest.
     async fn put_client(&self, client: &StoredClient) -> Result<()>;
     /// Adds a client; fails with `Conflict` when its `client_id` is taken, never replacing it.
-    async fn create_client(&self, client: &StoredClient) -> Result<()>;
+    /// With `enable_on_connections`, the client joins every connection's `enabled_clients` in
+    /// the same transaction (Auth0's default for a new application).
+    async fn create_client(&self, client: &StoredClient, enable_on_connections: bool) -> Result<()>;
     /// Deletes a client and, in the same transaction, what names it: its client grants, its
     /// place in connections' `enabled_clients`, and its refresh tokens (revoked).
     async fn delete_client(&self, client_id: &str) -> Result<bool>;

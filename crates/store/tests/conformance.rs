@@ -151,6 +151,7 @@ conformance!(
     tenant_settings,
     client_crud,
     create_client_never_replaces_one,
+    a_new_client_joins_every_connection_in_its_transaction,
     put_client_keeps_digest,
     connection_crud,
     resource_server_crud,
@@ -377,11 +378,31 @@ mod cases {
 
     pub async fn create_client_never_replaces_one(store: &dyn Store) {
         let first = StoredClient { client: client("c1"), secret_sha256: Some(vec![1; 32]) };
-        store.create_client(&first).await.unwrap();
+        store.create_client(&first, false).await.unwrap();
         let mut second = StoredClient { client: client("c1"), secret_sha256: Some(vec![2; 32]) };
         second.client.name = "Impostor".into();
-        assert!(matches!(store.create_client(&second).await, Err(Error::Conflict(_))));
+        assert!(matches!(store.create_client(&second, false).await, Err(Error::Conflict(_))));
         assert_eq!(store.client("c1").await.unwrap(), Some(first), "the first client and its secret stay");
+    }
+
+    pub async fn a_new_client_joins_every_connection_in_its_transaction(store: &dyn Store) {
+        let db = Connection { enabled_clients: vec!["c0".into()], ..connection("con_1", "db") };
+        let social = Connection { enabled_clients: vec![], ..connection("con_2", "google-oauth2") };
+        store.put_connection(&db).await.unwrap();
+        store.put_connection(&social).await.unwrap();
+        store.create_client(&StoredClient { client: client("c1"), secret_sha256: None }, true).await.unwrap();
+        for c in store.connections().await.unwrap() {
+            assert!(c.enabled_for("c1"), "{}", c.name);
+        }
+        assert_eq!(store.connection("con_1").await.unwrap().unwrap().enabled_clients, vec!["c0", "c1"]);
+        // A taken id changes no connection.
+        let impostor = StoredClient { client: client("c0"), secret_sha256: None };
+        store.put_client(&impostor).await.unwrap();
+        store.put_connection(&social).await.unwrap();
+        assert!(matches!(store.create_client(&impostor, true).await, Err(Error::Conflict(_))));
+        assert_eq!(store.connection("con_2").await.unwrap(), Some(social));
+        store.create_client(&StoredClient { client: client("c2"), secret_sha256: None }, false).await.unwrap();
+        assert!(!store.connection("con_1").await.unwrap().unwrap().enabled_for("c2"));
     }
 
     pub async fn put_client_keeps_digest(store: &dyn Store) {

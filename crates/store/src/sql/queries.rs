@@ -61,20 +61,37 @@ impl Store for SqlStore {
         self.write(&format!("client {}", client.client.client_id), q).await
     }
 
-    async fn create_client(&self, client: &StoredClient) -> Result<()> {
+    async fn create_client(&self, client: &StoredClient, enable_on_connections: bool) -> Result<()> {
         let id = &client.client.client_id;
-        let q = query(
+        let what = format!("client {id}");
+        let mut tx = self.begin_write().await?;
+        let inserted = query(
             "INSERT INTO clients (client_id, name, secret_sha256, data) VALUES ($1, $2, $3, $4)
              ON CONFLICT (client_id) DO NOTHING",
         )
         .bind(id)
         .bind(&client.client.name)
         .bind(client.secret_sha256.as_deref())
-        .bind(to_json(&client.client)?);
-        match self.exec(&format!("client {id}"), q).await? {
-            0 => Err(Error::Conflict(format!("client {id}"))),
-            _ => Ok(()),
+        .bind(to_json(&client.client)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db(&what))?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await.map_err(db(&what))?;
+            return Err(Error::Conflict(what));
         }
+        if enable_on_connections {
+            self.change_connections(&mut tx, |c| {
+                let enable = !c.enabled_for(id);
+                if enable {
+                    c.enabled_clients.push(id.clone());
+                }
+                enable
+            })
+            .await?;
+        }
+        tx.commit().await.map_err(db(&what))
     }
 
     async fn delete_client(&self, client_id: &str) -> Result<bool> {
@@ -96,27 +113,12 @@ impl Store for SqlStore {
         ] {
             query(sql).bind(client_id).execute(&mut *tx).await.map_err(db(&what))?;
         }
-        // `enabled_clients` lives inside the connection documents: read them under the write
-        // lock (SQLite) or row locks (PostgreSQL), so a concurrent PATCH is not lost.
-        let lock = match self.dialect {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE",
-        };
-        let select = format!("SELECT data FROM connections ORDER BY id{lock}");
-        let rows = query(&select).fetch_all(&mut *tx).await.map_err(db("connection"))?;
-        for row in &rows {
-            let mut connection: Connection = data(row, "connection")?;
-            if !connection.enabled_for(client_id) {
-                continue;
-            }
-            connection.enabled_clients.retain(|c| c != client_id);
-            query("UPDATE connections SET data = $2 WHERE id = $1")
-                .bind(&connection.id)
-                .bind(to_json(&connection)?)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("connection"))?;
-        }
+        self.change_connections(&mut tx, |c| {
+            let enabled = c.enabled_for(client_id);
+            c.enabled_clients.retain(|x| x != client_id);
+            enabled
+        })
+        .await?;
         tx.commit().await.map_err(db(&what))?;
         Ok(true)
     }
@@ -822,6 +824,35 @@ impl Store for SqlStore {
 }
 
 impl SqlStore {
+    /// Rewrites, inside `tx`, each connection `change` says it changed. `enabled_clients` lives
+    /// inside the connection documents, so they are read under the write lock (SQLite) or row
+    /// locks (PostgreSQL): a concurrent PATCH of a connection is not lost.
+    async fn change_connections(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        mut change: impl FnMut(&mut Connection) -> bool,
+    ) -> Result<()> {
+        let lock = match self.dialect {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        let select = format!("SELECT data FROM connections ORDER BY id{lock}");
+        let rows = query(&select).fetch_all(&mut **tx).await.map_err(db("connection"))?;
+        for row in &rows {
+            let mut connection: Connection = data(row, "connection")?;
+            if !change(&mut connection) {
+                continue;
+            }
+            query("UPDATE connections SET data = $2 WHERE id = $1")
+                .bind(&connection.id)
+                .bind(to_json(&connection)?)
+                .execute(&mut **tx)
+                .await
+                .map_err(db("connection"))?;
+        }
+        Ok(())
+    }
+
     /// A user-search statement. On PostgreSQL it goes out unnamed (not kept in the
     /// connection's statement cache), so the server plans it with the values bound each time,
     /// as it plans a statement with the values written in. A cached statement would get, after
