@@ -7,7 +7,6 @@
 //! `BENCH_SECS` sets each timed run (default 4 s).
 
 use idp::{Config, Idp, Listener};
-use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,7 +69,7 @@ async fn run(cost: u32, with_action: bool, secs: f64) -> Run {
     let users = tenant::load_users(example_dir().join("users.json"), &kw).expect("users.json");
     idp::provision::import_users(&idp, "dev-users", &users).await.expect("import users");
     if !with_action {
-        idp.store.put_document("trigger_bindings", "post-login", &json!({"bindings": []})).await.expect("unbind");
+        idp.store.put_trigger_bindings("post-login", &[]).await.expect("unbind");
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(idp::serve(idp.router(), listener, Listener::Plain, idp::Limits::default(), async move {

@@ -82,7 +82,7 @@ impl Idp {
         mailer: Arc<dyn mail::Mailer>,
         clock: Arc<dyn Clock>,
     ) -> Result<AppState> {
-        let cache = Arc::new(store::CachedStore::new(store, CACHE_TTL, &[actions::post_login::USERINFO_CLAIMS]));
+        let cache = Arc::new(store::CachedStore::new(store, CACHE_TTL));
         let store: Arc<dyn Store> = cache.clone();
         let secrets = Arc::new(secrets::SecretBox::load_or_create(&config.secrets_key_path())?);
         let keys = tokens::keys::KeyRing::load(store.clone(), secrets.clone()).await?;

@@ -1,7 +1,7 @@
 //! [`CachedStore`]: a [`Store`] that also answers the hot read-only paths (`/oauth/token`,
 //! `/userinfo`) from memory: the tenant's configuration (settings, clients, APIs, client grants)
-//! users with their small per-login documents, and the revoked grants, which otherwise cost a
-//! database round trip each on every request.
+//! users with the Action claims of their latest logins, and the revoked grants, which otherwise
+//! cost a database round trip each on every request.
 //!
 //! Cached reads are opt-in (`cached_*`): the [`Store`] methods always read the database, so a
 //! read-modify-write (a Management API PATCH) never starts from a stale copy. Every write goes
@@ -15,7 +15,6 @@ use crate::model::*;
 use crate::search::{UserPage, UserSearch};
 use crate::{Result, Store};
 use async_trait::async_trait;
-use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,15 +23,13 @@ use std::time::{Duration, Instant};
 
 /// Past this many entries a map starts over. Clients, APIs and grants are looked up by what a
 /// caller sends, so only the ones that exist are kept: made-up ids neither grow the maps nor
-/// push the real entries out. Users and documents are looked up by the claims of a token this
-/// idp signed, so their misses are kept too (most users have no `/userinfo` claims document).
+/// push the real entries out. Users and `/userinfo` claims are looked up by the claims of a
+/// token this idp signed, so their misses are kept too (most users have no Action claims).
 const MAX_ENTRIES: usize = 4096;
 
 pub struct CachedStore {
     inner: Arc<dyn Store>,
     ttl: Duration,
-    /// Document kinds worth caching (small, read per request).
-    document_kinds: Vec<String>,
     /// Bumped, under the `maps` write lock, by every invalidation.
     epoch: AtomicU64,
     maps: RwLock<Maps>,
@@ -47,8 +44,7 @@ struct Maps {
     grants: HashMap<String, HashMap<String, Read<ClientGrant>>>,
     // (The three above only ever hold `Some`; the `Option` keeps one fill path for all maps.)
     users: HashMap<String, Read<StoredUser>>,
-    /// By kind, then id.
-    documents: HashMap<String, HashMap<String, Read<Value>>>,
+    userinfo_claims: HashMap<String, Read<UserinfoClaims>>,
     /// Every grant revoked and not yet expired, read whole: one query a second per node
     /// whatever the number of tokens checked against it.
     revoked_grants: Option<Entry<Arc<HashSet<String>>>>,
@@ -72,15 +68,8 @@ struct Entry<T> {
 type Read<T> = Entry<Option<Arc<T>>>;
 
 impl CachedStore {
-    /// `document_kinds`: the kinds of [`Store::document`] that [`Self::cached_document`] may keep.
-    pub fn new(inner: Arc<dyn Store>, ttl: Duration, document_kinds: &[&str]) -> Self {
-        CachedStore {
-            inner,
-            ttl,
-            document_kinds: document_kinds.iter().map(|k| k.to_string()).collect(),
-            epoch: AtomicU64::new(0),
-            maps: RwLock::default(),
-        }
+    pub fn new(inner: Arc<dyn Store>, ttl: Duration) -> Self {
+        CachedStore { inner, ttl, epoch: AtomicU64::new(0), maps: RwLock::default() }
     }
 
     pub async fn cached_tenant_settings(&self) -> Result<Arc<TenantSettings>> {
@@ -157,22 +146,21 @@ impl CachedStore {
         Ok(set)
     }
 
-    /// Like [`Store::document`]; kept only for the kinds named at construction.
-    pub async fn cached_document(&self, kind: &str, id: &str) -> Result<Option<Arc<Value>>> {
-        if !self.caches_kind(kind) {
-            return Ok(self.inner.document(kind, id).await?.map(Arc::new));
-        }
-        if let Some(d) = self.fresh(|m| m.documents.get(kind)?.get(id)) {
-            return Ok(d);
+    /// Like [`Store::userinfo_claims`].
+    pub async fn cached_userinfo_claims(&self, key: &str) -> Result<Option<Arc<UserinfoClaims>>> {
+        if let Some(c) = self.fresh(|m| m.userinfo_claims.get(key)) {
+            return Ok(c);
         }
         let epoch = self.epoch();
-        let doc = self.inner.document(kind, id).await?.map(Arc::new);
-        self.fill_map(epoch, |m| m.documents.entry(kind.to_owned()).or_default(), id.to_owned(), doc.clone());
-        Ok(doc)
+        let claims = self.inner.userinfo_claims(key).await?.map(Arc::new);
+        self.fill_map(epoch, |m| &mut m.userinfo_claims, key.to_owned(), claims.clone());
+        Ok(claims)
     }
 
-    fn caches_kind(&self, kind: &str) -> bool {
-        self.document_kinds.iter().any(|k| k == kind)
+    fn forget_userinfo_claims(&self, key: &str) {
+        self.invalidate(|m| {
+            m.userinfo_claims.remove(key);
+        });
     }
 
     fn epoch(&self) -> u64 {
@@ -251,8 +239,8 @@ impl Store for CachedStore {
         self.invalidate(Maps::clear_config);
         result
     }
-    async fn create_client(&self, client: &StoredClient) -> Result<()> {
-        let result = self.inner.create_client(client).await;
+    async fn create_client(&self, client: &StoredClient, enable_on_connections: bool) -> Result<()> {
+        let result = self.inner.create_client(client, enable_on_connections).await;
         self.invalidate(Maps::clear_config);
         result
     }
@@ -437,32 +425,86 @@ impl Store for CachedStore {
         self.forget_user(&user.user.user_id);
         result
     }
-    async fn put_document(&self, kind: &str, id: &str, doc: &Value) -> Result<()> {
-        let result = self.inner.put_document(kind, id, doc).await;
-        if self.caches_kind(kind) {
-            self.invalidate(|m| {
-                if let Some(of_kind) = m.documents.get_mut(kind) {
-                    of_kind.remove(id);
-                }
-            });
-        }
+    async fn action(&self, id: &str) -> Result<Option<StoredAction>> {
+        self.inner.action(id).await
+    }
+    async fn actions(&self) -> Result<Vec<StoredAction>> {
+        self.inner.actions().await
+    }
+    async fn put_action(&self, action: &StoredAction) -> Result<()> {
+        self.inner.put_action(action).await
+    }
+    async fn action_version(&self, id: &str) -> Result<Option<StoredActionVersion>> {
+        self.inner.action_version(id).await
+    }
+    async fn action_versions(&self, action_id: &str) -> Result<Vec<StoredActionVersion>> {
+        self.inner.action_versions(action_id).await
+    }
+    async fn deploy_action(&self, action: &StoredAction, version: &StoredActionVersion, keep: usize) -> Result<()> {
+        self.inner.deploy_action(action, version, keep).await
+    }
+    async fn delete_action(&self, id: &str) -> Result<bool> {
+        self.inner.delete_action(id).await
+    }
+    async fn trigger_bindings(&self, trigger: &str) -> Result<Vec<TriggerBinding>> {
+        self.inner.trigger_bindings(trigger).await
+    }
+    async fn put_trigger_bindings(&self, trigger: &str, bindings: &[TriggerBinding]) -> Result<()> {
+        self.inner.put_trigger_bindings(trigger, bindings).await
+    }
+    async fn action_triggers(&self, action_id: &str) -> Result<Vec<String>> {
+        self.inner.action_triggers(action_id).await
+    }
+    async fn create_import_job(&self, job: &ImportJob, users_file: &str) -> Result<()> {
+        self.inner.create_import_job(job, users_file).await
+    }
+    async fn import_job(&self, id: &str) -> Result<Option<ImportJob>> {
+        self.inner.import_job(id).await
+    }
+    async fn import_jobs(&self) -> Result<Vec<ImportJob>> {
+        self.inner.import_jobs().await
+    }
+    async fn import_job_file(&self, id: &str) -> Result<Option<String>> {
+        self.inner.import_job_file(id).await
+    }
+    async fn import_job_errors(&self, id: &str) -> Result<Vec<ImportRowError>> {
+        self.inner.import_job_errors(id).await
+    }
+    async fn save_import_job(&self, job: &ImportJob, errors: Option<&[ImportRowError]>) -> Result<bool> {
+        self.inner.save_import_job(job, errors).await
+    }
+    async fn claim_import_job(&self, job: &ImportJob, seen_heartbeat: Millis) -> Result<bool> {
+        self.inner.claim_import_job(job, seen_heartbeat).await
+    }
+    async fn delete_import_job(&self, id: &str) -> Result<bool> {
+        self.inner.delete_import_job(id).await
+    }
+    async fn put_federated_state(&self, state: &FederatedState) -> Result<()> {
+        self.inner.put_federated_state(state).await
+    }
+    async fn redeem_federated_state(&self, state_sha256: &[u8], now: Millis) -> Result<StateRedemption> {
+        self.inner.redeem_federated_state(state_sha256, now).await
+    }
+    async fn federated_issuer(&self, user_id: &str) -> Result<Option<FederatedIssuer>> {
+        self.inner.federated_issuer(user_id).await
+    }
+    async fn put_federated_issuer(&self, issuer: &FederatedIssuer) -> Result<()> {
+        self.inner.put_federated_issuer(issuer).await
+    }
+    async fn delete_federated_issuer(&self, user_id: &str) -> Result<bool> {
+        self.inner.delete_federated_issuer(user_id).await
+    }
+    async fn userinfo_claims(&self, key: &str) -> Result<Option<UserinfoClaims>> {
+        self.inner.userinfo_claims(key).await
+    }
+    async fn put_userinfo_claims(&self, key: &str, claims: &UserinfoClaims) -> Result<()> {
+        let result = self.inner.put_userinfo_claims(key, claims).await;
+        self.forget_userinfo_claims(key);
         result
     }
-    async fn document(&self, kind: &str, id: &str) -> Result<Option<Value>> {
-        self.inner.document(kind, id).await
-    }
-    async fn documents(&self, kind: &str) -> Result<Vec<Value>> {
-        self.inner.documents(kind).await
-    }
-    async fn delete_document(&self, kind: &str, id: &str) -> Result<bool> {
-        let result = self.inner.delete_document(kind, id).await;
-        if self.caches_kind(kind) {
-            self.invalidate(|m| {
-                if let Some(of_kind) = m.documents.get_mut(kind) {
-                    of_kind.remove(id);
-                }
-            });
-        }
+    async fn delete_userinfo_claims(&self, key: &str) -> Result<bool> {
+        let result = self.inner.delete_userinfo_claims(key).await;
+        self.forget_userinfo_claims(key);
         result
     }
     async fn purge_expired(&self, now: Millis) -> Result<u64> {
@@ -488,7 +530,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("gatehouse-cache-{tag}-{}.db", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let url = format!("sqlite://{}", path.display());
-        let node = |store: SqlStore| CachedStore::new(Arc::new(store), TTL, &["claims"]);
+        let node = |store: SqlStore| CachedStore::new(Arc::new(store), TTL);
         let a = node(SqlStore::connect(&url).await.unwrap());
         let b = node(SqlStore::connect(&url).await.unwrap());
         (a, b, path)
@@ -539,7 +581,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn user_and_document_writes_drop_their_entries() {
+    async fn user_and_userinfo_claims_writes_drop_their_entries() {
         let (a, _b, path) = two_nodes("users").await;
         let user: User = serde_json::from_value(json!({
             "user_id": "auth0|1", "connection": "db", "email": "a@example.test",
@@ -554,11 +596,12 @@ mod tests {
         a.update_user(&stored).await.unwrap();
         assert!(a.cached_user("auth0|1").await.unwrap().unwrap().user.blocked);
 
-        assert!(a.cached_document("claims", "k").await.unwrap().is_none());
-        a.put_document("claims", "k", &json!({ "x": 1 })).await.unwrap();
-        assert_eq!(a.cached_document("claims", "k").await.unwrap(), Some(Arc::new(json!({ "x": 1 }))));
-        assert!(a.delete_document("claims", "k").await.unwrap());
-        assert!(a.cached_document("claims", "k").await.unwrap().is_none());
+        assert!(a.cached_userinfo_claims("k").await.unwrap().is_none());
+        let claims = UserinfoClaims { claims: json!({ "x": 1 }).as_object().unwrap().clone(), updated_at: 5 };
+        a.put_userinfo_claims("k", &claims).await.unwrap();
+        assert_eq!(a.cached_userinfo_claims("k").await.unwrap(), Some(Arc::new(claims)));
+        assert!(a.delete_userinfo_claims("k").await.unwrap());
+        assert!(a.cached_userinfo_claims("k").await.unwrap().is_none());
         let _ = std::fs::remove_file(path);
     }
 

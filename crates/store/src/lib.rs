@@ -58,7 +58,11 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the document; `secret_sha256: None` keeps the stored digest.
     async fn put_client(&self, client: &StoredClient) -> Result<()>;
     /// Adds a client; fails with `Conflict` when its `client_id` is taken, never replacing it.
-    async fn create_client(&self, client: &StoredClient) -> Result<()>;
+    /// With `enable_on_connections`, the client joins every connection's `enabled_clients` in
+    /// the same transaction (Auth0's default for a new application).
+    async fn create_client(&self, client: &StoredClient, enable_on_connections: bool) -> Result<()>;
+    /// Deletes a client and, in the same transaction, what names it: its client grants, its
+    /// place in connections' `enabled_clients`, and its refresh tokens (revoked).
     async fn delete_client(&self, client_id: &str) -> Result<bool>;
 
     // --- connections (names are unique)
@@ -77,6 +81,7 @@ pub trait Store: Send + Sync + 'static {
     async fn resource_server_by_identifier(&self, identifier: &str) -> Result<Option<ResourceServer>>;
     async fn resource_servers(&self) -> Result<Vec<ResourceServer>>;
     async fn put_resource_server(&self, rs: &ResourceServer) -> Result<()>;
+    /// Deletes an API and, in the same transaction, the client grants for its audience.
     async fn delete_resource_server(&self, id: &str) -> Result<bool>;
 
     // --- client grants ((client_id, audience) is unique)
@@ -95,7 +100,8 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the document and hash; `NotFound` when absent, `Conflict` on a taken email.
     async fn update_user(&self, user: &StoredUser) -> Result<()>;
     /// Removes the user and, in the same transaction, ends what it held (reset tickets, SSO
-    /// sessions, refresh tokens), so a user created again under the same id starts with none.
+    /// sessions, refresh tokens, its federated issuer), so a user created again under the same
+    /// id starts with none.
     async fn delete_user(&self, user_id: &str) -> Result<bool>;
     /// Counts a successful login (logins_count, last_login, last_ip) in one statement.
     async fn record_login(&self, user_id: &str, at: Millis, ip: &str) -> Result<()>;
@@ -173,13 +179,68 @@ pub trait Store: Send + Sync + 'static {
     /// revoked and their brute-force counters cleared. Either all of it happens or none.
     async fn change_password(&self, user: &StoredUser) -> Result<()>;
 
-    // --- opaque documents for later features (actions, bindings, jobs)
-    async fn put_document(&self, kind: &str, id: &str, doc: &serde_json::Value) -> Result<()>;
-    async fn document(&self, kind: &str, id: &str) -> Result<Option<serde_json::Value>>;
-    async fn documents(&self, kind: &str) -> Result<Vec<serde_json::Value>>;
-    async fn delete_document(&self, kind: &str, id: &str) -> Result<bool>;
+    // --- actions (drafts), their deployed versions and trigger bindings
+    async fn action(&self, id: &str) -> Result<Option<StoredAction>>;
+    /// Every draft, oldest first (by `created_at`, then id).
+    async fn actions(&self) -> Result<Vec<StoredAction>>;
+    /// Writes a draft and its sealed secrets in one statement.
+    async fn put_action(&self, action: &StoredAction) -> Result<()>;
+    async fn action_version(&self, id: &str) -> Result<Option<StoredActionVersion>>;
+    /// The versions of an action, newest first.
+    async fn action_versions(&self, action_id: &str) -> Result<Vec<StoredActionVersion>>;
+    /// Deploys, in one transaction: replaces the draft (which points at the new version),
+    /// adds the version, and deletes the oldest versions beyond the newest `keep` (never the
+    /// one in force). `NotFound` when the action is gone; `Conflict` when its version number is
+    /// taken (another deploy of the same draft won). Nothing is written unless all of it is.
+    async fn deploy_action(&self, action: &StoredAction, version: &StoredActionVersion, keep: usize) -> Result<()>;
+    /// Deletes an action with its versions and its bindings to every trigger, in one
+    /// transaction; `false` when there was no such action.
+    async fn delete_action(&self, id: &str) -> Result<bool>;
+    /// A trigger's bindings in execution order.
+    async fn trigger_bindings(&self, trigger: &str) -> Result<Vec<TriggerBinding>>;
+    /// Replaces a trigger's bindings, all or none: `NotFound` (and the old list kept) when one
+    /// names an action that does not exist.
+    async fn put_trigger_bindings(&self, trigger: &str, bindings: &[TriggerBinding]) -> Result<()>;
+    /// The triggers an action is bound to, by name.
+    async fn action_triggers(&self, action_id: &str) -> Result<Vec<String>>;
 
-    /// Deletes expired transactions, codes, sessions, refresh tokens, reset tickets, rate
-    /// windows and grant revocations; returns rows removed.
+    // --- users-import jobs
+    /// Stores a new job with its users file; `Conflict` when the id is taken.
+    async fn create_import_job(&self, job: &ImportJob, users_file: &str) -> Result<()>;
+    async fn import_job(&self, id: &str) -> Result<Option<ImportJob>>;
+    /// Every job, oldest first.
+    async fn import_jobs(&self) -> Result<Vec<ImportJob>>;
+    /// The uploaded file of a job that has not ended (it may hold passwords: it goes with the
+    /// job's end).
+    async fn import_job_file(&self, id: &str) -> Result<Option<String>>;
+    async fn import_job_errors(&self, id: &str) -> Result<Vec<ImportRowError>>;
+    /// Saves a job's progress and, with `errors`, replaces its row errors in the same
+    /// transaction; a job that has [ended](JobStatus::ended) loses its users file in it too.
+    /// `false` (nothing written) when the job is gone.
+    async fn save_import_job(&self, job: &ImportJob, errors: Option<&[ImportRowError]>) -> Result<bool>;
+    /// Replaces the job only while its heartbeat is still `seen_heartbeat`: of the nodes that
+    /// found it cut off at once, exactly one takes it over (`true`).
+    async fn claim_import_job(&self, job: &ImportJob, seen_heartbeat: Millis) -> Result<bool>;
+    /// Deletes a job with its file and errors.
+    async fn delete_import_job(&self, id: &str) -> Result<bool>;
+
+    // --- federated login: the state of each trip upstream, and the issuer of each user
+    /// Stores the state of a trip upstream; `Conflict` when its digest is taken.
+    async fn put_federated_state(&self, state: &FederatedState) -> Result<()>;
+    /// Consumes a state atomically: the first caller gets `Fresh`, every later one `Reused`;
+    /// an expired or unknown state is `Unknown`.
+    async fn redeem_federated_state(&self, state_sha256: &[u8], now: Millis) -> Result<StateRedemption>;
+    async fn federated_issuer(&self, user_id: &str) -> Result<Option<FederatedIssuer>>;
+    async fn put_federated_issuer(&self, issuer: &FederatedIssuer) -> Result<()>;
+    /// Forgets a user's issuer: its next federated login records the issuer it comes from.
+    async fn delete_federated_issuer(&self, user_id: &str) -> Result<bool>;
+
+    // --- the Action claims /userinfo returns, by a key the idp derives from (client, user)
+    async fn userinfo_claims(&self, key: &str) -> Result<Option<UserinfoClaims>>;
+    async fn put_userinfo_claims(&self, key: &str, claims: &UserinfoClaims) -> Result<()>;
+    async fn delete_userinfo_claims(&self, key: &str) -> Result<bool>;
+
+    /// Deletes expired transactions, codes, federated states, sessions, refresh tokens, reset
+    /// tickets, rate windows and grant revocations; returns rows removed.
     async fn purge_expired(&self, now: Millis) -> Result<u64>;
 }

@@ -430,3 +430,230 @@ pub struct PasswordTicket {
     pub user_id: String,
     pub expires_at: Millis,
 }
+
+// --- Actions: drafts, deployed versions and trigger bindings, in Auth0's field names.
+
+/// A trigger an action supports (`post-login` / `v3`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerRef {
+    pub id: String,
+    #[serde(default)]
+    pub version: String,
+}
+
+/// A secret's name and when its value last changed; the sealed value is kept next to the
+/// record ([`SealedSecrets`]), never in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretName {
+    pub name: String,
+    #[serde(default)]
+    pub updated_at: String,
+}
+
+/// An action's draft. Instants are ISO strings, as the Management API shows them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub id: String,
+    pub name: String,
+    pub supported_triggers: Vec<TriggerRef>,
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub dependencies: Vec<Value>,
+    #[serde(default)]
+    pub runtime: String,
+    #[serde(default)]
+    pub secrets: Vec<SecretName>,
+    /// `built` or `failed` (empty in records an older build wrote).
+    #[serde(default)]
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_error: Option<String>,
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default)]
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built_at: Option<String>,
+    /// The id of the version in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_version: Option<String>,
+    /// Number of the latest version.
+    #[serde(default)]
+    pub versions: u64,
+}
+
+/// An immutable deployed snapshot of a draft.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionVersion {
+    pub id: String,
+    pub action_id: String,
+    pub number: u64,
+    pub code: String,
+    #[serde(default)]
+    pub dependencies: Vec<Value>,
+    #[serde(default)]
+    pub runtime: String,
+    #[serde(default)]
+    pub supported_triggers: Vec<TriggerRef>,
+    #[serde(default)]
+    pub secrets: Vec<SecretName>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built_at: Option<String>,
+}
+
+/// Secret values by name, each sealed by the idp (the store never sees them in clear).
+pub type SealedSecrets = std::collections::BTreeMap<String, String>;
+
+/// A draft as stored: the record plus its sealed secret values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAction {
+    pub action: Action,
+    pub secrets: SealedSecrets,
+}
+
+/// A version as stored: the record plus the sealed secret values it was deployed with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredActionVersion {
+    pub version: ActionVersion,
+    pub secrets: SealedSecrets,
+}
+
+/// One action bound to a trigger; a trigger's bindings run in their stored order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerBinding {
+    pub id: String,
+    pub action_id: String,
+    pub display_name: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+// --- Users-import jobs
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Processing => "processing",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+        }
+    }
+
+    /// Completed or failed: nothing more will run.
+    pub fn ended(self) -> bool {
+        matches!(self, JobStatus::Completed | JobStatus::Failed)
+    }
+}
+
+/// What a users-import job did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportSummary {
+    pub inserted: u64,
+    pub updated: u64,
+    pub failed: u64,
+    pub total: u64,
+}
+
+/// A users-import job: what the Management API shows, and the state a node needs to run it,
+/// resume it after a crash, or tell that another node is running it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportJob {
+    /// `job_` + 16 alphanumerics.
+    pub id: String,
+    pub connection_id: String,
+    /// The connection's name.
+    pub connection: String,
+    pub status: JobStatus,
+    pub created_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub upsert: bool,
+    pub send_completion_email: bool,
+    /// Last sign of life of the node running it; a stale heartbeat means it was cut off.
+    pub heartbeat: Millis,
+    /// Runs started, the first included.
+    pub attempts: u64,
+    /// Rows before this index are done (checkpointed).
+    #[serde(default)]
+    pub next_row: u64,
+    /// Counts at the last checkpoint; `None` until the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<ImportSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentage_done: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_left_seconds: Option<u64>,
+    /// Why a failed job failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_details: Option<String>,
+}
+
+/// One rejected row of an import: the row as written (less any password) and Auth0's error
+/// objects for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportRowError {
+    /// The row's index in the file.
+    pub index: u64,
+    pub user: Value,
+    pub errors: Vec<Value>,
+}
+
+// --- Federated login
+
+/// The idp's half of one trip to an upstream identity provider, stored by the SHA-256 digest
+/// of the `state` sent upstream and redeemed once by the callback, on any node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederatedState {
+    pub state_sha256: Vec<u8>,
+    /// The login transaction the trip belongs to.
+    pub login_transaction: String,
+    /// The connection's name.
+    pub connection: String,
+    pub nonce: String,
+    /// The PKCE code verifier.
+    pub code_verifier: String,
+    /// Digest of the browser-binding cookie, as the idp encodes it.
+    pub binding_digest: String,
+    pub expires_at: Millis,
+}
+
+/// The result of presenting an upstream state: it is consumed exactly once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateRedemption {
+    Fresh(FederatedState),
+    /// Presented again (a replayed callback).
+    Reused,
+    /// Never issued, or expired.
+    Unknown,
+}
+
+/// The upstream issuer a federated user was created from (kept out of the user document,
+/// which the Management API shows as it is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederatedIssuer {
+    pub user_id: String,
+    /// The connection's name.
+    pub connection: String,
+    pub issuer: String,
+}
+
+/// The ID-token custom claims the latest login of a user at a client got from Actions, for
+/// `/userinfo`. Kept under a key the idp derives from the pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserinfoClaims {
+    pub claims: Map<String, Value>,
+    pub updated_at: Millis,
+}

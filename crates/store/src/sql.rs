@@ -7,8 +7,10 @@
 //! ([`search`]). Documents are JSON text, instants are `BIGINT` milliseconds, digests are
 //! binary.
 
+mod legacy;
 mod migrate;
 mod queries;
+mod records;
 mod search;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -213,11 +215,13 @@ fn postgres_pool(schema: Option<&str>) -> AnyPoolOptions {
     })
 }
 
-/// Maps a driver error: a unique violation means `what` is taken; anything else is the
-/// backend's problem.
+/// Maps a driver error: a unique violation means `what` is taken, a foreign-key violation that
+/// what `what` names is missing; anything else is the backend's problem.
 fn db(what: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {
     move |e| match e {
         sqlx::Error::Database(d) if d.is_unique_violation() => Error::Conflict(what.to_owned()),
+        // Only a record naming another (a version or binding its action) has a foreign key.
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => Error::NotFound(what.to_owned()),
         e => Error::Backend(Box::new(e)),
     }
 }

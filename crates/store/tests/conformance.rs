@@ -151,6 +151,7 @@ conformance!(
     tenant_settings,
     client_crud,
     create_client_never_replaces_one,
+    a_new_client_joins_every_connection_in_its_transaction,
     put_client_keeps_digest,
     connection_crud,
     resource_server_crud,
@@ -176,7 +177,18 @@ conformance!(
     rate_limit_windows,
     password_tickets,
     change_password_ends_what_the_old_one_opened,
-    documents_crud,
+    deleting_a_client_takes_what_names_it,
+    deleting_an_api_takes_its_client_grants,
+    action_crud,
+    action_deploy_is_one_transaction,
+    action_delete_takes_versions_and_bindings,
+    trigger_bindings_are_replaced_all_or_none,
+    import_jobs,
+    import_job_claim_concurrent,
+    federated_state_redemption,
+    federated_state_redemption_concurrent,
+    federated_issuers,
+    userinfo_claims,
     purge_expired,
     search_metadata,
     search_root_fields,
@@ -366,11 +378,31 @@ mod cases {
 
     pub async fn create_client_never_replaces_one(store: &dyn Store) {
         let first = StoredClient { client: client("c1"), secret_sha256: Some(vec![1; 32]) };
-        store.create_client(&first).await.unwrap();
+        store.create_client(&first, false).await.unwrap();
         let mut second = StoredClient { client: client("c1"), secret_sha256: Some(vec![2; 32]) };
         second.client.name = "Impostor".into();
-        assert!(matches!(store.create_client(&second).await, Err(Error::Conflict(_))));
+        assert!(matches!(store.create_client(&second, false).await, Err(Error::Conflict(_))));
         assert_eq!(store.client("c1").await.unwrap(), Some(first), "the first client and its secret stay");
+    }
+
+    pub async fn a_new_client_joins_every_connection_in_its_transaction(store: &dyn Store) {
+        let db = Connection { enabled_clients: vec!["c0".into()], ..connection("con_1", "db") };
+        let social = Connection { enabled_clients: vec![], ..connection("con_2", "google-oauth2") };
+        store.put_connection(&db).await.unwrap();
+        store.put_connection(&social).await.unwrap();
+        store.create_client(&StoredClient { client: client("c1"), secret_sha256: None }, true).await.unwrap();
+        for c in store.connections().await.unwrap() {
+            assert!(c.enabled_for("c1"), "{}", c.name);
+        }
+        assert_eq!(store.connection("con_1").await.unwrap().unwrap().enabled_clients, vec!["c0", "c1"]);
+        // A taken id changes no connection.
+        let impostor = StoredClient { client: client("c0"), secret_sha256: None };
+        store.put_client(&impostor).await.unwrap();
+        store.put_connection(&social).await.unwrap();
+        assert!(matches!(store.create_client(&impostor, true).await, Err(Error::Conflict(_))));
+        assert_eq!(store.connection("con_2").await.unwrap(), Some(social));
+        store.create_client(&StoredClient { client: client("c2"), secret_sha256: None }, false).await.unwrap();
+        assert!(!store.connection("con_1").await.unwrap().unwrap().enabled_for("c2"));
     }
 
     pub async fn put_client_keeps_digest(store: &dyn Store) {
@@ -878,24 +910,397 @@ mod cases {
         assert!(matches!(store.change_password(&ghost).await, Err(Error::NotFound(_))));
     }
 
-    pub async fn documents_crud(store: &dyn Store) {
-        let action = json!({"id": "a1", "name": "Enrich", "code": "exports.onExecutePostLogin = async () => {};"});
-        let other = json!({"id": "a2", "list": [1, "two", {"three": 3}], "n": -1.5e10});
-        store.put_document("action", "a2", &other).await.unwrap();
-        store.put_document("action", "a1", &action).await.unwrap();
-        store.put_document("job", "a1", &json!({"kind": "job"})).await.unwrap();
-        assert_eq!(store.document("action", "a1").await.unwrap(), Some(action.clone()));
-        assert_eq!(store.document("job", "a1").await.unwrap(), Some(json!({"kind": "job"})));
-        assert_eq!(store.document("action", "a3").await.unwrap(), None);
-        assert_eq!(store.documents("action").await.unwrap(), vec![action, other.clone()]);
+    // --- multi-write deletes
 
-        store.put_document("action", "a1", &json!("replaced")).await.unwrap();
-        assert_eq!(store.document("action", "a1").await.unwrap(), Some(json!("replaced")));
-        assert!(store.delete_document("action", "a1").await.unwrap());
-        assert!(!store.delete_document("action", "a1").await.unwrap());
-        assert_eq!(store.documents("action").await.unwrap(), vec![other]);
-        assert_eq!(store.documents("job").await.unwrap().len(), 1);
-        assert!(store.documents("nothing").await.unwrap().is_empty());
+    pub async fn deleting_a_client_takes_what_names_it(store: &dyn Store) {
+        for id in ["c1", "c2"] {
+            store.put_client(&StoredClient { client: client(id), secret_sha256: None }).await.unwrap();
+        }
+        let both = Connection { enabled_clients: vec!["c1".into(), "c2".into()], ..connection("con_1", "db") };
+        let other = Connection { enabled_clients: vec!["c2".into()], ..connection("con_2", "other") };
+        store.put_connection(&both).await.unwrap();
+        store.put_connection(&other).await.unwrap();
+        store.put_client_grant(&grant("cgr_1", "c1", "https://api.example")).await.unwrap();
+        store.put_client_grant(&grant("cgr_2", "c2", "https://api.example")).await.unwrap();
+        store.put_refresh_token(&token(1, "f1")).await.unwrap();
+        store.put_refresh_token(&RefreshToken { client_id: "c2".into(), ..token(2, "f2") }).await.unwrap();
+
+        assert!(store.delete_client("c1").await.unwrap());
+        assert_eq!(store.client_grant("cgr_1").await.unwrap(), None);
+        assert!(store.client_grant("cgr_2").await.unwrap().is_some());
+        let both = store.connection("con_1").await.unwrap().unwrap();
+        assert_eq!(both.enabled_clients, vec!["c2".to_string()]);
+        assert_eq!(both, Connection { enabled_clients: vec!["c2".into()], ..connection("con_1", "db") });
+        assert_eq!(store.connection("con_2").await.unwrap(), Some(other));
+        assert!(store.refresh_token(&[1; 32]).await.unwrap().unwrap().revoked);
+        assert!(!store.refresh_token(&[2; 32]).await.unwrap().unwrap().revoked);
+        assert!(!store.delete_client("c1").await.unwrap());
+    }
+
+    pub async fn deleting_an_api_takes_its_client_grants(store: &dyn Store) {
+        store.put_resource_server(&resource_server("rs1", "https://api.example")).await.unwrap();
+        store.put_resource_server(&resource_server("rs2", "https://other.example")).await.unwrap();
+        store.put_client_grant(&grant("cgr_1", "c1", "https://api.example")).await.unwrap();
+        store.put_client_grant(&grant("cgr_2", "c2", "https://api.example")).await.unwrap();
+        store.put_client_grant(&grant("cgr_3", "c1", "https://other.example")).await.unwrap();
+        assert!(store.delete_resource_server("rs1").await.unwrap());
+        let left: Vec<String> = store.client_grants().await.unwrap().into_iter().map(|g| g.id).collect();
+        assert_eq!(left, vec!["cgr_3".to_string()]);
+        assert!(!store.delete_resource_server("rs1").await.unwrap());
+        assert_eq!(store.client_grants().await.unwrap().len(), 1, "a missing API deletes no grant");
+    }
+
+    // --- actions
+
+    fn secrets(pairs: &[(&str, &str)]) -> SealedSecrets {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn action(id: &str, name: &str, created_at: &str) -> StoredAction {
+        StoredAction {
+            action: Action {
+                id: id.into(),
+                name: name.into(),
+                supported_triggers: vec![TriggerRef { id: "post-login".into(), version: "v3".into() }],
+                code: "exports.onExecutePostLogin = async () => {};".into(),
+                dependencies: vec![],
+                runtime: "node22".into(),
+                secrets: vec![SecretName { name: "KEY".into(), updated_at: created_at.into() }],
+                status: "built".into(),
+                build_error: None,
+                created_at: created_at.into(),
+                updated_at: created_at.into(),
+                built_at: Some(created_at.into()),
+                deployed_version: None,
+                versions: 0,
+            },
+            secrets: secrets(&[("KEY", "sealed-draft")]),
+        }
+    }
+
+    fn version(id: &str, action_id: &str, number: u64) -> StoredActionVersion {
+        StoredActionVersion {
+            version: ActionVersion {
+                id: id.into(),
+                action_id: action_id.into(),
+                number,
+                code: format!("// version {number}"),
+                dependencies: vec![],
+                runtime: "node22".into(),
+                supported_triggers: vec![TriggerRef { id: "post-login".into(), version: "v3".into() }],
+                secrets: vec![SecretName { name: "KEY".into(), updated_at: "t".into() }],
+                created_at: "2030-01-01T00:00:00.000Z".into(),
+                updated_at: "2030-01-01T00:00:00.000Z".into(),
+                built_at: None,
+            },
+            secrets: secrets(&[("KEY", &format!("sealed-{number}"))]),
+        }
+    }
+
+    fn binding(id: &str, action_id: &str) -> TriggerBinding {
+        TriggerBinding {
+            id: id.into(),
+            action_id: action_id.into(),
+            display_name: format!("Binding {id}"),
+            created_at: "t0".into(),
+            updated_at: "t1".into(),
+        }
+    }
+
+    /// The draft as `deploy_action` is given it for version `v`.
+    fn deployed(mut a: StoredAction, v: &StoredActionVersion) -> StoredAction {
+        a.action.versions = v.version.number;
+        a.action.deployed_version = Some(v.version.id.clone());
+        a
+    }
+
+    pub async fn action_crud(store: &dyn Store) {
+        assert_eq!(store.action("a1").await.unwrap(), None);
+        let late = action("a1", "Late", "2030-01-02T00:00:00.000Z");
+        let early = action("a2", "Early", "2030-01-01T00:00:00.000Z");
+        store.put_action(&late).await.unwrap();
+        store.put_action(&early).await.unwrap();
+        assert_eq!(store.action("a1").await.unwrap(), Some(late.clone()));
+        assert_eq!(store.actions().await.unwrap(), vec![early.clone(), late.clone()], "oldest first");
+
+        let mut edited = late.clone();
+        edited.action.code = "// changed".into();
+        edited.action.build_error = Some("broken".into());
+        edited.secrets = secrets(&[("KEY", "resealed"), ("OTHER", "x")]);
+        store.put_action(&edited).await.unwrap();
+        assert_eq!(store.action("a1").await.unwrap(), Some(edited));
+        assert_eq!(store.action_versions("a1").await.unwrap(), vec![]);
+        assert_eq!(store.action_version("v1").await.unwrap(), None);
+    }
+
+    pub async fn action_deploy_is_one_transaction(store: &dyn Store) {
+        let draft = action("a1", "Enrich", "2030-01-01T00:00:00.000Z");
+        store.put_action(&draft).await.unwrap();
+        let v1 = version("v1", "a1", 1);
+        store.deploy_action(&deployed(draft.clone(), &v1), &v1, 50).await.unwrap();
+        let v2 = version("v2", "a1", 2);
+        let in_force = deployed(draft.clone(), &v2);
+        store.deploy_action(&in_force, &v2, 50).await.unwrap();
+        assert_eq!(store.action("a1").await.unwrap(), Some(in_force.clone()));
+        assert_eq!(store.action_version("v1").await.unwrap(), Some(v1.clone()));
+        assert_eq!(store.action_versions("a1").await.unwrap(), vec![v2.clone(), v1.clone()], "newest first");
+
+        // A second version 2 (a deploy that raced with this one): the draft, written first in
+        // the transaction, is rolled back with the refused version.
+        let mut stale = deployed(draft.clone(), &version("v2b", "a1", 2));
+        stale.action.code = "// lost".into();
+        stale.secrets = secrets(&[("KEY", "lost")]);
+        let refused = store.deploy_action(&stale, &version("v2b", "a1", 2), 50).await;
+        assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
+        assert_eq!(store.action("a1").await.unwrap(), Some(in_force.clone()), "nothing half-done");
+        assert_eq!(store.action_version("v2b").await.unwrap(), None);
+
+        // An action deleted meanwhile is not brought back, and gets no version.
+        let ghost = action("gone", "Gone", "t");
+        let ghost_version = version("vg", "gone", 1);
+        let refused = store.deploy_action(&deployed(ghost, &ghost_version), &ghost_version, 50).await;
+        assert!(matches!(refused, Err(Error::NotFound(_))), "{refused:?}");
+        assert_eq!(store.action("gone").await.unwrap(), None);
+        assert_eq!(store.action_version("vg").await.unwrap(), None);
+
+        // Beyond `keep`, the oldest versions go, never the one in force.
+        let v3 = version("v3", "a1", 3);
+        store.deploy_action(&deployed(draft.clone(), &v3), &v3, 2).await.unwrap();
+        assert_eq!(store.action_versions("a1").await.unwrap(), vec![v3.clone(), v2.clone()]);
+        // Rolled back to v2 as a new version 4 that is not the one in force (the draft still
+        // points at v3): the newest two stay, and v3 stays because it is in force.
+        let v4 = version("v4", "a1", 4);
+        let mut draft_on_v3 = deployed(draft.clone(), &v3);
+        draft_on_v3.action.versions = 4;
+        store.deploy_action(&draft_on_v3, &v4, 1).await.unwrap();
+        assert_eq!(store.action_versions("a1").await.unwrap(), vec![v4, v3]);
+    }
+
+    pub async fn action_delete_takes_versions_and_bindings(store: &dyn Store) {
+        let one = action("a1", "One", "t1");
+        let two = action("a2", "Two", "t2");
+        store.put_action(&one).await.unwrap();
+        store.put_action(&two).await.unwrap();
+        let v = version("v1", "a1", 1);
+        store.deploy_action(&deployed(one, &v), &v, 50).await.unwrap();
+        let w = version("w1", "a2", 1);
+        store.deploy_action(&deployed(two, &w), &w, 50).await.unwrap();
+        store.put_trigger_bindings("post-login", &[binding("b1", "a1"), binding("b2", "a2")]).await.unwrap();
+        store.put_trigger_bindings("credentials-exchange", &[binding("b3", "a1")]).await.unwrap();
+        assert_eq!(store.action_triggers("a1").await.unwrap(), vec!["credentials-exchange", "post-login"]);
+
+        assert!(store.delete_action("a1").await.unwrap());
+        assert_eq!(store.action("a1").await.unwrap(), None);
+        assert_eq!(store.action_version("v1").await.unwrap(), None);
+        assert_eq!(store.trigger_bindings("post-login").await.unwrap(), vec![binding("b2", "a2")]);
+        assert_eq!(store.trigger_bindings("credentials-exchange").await.unwrap(), vec![]);
+        assert!(store.action_triggers("a1").await.unwrap().is_empty());
+        assert_eq!(store.action_versions("a2").await.unwrap(), vec![w]);
+        assert!(!store.delete_action("a1").await.unwrap());
+    }
+
+    pub async fn trigger_bindings_are_replaced_all_or_none(store: &dyn Store) {
+        assert_eq!(store.trigger_bindings("post-login").await.unwrap(), vec![]);
+        for (id, name) in [("a1", "One"), ("a2", "Two")] {
+            store.put_action(&action(id, name, "t")).await.unwrap();
+        }
+        let order = [binding("b2", "a2"), binding("b1", "a1")];
+        store.put_trigger_bindings("post-login", &order).await.unwrap();
+        assert_eq!(store.trigger_bindings("post-login").await.unwrap(), order, "in execution order");
+
+        // The second binding names no action: the first was inserted, and is rolled back.
+        let broken = [binding("b1", "a1"), binding("b9", "missing")];
+        let refused = store.put_trigger_bindings("post-login", &broken).await;
+        assert!(matches!(refused, Err(Error::NotFound(_))), "{refused:?}");
+        assert_eq!(store.trigger_bindings("post-login").await.unwrap(), order, "the old list stays");
+
+        let reordered = [binding("b1", "a1"), binding("b2", "a2")];
+        store.put_trigger_bindings("post-login", &reordered).await.unwrap();
+        assert_eq!(store.trigger_bindings("post-login").await.unwrap(), reordered);
+        store.put_trigger_bindings("post-login", &[]).await.unwrap();
+        assert_eq!(store.trigger_bindings("post-login").await.unwrap(), vec![]);
+    }
+
+    // --- users-import jobs
+
+    fn job(id: &str, created_at: Millis, heartbeat: Millis) -> ImportJob {
+        ImportJob {
+            id: id.into(),
+            connection_id: "con_0123456789abcdef".into(),
+            connection: "db".into(),
+            status: JobStatus::Pending,
+            created_at,
+            external_id: Some("ext-1".into()),
+            upsert: true,
+            send_completion_email: false,
+            heartbeat,
+            attempts: 1,
+            next_row: 0,
+            summary: None,
+            percentage_done: None,
+            time_left_seconds: None,
+            status_details: None,
+        }
+    }
+
+    fn row_error(index: u64) -> ImportRowError {
+        ImportRowError {
+            index,
+            user: json!({"email": format!("row{index}@example.test")}),
+            errors: vec![json!({"code": "INVALID_FORMAT", "message": "bad"})],
+        }
+    }
+
+    pub async fn import_jobs(store: &dyn Store) {
+        assert_eq!(store.import_job("job_1").await.unwrap(), None);
+        let second = job("job_2", 200, 200);
+        let first = job("job_1", 100, 100);
+        store.create_import_job(&second, "[2]").await.unwrap();
+        store.create_import_job(&first, "[1]").await.unwrap();
+        assert!(matches!(store.create_import_job(&first, "[x]").await, Err(Error::Conflict(_))));
+        assert_eq!(store.import_job("job_1").await.unwrap(), Some(first.clone()));
+        assert_eq!(store.import_jobs().await.unwrap(), vec![first.clone(), second.clone()]);
+        assert_eq!(store.import_job_file("job_1").await.unwrap().as_deref(), Some("[1]"));
+        assert_eq!(store.import_job_errors("job_1").await.unwrap(), vec![]);
+
+        // A checkpoint: progress and errors together; the file stays while the job runs.
+        let mut running = ImportJob {
+            status: JobStatus::Processing,
+            next_row: 200,
+            summary: Some(ImportSummary { inserted: 199, updated: 0, failed: 1, total: 500 }),
+            percentage_done: Some(40),
+            time_left_seconds: Some(3),
+            heartbeat: 150,
+            ..first.clone()
+        };
+        assert!(store.save_import_job(&running, Some(&[row_error(7)])).await.unwrap());
+        assert_eq!(store.import_job("job_1").await.unwrap(), Some(running.clone()));
+        assert_eq!(store.import_job_errors("job_1").await.unwrap(), vec![row_error(7)]);
+        assert_eq!(store.import_job_file("job_1").await.unwrap().as_deref(), Some("[1]"));
+        // Without errors, the stored ones stay.
+        running.heartbeat = 160;
+        assert!(store.save_import_job(&running, None).await.unwrap());
+        assert_eq!(store.import_job_errors("job_1").await.unwrap(), vec![row_error(7)]);
+
+        // The write that ends the job drops its file.
+        let done = ImportJob { status: JobStatus::Completed, percentage_done: None, ..running };
+        assert!(store.save_import_job(&done, Some(&[row_error(7), row_error(9)])).await.unwrap());
+        assert_eq!(store.import_job_file("job_1").await.unwrap(), None);
+        assert_eq!(store.import_job_errors("job_1").await.unwrap(), vec![row_error(7), row_error(9)]);
+        let failed = ImportJob { status: JobStatus::Failed, status_details: Some("timed out".into()), ..second };
+        assert!(store.save_import_job(&failed, None).await.unwrap());
+        assert_eq!(store.import_job_file("job_2").await.unwrap(), None);
+        assert_eq!(store.import_job("job_2").await.unwrap(), Some(failed));
+
+        assert!(store.delete_import_job("job_1").await.unwrap());
+        assert!(!store.delete_import_job("job_1").await.unwrap());
+        assert_eq!(store.import_job_errors("job_1").await.unwrap(), vec![]);
+        assert!(!store.save_import_job(&done, None).await.unwrap(), "a deleted job is not brought back");
+        assert_eq!(store.import_jobs().await.unwrap().len(), 1);
+    }
+
+    pub async fn import_job_claim_concurrent(store: &dyn Store) {
+        store.create_import_job(&job("job_1", 100, 100), "[]").await.unwrap();
+        let claims: Vec<ImportJob> =
+            (0..8).map(|i| ImportJob { heartbeat: 1_000 + i, attempts: 2, ..job("job_1", 100, 0) }).collect();
+        let outcomes: Vec<bool> = join_all(claims.iter().map(|c| store.claim_import_job(c, 100)))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(outcomes.iter().filter(|won| **won).count(), 1, "{outcomes:?}");
+        let winner = outcomes.iter().position(|won| *won).unwrap();
+        assert_eq!(store.import_job("job_1").await.unwrap(), Some(claims[winner].clone()));
+        assert!(!store.claim_import_job(&claims[0], 100).await.unwrap(), "the heartbeat seen is gone");
+    }
+
+    // --- federated login
+
+    fn federated_state(digest: u8, expires_at: Millis) -> FederatedState {
+        FederatedState {
+            state_sha256: vec![digest; 32],
+            login_transaction: "tx1".into(),
+            connection: "corp".into(),
+            nonce: "n-1".into(),
+            code_verifier: "verifier".into(),
+            binding_digest: "binding".into(),
+            expires_at,
+        }
+    }
+
+    pub async fn federated_state_redemption(store: &dyn Store) {
+        let state = federated_state(1, 1_000);
+        store.put_federated_state(&state).await.unwrap();
+        assert!(matches!(store.put_federated_state(&state).await, Err(Error::Conflict(_))));
+        assert_eq!(store.redeem_federated_state(&[1; 32], 500).await.unwrap(), StateRedemption::Fresh(state));
+        assert_eq!(store.redeem_federated_state(&[1; 32], 600).await.unwrap(), StateRedemption::Reused);
+
+        store.put_federated_state(&federated_state(2, 1_000)).await.unwrap();
+        assert_eq!(store.redeem_federated_state(&[2; 32], 1_000).await.unwrap(), StateRedemption::Unknown);
+        assert_eq!(store.redeem_federated_state(&[3; 32], 0).await.unwrap(), StateRedemption::Unknown);
+        // Kept apart from authorization codes: neither redeems as the other.
+        store.put_code(&AuthCode { code_sha256: vec![4; 32], grant: json!({}), expires_at: 1_000 }).await.unwrap();
+        assert_eq!(store.redeem_federated_state(&[4; 32], 0).await.unwrap(), StateRedemption::Unknown);
+        assert_eq!(store.redeem_code(&[2; 32], 0).await.unwrap(), CodeRedemption::Unknown);
+
+        assert_eq!(store.purge_expired(1_000).await.unwrap(), 3, "two states and a code");
+        assert_eq!(store.redeem_federated_state(&[1; 32], 0).await.unwrap(), StateRedemption::Unknown);
+    }
+
+    pub async fn federated_state_redemption_concurrent(store: &dyn Store) {
+        store.put_federated_state(&federated_state(9, 10_000)).await.unwrap();
+        let attempts = (0..8).map(|i| store.redeem_federated_state(&[9; 32], 100 + i));
+        let outcomes: Vec<_> = join_all(attempts).await.into_iter().map(Result::unwrap).collect();
+        let fresh = outcomes.iter().filter(|o| **o == StateRedemption::Fresh(federated_state(9, 10_000))).count();
+        let reused = outcomes.iter().filter(|o| **o == StateRedemption::Reused).count();
+        assert_eq!((fresh, reused), (1, 7), "{outcomes:?}");
+    }
+
+    pub async fn federated_issuers(store: &dyn Store) {
+        let issuer = |user_id: &str, iss: &str| FederatedIssuer {
+            user_id: user_id.into(),
+            connection: "corp".into(),
+            issuer: iss.into(),
+        };
+        assert_eq!(store.federated_issuer("oidc|corp|1").await.unwrap(), None);
+        store.put_federated_issuer(&issuer("oidc|corp|1", "https://a.example")).await.unwrap();
+        store.put_federated_issuer(&issuer("oidc|corp|1", "https://b.example")).await.unwrap();
+        assert_eq!(
+            store.federated_issuer("oidc|corp|1").await.unwrap(),
+            Some(issuer("oidc|corp|1", "https://b.example"))
+        );
+        assert!(store.delete_federated_issuer("oidc|corp|1").await.unwrap());
+        assert!(!store.delete_federated_issuer("oidc|corp|1").await.unwrap());
+
+        // They go with their users, so a user created again under the same id starts afresh.
+        store.put_connection(&Connection { strategy: "oidc".into(), ..connection("con_1", "corp") }).await.unwrap();
+        for id in ["oidc|corp|1", "oidc|corp|2"] {
+            store.create_user(&user(id, "corp", None, None)).await.unwrap();
+            store.put_federated_issuer(&issuer(id, "https://a.example")).await.unwrap();
+        }
+        store.put_federated_issuer(&issuer("oidc|other|3", "https://a.example")).await.unwrap();
+        assert!(store.delete_user("oidc|corp|1").await.unwrap());
+        assert_eq!(store.federated_issuer("oidc|corp|1").await.unwrap(), None);
+        assert!(store.federated_issuer("oidc|corp|2").await.unwrap().is_some());
+        assert_eq!(store.delete_connection("con_1").await.unwrap(), Some(1));
+        assert_eq!(store.federated_issuer("oidc|corp|2").await.unwrap(), None);
+        assert!(store.federated_issuer("oidc|other|3").await.unwrap().is_some());
+    }
+
+    pub async fn userinfo_claims(store: &dyn Store) {
+        let claims = |n: i64| UserinfoClaims {
+            claims: extra(json!({"https://x.test/n": n, "nested": {"a": [1]}})),
+            updated_at: n,
+        };
+        assert_eq!(store.userinfo_claims("k1").await.unwrap(), None);
+        store.put_userinfo_claims("k1", &claims(1)).await.unwrap();
+        store.put_userinfo_claims("k2", &claims(2)).await.unwrap();
+        store.put_userinfo_claims("k1", &claims(3)).await.unwrap();
+        assert_eq!(store.userinfo_claims("k1").await.unwrap(), Some(claims(3)));
+        assert_eq!(store.userinfo_claims("k2").await.unwrap(), Some(claims(2)));
+        assert!(store.delete_userinfo_claims("k1").await.unwrap());
+        assert!(!store.delete_userinfo_claims("k1").await.unwrap());
+        assert_eq!(store.userinfo_claims("k1").await.unwrap(), None);
     }
 
     pub async fn purge_expired(store: &dyn Store) {
@@ -1418,12 +1823,12 @@ mod cases {
 async fn sqlite_file_migrations_are_idempotent_and_data_persists() {
     let backend = Backend::sqlite_file().await;
     assert_eq!(backend.store.dialect(), Dialect::Sqlite);
-    backend.store.put_document("k", "1", &serde_json::json!({"kept": true})).await.unwrap();
+    backend.store.put_userinfo_claims("k", &claims(1)).await.unwrap();
     let Cleanup::File(path) = &backend.cleanup else { unreachable!() };
     let url = format!("sqlite://{}", path.display());
     let again = SqlStore::connect(&url).await.expect("second connect");
-    assert_eq!(again.document("k", "1").await.unwrap(), Some(serde_json::json!({"kept": true})));
-    assert_eq!(migrations_applied(&url, None).await, 6);
+    assert_eq!(again.userinfo_claims("k").await.unwrap(), Some(claims(1)));
+    assert_eq!(migrations_applied(&url, None).await, 7);
     // A WAL-mode file, as the pool configured it.
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
@@ -1457,14 +1862,14 @@ async fn duplicate_usernames_stop_the_migration_naming_them() {
     let Err(Error::Migration(why)) = SqlStore::connect(&url).await else { panic!("the step ran over duplicates") };
     assert!(why.contains("\"ada\" in db (auth0|a1, auth0|a2)"), "{why}");
     assert!(!why.contains("auth0|a3"), "{why}");
-    assert_eq!(migrations_applied(&url, None).await, 5, "nothing applied");
+    assert!(!migration_applied(&url, 6).await, "nothing applied");
 
     sqlx::raw_sql("UPDATE users SET username_lower = 'ada2' WHERE user_id = 'auth0|a2'")
         .execute(&mut conn)
         .await
         .unwrap();
     let store = SqlStore::connect(&url).await.expect("applies once the data is fixed");
-    assert_eq!(migrations_applied(&url, None).await, 6);
+    assert!(migration_applied(&url, 6).await);
     let dup = sqlx::raw_sql(
         "INSERT INTO users (user_id, connection, username_lower, created_at, updated_at, data)
          VALUES ('auth0|a4', 'db', 'ada', 0, 0, '{}')",
@@ -1479,7 +1884,7 @@ async fn duplicate_usernames_stop_the_migration_naming_them() {
 #[tokio::test]
 async fn corrupt_documents_are_reported_not_hidden() {
     let backend = Backend::sqlite_file().await;
-    backend.store.put_document("k", "1", &serde_json::json!({})).await.unwrap();
+    backend.store.put_userinfo_claims("k", &claims(1)).await.unwrap();
     backend
         .store
         .put_connection(&store::Connection {
@@ -1497,12 +1902,11 @@ async fn corrupt_documents_are_reported_not_hidden() {
         .unwrap();
     let Cleanup::File(path) = &backend.cleanup else { unreachable!() };
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    sqlx::raw_sql("UPDATE documents SET data = '{not json'; UPDATE connections SET data = '{\"id\": 1}'")
+    sqlx::raw_sql("UPDATE userinfo_claims SET data = '{not json'; UPDATE connections SET data = '{\"id\": 1}'")
         .execute(&mut conn)
         .await
         .unwrap();
-    assert!(matches!(backend.store.document("k", "1").await, Err(Error::Corrupt(_))));
-    assert!(matches!(backend.store.documents("k").await, Err(Error::Corrupt(_))));
+    assert!(matches!(backend.store.userinfo_claims("k").await, Err(Error::Corrupt(_))));
     assert!(matches!(backend.store.connection_by_name("db").await, Err(Error::Corrupt(_))));
     backend.finish().await;
 }
@@ -1523,14 +1927,14 @@ async fn postgres_migrations_are_idempotent() {
     let backend = Backend::postgres().await;
     assert_eq!(backend.store.dialect(), Dialect::Postgres);
     let Cleanup::Schema(schema) = &backend.cleanup else { unreachable!() };
-    backend.store.put_document("k", "1", &serde_json::json!(1)).await.unwrap();
+    backend.store.put_userinfo_claims("k", &claims(1)).await.unwrap();
     // Two more stores starting at once against the same schema.
     let url = postgres_url();
     let (a, b) = tokio::join!(SqlStore::connect_in_schema(&url, schema), SqlStore::connect_in_schema(&url, schema));
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a.document("k", "1").await.unwrap(), Some(serde_json::json!(1)));
-    assert_eq!(b.documents("k").await.unwrap().len(), 1);
-    assert_eq!(migrations_applied(&url, Some(schema)).await, 6);
+    assert_eq!(a.userinfo_claims("k").await.unwrap(), Some(claims(1)));
+    assert_eq!(b.userinfo_claims("k").await.unwrap(), Some(claims(1)));
+    assert_eq!(migrations_applied(&url, Some(schema)).await, 7);
     a.close().await;
     b.close().await;
     backend.finish().await;
@@ -1540,8 +1944,8 @@ async fn postgres_migrations_are_idempotent() {
 async fn postgres_schemas_are_isolated() {
     let one = Backend::postgres().await;
     let two = Backend::postgres().await;
-    one.store.put_document("k", "1", &serde_json::json!("one")).await.unwrap();
-    assert_eq!(two.store.document("k", "1").await.unwrap(), None);
+    one.store.put_userinfo_claims("k", &claims(1)).await.unwrap();
+    assert_eq!(two.store.userinfo_claims("k").await.unwrap(), None);
     one.finish().await;
     two.finish().await;
 }
@@ -1549,12 +1953,15 @@ async fn postgres_schemas_are_isolated() {
 #[tokio::test]
 async fn sqlite_memory_is_one_database() {
     let store = SqlStore::connect("sqlite::memory:").await.unwrap();
-    let docs: Vec<_> = (0..20).map(|i| (i.to_string(), serde_json::json!(i))).collect();
-    let writes = docs.iter().map(|(id, doc)| store.put_document("k", id, doc));
+    let keys: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+    let record = claims(1);
+    let writes = keys.iter().map(|key| store.put_userinfo_claims(key, &record));
     for result in join_all(writes).await {
         result.unwrap();
     }
-    assert_eq!(store.documents("k").await.unwrap().len(), 20);
+    for key in &keys {
+        assert_eq!(store.userinfo_claims(key).await.unwrap().as_ref(), Some(&record), "{key}");
+    }
 }
 
 #[tokio::test]
@@ -1579,6 +1986,23 @@ async fn failed_connection_is_a_backend_error() {
     assert!(matches!(result, Err(Error::Backend(_))));
 }
 
+/// A small record for the tests of connecting.
+fn claims(n: i64) -> store::UserinfoClaims {
+    let serde_json::Value::Object(claims) = serde_json::json!({"n": n}) else { unreachable!() };
+    store::UserinfoClaims { claims, updated_at: n }
+}
+
+/// Whether step `version` is recorded in a SQLite file.
+async fn migration_applied(url: &str, version: i64) -> bool {
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    let found: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
+        .bind(version)
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap();
+    found.is_some()
+}
+
 async fn migrations_applied(url: &str, schema: Option<&str>) -> i64 {
     let table = match schema {
         Some(schema) => format!("\"{schema}\".schema_migrations"),
@@ -1589,4 +2013,209 @@ async fn migrations_applied(url: &str, schema: Option<&str>) -> i64 {
     let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
     let (count,): (i64,) = sqlx::query_as(&sql).fetch_one(&mut conn).await.unwrap();
     count
+}
+
+// --- migration 7: the generic documents into typed tables
+
+/// A raw connection to the backend's database (and schema), and a way to open the store again.
+async fn raw(backend: &Backend) -> (sqlx::AnyConnection, String, Option<String>) {
+    sqlx::any::install_default_drivers();
+    match &backend.cleanup {
+        Cleanup::File(path) => {
+            let url = format!("sqlite://{}", path.display());
+            (sqlx::AnyConnection::connect(&url).await.unwrap(), url, None)
+        }
+        Cleanup::Schema(schema) => {
+            let mut conn = sqlx::AnyConnection::connect(&postgres_url()).await.unwrap();
+            sqlx::raw_sql(&format!("SET search_path TO \"{schema}\"")).execute(&mut conn).await.unwrap();
+            (conn, postgres_url(), Some(schema.clone()))
+        }
+        Cleanup::Nothing => unreachable!("an in-memory database cannot be reopened"),
+    }
+}
+
+async fn reopen(url: &str, schema: Option<&str>) -> store::Result<SqlStore> {
+    match schema {
+        Some(schema) => SqlStore::connect_in_schema(url, schema).await,
+        None => SqlStore::connect(url).await,
+    }
+}
+
+/// Takes the database back to step 6 (the generic `documents` table, no typed tables).
+async fn back_to_step_6(conn: &mut sqlx::AnyConnection) {
+    sqlx::raw_sql(
+        "DROP TABLE trigger_bindings; DROP TABLE action_versions; DROP TABLE actions;
+         DROP TABLE import_jobs; DROP TABLE federated_states; DROP TABLE federated_issuers;
+         DROP TABLE userinfo_claims;
+         CREATE TABLE documents (kind TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (kind, id));
+         DELETE FROM schema_migrations WHERE version = 7;",
+    )
+    .execute(conn)
+    .await
+    .unwrap();
+}
+
+async fn put_doc(conn: &mut sqlx::AnyConnection, kind: &str, id: &str, data: serde_json::Value) {
+    sqlx::query("INSERT INTO documents (kind, id, data) VALUES ($1, $2, $3)")
+        .bind(kind)
+        .bind(id)
+        .bind(data.to_string())
+        .execute(conn)
+        .await
+        .unwrap();
+}
+
+async fn put_code(conn: &mut sqlx::AnyConnection, key: u8, grant: serde_json::Value, redeemed_at: Option<i64>) {
+    sqlx::query("INSERT INTO auth_codes (code_sha256, grant_doc, expires_at, redeemed_at) VALUES ($1, $2, $3, $4)")
+        .bind(vec![key; 32])
+        .bind(grant.to_string())
+        .bind(i64::MAX)
+        .bind(redeemed_at)
+        .execute(conn)
+        .await
+        .unwrap();
+}
+
+/// What earlier versions wrote as documents (and federated states as authorization codes)
+/// is in the typed tables after migration 7; leftovers of non-transactional deletes are not.
+async fn documents_move_into_typed_tables(backend: Backend) {
+    use serde_json::json;
+    use store::*;
+    let (mut conn, url, schema) = raw(&backend).await;
+    back_to_step_6(&mut conn).await;
+    let action = json!({"id": "a1", "name": "Enrich", "supported_triggers": [{"id": "post-login", "version": "v3"}],
+        "code": "// draft", "dependencies": [], "runtime": "node22", "secrets": [{"name": "KEY", "updated_at": "t"}], "status": "built",
+        "created_at": "t0", "updated_at": "t1", "deployed_version": "v1", "versions": 1});
+    let version = json!({"id": "v1", "action_id": "a1", "number": 1, "code": "// v1", "created_at": "t0",
+        "updated_at": "t0"});
+    put_doc(&mut conn, "action", "a1", action.clone()).await;
+    put_doc(&mut conn, "action_secrets", "a1", json!({"KEY": "sealed-draft"})).await;
+    put_doc(&mut conn, "action_version", "v1", version.clone()).await;
+    put_doc(&mut conn, "action_version_secrets", "v1", json!({"KEY": "sealed-v1"})).await;
+    let orphan =
+        json!({"id": "vx", "action_id": "gone", "number": 1, "code": "", "created_at": "t", "updated_at": "t"});
+    put_doc(&mut conn, "action_version", "vx", orphan).await;
+    put_doc(&mut conn, "action_secrets", "gone", json!({"KEY": "x"})).await;
+    let bound = json!({"id": "b1", "action_id": "a1", "display_name": "Enrich", "created_at": "t", "updated_at": "t"});
+    let dangling =
+        json!({"id": "b2", "action_id": "gone", "display_name": "Gone", "created_at": "t", "updated_at": "t"});
+    put_doc(&mut conn, "trigger_bindings", "post-login", json!({"bindings": [bound, dangling]})).await;
+    put_doc(&mut conn, "trigger_bindings", "credentials-exchange", json!([{"action_name": "Enrich"}])).await;
+    put_doc(
+        &mut conn,
+        "job",
+        "job_1",
+        json!({"type": "users_import", "status": "processing",
+        "connection_id": "con_0123456789abcdef", "connection": "db", "created_at": "2030-01-01T00:00:00.000Z",
+        "id": "job_1", "external_id": "e", "percentage_done": 50, "_upsert": true, "_send_completion_email": false,
+        "_created_ms": 100, "_heartbeat": 150, "_attempts": 2, "_next": 1,
+        "_summary": {"failed": 1, "updated": 0, "inserted": 0, "total": 2}}),
+    )
+    .await;
+    put_doc(&mut conn, "job_file", "job_1", json!("[{\"email\": \"a@x.test\"}, {}]")).await;
+    put_doc(
+        &mut conn,
+        "job_errors",
+        "job_1",
+        json!({"errors": [{"user": {}, "errors": [{"code": "X"}], "_index": 1}]}),
+    )
+    .await;
+    put_doc(
+        &mut conn,
+        "job",
+        "job_2",
+        json!({"type": "users_import", "status": "completed",
+        "connection_id": "con_0123456789abcdef", "connection": "db", "created_at": "2030-01-01T00:00:00.000Z",
+        "id": "job_2", "_created_ms": 90, "_heartbeat": 95, "_attempts": 1}),
+    )
+    .await;
+    put_doc(&mut conn, "job_file", "job_2", json!("[]")).await;
+    put_doc(
+        &mut conn,
+        "federated_issuer",
+        "oidc|corp|1",
+        json!({"connection": "corp", "issuer": "https://up.example"}),
+    )
+    .await;
+    put_doc(&mut conn, "userinfo_claims", "key1", json!({"claims": {"https://x.test/a": 1}, "updated_at": 5})).await;
+    let trip = json!({"tx": "tx1", "connection": "corp", "nonce": "n", "verifier": "v", "binding": "b"});
+    put_code(&mut conn, 1, trip.clone(), None).await;
+    put_code(&mut conn, 2, trip, Some(7)).await;
+    put_code(&mut conn, 3, json!({"client_id": "c1", "scope": "openid"}), None).await;
+    drop(conn);
+
+    let store = reopen(&url, schema.as_deref()).await.expect("migration 7 applies");
+    assert_eq!(migrations_applied(&url, schema.as_deref()).await, 7);
+    let moved = store.action("a1").await.unwrap().expect("the action");
+    assert_eq!(json!(moved.action), action);
+    assert_eq!(moved.secrets, SealedSecrets::from([("KEY".to_string(), "sealed-draft".to_string())]));
+    let v1 = store.action_version("v1").await.unwrap().expect("its version");
+    assert_eq!((json!(v1.version)["code"].clone(), v1.secrets["KEY"].as_str()), (json!("// v1"), "sealed-v1"));
+    assert_eq!(store.action_version("vx").await.unwrap(), None, "a version of a deleted action is dropped");
+    let bindings = store.trigger_bindings("post-login").await.unwrap();
+    assert_eq!(bindings.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), vec!["b1"]);
+    assert_eq!(store.trigger_bindings("credentials-exchange").await.unwrap(), vec![]);
+
+    let job = store.import_job("job_1").await.unwrap().expect("the running job");
+    assert_eq!(
+        (job.status, job.created_at, job.heartbeat, job.attempts, job.next_row, job.upsert, job.send_completion_email),
+        (JobStatus::Processing, 100, 150, 2, 1, true, false)
+    );
+    assert_eq!(job.summary, Some(ImportSummary { inserted: 0, updated: 0, failed: 1, total: 2 }));
+    assert_eq!((job.external_id.as_deref(), job.percentage_done), (Some("e"), Some(50)));
+    assert_eq!(store.import_job_file("job_1").await.unwrap().as_deref(), Some("[{\"email\": \"a@x.test\"}, {}]"));
+    let errors = store.import_job_errors("job_1").await.unwrap();
+    assert_eq!(errors, vec![ImportRowError { index: 1, user: json!({}), errors: vec![json!({"code": "X"})] }]);
+    assert_eq!(store.import_job("job_2").await.unwrap().unwrap().status, JobStatus::Completed);
+    assert_eq!(store.import_job_file("job_2").await.unwrap(), None, "an ended job keeps no file");
+
+    let issuer = store.federated_issuer("oidc|corp|1").await.unwrap().expect("the issuer");
+    assert_eq!((issuer.connection.as_str(), issuer.issuer.as_str()), ("corp", "https://up.example"));
+    let claims = store.userinfo_claims("key1").await.unwrap().expect("the claims");
+    assert_eq!((json!(claims.claims), claims.updated_at), (json!({"https://x.test/a": 1}), 5));
+
+    let StateRedemption::Fresh(state) = store.redeem_federated_state(&[1; 32], 0).await.unwrap() else {
+        panic!("the pending trip moved")
+    };
+    assert_eq!((state.login_transaction.as_str(), state.code_verifier.as_str()), ("tx1", "v"));
+    assert_eq!(store.redeem_federated_state(&[2; 32], 0).await.unwrap(), StateRedemption::Reused, "still used");
+    assert_eq!(store.redeem_code(&[1; 32], 0).await.unwrap(), CodeRedemption::Unknown, "no longer a code");
+    assert_eq!(
+        store.redeem_code(&[3; 32], 0).await.unwrap(),
+        CodeRedemption::Fresh(json!({"client_id": "c1", "scope": "openid"}))
+    );
+    store.close().await;
+    backend.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_documents_move_into_typed_tables() {
+    documents_move_into_typed_tables(Backend::sqlite_file().await).await;
+}
+
+#[tokio::test]
+async fn postgres_documents_move_into_typed_tables() {
+    documents_move_into_typed_tables(Backend::postgres().await).await;
+}
+
+/// A document that no longer parses stops migration 7, named, with nothing applied; once an
+/// operator deletes it, the next start applies the step.
+#[tokio::test]
+async fn an_unreadable_document_stops_the_move_naming_it() {
+    let backend = Backend::sqlite_file().await;
+    let (mut conn, url, _) = raw(&backend).await;
+    back_to_step_6(&mut conn).await;
+    put_doc(&mut conn, "userinfo_claims", "fine", serde_json::json!({"claims": {}, "updated_at": 1})).await;
+    put_doc(&mut conn, "action", "a1", serde_json::json!({"id": "a1"})).await;
+    put_doc(&mut conn, "mystery", "m1", serde_json::json!({})).await;
+    let Err(Error::Migration(why)) = SqlStore::connect(&url).await else { panic!("moved unreadable documents") };
+    assert!(why.contains("action a1 (missing field `name`"), "{why}");
+    assert!(why.contains("mystery m1"), "{why}");
+    assert!(!migration_applied(&url, 7).await, "nothing applied");
+
+    sqlx::raw_sql("DELETE FROM documents WHERE kind <> 'userinfo_claims'").execute(&mut conn).await.unwrap();
+    let store = SqlStore::connect(&url).await.expect("applies once the data is fixed");
+    assert!(store.userinfo_claims("fine").await.unwrap().is_some());
+    store.close().await;
+    backend.finish().await;
 }

@@ -1,15 +1,16 @@
 //! Actions as the idp stores and deploys them: drafts, immutable deployed versions, trigger
-//! bindings and encrypted secrets, kept as store documents, with the operations the Management
-//! API and tenant-file provisioning share (so both produce the same documents); and the
-//! `Runner` that executes code on the blocking pool.
+//! bindings and encrypted secrets, kept as the store's typed records, with the operations the
+//! Management API and tenant-file provisioning share (so both produce the same records); and
+//! the `Runner` that executes code on the blocking pool.
 //!
-//! Documents (kind / id):
-//! - `action` / action id: the draft ([`Action`]); `deployed_version` points at the version in force.
-//! - `action_version` / version id: an immutable deployed snapshot ([`Version`]).
-//! - `action_secrets` / action id and `action_version_secrets` / version id: `{NAME: sealed}`,
-//!   values encrypted by `secrets::SecretBox`, bound to the action id and name. Only this
-//!   module and `post_login` read them; nothing renders them.
-//! - `trigger_bindings` / trigger id: `{bindings: [...]}` in execution order ([`Binding`]).
+//! Records (`store::StoredAction`, `StoredActionVersion`, `TriggerBinding`):
+//! - the draft ([`Action`]); `deployed_version` points at the version in force.
+//! - immutable deployed snapshots ([`Version`]); deploying writes the version and switches
+//!   the draft to it in one store transaction.
+//! - next to each draft and version, its secrets `{NAME: sealed}`, values encrypted by
+//!   `secrets::SecretBox`, bound to the action id and name. Only this module reads them;
+//!   nothing renders them.
+//! - each trigger's bindings in execution order ([`Binding`]).
 //!
 //! Building is synchronous: a draft is `built` or `failed` as soon as it is written. Deploying
 //! a failed draft is refused, so the version in force stays in force.
@@ -22,16 +23,12 @@ use crate::util::{iso8601, now_ms, random_hex};
 use crate::{AppState, Error, Result};
 use ::actions::{ActionError, Engine, Execution, Limits, Loaded};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use store::{SealedSecrets, StoredAction, StoredActionVersion};
 use tokio::sync::Semaphore;
 
-pub const ACTION: &str = "action";
-pub const VERSION: &str = "action_version";
-pub const SECRETS: &str = "action_secrets";
-pub const VERSION_SECRETS: &str = "action_version_secrets";
-pub const BINDINGS: &str = "trigger_bindings";
 pub const POST_LOGIN: &str = "post-login";
 
 /// Auth0's limits on secrets (per action; name length; value length).
@@ -59,83 +56,7 @@ pub const TRIGGERS: &[(&str, &str)] = &[
     ("signup-post-identifier", "v1"),
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TriggerRef {
-    pub id: String,
-    #[serde(default)]
-    pub version: String,
-}
-
-/// A secret's name and when its value last changed; the value itself is in the secrets document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecretName {
-    pub name: String,
-    #[serde(default)]
-    pub updated_at: String,
-}
-
-/// An action's draft.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Action {
-    pub id: String,
-    pub name: String,
-    pub supported_triggers: Vec<TriggerRef>,
-    #[serde(default)]
-    pub code: String,
-    #[serde(default)]
-    pub dependencies: Vec<Value>,
-    #[serde(default)]
-    pub runtime: String,
-    #[serde(default)]
-    pub secrets: Vec<SecretName>,
-    /// `built` or `failed` (empty in documents an older build wrote).
-    #[serde(default)]
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build_error: Option<String>,
-    #[serde(default)]
-    pub created_at: String,
-    #[serde(default)]
-    pub updated_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub built_at: Option<String>,
-    /// The id of the version in force.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployed_version: Option<String>,
-    /// Number of the latest version.
-    #[serde(default)]
-    pub versions: u64,
-}
-
-/// An immutable deployed snapshot of a draft.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Version {
-    pub id: String,
-    pub action_id: String,
-    pub number: u64,
-    pub code: String,
-    #[serde(default)]
-    pub dependencies: Vec<Value>,
-    #[serde(default)]
-    pub runtime: String,
-    #[serde(default)]
-    pub supported_triggers: Vec<TriggerRef>,
-    #[serde(default)]
-    pub secrets: Vec<SecretName>,
-    pub created_at: String,
-    pub updated_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub built_at: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Binding {
-    pub id: String,
-    pub action_id: String,
-    pub display_name: String,
-    pub created_at: String,
-    pub updated_at: String,
-}
+pub use store::{Action, ActionVersion as Version, SecretName, TriggerBinding as Binding, TriggerRef};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bindings {
@@ -184,14 +105,6 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::invalid_request(message)
 }
 
-fn parse<T: serde::de::DeserializeOwned>(kind: &str, v: Value) -> Result<T> {
-    serde_json::from_value(v).map_err(|e| Error::internal(format!("stored {kind} document does not parse: {e}")))
-}
-
-fn to_doc<T: Serialize>(v: &T) -> Result<Value> {
-    serde_json::to_value(v).map_err(Error::internal)
-}
-
 /// Binds a sealed secret to its action and name.
 fn secret_context(action_id: &str, name: &str) -> String {
     format!("gatehouse:action:{action_id}:secret:{name}")
@@ -200,41 +113,30 @@ fn secret_context(action_id: &str, name: &str) -> String {
 // ---- reading ---------------------------------------------------------------------------
 
 pub async fn action(idp: &AppState, id: &str) -> Result<Option<Action>> {
-    idp.store.document(ACTION, id).await?.map(|v| parse(ACTION, v)).transpose()
+    Ok(idp.store.action(id).await?.map(|s| s.action))
 }
 
+/// Every draft, oldest first.
 pub async fn all_actions(idp: &AppState) -> Result<Vec<Action>> {
-    let mut all: Vec<Action> =
-        idp.store.documents(ACTION).await?.into_iter().map(|v| parse(ACTION, v)).collect::<Result<_>>()?;
-    all.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
-    Ok(all)
+    Ok(idp.store.actions().await?.into_iter().map(|s| s.action).collect())
 }
 
 pub async fn version(idp: &AppState, id: &str) -> Result<Option<Version>> {
-    idp.store.document(VERSION, id).await?.map(|v| parse(VERSION, v)).transpose()
+    Ok(idp.store.action_version(id).await?.map(|s| s.version))
 }
 
 /// The versions of an action, newest first.
 pub async fn versions(idp: &AppState, action_id: &str) -> Result<Vec<Version>> {
-    let mut all: Vec<Version> = idp
-        .store
-        .documents(VERSION)
-        .await?
-        .into_iter()
-        .map(|v| parse::<Version>(VERSION, v))
-        .filter(|v| v.as_ref().map_or(true, |v| v.action_id == action_id))
-        .collect::<Result<_>>()?;
-    all.sort_by_key(|v| std::cmp::Reverse(v.number));
-    Ok(all)
+    Ok(idp.store.action_versions(action_id).await?.into_iter().map(|s| s.version).collect())
 }
 
 pub async fn bindings(idp: &AppState, trigger: &str) -> Result<Bindings> {
-    match idp.store.document(BINDINGS, trigger).await? {
-        // A list of {action_name, display_name} is what earlier builds stored from tenant files;
-        // provisioning rewrites it, and until then it binds nothing.
-        Some(v @ Value::Object(_)) => parse(BINDINGS, v),
-        _ => Ok(Bindings::default()),
-    }
+    Ok(Bindings { bindings: idp.store.trigger_bindings(trigger).await? })
+}
+
+/// The sealed secrets stored with a draft (none for a draft not stored yet).
+async fn sealed_secrets(idp: &AppState, action_id: &str) -> Result<SealedSecrets> {
+    Ok(idp.store.action(action_id).await?.map(|s| s.secrets).unwrap_or_default())
 }
 
 /// Whether the version in force has everything the draft has.
@@ -248,14 +150,11 @@ pub fn all_changes_deployed(a: &Action, deployed: Option<&Version>) -> bool {
     })
 }
 
-/// Decrypted secret values of a secrets document.
-fn open_secrets(idp: &AppState, action_id: &str, doc: Option<Value>) -> Result<Map<String, Value>> {
+/// Decrypted values of sealed secrets.
+fn open_secrets(idp: &AppState, action_id: &str, sealed: &SealedSecrets) -> Result<Map<String, Value>> {
     let mut out = Map::new();
-    if let Some(Value::Object(m)) = doc {
-        for (name, sealed) in m {
-            let sealed = sealed.as_str().unwrap_or_default();
-            out.insert(name.clone(), Value::String(idp.secrets.open(&secret_context(action_id, &name), sealed)?));
-        }
+    for (name, sealed) in sealed {
+        out.insert(name.clone(), Value::String(idp.secrets.open(&secret_context(action_id, name), sealed)?));
     }
     Ok(out)
 }
@@ -378,12 +277,9 @@ async fn apply_change(idp: &AppState, a: &mut Action, change: DraftChange, now: 
         a.runtime = r;
     }
     build(idp, a, now).await?;
+    let mut stored = sealed_secrets(idp, &a.id).await?;
     if let Some(inputs) = change.secrets {
-        let stored = match idp.store.document(SECRETS, &a.id).await? {
-            Some(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        let mut sealed = Map::new();
+        let mut sealed = SealedSecrets::new();
         let mut names = Vec::new();
         for s in inputs {
             let context = secret_context(&a.id, &s.name);
@@ -391,23 +287,20 @@ async fn apply_change(idp: &AppState, a: &mut Action, change: DraftChange, now: 
             let (value, updated_at) = match (s.value, stored.get(&s.name)) {
                 // deploy-cli re-sends exported secrets as names only: keep what is stored.
                 (None, Some(old)) => (old.clone(), kept.unwrap_or_else(|| now.to_string())),
-                (None, None) => (Value::String(idp.secrets.seal(&context, "")?), now.to_string()),
-                (Some(v), Some(old))
-                    if idp.secrets.open(&context, old.as_str().unwrap_or("")).ok() == Some(v.clone()) =>
-                {
+                (None, None) => (idp.secrets.seal(&context, "")?, now.to_string()),
+                (Some(v), Some(old)) if idp.secrets.open(&context, old).ok() == Some(v.clone()) => {
                     (old.clone(), kept.unwrap_or_else(|| now.to_string()))
                 }
-                (Some(v), _) => (Value::String(idp.secrets.seal(&context, &v)?), now.to_string()),
+                (Some(v), _) => (idp.secrets.seal(&context, &v)?, now.to_string()),
             };
             sealed.insert(s.name.clone(), value);
             names.push(SecretName { name: s.name, updated_at });
         }
-        if stored != sealed {
-            idp.store.put_document(SECRETS, &a.id, &Value::Object(sealed)).await?;
-        }
+        stored = sealed;
         a.secrets = names;
     }
-    idp.store.put_document(ACTION, &a.id, &to_doc(a)?).await?;
+    // The draft and its secrets are one record: one write.
+    idp.store.put_action(&StoredAction { action: a.clone(), secrets: stored }).await?;
     Ok(())
 }
 
@@ -417,7 +310,7 @@ pub async fn deploy(idp: &AppState, mut a: Action) -> Result<(Action, Version)> 
     if a.status != "built" {
         return Err(invalid("A draft must be in the 'built' state before it can be deployed."));
     }
-    let secrets = idp.store.document(SECRETS, &a.id).await?;
+    let secrets = sealed_secrets(idp, &a.id).await?;
     let now = iso8601(now_ms());
     let v = Version {
         id: uuid(),
@@ -432,7 +325,7 @@ pub async fn deploy(idp: &AppState, mut a: Action) -> Result<(Action, Version)> 
         updated_at: now.clone(),
         built_at: a.built_at.clone(),
     };
-    put_version(idp, &mut a, &v, secrets.unwrap_or_else(|| json!({}))).await?;
+    put_version(idp, &mut a, &v, secrets.clone(), secrets).await?;
     Ok((a, v))
 }
 
@@ -444,7 +337,8 @@ pub async fn deploy_version(
     from: Version,
     update_draft: bool,
 ) -> Result<(Action, Version)> {
-    let secrets = idp.store.document(VERSION_SECRETS, &from.id).await?.unwrap_or_else(|| json!({}));
+    let secrets = idp.store.action_version(&from.id).await?.map(|s| s.secrets).unwrap_or_default();
+    let mut draft_secrets = sealed_secrets(idp, &a.id).await?;
     let now = iso8601(now_ms());
     let v = Version { id: uuid(), number: a.versions + 1, created_at: now.clone(), updated_at: now.clone(), ..from };
     if update_draft {
@@ -456,37 +350,33 @@ pub async fn deploy_version(
         a.updated_at = now.clone();
         a.status = "built".into();
         a.build_error = None;
-        idp.store.put_document(SECRETS, &a.id, &secrets).await?;
+        draft_secrets = secrets.clone();
     }
-    put_version(idp, &mut a, &v, secrets).await?;
+    put_version(idp, &mut a, &v, secrets, draft_secrets).await?;
     Ok((a, v))
 }
 
-/// Writes a version, then points the action at it: the switch is the last, single write.
-async fn put_version(idp: &AppState, a: &mut Action, v: &Version, secrets: Value) -> Result<()> {
-    idp.store.put_document(VERSION_SECRETS, &v.id, &secrets).await?;
-    idp.store.put_document(VERSION, &v.id, &to_doc(v)?).await?;
+/// Points the draft at a new version and stores both in one store transaction (which also
+/// drops the oldest versions beyond [`MAX_VERSIONS`]).
+async fn put_version(
+    idp: &AppState,
+    a: &mut Action,
+    v: &Version,
+    secrets: SealedSecrets,
+    draft_secrets: SealedSecrets,
+) -> Result<()> {
     a.versions = v.number;
     a.deployed_version = Some(v.id.clone());
-    idp.store.put_document(ACTION, &a.id, &to_doc(a)?).await?;
+    let draft = StoredAction { action: a.clone(), secrets: draft_secrets };
+    let version = StoredActionVersion { version: v.clone(), secrets };
+    idp.store.deploy_action(&draft, &version, MAX_VERSIONS).await?;
     tracing::info!(action = %a.name, version = v.number, "action deployed");
-    let old = versions(idp, &a.id).await?;
-    for stale in old.iter().skip(MAX_VERSIONS).filter(|o| Some(&o.id) != a.deployed_version.as_ref()) {
-        idp.store.delete_document(VERSION, &stale.id).await?;
-        idp.store.delete_document(VERSION_SECRETS, &stale.id).await?;
-    }
     Ok(())
 }
 
 /// The triggers an action is bound to.
 pub async fn bound_triggers(idp: &AppState, action_id: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for (trigger, _) in TRIGGERS {
-        if bindings(idp, trigger).await?.bindings.iter().any(|b| b.action_id == action_id) {
-            out.push(trigger.to_string());
-        }
-    }
-    Ok(out)
+    Ok(idp.store.action_triggers(action_id).await?)
 }
 
 /// Deletes an action with its versions and secrets. A bound action is only deleted with
@@ -499,17 +389,8 @@ pub async fn delete(idp: &AppState, a: &Action, force: bool) -> Result<()> {
             bound.join(", ")
         )));
     }
-    for trigger in bound {
-        let mut b = bindings(idp, &trigger).await?;
-        b.bindings.retain(|x| x.action_id != a.id);
-        idp.store.put_document(BINDINGS, &trigger, &to_doc(&b)?).await?;
-    }
-    for v in versions(idp, &a.id).await? {
-        idp.store.delete_document(VERSION, &v.id).await?;
-        idp.store.delete_document(VERSION_SECRETS, &v.id).await?;
-    }
-    idp.store.delete_document(SECRETS, &a.id).await?;
-    idp.store.delete_document(ACTION, &a.id).await?;
+    // The bindings, the versions and the draft go in one store transaction.
+    idp.store.delete_action(&a.id).await?;
     Ok(())
 }
 
@@ -560,17 +441,15 @@ pub async fn set_bindings(idp: &AppState, trigger: &str, refs: Vec<(BindingRef, 
             },
         });
     }
-    let stored_raw = idp.store.document(BINDINGS, trigger).await?;
-    if stored_raw.as_ref() != Some(&to_doc(&out)?) {
-        idp.store.put_document(BINDINGS, trigger, &to_doc(&out)?).await?;
+    if current != out {
+        idp.store.put_trigger_bindings(trigger, &out.bindings).await?;
     }
     Ok(out)
 }
 
 /// The decrypted secrets of the draft, to compare a tenant file against what is stored.
 pub async fn draft_secrets(idp: &AppState, a: &Action) -> Result<Map<String, Value>> {
-    let doc = idp.store.document(SECRETS, &a.id).await?;
-    open_secrets(idp, &a.id, doc)
+    open_secrets(idp, &a.id, &sealed_secrets(idp, &a.id).await?)
 }
 
 // ---- running ---------------------------------------------------------------------------
@@ -637,18 +516,17 @@ pub async fn deployed_chain(idp: &AppState, trigger: &str) -> Result<std::result
         let deployed = match cached {
             Some(d) => d,
             None => {
-                let Some(v) = version(idp, version_id).await? else {
+                let Some(v) = idp.store.action_version(version_id).await? else {
                     return Ok(Err(format!("the deployed version of action {} is missing", a.name)));
                 };
-                let doc = idp.store.document(VERSION_SECRETS, version_id).await?;
-                let secrets = match open_secrets(idp, &a.id, doc) {
+                let secrets = match open_secrets(idp, &a.id, &v.secrets) {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::error!(action = %a.name, error = %e, "action secrets do not decrypt");
                         return Ok(Err(format!("the secrets of action {} cannot be decrypted", a.name)));
                     }
                 };
-                let d = Arc::new(Deployed { code: v.code.into(), secrets: Arc::new(secrets) });
+                let d = Arc::new(Deployed { code: v.version.code.into(), secrets: Arc::new(secrets) });
                 let mut cache = idp.actions.deployed.lock().unwrap_or_else(|e| e.into_inner());
                 if cache.len() >= DEPLOYED_CACHE {
                     cache.clear();

@@ -7,8 +7,8 @@
 //! Where the outcome lives: in the `Grant` (the code, then the refresh tokens carry it), so the
 //! tokens issued for this login get the claims without running anything again; refresh
 //! exchanges run the actions again and replace it. `/userinfo` returns the ID-token custom
-//! claims of the latest login of that user at that client, kept as a document
-//! (`userinfo_claims`) — an access token has no other link to the login that minted it.
+//! claims of the latest login of that user at that client, kept as a store record
+//! (`store::UserinfoClaims`) — an access token has no other link to the login that minted it.
 //!
 //! This module must not issue tokens (that is `grants::issue`) nor know wire formats.
 
@@ -18,9 +18,7 @@ use crate::util::{b64url, iso8601, sha256};
 use crate::{AppState, Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use store::{Client, Connection, User};
-
-pub(crate) const USERINFO_CLAIMS: &str = "userinfo_claims";
+use store::{Client, Connection, User, UserinfoClaims};
 
 /// What the post-login actions added to this login's tokens.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -123,7 +121,7 @@ pub async fn run(idp: &AppState, login: Login<'_>) -> Result<Verdict> {
     };
     if chain.is_empty() {
         // Claims of an earlier login with actions must not outlive them at /userinfo.
-        idp.store.delete_document(USERINFO_CLAIMS, &userinfo_key).await?;
+        idp.store.delete_userinfo_claims(&userinfo_key).await?;
         return Ok(Verdict::Allow(ActionClaims::default()));
     }
     let event = event(idp, &login).await?;
@@ -167,14 +165,14 @@ pub async fn run(idp: &AppState, login: Login<'_>) -> Result<Verdict> {
         add_scopes: outcome.add_scopes,
         remove_scopes: outcome.remove_scopes,
     };
-    let stored = idp.store.document(USERINFO_CLAIMS, &userinfo_key).await?;
+    let stored = idp.store.userinfo_claims(&userinfo_key).await?;
     if claims.id_token.is_empty() {
         if stored.is_some() {
-            idp.store.delete_document(USERINFO_CLAIMS, &userinfo_key).await?;
+            idp.store.delete_userinfo_claims(&userinfo_key).await?;
         }
-    } else if stored.as_ref().and_then(|d| d.get("claims")) != Some(&Value::Object(claims.id_token.clone())) {
-        let doc = json!({ "claims": claims.id_token, "updated_at": idp.now() });
-        idp.store.put_document(USERINFO_CLAIMS, &userinfo_key, &doc).await?;
+    } else if stored.as_ref().map(|d| &d.claims) != Some(&claims.id_token) {
+        let record = UserinfoClaims { claims: claims.id_token.clone(), updated_at: idp.now() };
+        idp.store.put_userinfo_claims(&userinfo_key, &record).await?;
     }
     Ok(Verdict::Allow(claims))
 }
@@ -195,10 +193,10 @@ pub async fn userinfo_claims(
     user_id: &str,
     scope: &[&str],
 ) -> Result<Map<String, Value>> {
-    let doc = idp.cache.cached_document(USERINFO_CLAIMS, &userinfo_key(client_id, user_id)).await?;
-    Ok(match doc.as_deref().and_then(|d| d.get("claims")) {
-        Some(Value::Object(m)) => crate::tokens::custom_claims(m, scope),
-        _ => Map::new(),
+    let stored = idp.cache.cached_userinfo_claims(&userinfo_key(client_id, user_id)).await?;
+    Ok(match stored.as_deref() {
+        Some(record) => crate::tokens::custom_claims(&record.claims, scope),
+        None => Map::new(),
     })
 }
 

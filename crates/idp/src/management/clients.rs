@@ -192,14 +192,17 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
     let client = parse(doc)?;
     let has_secret = client.token_endpoint_auth_method != "none";
     let stored = StoredClient { client, secret_sha256: has_secret.then(|| sha256(secret.as_bytes())) };
-    match idp.store.create_client(&stored).await {
+    // Auth0 enables a new application on every connection unless the tenant turned that off;
+    // the client and its place in the connections are one transaction.
+    let settings = idp.store.tenant_settings().await?;
+    let flag = settings.extra.get("flags").and_then(|f| f.get("enable_client_connections")).and_then(Value::as_bool);
+    match idp.store.create_client(&stored, flag != Some(false)).await {
         Ok(()) => {}
         Err(store::Error::Conflict(_)) => {
             return Err(ApiError::conflict("A client with the same client_id already exists.", "conflict"));
         }
         Err(e) => return Err(e.into()),
     }
-    enable_on_connections(&idp, &stored.client.client_id).await?;
     let mut out = to_json(&idp, &stored.client);
     if has_secret {
         out["client_secret"] = json!(secret);
@@ -209,22 +212,6 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
 
 fn valid_client_id(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// Auth0 enables a new application on every connection unless the tenant turned that off.
-async fn enable_on_connections(idp: &AppState, client_id: &str) -> ApiResult<()> {
-    let settings = idp.store.tenant_settings().await?;
-    let flag = settings.extra.get("flags").and_then(|f| f.get("enable_client_connections")).and_then(Value::as_bool);
-    if flag == Some(false) {
-        return Ok(());
-    }
-    for mut c in idp.store.connections().await? {
-        if !c.enabled_for(client_id) {
-            c.enabled_clients.push(client_id.to_owned());
-            idp.store.put_connection(&c).await?;
-        }
-    }
-    Ok(())
 }
 
 async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>, body: Bytes) -> ApiResult {
@@ -298,18 +285,8 @@ pub fn merge_metadata(doc: &mut Map<String, Value>, key: &str, patch: Value) -> 
 
 async fn remove(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     caller.require(&["delete:clients"])?;
+    // With its grants, its place in connections and its refresh tokens, in one transaction.
     idp.store.delete_client(&id).await?;
-    for mut c in idp.store.connections().await? {
-        if c.enabled_for(&id) {
-            c.enabled_clients.retain(|x| *x != id);
-            idp.store.put_connection(&c).await?;
-        }
-    }
-    for g in idp.store.client_grants().await? {
-        if g.client_id == id {
-            idp.store.delete_client_grant(&g.id).await?;
-        }
-    }
     Ok(no_content())
 }
 

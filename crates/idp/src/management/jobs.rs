@@ -4,7 +4,7 @@
 //! the rows are then imported by a background task, one store write per user, while broken rows
 //! are reported per row (`GET /jobs/{id}/errors`) and the good ones imported.
 //!
-//! Jobs survive a restart: progress is checkpointed into the job document with a heartbeat, and
+//! Jobs survive a restart: progress is checkpointed into the job record with a heartbeat, and
 //! [`resume_jobs`] (started next to housekeeping) picks up every pending or processing job whose
 //! heartbeat went stale — a node that crashed mid-job — and finishes it, or marks it failed when
 //! it is past Auth0's two-hour limit, lost its file, or was already resumed too often. A new
@@ -13,14 +13,14 @@
 //!
 //! At most two jobs run at once, as in Auth0: a third upload gets Auth0's 429 until one ends.
 //!
-//! Stored as documents: `job` (the job as the API shows it, plus `_`-prefixed internal state),
-//! `job_file` (the uploaded text, deleted when the job ends: it may carry passwords) and
-//! `job_errors` (the per-row errors).
+//! Stored as a `store::ImportJob` with its uploaded text (dropped by the store in the write that
+//! ends the job: it may carry passwords) and its per-row errors (`store::ImportRowError`),
+//! saved with each checkpoint in the same write.
 
 use super::{ApiError, ApiResult, Caller, json_response, no_content, ok};
 use crate::AppState;
 use crate::provision::{ImportMode, Imported, import_user};
-use crate::util::{iso8601, now_ms, random_alnum, random_hex, sha256};
+use crate::util::{iso8601, now_ms, random_alnum, sha256};
 use axum::Router;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
@@ -29,7 +29,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use store::Connection;
+use store::{Connection, ImportJob, ImportRowError, ImportSummary, JobStatus};
 use tenant::{ImportUser, Keywords};
 
 /// Auth0's limit on the users file.
@@ -50,10 +50,6 @@ const JOB_RETENTION_MS: i64 = 24 * 3600 * 1000;
 const MAX_ATTEMPTS: u64 = 3;
 /// Auth0 runs at most this many import jobs of a tenant at once and refuses more with 429.
 const MAX_ACTIVE_JOBS: usize = 2;
-
-const JOB: &str = "job";
-const JOB_FILE: &str = "job_file";
-const JOB_ERRORS: &str = "job_errors";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -98,12 +94,8 @@ fn queueing() -> &'static tokio::sync::Mutex<()> {
 /// [`resume_jobs`] and no longer count.
 async fn active_jobs(idp: &AppState) -> ApiResult<usize> {
     let now = now_ms();
-    let jobs = idp.store.documents(JOB).await?;
-    Ok(jobs
-        .iter()
-        .filter(|job| matches!(job["status"].as_str(), Some("pending" | "processing")))
-        .filter(|job| now - job["_created_ms"].as_i64().unwrap_or(0) <= JOB_TIMEOUT_MS)
-        .count())
+    let jobs = idp.store.import_jobs().await?;
+    Ok(jobs.iter().filter(|job| !job.status.ended()).filter(|job| now - job.created_at <= JOB_TIMEOUT_MS).count())
 }
 
 fn multipart_error(e: MultipartError) -> ApiError {
@@ -114,14 +106,36 @@ fn multipart_error(e: MultipartError) -> ApiError {
     }
 }
 
-/// The job as the API shows it: internal state (`_…` keys) left out.
-fn view(doc: &Value) -> Value {
-    match doc {
-        Value::Object(m) => {
-            Value::Object(m.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
-        other => other.clone(),
+/// The job as the API shows it: the state a node keeps to run it left out.
+fn view(job: &ImportJob) -> Value {
+    let mut out = json!({
+        "type": "users_import",
+        "status": job.status.as_str(),
+        "connection_id": job.connection_id,
+        "connection": job.connection,
+        "created_at": iso8601(job.created_at),
+        "id": job.id,
+    });
+    if let Some(external_id) = &job.external_id {
+        out["external_id"] = json!(external_id);
     }
+    if let Some(pct) = job.percentage_done {
+        out["percentage_done"] = json!(pct);
+    }
+    if let Some(left) = job.time_left_seconds {
+        out["time_left_seconds"] = json!(left);
+    }
+    if let Some(summary) = job.summary.filter(|_| job.status.ended()) {
+        out["summary"] = summary_json(summary);
+    }
+    if let Some(details) = &job.status_details {
+        out["status_details"] = json!(details);
+    }
+    out
+}
+
+fn summary_json(s: ImportSummary) -> Value {
+    json!({"failed": s.failed, "updated": s.updated, "inserted": s.inserted, "total": s.total})
 }
 
 async fn read_file(field: &mut Field<'_>) -> ApiResult<Vec<u8>> {
@@ -223,26 +237,25 @@ async fn create(
     }
     let id = format!("job_{}", random_alnum(16));
     let now = now_ms();
-    let mut job = json!({
-        "type": "users_import",
-        "status": "pending",
-        "connection_id": connection.id,
-        "connection": connection.name,
-        "created_at": iso8601(now),
-        "id": id,
-    });
-    if let Some(external_id) = external_id {
-        job["external_id"] = json!(external_id);
-    }
-    let Value::Object(ref mut m) = job else { unreachable!("a JSON object literal") };
-    m.insert("_upsert".into(), json!(upsert));
-    m.insert("_send_completion_email".into(), json!(send_completion_email));
-    m.insert("_created_ms".into(), json!(now));
-    m.insert("_heartbeat".into(), json!(now));
-    m.insert("_attempts".into(), json!(1));
-    // The file first: a job document always has its file.
-    idp.store.put_document(JOB_FILE, &id, &Value::String(text)).await?;
-    idp.store.put_document(JOB, &id, &job).await?;
+    let job = ImportJob {
+        id: id.clone(),
+        connection_id: connection.id.clone(),
+        connection: connection.name.clone(),
+        status: JobStatus::Pending,
+        created_at: now,
+        external_id,
+        upsert,
+        send_completion_email,
+        heartbeat: now,
+        attempts: 1,
+        next_row: 0,
+        summary: None,
+        percentage_done: None,
+        time_left_seconds: None,
+        status_details: None,
+    };
+    // The job and its file in one write.
+    idp.store.create_import_job(&job, &text).await?;
     tracing::info!(job = %id, connection = %connection.name, upsert, "users import job queued");
     let runner = idp.clone();
     let job_id = id.clone();
@@ -252,36 +265,23 @@ async fn create(
 
 async fn read(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     caller.require(&["create:users", "read:users"])?;
-    let job = idp.store.document(JOB, &id).await?.ok_or_else(not_found)?;
+    let job = idp.store.import_job(&id).await?.ok_or_else(not_found)?;
     Ok(ok(&view(&job)))
 }
 
 async fn errors(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     caller.require(&["create:users", "read:users"])?;
-    let job = idp.store.document(JOB, &id).await?.ok_or_else(not_found)?;
-    if !matches!(job["status"].as_str(), Some("completed" | "failed")) {
+    let job = idp.store.import_job(&id).await?.ok_or_else(not_found)?;
+    if !job.status.ended() {
         // Auth0 answers with the job itself while it runs.
         return Ok(ok(&view(&job)));
     }
-    let entries = stored_errors(&idp, &id).await?;
+    let entries = idp.store.import_job_errors(&id).await?;
     if entries.is_empty() {
         return Ok(no_content());
     }
-    let out: Vec<Value> = entries.into_iter().map(|(_, e)| e).collect();
+    let out: Vec<Value> = entries.into_iter().map(|e| json!({"user": e.user, "errors": e.errors})).collect();
     Ok(ok(&json!(out)))
-}
-
-/// The stored per-row errors, by row index.
-async fn stored_errors(idp: &AppState, id: &str) -> ApiResult<Vec<(usize, Value)>> {
-    let doc = idp.store.document(JOB_ERRORS, id).await?;
-    let items = doc.and_then(|d| d.get("errors").and_then(Value::as_array).cloned()).unwrap_or_default();
-    Ok(items
-        .into_iter()
-        .filter_map(|mut e| {
-            let index = e.as_object_mut()?.remove("_index")?.as_u64()? as usize;
-            Some((index, e))
-        })
-        .collect())
 }
 
 /// Keyword markers (`##KEY##`, `@@KEY@@`) are a tenant-file feature: an uploaded file is taken
@@ -311,45 +311,22 @@ async fn run(idp: AppState, id: String, resumed: bool) {
 }
 
 async fn finish_failed(idp: &AppState, id: &str, why: &str) -> ApiResult<()> {
-    let Some(mut job) = idp.store.document(JOB, id).await? else { return Ok(()) };
-    job["status"] = json!("failed");
-    job["status_details"] = json!(why);
-    if let Some(summary) = job.get("_summary").cloned() {
-        job["summary"] = summary;
-    }
-    if let Value::Object(m) = &mut job {
-        m.remove("percentage_done");
-        m.remove("time_left_seconds");
-    }
-    idp.store.put_document(JOB, id, &job).await?;
-    idp.store.delete_document(JOB_FILE, id).await?;
+    let Some(mut job) = idp.store.import_job(id).await? else { return Ok(()) };
+    job.status = JobStatus::Failed;
+    job.status_details = Some(why.to_owned());
+    job.percentage_done = None;
+    job.time_left_seconds = None;
+    // Ending the job drops its file in the same write.
+    idp.store.save_import_job(&job, None).await?;
     Ok(())
 }
 
-#[derive(Default, Clone, Copy)]
-struct Summary {
-    inserted: u64,
-    updated: u64,
-    failed: u64,
-    total: u64,
-}
-
-impl Summary {
-    fn from_json(v: &Value) -> Self {
-        let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-        Summary { inserted: n("inserted"), updated: n("updated"), failed: n("failed"), total: n("total") }
-    }
-    fn to_json(self) -> Value {
-        json!({"failed": self.failed, "updated": self.updated, "inserted": self.inserted, "total": self.total})
-    }
-}
-
 async fn run_job(idp: &AppState, id: &str, resumed: bool) -> ApiResult<()> {
-    let Some(mut job) = idp.store.document(JOB, id).await? else { return Ok(()) };
-    let Some(Value::String(text)) = idp.store.document(JOB_FILE, id).await? else {
+    let Some(mut job) = idp.store.import_job(id).await? else { return Ok(()) };
+    let Some(text) = idp.store.import_job_file(id).await? else {
         return Err(ApiError::bad_request("the job's users file is gone"));
     };
-    let connection_id = job["connection_id"].as_str().unwrap_or_default().to_owned();
+    let connection_id = job.connection_id.clone();
     let connection: Connection = idp
         .store
         .connection(&connection_id)
@@ -369,16 +346,16 @@ async fn run_job(idp: &AppState, id: &str, resumed: bool) -> ApiResult<()> {
         invalid.entry(e.index).or_default().push(err);
     }
     let rows: BTreeMap<usize, &ImportUser> = import.rows.iter().map(|r| (r.index, r)).collect();
-    let upsert = job["_upsert"].as_bool().unwrap_or(false);
-    let start = job.get("_next").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let mut summary = job.get("_summary").map(Summary::from_json).unwrap_or_default();
+    let upsert = job.upsert;
+    let start = job.next_row as usize;
+    let mut summary = job.summary.unwrap_or_default();
     summary.total = items.len() as u64;
     // Errors of rows the interrupted run checkpointed; later ones are redone.
-    let mut errors: Vec<(usize, Value)> =
-        stored_errors(idp, id).await?.into_iter().filter(|(i, _)| *i < start).collect();
+    let mut errors: Vec<ImportRowError> =
+        idp.store.import_job_errors(id).await?.into_iter().filter(|e| (e.index as usize) < start).collect();
     let begun = std::time::Instant::now();
     let mut last_checkpoint = begun;
-    job["status"] = json!("processing");
+    job.status = JobStatus::Processing;
     for (index, item) in items.iter().enumerate().skip(start) {
         let row_errors = match (invalid.remove(&index), rows.get(&index)) {
             (Some(errs), _) => Some(errs),
@@ -414,37 +391,30 @@ async fn run_job(idp: &AppState, id: &str, resumed: bool) -> ApiResult<()> {
         };
         if let Some(errs) = row_errors {
             summary.failed += 1;
-            errors.push((index, json!({"user": echo(item), "errors": errs})));
+            errors.push(ImportRowError { index: index as u64, user: echo(item), errors: errs });
         }
         let done = index + 1;
         if done < items.len() && (done % CHECKPOINT_ROWS == 0 || last_checkpoint.elapsed() >= CHECKPOINT_EVERY) {
             last_checkpoint = std::time::Instant::now();
             let pct = (done * 100 / items.len().max(1)) as u64;
             let per_row = begun.elapsed().as_secs_f64() / (done - start).max(1) as f64;
-            job["percentage_done"] = json!(pct);
-            job["time_left_seconds"] = json!((per_row * (items.len() - done) as f64).ceil() as u64);
-            save_errors(idp, id, &errors).await?;
-            job["_next"] = json!(done);
-            job["_summary"] = summary.to_json();
-            job["_heartbeat"] = json!(now_ms());
-            idp.store.put_document(JOB, id, &job).await?;
+            job.percentage_done = Some(pct);
+            job.time_left_seconds = Some((per_row * (items.len() - done) as f64).ceil() as u64);
+            job.next_row = done as u64;
+            job.summary = Some(summary);
+            job.heartbeat = now_ms();
+            // The progress and the errors up to it, in one write.
+            idp.store.save_import_job(&job, Some(&errors)).await?;
         }
     }
-    if !errors.is_empty() {
-        save_errors(idp, id, &errors).await?;
-    }
-    job["status"] = json!("completed");
-    job["summary"] = summary.to_json();
-    job["_next"] = json!(items.len());
-    job["_summary"] = summary.to_json();
-    job["_heartbeat"] = json!(now_ms());
-    if let Value::Object(m) = &mut job {
-        m.remove("percentage_done");
-        m.remove("time_left_seconds");
-    }
-    idp.store.put_document(JOB, id, &job).await?;
-    // The file may hold passwords: it goes as soon as the job is over.
-    idp.store.delete_document(JOB_FILE, id).await?;
+    job.status = JobStatus::Completed;
+    job.next_row = items.len() as u64;
+    job.summary = Some(summary);
+    job.heartbeat = now_ms();
+    job.percentage_done = None;
+    job.time_left_seconds = None;
+    // The file may hold passwords: the write that ends the job drops it.
+    idp.store.save_import_job(&job, Some(&errors)).await?;
     tracing::info!(
         job = %id, inserted = summary.inserted, updated = summary.updated, failed = summary.failed,
         "users import job completed"
@@ -459,19 +429,6 @@ fn echo(item: &Value) -> Value {
         m.remove("password");
     }
     item
-}
-
-async fn save_errors(idp: &AppState, id: &str, errors: &[(usize, Value)]) -> ApiResult<()> {
-    let items: Vec<Value> = errors
-        .iter()
-        .map(|(i, e)| {
-            let mut e = e.clone();
-            e["_index"] = json!(i);
-            e
-        })
-        .collect();
-    idp.store.put_document(JOB_ERRORS, id, &json!({ "errors": items })).await?;
-    Ok(())
 }
 
 /// Resumes, now and every few seconds, the import jobs a stopped or crashed node left behind
@@ -492,23 +449,20 @@ pub fn resume_jobs(idp: &AppState) -> tokio::task::JoinHandle<()> {
 
 async fn scan(idp: &AppState) -> ApiResult<()> {
     let now = now_ms();
-    for job in idp.store.documents(JOB).await? {
-        let Some(id) = job["id"].as_str().map(str::to_owned) else { continue };
-        let created = job["_created_ms"].as_i64().unwrap_or(0);
+    for job in idp.store.import_jobs().await? {
+        let id = job.id.clone();
+        let created = job.created_at;
         if now - created > JOB_RETENTION_MS {
-            for kind in [JOB_FILE, JOB_ERRORS, JOB] {
-                idp.store.delete_document(kind, &id).await?;
-            }
+            idp.store.delete_import_job(&id).await?;
             continue;
         }
-        if !matches!(job["status"].as_str(), Some("pending" | "processing")) {
+        if job.status.ended() {
             continue;
         }
-        let heartbeat = job["_heartbeat"].as_i64().unwrap_or(0);
-        if now - heartbeat < STALE_AFTER_MS {
+        if now - job.heartbeat < STALE_AFTER_MS {
             continue; // running somewhere
         }
-        let attempts = job["_attempts"].as_u64().unwrap_or(0);
+        let attempts = job.attempts;
         if now - created > JOB_TIMEOUT_MS {
             finish_failed(idp, &id, "The job timed out.").await?;
             continue;
@@ -526,18 +480,13 @@ async fn scan(idp: &AppState) -> ApiResult<()> {
     Ok(())
 }
 
-/// Takes a cut-off job over; `false` when another node claimed it at the same time (the last
-/// writer wins, and each claimant checks it was the last).
-async fn claim(idp: &AppState, mut job: Value, attempt: u64) -> ApiResult<bool> {
-    let id = job["id"].as_str().unwrap_or_default().to_owned();
-    let token = random_hex(16);
-    job["_claim"] = json!(token);
-    job["_heartbeat"] = json!(now_ms());
-    job["_attempts"] = json!(attempt);
-    idp.store.put_document(JOB, &id, &job).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let current = idp.store.document(JOB, &id).await?;
-    Ok(current.is_some_and(|j| j["_claim"] == json!(token)))
+/// Takes a cut-off job over; `false` when another node claimed it first (the store replaces
+/// the job only while its heartbeat is still the stale one this node saw).
+async fn claim(idp: &AppState, mut job: ImportJob, attempt: u64) -> ApiResult<bool> {
+    let seen = job.heartbeat;
+    job.heartbeat = now_ms();
+    job.attempts = attempt;
+    Ok(idp.store.claim_import_job(&job, seen).await?)
 }
 
 #[cfg(test)]

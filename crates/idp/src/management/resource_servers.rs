@@ -142,11 +142,7 @@ async fn remove(State(idp): State<AppState>, caller: Caller, Path(id): Path<Stri
             Some("operation_not_supported"),
         ));
     }
+    // With the client grants for its audience, in one transaction.
     idp.store.delete_resource_server(&rs.id).await?;
-    for g in idp.store.client_grants().await? {
-        if g.audience == rs.identifier {
-            idp.store.delete_client_grant(&g.id).await?;
-        }
-    }
     Ok(no_content())
 }

@@ -322,12 +322,10 @@ async fn a_third_concurrent_job_is_refused_until_one_ends() {
     // Two jobs running (on another node: their heartbeats are fresh, so nobody resumes them).
     let running = |id: &str| {
         let now = idp::util::now_ms();
-        json!({"type": "users_import", "status": "processing", "connection_id": con, "connection": "dev-users",
-            "created_at": "2030-01-01T00:00:00.000Z", "id": id, "_upsert": false, "_created_ms": now,
-            "_heartbeat": now, "_attempts": 1})
+        import_job(id, &con, store::JobStatus::Processing, now, now, 1)
     };
     for id in ["job_ActiveActive0001", "job_ActiveActive0002"] {
-        t.idp.store.put_document("job", id, &running(id)).await.unwrap();
+        t.idp.store.create_import_job(&running(id), "[]").await.unwrap();
     }
     let file: &[u8] = br#"[{"email": "third@example.test", "email_verified": true}]"#;
     let parts: &[Part<'_>] = &[("users", Some("u.json"), file), ("connection_id", None, con.as_bytes())];
@@ -339,12 +337,12 @@ async fn a_third_concurrent_job_is_refused_until_one_ends() {
             "message": "There are 2 active import users jobs, please wait until some of them are finished and try again"})
     );
     // A refused upload queues nothing.
-    assert_eq!(t.idp.store.documents("job").await.unwrap().len(), 2);
+    assert_eq!(t.idp.store.import_jobs().await.unwrap().len(), 2);
 
     // One ends: the next upload is queued and runs.
     let mut done = running("job_ActiveActive0001");
-    done["status"] = json!("completed");
-    t.idp.store.put_document("job", "job_ActiveActive0001", &done).await.unwrap();
+    done.status = store::JobStatus::Completed;
+    assert!(t.idp.store.save_import_job(&done, None).await.unwrap());
     let (status, body) = upload(&t, &tok, parts).await;
     assert_eq!(status, 202, "{body}");
     let job = wait_done(&t, &tok, body["id"].as_str().unwrap()).await;
@@ -367,15 +365,10 @@ async fn a_job_survives_a_restart() {
     let file = json!([{"email": "survivor@example.test", "password_hash": BCRYPT_OF_SECRET}, {"email": "broken"}]);
     // What POST /jobs/users-imports stores before answering 202, for a node that then died.
     let store = &first.idp.store;
-    store.put_document("job_file", "job_RestartRestart00", &Value::String(file.to_string())).await.unwrap();
-    let pending = |id: &str, attempts: u64| {
-        json!({"type": "users_import", "status": "pending", "connection_id": con, "connection": "dev-users",
-            "created_at": "2030-01-01T00:00:00.000Z", "id": id, "_upsert": false, "_created_ms": idp::util::now_ms(),
-            "_heartbeat": 0, "_attempts": attempts})
-    };
-    store.put_document("job", "job_RestartRestart00", &pending("job_RestartRestart00", 1)).await.unwrap();
-    store.put_document("job_file", "job_GivenUpGivenUp00", &Value::String("[]".into())).await.unwrap();
-    store.put_document("job", "job_GivenUpGivenUp00", &pending("job_GivenUpGivenUp00", 3)).await.unwrap();
+    let pending =
+        |id: &str, attempts: u64| import_job(id, &con, store::JobStatus::Pending, idp::util::now_ms(), 0, attempts);
+    store.create_import_job(&pending("job_RestartRestart00", 1), &file.to_string()).await.unwrap();
+    store.create_import_job(&pending("job_GivenUpGivenUp00", 3), "[]").await.unwrap();
     // The next node opens the sealed signing keys with the same secrets key.
     let key = first.idp.config.secrets_key_path();
     drop(first);
@@ -391,7 +384,35 @@ async fn a_job_survives_a_restart() {
     assert_eq!(password_login(&second, "survivor@example.test", "Imported-Passw0rd!").await, 200);
     let given_up = wait_done(&second, &tok, "job_GivenUpGivenUp00").await;
     assert_eq!(given_up["status"], "failed", "{given_up}");
-    assert!(second.idp.store.document("job_file", "job_RestartRestart00").await.unwrap().is_none(), "file deleted");
-    assert!(second.idp.store.document("job_file", "job_GivenUpGivenUp00").await.unwrap().is_none(), "file deleted");
+    assert!(second.idp.store.import_job_file("job_RestartRestart00").await.unwrap().is_none(), "file deleted");
+    assert!(second.idp.store.import_job_file("job_GivenUpGivenUp00").await.unwrap().is_none(), "file deleted");
     resumer.abort();
+}
+
+/// A job as `POST /jobs/users-imports` stores it, for a node that then ran it or died.
+fn import_job(
+    id: &str,
+    connection_id: &str,
+    status: store::JobStatus,
+    created_at: i64,
+    heartbeat: i64,
+    attempts: u64,
+) -> store::ImportJob {
+    store::ImportJob {
+        id: id.into(),
+        connection_id: connection_id.into(),
+        connection: "dev-users".into(),
+        status,
+        created_at,
+        external_id: None,
+        upsert: false,
+        send_completion_email: true,
+        heartbeat,
+        attempts,
+        next_row: 0,
+        summary: None,
+        percentage_done: None,
+        time_left_seconds: None,
+        status_details: None,
+    }
 }

@@ -538,9 +538,9 @@ async fn a_repointed_oidc_connection_does_not_log_into_the_old_account() {
     assert_eq!(status, 200);
     assert!(!api_user.to_string().contains(&up.url("")), "the recorded issuer is not shown: {api_user}");
     // A user from before issuers were recorded gets the issuer of its next login.
-    assert!(down.idp.store.delete_document("federated_issuer", &user_id).await.unwrap());
+    assert!(down.idp.store.delete_federated_issuer(&user_id).await.unwrap());
     tokens_for(&down, &federated_login(&up, &down, &browser(), &browser(), "corp").await).await;
-    assert!(down.idp.store.document("federated_issuer", &user_id).await.unwrap().is_some());
+    assert!(down.idp.store.federated_issuer(&user_id).await.unwrap().is_some());
 
     // The connection now points at another provider, where someone has the same `sub`.
     let twin = twin_upstream(&up, &down).await;

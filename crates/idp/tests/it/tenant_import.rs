@@ -16,12 +16,19 @@ async fn snapshot(store: &dyn Store) -> Value {
     apis.sort_by_key(|c| c.to_string());
     let mut grants: Vec<Value> = store.client_grants().await.unwrap().into_iter().map(|c| json!(c)).collect();
     grants.sort_by_key(|c| c.to_string());
+    let actions = store.actions().await.unwrap();
+    let mut versions = Vec::new();
+    let mut triggers = Vec::new();
+    for a in &actions {
+        versions.extend(store.action_versions(&a.action.id).await.unwrap().into_iter().map(|v| json!(v.version)));
+        triggers.push(store.action_triggers(&a.action.id).await.unwrap());
+    }
     json!({
         "settings": store.tenant_settings().await.unwrap(),
         "clients": clients, "connections": connections, "apis": apis, "grants": grants,
-        "actions": store.documents("action").await.unwrap(),
-        "bindings": store.documents("trigger_bindings").await.unwrap(),
-        "versions": store.documents("action_version").await.unwrap(),
+        "actions": actions.iter().map(|a| json!(a.action)).collect::<Vec<_>>(),
+        "bindings": store.trigger_bindings("post-login").await.unwrap(), "triggers": triggers,
+        "versions": versions,
     })
 }
 
@@ -58,16 +65,17 @@ async fn import_twice(store: Arc<dyn Store>) {
     let admin = store.user_by_login("dev-users", &kw("ADMIN_EMAIL")).await.unwrap().unwrap();
     assert_eq!(admin.user.app_metadata["groups"], json!(["admin"]));
     assert!(admin.password_hash.unwrap().starts_with("$2b$"));
-    let actions = store.documents("action").await.unwrap();
+    let stored = store.actions().await.unwrap();
+    let actions: Vec<Value> = stored.iter().map(|a| json!(a.action)).collect();
     assert_eq!(actions[0]["name"], "inject-id-token");
     assert!(actions[0]["code"].as_str().unwrap().contains("MIA_NAMESPACE"));
     assert_eq!(actions[0]["secrets"][0]["name"], "MIA_NAMESPACE");
     assert!(actions[0]["secrets"][0].get("value").is_none(), "secret values stay out of the action document");
-    let sealed = store.document("action_secrets", actions[0]["id"].as_str().unwrap()).await.unwrap().unwrap();
+    let sealed = json!(stored[0].secrets);
     assert!(!sealed.to_string().contains(&kw("MIA_NAMESPACE")), "secrets are encrypted at rest: {sealed}");
     assert!(actions[0]["deployed_version"].is_string() && actions[0]["status"] == "built");
-    let bindings = store.document("trigger_bindings", "post-login").await.unwrap().unwrap();
-    assert_eq!(bindings["bindings"][0]["action_id"], actions[0]["id"]);
+    let bindings = store.trigger_bindings("post-login").await.unwrap();
+    assert_eq!(json!(bindings[0].action_id), actions[0]["id"]);
 }
 
 #[tokio::test]

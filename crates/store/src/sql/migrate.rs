@@ -191,6 +191,66 @@ const UNIQUE_USERNAMES: &str = "
     CREATE UNIQUE INDEX users_username ON users (connection, username_lower) WHERE username_lower IS NOT NULL;";
 const UNIQUE_USERNAMES_STEP: i64 = 6;
 
+/// Typed tables for what lived in the generic `documents` table (actions, versions, trigger
+/// bindings, import jobs, federated issuers, `/userinfo` claims) and for the state of federated
+/// logins, which sat in `auth_codes` under a key prefix. [`legacy::move_documents`](super::legacy::move_documents) moves the rows
+/// in the same transaction, then `documents` goes. Foreign keys hold a version or a binding to
+/// its action, so neither can outlive it.
+macro_rules! typed_records {
+    ($blob:literal) => {
+        concat!(
+            "CREATE TABLE actions (
+                id TEXT PRIMARY KEY,
+                created_at TEXT NOT NULL,
+                data TEXT NOT NULL,
+                secrets TEXT NOT NULL
+            );
+            CREATE TABLE action_versions (
+                id TEXT PRIMARY KEY,
+                action_id TEXT NOT NULL REFERENCES actions (id),
+                number BIGINT NOT NULL,
+                data TEXT NOT NULL,
+                secrets TEXT NOT NULL,
+                UNIQUE (action_id, number)
+            );
+            CREATE TABLE trigger_bindings (
+                trigger_id TEXT NOT NULL,
+                position BIGINT NOT NULL,
+                action_id TEXT NOT NULL REFERENCES actions (id),
+                data TEXT NOT NULL,
+                PRIMARY KEY (trigger_id, position)
+            );
+            CREATE INDEX trigger_bindings_action ON trigger_bindings (action_id);
+
+            CREATE TABLE import_jobs (
+                id TEXT PRIMARY KEY,
+                created_at BIGINT NOT NULL,
+                heartbeat BIGINT NOT NULL,
+                data TEXT NOT NULL,
+                users_file TEXT,
+                errors TEXT NOT NULL
+            );
+
+            CREATE TABLE federated_states (
+                state_sha256 ", $blob, " PRIMARY KEY,
+                login_transaction TEXT NOT NULL,
+                connection TEXT NOT NULL,
+                nonce TEXT NOT NULL,
+                code_verifier TEXT NOT NULL,
+                binding_digest TEXT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                redeemed_at BIGINT
+            );
+            CREATE INDEX federated_states_expiry ON federated_states (expires_at);
+
+            CREATE TABLE federated_issuers (user_id TEXT PRIMARY KEY, connection TEXT NOT NULL, issuer TEXT NOT NULL);
+
+            CREATE TABLE userinfo_claims (id TEXT PRIMARY KEY, data TEXT NOT NULL);"
+        )
+    };
+}
+const TYPED_RECORDS_STEP: i64 = 7;
+
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, schema_v1!("BLOB", "INTEGER"), schema_v1!("BYTEA", "BOOLEAN")),
@@ -199,6 +259,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, tickets_and_rate_limits!("BLOB"), tickets_and_rate_limits!("BYTEA")),
     (5, GRANT_REVOCATION, GRANT_REVOCATION),
     (UNIQUE_USERNAMES_STEP, UNIQUE_USERNAMES, UNIQUE_USERNAMES),
+    (TYPED_RECORDS_STEP, typed_records!("BLOB"), typed_records!("BYTEA")),
 ];
 
 /// Key of the advisory lock migrations hold on PostgreSQL ("gate" in ASCII).
@@ -241,6 +302,9 @@ pub(super) async fn run(store: &SqlStore, schema: Option<&str>) -> Result<()> {
                 Dialect::Postgres => postgres,
             };
             sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db("migration"))?;
+            if version == TYPED_RECORDS_STEP {
+                super::legacy::move_documents(&mut tx).await?;
+            }
             sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(version)
                 .bind(now_millis())

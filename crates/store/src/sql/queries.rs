@@ -61,25 +61,66 @@ impl Store for SqlStore {
         self.write(&format!("client {}", client.client.client_id), q).await
     }
 
-    async fn create_client(&self, client: &StoredClient) -> Result<()> {
+    async fn create_client(&self, client: &StoredClient, enable_on_connections: bool) -> Result<()> {
         let id = &client.client.client_id;
-        let q = query(
+        let what = format!("client {id}");
+        let mut tx = self.begin_write().await?;
+        let inserted = query(
             "INSERT INTO clients (client_id, name, secret_sha256, data) VALUES ($1, $2, $3, $4)
              ON CONFLICT (client_id) DO NOTHING",
         )
         .bind(id)
         .bind(&client.client.name)
         .bind(client.secret_sha256.as_deref())
-        .bind(to_json(&client.client)?);
-        match self.exec(&format!("client {id}"), q).await? {
-            0 => Err(Error::Conflict(format!("client {id}"))),
-            _ => Ok(()),
+        .bind(to_json(&client.client)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db(&what))?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await.map_err(db(&what))?;
+            return Err(Error::Conflict(what));
         }
+        if enable_on_connections {
+            self.change_connections(&mut tx, |c| {
+                let enable = !c.enabled_for(id);
+                if enable {
+                    c.enabled_clients.push(id.clone());
+                }
+                enable
+            })
+            .await?;
+        }
+        tx.commit().await.map_err(db(&what))
     }
 
     async fn delete_client(&self, client_id: &str) -> Result<bool> {
-        let q = query("DELETE FROM clients WHERE client_id = $1").bind(client_id);
-        self.remove("client", q).await
+        let what = format!("client {client_id}");
+        let mut tx = self.begin_write().await?;
+        let removed = query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db(&what))?
+            .rows_affected();
+        if removed == 0 {
+            tx.rollback().await.map_err(db(&what))?;
+            return Ok(false);
+        }
+        for sql in [
+            "DELETE FROM client_grants WHERE client_id = $1",
+            "UPDATE refresh_tokens SET revoked = TRUE WHERE client_id = $1 AND NOT revoked",
+        ] {
+            query(sql).bind(client_id).execute(&mut *tx).await.map_err(db(&what))?;
+        }
+        self.change_connections(&mut tx, |c| {
+            let enabled = c.enabled_for(client_id);
+            c.enabled_clients.retain(|x| x != client_id);
+            enabled
+        })
+        .await?;
+        tx.commit().await.map_err(db(&what))?;
+        Ok(true)
     }
 
     // --- connections
@@ -122,7 +163,9 @@ impl Store for SqlStore {
             return Ok(None);
         };
         let name: String = get(&row, "name")?;
-        end_credentials(&mut tx, "IN (SELECT user_id FROM users WHERE connection = $1)", &name).await?;
+        let users = "IN (SELECT user_id FROM users WHERE connection = $1)";
+        end_credentials(&mut tx, users, &name).await?;
+        forget_issuers(&mut tx, users, &name).await?;
         // One statement for both dialects, on the `(connection, …)` indexes.
         let users = query("DELETE FROM users WHERE connection = $1")
             .bind(&name)
@@ -163,8 +206,24 @@ impl Store for SqlStore {
     }
 
     async fn delete_resource_server(&self, id: &str) -> Result<bool> {
-        let q = query("DELETE FROM resource_servers WHERE id = $1").bind(id);
-        self.remove("resource server", q).await
+        let mut tx = self.begin_write().await?;
+        let row = query("DELETE FROM resource_servers WHERE id = $1 RETURNING identifier")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("resource server"))?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(db("resource server"))?;
+            return Ok(false);
+        };
+        let identifier: String = get(&row, "identifier")?;
+        query("DELETE FROM client_grants WHERE audience = $1")
+            .bind(&identifier)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("client grants"))?;
+        tx.commit().await.map_err(db("resource server"))?;
+        Ok(true)
     }
 
     // --- client grants
@@ -255,6 +314,7 @@ impl Store for SqlStore {
     async fn delete_user(&self, user_id: &str) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         end_credentials(&mut tx, "= $1", user_id).await?;
+        forget_issuers(&mut tx, "= $1", user_id).await?;
         let q = query("DELETE FROM users WHERE user_id = $1").bind(user_id);
         let removed = q.execute(&mut *tx).await.map_err(db("user"))?.rows_affected();
         tx.commit().await.map_err(db("user"))?;
@@ -653,38 +713,102 @@ impl Store for SqlStore {
         tx.commit().await.map_err(db("password change"))
     }
 
-    // --- documents
+    // --- actions, versions and bindings
 
-    async fn put_document(&self, kind: &str, id: &str, doc: &Value) -> Result<()> {
-        let q = query(
-            "INSERT INTO documents (kind, id, data) VALUES ($1, $2, $3)
-             ON CONFLICT (kind, id) DO UPDATE SET data = excluded.data",
-        )
-        .bind(kind)
-        .bind(id)
-        .bind(to_json(doc)?);
-        self.write(kind, q).await
+    async fn action(&self, id: &str) -> Result<Option<StoredAction>> {
+        self.get_action(id).await
+    }
+    async fn actions(&self) -> Result<Vec<StoredAction>> {
+        self.all_actions().await
+    }
+    async fn put_action(&self, action: &StoredAction) -> Result<()> {
+        self.write_action(action).await
+    }
+    async fn action_version(&self, id: &str) -> Result<Option<StoredActionVersion>> {
+        self.get_action_version(id).await
+    }
+    async fn action_versions(&self, action_id: &str) -> Result<Vec<StoredActionVersion>> {
+        self.versions_of(action_id).await
+    }
+    async fn deploy_action(&self, action: &StoredAction, version: &StoredActionVersion, keep: usize) -> Result<()> {
+        self.deploy(action, version, keep).await
+    }
+    async fn delete_action(&self, id: &str) -> Result<bool> {
+        self.remove_action(id).await
+    }
+    async fn trigger_bindings(&self, trigger: &str) -> Result<Vec<TriggerBinding>> {
+        self.bindings_of(trigger).await
+    }
+    async fn put_trigger_bindings(&self, trigger: &str, bindings: &[TriggerBinding]) -> Result<()> {
+        self.replace_bindings(trigger, bindings).await
+    }
+    async fn action_triggers(&self, action_id: &str) -> Result<Vec<String>> {
+        self.triggers_of(action_id).await
     }
 
-    async fn document(&self, kind: &str, id: &str) -> Result<Option<Value>> {
-        let q = query("SELECT data FROM documents WHERE kind = $1 AND id = $2").bind(kind).bind(id);
-        self.doc(kind, q).await
+    // --- users-import jobs
+
+    async fn create_import_job(&self, job: &ImportJob, users_file: &str) -> Result<()> {
+        self.new_import_job(job, users_file).await
+    }
+    async fn import_job(&self, id: &str) -> Result<Option<ImportJob>> {
+        self.get_import_job(id).await
+    }
+    async fn import_jobs(&self) -> Result<Vec<ImportJob>> {
+        self.all_import_jobs().await
+    }
+    async fn import_job_file(&self, id: &str) -> Result<Option<String>> {
+        self.job_file(id).await
+    }
+    async fn import_job_errors(&self, id: &str) -> Result<Vec<ImportRowError>> {
+        self.job_errors(id).await
+    }
+    async fn save_import_job(&self, job: &ImportJob, errors: Option<&[ImportRowError]>) -> Result<bool> {
+        self.save_job(job, errors).await
+    }
+    async fn claim_import_job(&self, job: &ImportJob, seen_heartbeat: Millis) -> Result<bool> {
+        self.claim_job(job, seen_heartbeat).await
+    }
+    async fn delete_import_job(&self, id: &str) -> Result<bool> {
+        self.remove_import_job(id).await
     }
 
-    async fn documents(&self, kind: &str) -> Result<Vec<Value>> {
-        let q = query("SELECT data FROM documents WHERE kind = $1 ORDER BY id").bind(kind);
-        self.docs(kind, q).await
+    // --- federated login
+
+    async fn put_federated_state(&self, state: &FederatedState) -> Result<()> {
+        self.new_federated_state(state).await
+    }
+    async fn redeem_federated_state(&self, state_sha256: &[u8], now: Millis) -> Result<StateRedemption> {
+        self.redeem_state(state_sha256, now).await
+    }
+    async fn federated_issuer(&self, user_id: &str) -> Result<Option<FederatedIssuer>> {
+        self.get_federated_issuer(user_id).await
+    }
+    async fn put_federated_issuer(&self, issuer: &FederatedIssuer) -> Result<()> {
+        self.write_federated_issuer(issuer).await
+    }
+    async fn delete_federated_issuer(&self, user_id: &str) -> Result<bool> {
+        let q = query("DELETE FROM federated_issuers WHERE user_id = $1").bind(user_id);
+        self.remove("federated issuer", q).await
     }
 
-    async fn delete_document(&self, kind: &str, id: &str) -> Result<bool> {
-        let q = query("DELETE FROM documents WHERE kind = $1 AND id = $2").bind(kind).bind(id);
-        self.remove(kind, q).await
+    // --- /userinfo claims
+
+    async fn userinfo_claims(&self, key: &str) -> Result<Option<UserinfoClaims>> {
+        self.get_userinfo_claims(key).await
+    }
+    async fn put_userinfo_claims(&self, key: &str, claims: &UserinfoClaims) -> Result<()> {
+        self.write_userinfo_claims(key, claims).await
+    }
+    async fn delete_userinfo_claims(&self, key: &str) -> Result<bool> {
+        self.remove_userinfo_claims(key).await
     }
 
     async fn purge_expired(&self, now: Millis) -> Result<u64> {
-        const PURGES: [&str; 7] = [
+        const PURGES: [&str; 8] = [
             "DELETE FROM login_transactions WHERE expires_at <= $1",
             "DELETE FROM auth_codes WHERE expires_at <= $1",
+            "DELETE FROM federated_states WHERE expires_at <= $1",
             "DELETE FROM sso_sessions WHERE expires_at <= $1",
             "DELETE FROM refresh_tokens WHERE expires_at <= $1",
             "DELETE FROM password_tickets WHERE expires_at <= $1",
@@ -700,6 +824,35 @@ impl Store for SqlStore {
 }
 
 impl SqlStore {
+    /// Rewrites, inside `tx`, each connection `change` says it changed. `enabled_clients` lives
+    /// inside the connection documents, so they are read under the write lock (SQLite) or row
+    /// locks (PostgreSQL): a concurrent PATCH of a connection is not lost.
+    async fn change_connections(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        mut change: impl FnMut(&mut Connection) -> bool,
+    ) -> Result<()> {
+        let lock = match self.dialect {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        let select = format!("SELECT data FROM connections ORDER BY id{lock}");
+        let rows = query(&select).fetch_all(&mut **tx).await.map_err(db("connection"))?;
+        for row in &rows {
+            let mut connection: Connection = data(row, "connection")?;
+            if !change(&mut connection) {
+                continue;
+            }
+            query("UPDATE connections SET data = $2 WHERE id = $1")
+                .bind(&connection.id)
+                .bind(to_json(&connection)?)
+                .execute(&mut **tx)
+                .await
+                .map_err(db("connection"))?;
+        }
+        Ok(())
+    }
+
     /// A user-search statement. On PostgreSQL it goes out unnamed (not kept in the
     /// connection's statement cache), so the server plans it with the values bound each time,
     /// as it plans a statement with the values written in. A cached statement would get, after
@@ -730,6 +883,14 @@ async fn end_credentials(tx: &mut sqlx::Transaction<'static, sqlx::Any>, users: 
     for sql in &ends {
         query(sql).bind(bind).execute(&mut **tx).await.map_err(db("ending a user's credentials"))?;
     }
+    Ok(())
+}
+
+/// Forgets which upstream issuer the users `WHERE user_id <users>` came from, with the users:
+/// one created again under the same id is recorded afresh by its first federated login.
+async fn forget_issuers(tx: &mut sqlx::Transaction<'static, sqlx::Any>, users: &str, bind: &str) -> Result<()> {
+    let sql = format!("DELETE FROM federated_issuers WHERE user_id {users}");
+    query(&sql).bind(bind).execute(&mut **tx).await.map_err(db("federated issuers"))?;
     Ok(())
 }
 

@@ -19,26 +19,22 @@ pub use provider::Strategy;
 use super::{AuthRequest, Next, Reply};
 use crate::actions::post_login::RequestInfo;
 use crate::error::PageKind;
-use crate::util::{b64url, ct_eq, now_ms, random_token, sha256};
+use crate::util::{b64url, ct_eq, random_token, sha256};
 use crate::{AppState, Error, Result};
 use id_token::{Expect, Refusal};
 use jwks::{Fetched, JwksCache};
 use provider::Provider;
 use reqwest::header;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use store::{AuthCode, CodeRedemption, Connection, StoredUser};
+use store::{Connection, FederatedIssuer, FederatedState, StateRedemption, StoredUser};
 
 /// Discovery documents are re-read after this long (providers move endpoints rarely).
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 /// Largest upstream response read (discovery, JWKS, token response).
 const MAX_UPSTREAM_BODY: usize = 1 << 20;
-/// Store documents (keyed by user id) recording which upstream issuer a federated user was
-/// created from. Kept out of the user document, which the Management API shows as it is.
-const ISSUER_KIND: &str = "federated_issuer";
 pub const CALLBACK_PATH: &str = "login/callback";
 
 /// Checks a federated connection's options (Management API and tenant files).
@@ -53,26 +49,8 @@ pub struct Upstreams {
     jwks: JwksCache,
 }
 
-/// The upstream issuer a federated user belongs to (an [`ISSUER_KIND`] document).
-#[derive(Serialize, Deserialize)]
-struct IssuerRecord {
-    connection: String,
-    issuer: String,
-}
-
-/// What the idp remembers about one trip to the upstream, keyed by the upstream `state`.
-#[derive(Serialize, Deserialize)]
-struct Trip {
-    tx: String,
-    connection: String,
-    nonce: String,
-    verifier: String,
-    /// Digest of the browser-binding cookie.
-    binding: String,
-}
-
-/// The store key of an upstream state. The prefix keeps these records apart from authorization
-/// codes sharing the table: a state presented as a code (or the reverse) matches nothing.
+/// The store key of an upstream state. (The prefix dates from when these records shared the
+/// authorization codes' table; kept so that states issued before the upgrade still redeem.)
 fn trip_key(state: &str) -> Vec<u8> {
     sha256(format!("gatehouse upstream state\0{state}").as_bytes())
 }
@@ -238,24 +216,18 @@ fn clip(s: &str) -> String {
 /// meant for the application's redirect URI (see [`begin_or_fail`]).
 async fn begin(idp: &AppState, tx_id: &str, c: &Connection) -> Result<Next> {
     let p = idp.upstreams.provider(idp, c).await?;
-    let now = now_ms();
     let state = random_token();
-    let verifier = random_token();
     let binding = random_token();
-    let trip = Trip {
-        tx: tx_id.to_owned(),
+    let trip = FederatedState {
+        state_sha256: trip_key(&state),
+        login_transaction: tx_id.to_owned(),
         connection: c.name.clone(),
         nonce: random_token(),
-        verifier: verifier.clone(),
-        binding: b64url(&sha256(binding.as_bytes())),
+        code_verifier: random_token(),
+        binding_digest: b64url(&sha256(binding.as_bytes())),
+        expires_at: idp.now() + idp.config.login_ttl_secs * 1000,
     };
-    idp.store
-        .put_code(&AuthCode {
-            code_sha256: trip_key(&state),
-            grant: serde_json::to_value(&trip).map_err(Error::internal)?,
-            expires_at: now + idp.config.login_ttl_secs * 1000,
-        })
-        .await?;
+    idp.store.put_federated_state(&trip).await?;
     let mut url = p.authorization_endpoint.clone();
     url.query_pairs_mut()
         .append_pair("response_type", "code")
@@ -264,7 +236,7 @@ async fn begin(idp: &AppState, tx_id: &str, c: &Connection) -> Result<Next> {
         .append_pair("scope", &p.scope)
         .append_pair("state", &state)
         .append_pair("nonce", &trip.nonce)
-        .append_pair("code_challenge", &b64url(&sha256(verifier.as_bytes())))
+        .append_pair("code_challenge", &b64url(&sha256(trip.code_verifier.as_bytes())))
         .append_pair("code_challenge_method", "S256");
     Ok(Next::Upstream { url, state, binding })
 }
@@ -296,7 +268,7 @@ pub async fn callback(
         Ok(next) => Ok(next),
         Err(e) => {
             metrics::counter!("gatehouse_logins_total", "outcome" => "federated_failure").increment(1);
-            let _ = idp.store.delete_login_transaction(&trip.tx).await;
+            let _ = idp.store.delete_login_transaction(&trip.login_transaction).await;
             let reply = match e {
                 Error::Store(_) | Error::Internal(_) => {
                     tracing::error!(connection = %trip.connection, error = %e, "federated login failed");
@@ -311,26 +283,30 @@ pub async fn callback(
 
 /// Consumes the upstream state (once, atomically) and checks the browser binding; the errors
 /// are pages, since until the state is known there is no trusted place to redirect to.
-async fn redeem(idp: &AppState, q: &HashMap<String, String>, binding: Option<&str>) -> Result<(Trip, AuthRequest)> {
+async fn redeem(
+    idp: &AppState,
+    q: &HashMap<String, String>,
+    binding: Option<&str>,
+) -> Result<(FederatedState, AuthRequest)> {
     let bad = |m: &str| Error::page(PageKind::InvalidLoginResponse, m.to_string());
     let state = q.get("state").filter(|s| !s.is_empty()).ok_or_else(|| bad("The response has no state."))?;
-    let trip: Trip = match idp.store.redeem_code(&trip_key(state), now_ms()).await? {
-        CodeRedemption::Fresh(v) => serde_json::from_value(v).map_err(|_| bad("The response's state is invalid."))?,
-        CodeRedemption::Reused(_) => {
+    let trip = match idp.store.redeem_federated_state(&trip_key(state), idp.now()).await? {
+        StateRedemption::Fresh(s) => s,
+        StateRedemption::Reused => {
             return Err(bad("This login response was already used. Go back to the application and try again."));
         }
-        CodeRedemption::Unknown => {
+        StateRedemption::Unknown => {
             return Err(bad("The response's state is unknown or expired. Go back to the application and try again."));
         }
     };
     let sent = binding.unwrap_or("");
-    if !ct_eq(b64url(&sha256(sent.as_bytes())).as_bytes(), trip.binding.as_bytes()) {
+    if !ct_eq(b64url(&sha256(sent.as_bytes())).as_bytes(), trip.binding_digest.as_bytes()) {
         return Err(Error::page(
             PageKind::Forged,
             "This login was started in another browser. Go back to the application and try again.",
         ));
     }
-    let req = super::transaction::request_of(idp, &trip.tx).await?;
+    let req = super::transaction::request_of(idp, &trip.login_transaction).await?;
     Ok((trip, req))
 }
 
@@ -348,7 +324,7 @@ fn upstream_error(code: &str) -> &'static str {
 
 async fn finish(
     idp: &AppState,
-    trip: &Trip,
+    trip: &FederatedState,
     req: &AuthRequest,
     q: &HashMap<String, String>,
     request: &RequestInfo,
@@ -383,14 +359,14 @@ async fn finish(
         None => provider_for(idp, name, req).await?,
     };
     let strategy = Strategy::of(&c).ok_or_else(|| Error::invalid_request(format!("the connection {name} changed")))?;
-    let id_token = idp.upstreams.exchange(idp, &p, code, &trip.verifier).await?;
+    let id_token = idp.upstreams.exchange(idp, &p, code, &trip.code_verifier).await?;
     let now = idp.now();
     let expect = Expect { issuers: &p.issuers, client_id: &p.client_id, nonce: &trip.nonce, now_secs: now / 1000 };
     let claims = idp.upstreams.verify(&p, &id_token, &expect).await?;
     let user_id = link(idp, strategy, &c, &p, &claims, now).await?;
     idp.store.record_login(&user_id, now, &request.ip).await?;
     metrics::counter!("gatehouse_logins_total", "outcome" => "success").increment(1);
-    super::finish::signed_in(idp, &trip.tx, req, &user_id, request).await
+    super::finish::signed_in(idp, &trip.login_transaction, req, &user_id, request).await
 }
 
 /// The trip's connection, still enabled for the application, and its provider.
@@ -406,9 +382,8 @@ async fn provider_for(idp: &AppState, name: &str, req: &AuthRequest) -> Result<(
 /// Records that `user_id` comes from `issuer` (before the user is created, so no user of a
 /// federated connection exists without the record).
 async fn record_issuer(idp: &AppState, user_id: &str, c: &Connection, issuer: &str) -> Result<()> {
-    let record = IssuerRecord { connection: c.name.clone(), issuer: issuer.to_owned() };
-    let doc = serde_json::to_value(&record).map_err(Error::internal)?;
-    idp.store.put_document(ISSUER_KIND, user_id, &doc).await?;
+    let record = FederatedIssuer { user_id: user_id.to_owned(), connection: c.name.clone(), issuer: issuer.to_owned() };
+    idp.store.put_federated_issuer(&record).await?;
     Ok(())
 }
 
@@ -455,9 +430,7 @@ async fn link(
             existing.user.connection, c.name
         )));
     }
-    let recorded = idp.store.document(ISSUER_KIND, &user_id).await?;
-    // An unreadable record fails the login rather than being replaced.
-    match recorded.map(serde_json::from_value::<IssuerRecord>).transpose().map_err(Error::internal)? {
+    match idp.store.federated_issuer(&user_id).await? {
         Some(r) if p.issuers.contains(&r.issuer) => {}
         Some(r) => {
             tracing::warn!(
