@@ -115,19 +115,136 @@ impl fmt::Debug for RedisSettings {
     }
 }
 
-/// The MongoDB variables: accepted, reported at start, not used (no sync in this build).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MongoVars {
-    pub url: Option<String>,
-    pub database: Option<String>,
-    pub collection: Option<String>,
-    pub properties: Option<String>,
+/// The MongoDB user sync (spec 4.6), on when all four of `MONGO_DB_URL`, `USERS_DATABASE_NAME`,
+/// `USERS_COLLECTION_NAME` and `USERS_PROPERTIES_TO_SAVE` are set. Names are checked here, at
+/// start, so a typo stops the service instead of failing every sync later.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserSyncSettings {
+    /// `mongodb://` or `mongodb+srv://`; parsed by the driver at start (no connection made).
+    pub url: String,
+    pub database: String,
+    pub collection: String,
+    /// Property names of the `/userinfo` profile, trimmed, without duplicates, in the given order.
+    pub properties: Vec<String>,
 }
 
-impl MongoVars {
-    pub fn any(&self) -> bool {
-        self.url.is_some() || self.database.is_some() || self.collection.is_some() || self.properties.is_some()
+impl fmt::Debug for UserSyncSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("UserSyncSettings")
+            .field("url", &"<redacted>")
+            .field("database", &self.database)
+            .field("collection", &self.collection)
+            .field("properties", &self.properties)
+            .finish()
     }
+}
+
+/// The field of a synced document holding the Auth0 user id (the profile's `sub`), its key.
+pub const USER_ID_FIELD: &str = "userId";
+
+/// The variables of the user sync, in the order the spec lists them.
+pub const USER_SYNC_VARIABLES: [&str; 4] =
+    ["MONGO_DB_URL", "USERS_DATABASE_NAME", "USERS_COLLECTION_NAME", "USERS_PROPERTIES_TO_SAVE"];
+
+impl UserSyncSettings {
+    /// `Ok(None)` when the sync is off; the second value names the variables that are missing
+    /// when only some are set (a warning, as the original simply stays off).
+    fn parse(
+        var: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(Option<UserSyncSettings>, Vec<&'static str>), ConfigError> {
+        // A tutorial spells it MONGODB_URL: accepted as an alias.
+        let url = var("MONGO_DB_URL").or_else(|| var("MONGODB_URL"));
+        let values = [url, var("USERS_DATABASE_NAME"), var("USERS_COLLECTION_NAME"), var("USERS_PROPERTIES_TO_SAVE")];
+        let missing: Vec<&'static str> =
+            USER_SYNC_VARIABLES.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(k, _)| *k).collect();
+        if !missing.is_empty() {
+            let partial = if missing.len() < USER_SYNC_VARIABLES.len() { missing } else { Vec::new() };
+            return Ok((None, partial));
+        }
+        let [Some(url), Some(database), Some(collection), Some(properties)] = values else {
+            return Ok((None, Vec::new()));
+        };
+        let url = url.trim().to_string();
+        check_mongo_url(&url)?;
+        let database = database.trim().to_string();
+        check_database_name(&database)?;
+        let collection = collection.trim().to_string();
+        check_collection_name(&collection)?;
+        let properties = property_list(&properties)?;
+        Ok((Some(UserSyncSettings { url, database, collection, properties }), Vec::new()))
+    }
+}
+
+/// The driver's own parser, so what starts is what the driver accepts; its message never
+/// repeats the URL (which may hold a password).
+fn check_mongo_url(url: &str) -> Result<(), ConfigError> {
+    const KEY: &str = "MONGO_DB_URL";
+    if !(url.starts_with("mongodb://") || url.starts_with("mongodb+srv://")) {
+        return Err(err(KEY, "must start with mongodb:// or mongodb+srv://"));
+    }
+    mongodb::options::ConnectionString::parse(url)
+        .map(|_| ())
+        .map_err(|e| err(KEY, format!("is not a valid MongoDB connection string: {}", redact_mongo_error(&e, url))))
+}
+
+/// The driver's message about a connection string, with the string's password (if any) taken
+/// out in case the driver quoted it.
+fn redact_mongo_error(e: &mongodb::error::Error, url: &str) -> String {
+    let mut text = e.kind.to_string();
+    if let Some(password) = url::Url::parse(url).ok().and_then(|u| u.password().map(str::to_owned))
+        && !password.is_empty()
+    {
+        text = text.replace(&password, "<redacted>");
+    }
+    text
+}
+
+/// MongoDB's rules for database names (no `/\. "$*<>:|?`, NUL, at most 63 bytes).
+fn check_database_name(name: &str) -> Result<(), ConfigError> {
+    const KEY: &str = "USERS_DATABASE_NAME";
+    if let Some(c) = name.chars().find(|c| "/\\. \"$*<>:|?\0".contains(*c)) {
+        return Err(err(KEY, format!("must not contain {c:?}")));
+    }
+    if name.len() > 63 {
+        return Err(err(KEY, "must be at most 63 bytes long"));
+    }
+    Ok(())
+}
+
+/// MongoDB's rules for collection names (no `$` or NUL, not `system.`-prefixed).
+fn check_collection_name(name: &str) -> Result<(), ConfigError> {
+    const KEY: &str = "USERS_COLLECTION_NAME";
+    if let Some(c) = name.chars().find(|c| *c == '$' || *c == '\0') {
+        return Err(err(KEY, format!("must not contain {c:?}")));
+    }
+    if name.starts_with("system.") {
+        return Err(err(KEY, "must not start with system. (reserved by MongoDB)"));
+    }
+    Ok(())
+}
+
+/// `USERS_PROPERTIES_TO_SAVE`: comma-separated, blanks ignored, duplicates kept once. A name
+/// that cannot be a top-level field (`$…`, dotted, NUL) or that would overwrite the document's
+/// key (`_id`, `userId`) is refused here rather than at every login.
+fn property_list(text: &str) -> Result<Vec<String>, ConfigError> {
+    const KEY: &str = "USERS_PROPERTIES_TO_SAVE";
+    let mut out: Vec<String> = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if name.starts_with('$') || name.contains('.') || name.contains('\0') {
+            return Err(err(KEY, format!("{name:?} cannot be a field name ($-prefixed, dotted or NUL)")));
+        }
+        if name == "_id" || name == USER_ID_FIELD {
+            return Err(err(KEY, format!("{name:?} is the document's key and is always written")));
+        }
+        if !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+    }
+    if out.is_empty() {
+        return Err(err(KEY, "lists no property"));
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone)]
@@ -146,7 +263,10 @@ pub struct Env {
     pub service_config_path: String,
     pub service_config_file_name: String,
     pub auth0_logout_client_id_enabled: bool,
-    pub mongo: MongoVars,
+    /// The MongoDB user sync, when all four of its variables are set.
+    pub user_sync: Option<UserSyncSettings>,
+    /// The user-sync variables missing when some, not all, are set (a start-up warning).
+    pub user_sync_missing: Vec<&'static str>,
     pub delay_shutdown_seconds: u64,
     /// Gatehouse's own (not Mia's): how long a client may take to send a request head, how long
     /// a connection may stay unused, and how many one address may hold open.
@@ -208,6 +328,7 @@ impl Env {
             None => None,
             Some(hosts) => Some(Self::redis(&hosts, &var, &boolean)?),
         };
+        let (user_sync, user_sync_missing) = UserSyncSettings::parse(&var)?;
         Ok(Env {
             log_level,
             http_port,
@@ -220,13 +341,8 @@ impl Env {
             service_config_path,
             service_config_file_name,
             auth0_logout_client_id_enabled: boolean("AUTH0_LOGOUT_CLIENT_ID_ENABLED")?,
-            mongo: MongoVars {
-                // A tutorial spells it MONGODB_URL: accepted as an alias.
-                url: var("MONGO_DB_URL").or_else(|| var("MONGODB_URL")),
-                database: var("USERS_DATABASE_NAME"),
-                collection: var("USERS_COLLECTION_NAME"),
-                properties: var("USERS_PROPERTIES_TO_SAVE"),
-            },
+            user_sync,
+            user_sync_missing,
             delay_shutdown_seconds: number("DELAY_SHUTDOWN_SECONDS", 10)?,
             connection_limits: Self::connection_limits(&number)?,
         })
@@ -308,6 +424,13 @@ impl Env {
             && (r.username.is_some() || r.password.is_some())
         {
             w.push("REDIS_USERNAME / REDIS_PASSWORD apply to normal mode only and are ignored in sentinel mode".into());
+        }
+        if !self.user_sync_missing.is_empty() {
+            w.push(format!(
+                "MongoDB user sync is off: {} not set (it needs all of {})",
+                self.user_sync_missing.join(", "),
+                USER_SYNC_VARIABLES.join(", ")
+            ));
         }
         w
     }
@@ -936,6 +1059,67 @@ mod tests {
                 })
             };
             assert_eq!(Env::parse(&get).unwrap_err().key, key);
+        }
+    }
+
+    #[test]
+    fn user_sync_variables() {
+        let parse = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            Env::parse(&move |k: &str| {
+                pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).or_else(|| match k {
+                    "SERVICE_CONFIG_PATH" | "SERVICE_CONFIG_FILE_NAME" => Some("x".into()),
+                    _ => None,
+                })
+            })
+        };
+        let all = |url: &str, db: &str, coll: &str, props: &str| {
+            parse(&[
+                ("MONGO_DB_URL", url),
+                ("USERS_DATABASE_NAME", db),
+                ("USERS_COLLECTION_NAME", coll),
+                ("USERS_PROPERTIES_TO_SAVE", props),
+            ])
+        };
+        // Off unless all four are set; a partial set is a warning naming what is missing.
+        let e = parse(&[]).unwrap();
+        assert!(e.user_sync.is_none() && !e.warnings().iter().any(|w| w.contains("MongoDB")));
+        let e = parse(&[("MONGO_DB_URL", "mongodb://m/"), ("USERS_DATABASE_NAME", "d")]).unwrap();
+        assert!(e.user_sync.is_none());
+        assert!(e.warnings().iter().any(|w| w.contains("USERS_COLLECTION_NAME, USERS_PROPERTIES_TO_SAVE not set")));
+        // On, with the list trimmed and de-duplicated; the tutorial's MONGODB_URL is an alias.
+        let e =
+            all("mongodb://u:p@m1:27017,m2/?replicaSet=rs", "crud", "users", " email, name,,email ,groups").unwrap();
+        let s = e.user_sync.unwrap();
+        assert_eq!((s.database.as_str(), s.collection.as_str()), ("crud", "users"));
+        assert_eq!(s.properties, ["email", "name", "groups"]);
+        assert!(!format!("{s:?}").contains("u:p"), "the URL is redacted");
+        let e = parse(&[
+            ("MONGODB_URL", "mongodb+srv://cluster0.example.net/"),
+            ("USERS_DATABASE_NAME", "d"),
+            ("USERS_COLLECTION_NAME", "c"),
+            ("USERS_PROPERTIES_TO_SAVE", "email"),
+        ])
+        .unwrap();
+        assert!(e.user_sync.is_some());
+        // Malformed values stop the start, naming the variable and never echoing a password.
+        for (url, db, coll, props, key) in [
+            ("http://m/", "d", "c", "email", "MONGO_DB_URL"),
+            ("mongodb://", "d", "c", "email", "MONGO_DB_URL"),
+            ("mongodb://u:s3cret@m:notaport/", "d", "c", "email", "MONGO_DB_URL"),
+            ("mongodb://m/?w=banana&journal=maybe", "d", "c", "email", "MONGO_DB_URL"),
+            ("mongodb://m/", "my.db", "c", "email", "USERS_DATABASE_NAME"),
+            ("mongodb://m/", "d", "system.users", "email", "USERS_COLLECTION_NAME"),
+            ("mongodb://m/", "d", "c$", "email", "USERS_COLLECTION_NAME"),
+            ("mongodb://m/", "d", "c", " , ", "USERS_PROPERTIES_TO_SAVE"),
+            ("mongodb://m/", "d", "c", "email,$where", "USERS_PROPERTIES_TO_SAVE"),
+            ("mongodb://m/", "d", "c", "app_metadata.groups", "USERS_PROPERTIES_TO_SAVE"),
+            ("mongodb://m/", "d", "c", "email,_id", "USERS_PROPERTIES_TO_SAVE"),
+            ("mongodb://m/", "d", "c", "userId", "USERS_PROPERTIES_TO_SAVE"),
+        ] {
+            let e = all(url, db, coll, props).unwrap_err();
+            assert_eq!(e.key, key, "{url} {db} {coll} {props}: {e}");
+            assert!(!e.to_string().contains("s3cret"), "{e}");
         }
     }
 }

@@ -8,7 +8,8 @@
 //! Code map: [`config`] (types, schema, start-up rules, environment), [`session`] (the store
 //! port, [`session::redis`], [`session::memory`]), [`auth0`] (Authentication and Management
 //! APIs), [`routes`] (one file per route group), [`query`] (user search translation), [`jwks`]
-//! (ID-token verification), [`profile`] (the `/userinfo` body), [`logging`], [`error`].
+//! (ID-token verification), [`profile`] (the `/userinfo` body), [`user_sync`] (the optional MongoDB
+//! copy of each user's profile), [`logging`], [`error`].
 
 pub mod auth0;
 pub mod clock;
@@ -20,6 +21,7 @@ pub mod profile;
 pub mod query;
 pub mod routes;
 pub mod session;
+pub mod user_sync;
 pub mod util;
 
 use crate::clock::Clock;
@@ -59,6 +61,8 @@ pub struct App {
     pub clock: Clock,
     pub refresh_locks: KeyedLocks,
     pub shutting_down: AtomicBool,
+    /// The MongoDB user sync (spec 4.6); off unless its four variables are set.
+    pub user_sync: user_sync::UserSync,
     /// `/documentation/json`, generated once.
     pub openapi: String,
 }
@@ -69,9 +73,13 @@ impl App {
     /// Builds the service on a given session store (tests pass their own).
     pub fn with_store(config: Config, store: Arc<dyn SessionStore>, clock: Clock) -> Result<AppState, StartError> {
         let http = auth0::http_client().map_err(StartError::Setup)?;
+        Ok(Self::assemble(config, store, clock, http))
+    }
+
+    fn assemble(config: Config, store: Arc<dyn SessionStore>, clock: Clock, http: reqwest::Client) -> AppState {
         let management = auth0::management::Management::new(http.clone(), clock.clone(), &config.service);
         let openapi = routes::docs::openapi_json(&config.env.service_prefix, &config.env.service_version);
-        Ok(Arc::new(App {
+        Arc::new(App {
             sessions: Sessions::new(store, config.env.session_duration_seconds),
             jwks: jwks::Jwks::new(http.clone()),
             http,
@@ -79,14 +87,21 @@ impl App {
             clock,
             refresh_locks: KeyedLocks::default(),
             shutting_down: AtomicBool::new(false),
+            user_sync: user_sync::UserSync::new(config.env.user_sync.clone()),
             openapi,
             config,
-        }))
+        })
     }
 
     /// Builds the service with the store the environment asks for: Redis when `REDIS_HOSTS`
     /// is set, memory otherwise.
     pub fn new(config: Config, clock: Clock) -> Result<AppState, StartError> {
+        Self::trusting(config, clock, None)
+    }
+
+    /// [`App::new`], with outgoing HTTPS also trusting the PEM CA certificates of `extra_ca`.
+    pub fn trusting(config: Config, clock: Clock, extra_ca: Option<&[u8]>) -> Result<AppState, StartError> {
+        let http = auth0::http_client_trusting(extra_ca).map_err(StartError::Setup)?;
         let store: Arc<dyn SessionStore> = match &config.env.redis {
             Some(r) => Arc::new(
                 session::redis::RedisStore::new(r, &config.env.session_scope)
@@ -94,7 +109,7 @@ impl App {
             ),
             None => Arc::new(session::memory::MemoryStore::new(clock.clone())),
         };
-        Self::with_store(config, store, clock)
+        Ok(Self::assemble(config, store, clock, http))
     }
 }
 
@@ -119,10 +134,12 @@ fn announce(config: &Config) {
             "sessions in Redis"
         ),
     }
-    if config.env.mongo.any() {
-        tracing::warn!(
-            "MongoDB user sync (MONGO_DB_URL, USERS_DATABASE_NAME, USERS_COLLECTION_NAME, USERS_PROPERTIES_TO_SAVE) \
-             is not part of this build: the variables are accepted and ignored"
+    if let Some(sync) = &config.env.user_sync {
+        tracing::info!(
+            database = %sync.database,
+            collection = %sync.collection,
+            properties = %sync.properties.join(","),
+            "MongoDB user sync on (best-effort: a MongoDB that is down or slow never fails a login)"
         );
     }
 }

@@ -39,6 +39,11 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
+    // Called as `auth0-client` (the container image's link to this binary), it is Mia's
+    // service: no arguments, configured by the environment like the original.
+    if invoked_as_auth0_client(std::env::args_os().next()) {
+        return Ok(auth0_client::main_from_env());
+    }
     let cli = Cli::parse();
     if let Command::Tenant(cmd) = cli.command {
         return tenant_cmd::run(cmd);
@@ -63,4 +68,18 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     });
     logging::flush();
     result
+}
+
+fn invoked_as_auth0_client(argv0: Option<std::ffi::OsString>) -> bool {
+    argv0.as_deref().map(std::path::Path::new).and_then(std::path::Path::file_name) == Some("auth0-client".as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_auth0_client_link() {
+        let called = |s: &str| super::invoked_as_auth0_client(Some(s.into()));
+        assert!(called("/usr/local/bin/auth0-client") && called("auth0-client"));
+        assert!(!called("gatehouse") && !called("/x/auth0-client-old") && !super::invoked_as_auth0_client(None));
+    }
 }

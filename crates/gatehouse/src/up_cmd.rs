@@ -1,7 +1,7 @@
 //! `gatehouse up`: the guide's whole system on one port. The idp (the embedded example tenant,
 //! SQLite in the data dir or `--database`), auth0-client (sessions in memory or `--redis`) and
 //! the demo CMS with its login site and Mia-like gateway (crate `demo-cms`), wired together and
-//! served by one listener until Ctrl-C or SIGTERM (a second one stops it at once, without
+//! served by one listener (HTTPS with `--tls`) until Ctrl-C or SIGTERM (a second one stops it at once, without
 //! waiting for requests in flight).
 
 use crate::drain::Front;
@@ -28,6 +28,14 @@ pub struct UpArgs {
     /// Keep auth0-client's sessions in Redis at HOST:PORT (default: in memory, lost on exit).
     #[arg(long, env = "GATEHOUSE_REDIS", value_name = "HOST:PORT")]
     pub redis: Option<String>,
+    /// HTTPS on the one port, with the local CA `<data>/ca.pem` (created once, then kept), so
+    /// the official Auth0 SDKs (https only) work against `up` too.
+    #[arg(long, env = "GATEHOUSE_TLS")]
+    pub tls: bool,
+    /// The address to listen on. Browsers still use localhost:PORT (CMS) and 127.0.0.1:PORT
+    /// (idp); 0.0.0.0 is for a container whose port is published on the host's loopback.
+    #[arg(long, env = "GATEHOUSE_BIND", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
 }
 
 /// The guide's tenant, compiled in so `up` runs from anywhere.
@@ -67,12 +75,12 @@ fn unpack_tenant(data: &Path) -> anyhow::Result<PathBuf> {
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // Bound first: a taken port fails at once, before any import.
-    let listen = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listen = SocketAddr::new(args.bind, args.port);
     let listener = std::net::TcpListener::bind(listen).map_err(|e| {
         anyhow!("cannot listen on {listen}: {e}. Is another `gatehouse up` running? Choose another port with --port.")
     })?;
     let local = listener.local_addr()?;
-    let origins = Origins::local(local.port());
+    let origins = origins(local.port(), args.tls)?;
 
     let dir = unpack_tenant(&args.data)?;
     let idp_args = IdpArgs {
@@ -82,8 +90,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         users_connection: Some(CONNECTION.into()),
         database: args.database.clone(),
         data: args.data.clone(),
-        listen: local,
-        tls: false,
+        // The idp's names and issuer are the browser's (localhost, 127.0.0.1), whatever the
+        // bound address; with --tls its local CA certifies both.
+        listen: SocketAddr::from(([127, 0, 0, 1], local.port())),
+        tls: args.tls,
         tls_cert: None,
         tls_key: None,
         public_url: Some(origins.idp.clone()),
@@ -94,7 +104,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut keywords = idp_cmd::keywords(&idp_args)?;
     // The callback and logout URLs registered in the tenant follow the port.
     keywords.insert("CMS_BASE_URL", origins.cms_base());
-    let (idp, mode) = idp_cmd::build(&idp_args, local, keywords.clone()).await?;
+    let (idp, mode) = idp_cmd::build(&idp_args, idp_args.listen, keywords.clone()).await?;
+    // auth0-client reaches the idp at its https origin through the same listener: it trusts the
+    // local CA the idp's certificate comes from.
+    let local_ca = match args.tls {
+        true => Some(std::fs::read(ca_path(&args.data)).context("reading the local CA")?),
+        false => None,
+    };
 
     let connection_id = idp
         .store
@@ -121,7 +137,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         tracing::warn!("auth0-client: {w}");
     }
     auth0_client::install_crypto_provider();
-    let app = auth0_client::App::new(config, auth0_client::clock::Clock::default())
+    let app = auth0_client::App::trusting(config, auth0_client::clock::Clock::default(), local_ca.as_deref())
         .map_err(|e| anyhow!("starting auth0-client: {e}"))?;
     // auth0-client's requests are counted, so that stopping waits for them before it closes
     // the listener they reach the idp through.
@@ -133,6 +149,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     announce(&args, &origins, &keywords);
     tracing::info!(cms = %origins.cms_base(), idp = %origins.idp_base(), "gatehouse up");
     idp_cmd::serve(&idp, router, listener, mode, transport, Some(front), stop_now).await
+}
+
+/// Where `--tls` keeps the local CA's certificate (the idp's `--tls` layout).
+fn ca_path(data: &Path) -> PathBuf {
+    data.join("ca.pem")
+}
+
+/// The CMS at `localhost:PORT` and the idp at `127.0.0.1:PORT`, over HTTPS with `--tls`.
+fn origins(port: u16, tls: bool) -> anyhow::Result<Origins> {
+    if !tls {
+        return Ok(Origins::local(port));
+    }
+    let url = |host: &str| url::Url::parse(&format!("https://{host}:{port}/"));
+    Ok(Origins { cms: url("localhost")?, idp: url("127.0.0.1")? })
 }
 
 /// The equivalent of what runs, as files: `SERVICE_CONFIG_PATH=<data>/auth0-client
@@ -166,6 +196,18 @@ fn announce(args: &UpArgs, origins: &Origins, keywords: &Keywords) {
     println!("  M2M application    client_id={} client_secret={}", kw("MGMT_CLIENT_ID"), kw("MGMT_CLIENT_SECRET"));
     println!("  data               {database}; auth0-client sessions in {sessions}");
     println!("  auth0-client       config {}", args.data.join("auth0-client/config.json").display());
+    if args.tls {
+        let ca = ca_path(&args.data);
+        println!("  HTTPS              certificates from the local CA {}, which nothing trusts yet:", ca.display());
+        println!("                     import it into the browser (Settings > Certificates > Authorities),");
+        println!(
+            "                     or for tools: SSL_CERT_FILE / NODE_EXTRA_CA_CERTS / REQUESTS_CA_BUNDLE={}",
+            ca.display()
+        );
+    }
+    if !args.bind.is_loopback() {
+        println!("  listening on       {} (every interface: development credentials, keep it private)", args.bind);
+    }
     println!();
     println!("Development credentials only (examples/cms-tenant/dev.env). Ctrl-C stops everything");
     println!("(requests in flight get up to 10 s; a second Ctrl-C stops at once).");

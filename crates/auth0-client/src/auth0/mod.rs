@@ -14,6 +14,12 @@ use std::time::Duration;
 /// The outgoing HTTP client: rustls over aws-lc-rs, trusting the system roots plus the PEM
 /// bundle in `SSL_CERT_FILE` when it is set (so `gatehouse idp --tls`'s `ca.pem` works).
 pub fn http_client() -> Result<reqwest::Client, String> {
+    http_client_trusting(None)
+}
+
+/// [`http_client`], also trusting the PEM certificates of `extra_ca` (`gatehouse up --tls`
+/// hands its local CA over this way rather than through the process environment).
+pub fn http_client_trusting(extra_ca: Option<&[u8]>) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(30))
@@ -27,6 +33,10 @@ pub fn http_client() -> Result<reqwest::Client, String> {
         let pem = std::fs::read(&path).map_err(|e| format!("SSL_CERT_FILE {}: {e}", path.to_string_lossy()))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| format!("SSL_CERT_FILE {}: {e}", path.to_string_lossy()))?;
+        b = b.tls_certs_merge(certs);
+    }
+    if let Some(pem) = extra_ca {
+        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("the extra CA: {e}"))?;
         b = b.tls_certs_merge(certs);
     }
     b.build().map_err(|e| format!("building the HTTP client: {e}"))

@@ -1,5 +1,5 @@
-//! `/-/healthz` (alive), `/-/ready` and `/-/check-up` (the session store answers PING; not ready
-//! while shutting down).
+//! `/-/healthz` (alive), `/-/ready` (the session store answers PING; not ready while shutting
+//! down) and `/-/check-up` (the session store, and MongoDB when the user sync is on).
 
 use crate::AppState;
 use axum::extract::State;
@@ -51,9 +51,14 @@ pub async fn ready(State(app): State<AppState>) -> Response {
     answer(&app, ok)
 }
 
-/// Dependencies: the session store answers.
+/// Dependencies: the session store answers, and MongoDB too when the user sync is on (spec
+/// 2.9). Readiness leaves MongoDB out: the sync is best-effort, so a down MongoDB must not take
+/// the service out of its load balancer.
 #[utoipa::path(get, path = "/-/check-up", tag = "status", responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn check_up(State(app): State<AppState>) -> Response {
-    let ok = store_answers(&app).await;
-    answer(&app, ok)
+    let (store, mongo) = tokio::join!(store_answers(&app), app.user_sync.ping());
+    if let Err(e) = &mongo {
+        tracing::warn!(error = %e, "MongoDB check failed");
+    }
+    answer(&app, store && mongo.is_ok())
 }

@@ -118,7 +118,31 @@ async fn refresh_locked(app: &App, key: &SessionKey, old: Session, how: Refresh)
         session.refresh_token = refresh_token;
     }
     session.expire_at = now + tokens.expires_in.unwrap_or(86400) * 1000;
+    let refreshed = store_refreshed(app, key, &old, session, how, now).await?;
+    sync_user(app, &refreshed.0);
+    Ok(refreshed)
+}
 
+/// Every token update syncs the user (spec 2.3 step 6, 4.3 step 3), from the profile the session
+/// now holds (the refreshed ID token's, or the previous one when Auth0 sent no new ID token).
+fn sync_user(app: &App, session: &Session) {
+    if !app.user_sync.enabled() {
+        return;
+    }
+    match serde_json::from_str::<serde_json::Map<String, Value>>(session.profile.get()) {
+        Ok(profile) => app.user_sync.spawn(&profile),
+        Err(e) => tracing::warn!(error = %e, "MongoDB user sync skipped: the session's profile is unreadable"),
+    }
+}
+
+async fn store_refreshed(
+    app: &App,
+    key: &SessionKey,
+    old: &Session,
+    mut session: Session,
+    how: Refresh,
+    now: i64,
+) -> Result<(Session, Option<String>)> {
     match how {
         Refresh::IfExpired => {
             if !app.sessions.update(key, &session).await? {

@@ -152,6 +152,8 @@ async fn establish(
         Mode::Token => session.access_token.clone(),
     };
     app.sessions.create(&SessionKey::of(&credential), &session, now).await?;
+    // After the session exists, beside the answer: the sync never delays or fails the login.
+    app.user_sync.spawn(&profile);
     let mut res = session_answer(app, client, &session, &credential);
     // The login site sends the browser wherever `Location` says, and `redirect` came from the
     // query of a link anyone can craft: only a path on this same site is handed back. Anything

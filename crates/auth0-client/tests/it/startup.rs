@@ -48,6 +48,16 @@ fn refused(config: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
     (out.status.code(), text)
 }
 
+/// The four variables of the MongoDB user sync.
+fn mongo<'a>(url: &'a str, properties: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("MONGO_DB_URL", url),
+        ("USERS_DATABASE_NAME", "crud"),
+        ("USERS_COLLECTION_NAME", "users"),
+        ("USERS_PROPERTIES_TO_SAVE", properties),
+    ]
+}
+
 #[test]
 fn every_startup_rule_names_the_key() {
     let edit = |f: &dyn Fn(&mut Value)| {
@@ -88,12 +98,16 @@ fn every_startup_rule_names_the_key() {
         (good().to_string(), vec![("REDIS_HOSTS", "r"), ("REDIS_MODE", "sentinel")], "REDIS_MASTER_NAME"),
         (good().to_string(), vec![("LOG_LEVEL", "chatty")], "LOG_LEVEL"),
         (good().to_string(), vec![("SESSION_DURATION_SECONDS", "a day")], "SESSION_DURATION_SECONDS"),
+        (good().to_string(), mongo("mongodb://admin:hunter2@mongo:port/", "email"), "MONGO_DB_URL"),
+        (good().to_string(), mongo("mongo.internal:27017", "email"), "MONGO_DB_URL"),
+        (good().to_string(), mongo("mongodb://mongo/", "email,$where"), "USERS_PROPERTIES_TO_SAVE"),
     ];
     for (config, env, key) in cases {
         let (code, text) = refused(&config, &env);
         assert!(code.is_some_and(|c| c != 0), "{key}: exit {code:?}\n{text}");
         assert!(text.contains(key), "{key} not named:\n{text}");
         assert!(!text.contains("panicked"), "{text}");
+        assert!(!text.contains("hunter2"), "a password in MONGO_DB_URL is never printed: {text}");
     }
     // A missing file and missing variables are named too.
     let dir = TempDir::new("cfg");
@@ -127,7 +141,7 @@ fn starts_logs_and_stops_on_sigterm() {
     let lines = output.lock().unwrap().clone();
     let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
     assert!(has("REDIS_HOSTS is not set"), "the in-memory store is announced: {lines:?}");
-    assert!(has("MongoDB user sync"), "{lines:?}");
+    assert!(has("MongoDB user sync is off: USERS_DATABASE_NAME"), "a partial set is a warning: {lines:?}");
     assert!(has("managementClient.authorizeStateRequired is ignored"), "{lines:?}");
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());

@@ -6,6 +6,7 @@
 
 mod browser;
 mod browser_up;
+mod deploy;
 mod deploy_cli;
 mod doctor;
 mod idp_cli;

@@ -2,7 +2,7 @@
 //! redirect to the login site, the whole code flow through auth0-client and the idp, the CMS's
 //! pages for an admin and for a plain user, group editing through the CMS, logout, bad input at
 //! the callback, a restart on another port that keeps the data, a taken port, and the
-//! PostgreSQL and Redis flags.
+//! PostgreSQL and Redis flags, and `--tls`.
 
 use crate::support::{TempDir, dev_env, free_port, query_param};
 use crate::up_support::{Form, STOP_TIMEOUT, UpProcess, browser_client, open, sign_in, submit_login, unescape};
@@ -215,6 +215,61 @@ async fn up_keeps_group_changes_across_restarts_and_ports() {
     assert_eq!(home.url, up.cms("/"));
     assert_eq!(home.status, 200, "the plain user is an admin now: {}", home.body);
     assert!(home.body.contains("<li>admin</li><li>editors</li>"), "{}", home.body);
+}
+
+/// `up --tls`: HTTPS on the one port with certificates from `<data>/ca.pem`, which the banner
+/// says how to trust. A client trusting that CA alone signs in through the whole flow (CMS,
+/// auth0-client, idp: every hop https); one trusting only the system roots is refused.
+#[tokio::test]
+async fn up_tls_serves_https_with_its_local_ca() {
+    let data = TempDir::new("up-tls");
+    let port = free_port();
+    let (up, ready) = UpProcess::spawn(data.path(), port, &["--tls"]);
+    let line =
+        ready.recv_timeout(Duration::from_secs(90)).unwrap_or_else(|e| panic!("no start ({e}):\n{}", up.output()));
+    let cms = format!("https://localhost:{port}/");
+    assert_eq!(line, format!("Gatehouse is up: open {cms}"));
+    let ca_path = data.path().join("ca.pem");
+    up.wait_for_output(
+        &format!("SSL_CERT_FILE / NODE_EXTRA_CA_CERTS / REQUESTS_CA_BUNDLE={}", ca_path.display()),
+        Duration::from_secs(5),
+    );
+
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&ca_path).unwrap()).unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::ACCEPT, "text/html".parse().unwrap());
+    let browser = reqwest::Client::builder()
+        .no_proxy()
+        .tls_certs_only([ca])
+        .cookie_store(true)
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    let login = open(&browser, &cms).await;
+    assert!(login.url.starts_with(&format!("https://127.0.0.1:{port}/u/login")), "{:#?}", login.hops);
+    assert!(login.hops.iter().all(|h| h.starts_with("https://")), "{:#?}", login.hops);
+    let home = submit_login(&browser, &login, &dev_env("ADMIN_EMAIL"), &dev_env("ADMIN_PASSWORD")).await;
+    assert_eq!((home.url.as_str(), home.status), (cms.as_str(), 200), "{}", home.body);
+    assert!(home.body.contains("<li>admin</li>"), "{}", home.body);
+    // The issuer is the https origin (what the SDKs are configured with).
+    let discovery: Value = browser
+        .get(format!("https://127.0.0.1:{port}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["issuer"], format!("https://127.0.0.1:{port}/"));
+
+    // Without the CA the certificate is not trusted; plain HTTP is not served on that port.
+    let untrusting = reqwest::Client::builder().no_proxy().build().unwrap();
+    let err = untrusting.get(&cms).send().await.unwrap_err();
+    assert!(err.is_connect(), "{err:?}");
+    let plain = untrusting.get(format!("http://localhost:{port}/")).send().await;
+    assert!(plain.is_err() || plain.unwrap().status() == 400, "HTTP on the TLS port");
 }
 
 #[cfg(unix)]
