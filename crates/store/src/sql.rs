@@ -9,6 +9,7 @@
 
 mod migrate;
 mod queries;
+mod rbac;
 mod search;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
