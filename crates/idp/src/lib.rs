@@ -27,6 +27,7 @@ pub mod pages;
 mod password;
 mod post_login;
 pub mod provision;
+mod rbac;
 mod secrets;
 mod serve;
 mod social;

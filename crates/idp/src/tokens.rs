@@ -39,6 +39,7 @@ pub fn access_token(
     gty: Option<&str>,
     grant: Option<&str>,
     custom: &Map<String, Value>,
+    permissions: Option<&[String]>,
     now_ms: i64,
 ) -> Result<(String, i64)> {
     let iat = now_ms / 1000;
@@ -67,12 +68,23 @@ pub fn access_token(
     claims.insert("iat".into(), json!(iat));
     claims.insert("exp".into(), json!(iat + lifetime));
     claims.insert("scope".into(), json!(scope.join(" ")));
+    if let Some(permissions) = permissions {
+        claims.insert("permissions".into(), json!(permissions));
+    }
+    let jti = grant.map(|grant| format!("{grant}.{}", random_alnum(12)));
+    if crate::rbac::Dialect::of(api).rfc9068() {
+        // RFC 9068 as Auth0 issues it: `client_id` for `azp`, a `jti` on every token, no
+        // `gty`, and the header's `typ` says what the token is.
+        claims.insert("client_id".into(), json!(client_id));
+        claims.insert("jti".into(), json!(jti.unwrap_or_else(|| random_alnum(22))));
+        return Ok((jwt::sign_typed(keys, &claims, "at+jwt")?, lifetime));
+    }
     if let Some(gty) = gty {
         claims.insert("gty".into(), json!(gty));
     }
     claims.insert("azp".into(), json!(client_id));
-    if let Some(grant) = grant {
-        claims.insert("jti".into(), json!(format!("{grant}.{}", random_alnum(12))));
+    if let Some(jti) = jti {
+        claims.insert("jti".into(), json!(jti));
     }
     Ok((jwt::sign(keys, &claims)?, lifetime))
 }

@@ -42,6 +42,8 @@ pub async fn exchange(idp: &AppState, client: &Client, p: &Params) -> Result<Tok
         }
         None => grant.scope.clone(),
     };
+    // In the `*_authz` dialects a client's permissions are the scopes its grant gave this token.
+    let permissions = crate::rbac::Dialect::of(Some(&api)).with_permissions().then_some(scope.as_slice());
     let keys = idp.keys.current();
     let (access_token, expires_in) = access_token(
         &idp.config,
@@ -53,6 +55,7 @@ pub async fn exchange(idp: &AppState, client: &Client, p: &Params) -> Result<Tok
         Some("client-credentials"),
         None,
         &Default::default(),
+        permissions,
         now_ms(),
     )?;
     Ok(TokenResponse {
