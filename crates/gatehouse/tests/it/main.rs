@@ -12,6 +12,7 @@ mod idp_cli;
 mod openid_client;
 mod sdk_node;
 mod sdk_python;
+mod sdk_rbac;
 mod sdk_support;
 mod support;
 mod tenant_remote;
