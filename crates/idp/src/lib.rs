@@ -27,6 +27,7 @@ mod management;
 mod metadata;
 pub mod pages;
 pub mod provision;
+mod rbac;
 mod secrets;
 mod tls;
 mod tokens;

@@ -314,6 +314,60 @@ impl Store for CachedStore {
         result
     }
 
+    // Roles and permissions are read per token from the database (one indexed query), so
+    // nothing of them is cached and their writes drop nothing.
+    async fn role(&self, id: &str) -> Result<Option<Role>> {
+        self.inner.role(id).await
+    }
+    async fn roles(&self, name_filter: Option<&str>, page: Page) -> Result<Paged<Role>> {
+        self.inner.roles(name_filter, page).await
+    }
+    async fn create_role(&self, role: &Role) -> Result<()> {
+        self.inner.create_role(role).await
+    }
+    async fn update_role(&self, role: &Role) -> Result<()> {
+        self.inner.update_role(role).await
+    }
+    async fn delete_role(&self, id: &str) -> Result<bool> {
+        self.inner.delete_role(id).await
+    }
+    async fn role_permissions(&self, role_id: &str, page: Page) -> Result<Paged<Permission>> {
+        self.inner.role_permissions(role_id, page).await
+    }
+    async fn add_role_permissions(&self, role_id: &str, permissions: &[Permission]) -> Result<()> {
+        self.inner.add_role_permissions(role_id, permissions).await
+    }
+    async fn remove_role_permissions(&self, role_id: &str, permissions: &[Permission]) -> Result<()> {
+        self.inner.remove_role_permissions(role_id, permissions).await
+    }
+    async fn role_users(&self, role_id: &str, after: Option<&str>, page: Page) -> Result<Paged<User>> {
+        self.inner.role_users(role_id, after, page).await
+    }
+    async fn user_roles(&self, user_id: &str, page: Page) -> Result<Paged<Role>> {
+        self.inner.user_roles(user_id, page).await
+    }
+    async fn assign_roles(&self, user_ids: &[String], role_ids: &[String]) -> Result<()> {
+        self.inner.assign_roles(user_ids, role_ids).await
+    }
+    async fn unassign_roles(&self, user_id: &str, role_ids: &[String]) -> Result<()> {
+        self.inner.unassign_roles(user_id, role_ids).await
+    }
+    async fn user_permission_sources(&self, user_id: &str) -> Result<Vec<(Permission, PermissionSource)>> {
+        self.inner.user_permission_sources(user_id).await
+    }
+    async fn add_user_permissions(&self, user_id: &str, permissions: &[Permission]) -> Result<()> {
+        self.inner.add_user_permissions(user_id, permissions).await
+    }
+    async fn remove_user_permissions(&self, user_id: &str, permissions: &[Permission]) -> Result<()> {
+        self.inner.remove_user_permissions(user_id, permissions).await
+    }
+    async fn permissions_for(&self, user_id: &str, resource_server: &str) -> Result<Vec<String>> {
+        self.inner.permissions_for(user_id, resource_server).await
+    }
+    async fn role_names_of(&self, user_id: &str) -> Result<Vec<String>> {
+        self.inner.role_names_of(user_id).await
+    }
+
     async fn user(&self, user_id: &str) -> Result<Option<StoredUser>> {
         self.inner.user(user_id).await
     }

@@ -91,6 +91,43 @@ pub trait Store: Send + Sync + 'static {
     async fn put_client_grant(&self, grant: &ClientGrant) -> Result<()>;
     async fn delete_client_grant(&self, id: &str) -> Result<bool>;
 
+    // --- roles and permissions (RBAC). A permission is a scope of an API; roles hold
+    // permissions, users hold roles and permissions of their own. A write that names a role, a
+    // user or a permission checks, in its transaction, that it exists (`NotFound` naming it,
+    // and nothing written); adding what is already there changes nothing. Deleting a role, a
+    // user, an API or one of an API's scopes (`put_resource_server` without it) removes what
+    // hangs on it in the same transaction.
+    async fn role(&self, id: &str) -> Result<Option<Role>>;
+    /// Roles whose name contains `name_filter` (case-insensitively), by name.
+    async fn roles(&self, name_filter: Option<&str>, page: Page) -> Result<Paged<Role>>;
+    /// Fails with `Conflict` when the id or the name is taken.
+    async fn create_role(&self, role: &Role) -> Result<()>;
+    /// `NotFound` when absent, `Conflict` when the new name is another role's.
+    async fn update_role(&self, role: &Role) -> Result<()>;
+    async fn delete_role(&self, id: &str) -> Result<bool>;
+    /// A role's permissions by API and name; `NotFound` when there is no such role.
+    async fn role_permissions(&self, role_id: &str, page: Page) -> Result<Paged<Permission>>;
+    async fn add_role_permissions(&self, role_id: &str, permissions: &[Permission]) -> Result<()>;
+    async fn remove_role_permissions(&self, role_id: &str, permissions: &[Permission]) -> Result<()>;
+    /// The role's users by `user_id`, from the first id after `after` (checkpoint paging) or
+    /// at `page.offset`; `NotFound` when there is no such role.
+    async fn role_users(&self, role_id: &str, after: Option<&str>, page: Page) -> Result<Paged<User>>;
+    /// The user's roles by name; `NotFound` when there is no such user.
+    async fn user_roles(&self, user_id: &str, page: Page) -> Result<Paged<Role>>;
+    /// Gives every one of `user_ids` every one of `role_ids` (the API sends one of either).
+    async fn assign_roles(&self, user_ids: &[String], role_ids: &[String]) -> Result<()>;
+    async fn unassign_roles(&self, user_id: &str, role_ids: &[String]) -> Result<()>;
+    /// Every permission the user holds with why, by API and name (a permission held twice
+    /// appears twice); `NotFound` when there is no such user.
+    async fn user_permission_sources(&self, user_id: &str) -> Result<Vec<(Permission, PermissionSource)>>;
+    async fn add_user_permissions(&self, user_id: &str, permissions: &[Permission]) -> Result<()>;
+    async fn remove_user_permissions(&self, user_id: &str, permissions: &[Permission]) -> Result<()>;
+    /// The names of the scopes of the API `resource_server` the user holds, directly or
+    /// through roles, sorted: one indexed query (the token endpoint asks it per token).
+    async fn permissions_for(&self, user_id: &str, resource_server: &str) -> Result<Vec<String>>;
+    /// The names of the user's roles, sorted (post-login Actions' `event.authorization.roles`).
+    async fn role_names_of(&self, user_id: &str) -> Result<Vec<String>>;
+
     // --- users
     async fn user(&self, user_id: &str) -> Result<Option<StoredUser>>;
     /// Finds a user of one connection by email or username, case-insensitively.

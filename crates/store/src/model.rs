@@ -657,3 +657,41 @@ pub struct UserinfoClaims {
     pub claims: Map<String, Value>,
     pub updated_at: Millis,
 }
+/// A role (Auth0's RBAC): a named set of permissions that users are assigned. Names are unique.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    /// `rol_` + 16 alphanumerics.
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A permission: one scope (`permission_name`) of one API (`resource_server_identifier`), held
+/// by a role or directly by a user.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Permission {
+    pub resource_server_identifier: String,
+    pub permission_name: String,
+}
+
+/// Why a user holds a permission: directly, or through one of their roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PermissionSource {
+    Direct,
+    Role { id: String, name: String },
+}
+
+/// A page of a list: skip `offset` entries, return at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// One page of a list and how many entries the whole list has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}

@@ -10,6 +10,7 @@
 mod legacy;
 mod migrate;
 mod queries;
+mod rbac;
 mod records;
 mod search;
 

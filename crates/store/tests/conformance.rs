@@ -197,6 +197,10 @@ conformance!(
     search_sort_and_paging,
     search_hostile_values,
     search_caps_at_1000,
+    roles_crud,
+    role_and_user_permissions,
+    role_assignments_and_paging,
+    rbac_follows_deletions,
 );
 
 mod cases {
@@ -1815,6 +1819,200 @@ mod cases {
         let uncounted = store.search_users(&uncounted).await.unwrap();
         assert_eq!((uncounted.users, uncounted.total), (few.users, None));
     }
+
+    // --- roles and permissions
+
+    fn role(id: &str, name: &str) -> Role {
+        Role { id: id.into(), name: name.into(), description: Some(format!("{name} role")) }
+    }
+
+    fn perm(api: &str, name: &str) -> Permission {
+        Permission { resource_server_identifier: api.into(), permission_name: name.into() }
+    }
+
+    const ALL: Page = Page { offset: 0, limit: 1000 };
+
+    /// An API with `read:things`, `write:things` and `admin:things`, and two users.
+    async fn rbac_fixture(store: &dyn Store) {
+        let mut api = resource_server("rs1", "https://api.example/");
+        api.scopes = ["read:things", "write:things", "admin:things"]
+            .iter()
+            .map(|s| Scope { value: (*s).into(), description: format!("{s} desc") })
+            .collect();
+        store.put_resource_server(&api).await.unwrap();
+        store.create_user(&user("auth0|u1", "db", Some("u1@example.test"), None)).await.unwrap();
+        store.create_user(&user("auth0|u2", "db", Some("u2@example.test"), None)).await.unwrap();
+    }
+
+    pub async fn roles_crud(store: &dyn Store) {
+        store.create_role(&role("rol_a", "Editors")).await.unwrap();
+        store.create_role(&role("rol_b", "Admins 100%")).await.unwrap();
+        store.create_role(&role("rol_c", "viewers")).await.unwrap();
+        assert!(matches!(store.create_role(&role("rol_d", "Editors")).await, Err(Error::Conflict(_))));
+        assert!(matches!(store.create_role(&role("rol_a", "Other")).await, Err(Error::Conflict(_))));
+        assert_eq!(store.role("rol_a").await.unwrap(), Some(role("rol_a", "Editors")));
+        assert_eq!(store.role("rol_zz").await.unwrap(), None);
+
+        let all = store.roles(None, ALL).await.unwrap();
+        assert_eq!(all.total, 3);
+        let names: Vec<&str> = all.items.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["Admins 100%", "Editors", "viewers"]);
+        let filtered = store.roles(Some("EDIT"), ALL).await.unwrap();
+        assert_eq!((filtered.total, filtered.items[0].id.as_str()), (1, "rol_a"), "case-insensitive");
+        let percent = store.roles(Some("0%"), ALL).await.unwrap();
+        assert_eq!(percent.items.len(), 1, "a % in the filter matches itself only");
+        assert_eq!(store.roles(Some("_"), ALL).await.unwrap().total, 0, "so does _");
+        let second = store.roles(None, Page { offset: 1, limit: 1 }).await.unwrap();
+        assert_eq!((second.total, second.items[0].name.as_str()), (3, "Editors"));
+
+        let renamed = Role { id: "rol_a".into(), name: "Writers".into(), description: None };
+        store.update_role(&renamed).await.unwrap();
+        assert_eq!(store.role("rol_a").await.unwrap(), Some(renamed));
+        let taken = Role { id: "rol_a".into(), name: "viewers".into(), description: None };
+        assert!(matches!(store.update_role(&taken).await, Err(Error::Conflict(_))));
+        assert!(matches!(store.update_role(&role("rol_zz", "x")).await, Err(Error::NotFound(_))));
+        assert!(store.delete_role("rol_a").await.unwrap());
+        assert!(!store.delete_role("rol_a").await.unwrap());
+        assert_eq!(store.roles(None, ALL).await.unwrap().total, 2);
+    }
+
+    pub async fn role_and_user_permissions(store: &dyn Store) {
+        rbac_fixture(store).await;
+        let api = "https://api.example/";
+        store.create_role(&role("rol_r", "Readers")).await.unwrap();
+        store.add_role_permissions("rol_r", &[perm(api, "read:things")]).await.unwrap();
+        // Adding again changes nothing.
+        store.add_role_permissions("rol_r", &[perm(api, "read:things"), perm(api, "read:things")]).await.unwrap();
+        // One unknown scope, API or role refuses the whole call.
+        let bad = [perm(api, "write:things"), perm(api, "delete:things")];
+        assert!(matches!(store.add_role_permissions("rol_r", &bad).await, Err(Error::NotFound(_))));
+        let bad_api = [perm(api, "write:things"), perm("https://none/", "read:things")];
+        assert!(matches!(store.add_role_permissions("rol_r", &bad_api).await, Err(Error::NotFound(_))));
+        assert!(matches!(
+            store.add_role_permissions("rol_x", &[perm(api, "read:things")]).await,
+            Err(Error::NotFound(_))
+        ));
+        let held = store.role_permissions("rol_r", ALL).await.unwrap();
+        assert_eq!((held.items, held.total), (vec![perm(api, "read:things")], 1), "nothing half-written");
+        assert!(matches!(store.role_permissions("rol_x", ALL).await, Err(Error::NotFound(_))));
+
+        // Direct permissions, and the union the token endpoint reads.
+        store.add_user_permissions("auth0|u1", &[perm(api, "admin:things"), perm(api, "read:things")]).await.unwrap();
+        assert!(matches!(
+            store.add_user_permissions("auth0|none", &[perm(api, "read:things")]).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            store.add_user_permissions("auth0|u2", &[perm(api, "read:things"), perm(api, "x")]).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(store.permissions_for("auth0|u2", api).await.unwrap().is_empty());
+        store.assign_roles(&["auth0|u1".into()], &["rol_r".into()]).await.unwrap();
+        assert_eq!(store.permissions_for("auth0|u1", api).await.unwrap(), ["admin:things", "read:things"]);
+        assert!(store.permissions_for("auth0|u1", "https://other/").await.unwrap().is_empty());
+        let sources = store.user_permission_sources("auth0|u1").await.unwrap();
+        assert_eq!(
+            sources,
+            vec![
+                (perm(api, "admin:things"), PermissionSource::Direct),
+                (perm(api, "read:things"), PermissionSource::Direct),
+                (perm(api, "read:things"), PermissionSource::Role { id: "rol_r".into(), name: "Readers".into() }),
+            ]
+        );
+        assert!(matches!(store.user_permission_sources("auth0|none").await, Err(Error::NotFound(_))));
+
+        // 1,000 permissions in one call, then removed in one.
+        let mut many_api = resource_server("rs2", "https://many.example/");
+        many_api.scopes = (0..1000).map(|i| Scope { value: format!("p:{i:04}"), description: String::new() }).collect();
+        store.put_resource_server(&many_api).await.unwrap();
+        let many: Vec<Permission> = (0..1000).map(|i| perm("https://many.example/", &format!("p:{i:04}"))).collect();
+        store.add_role_permissions("rol_r", &many).await.unwrap();
+        assert_eq!(store.role_permissions("rol_r", Page { offset: 0, limit: 1 }).await.unwrap().total, 1001);
+        assert_eq!(store.permissions_for("auth0|u1", "https://many.example/").await.unwrap().len(), 1000);
+        store.remove_role_permissions("rol_r", &many).await.unwrap();
+        store.remove_user_permissions("auth0|u1", &[perm(api, "admin:things")]).await.unwrap();
+        assert_eq!(store.permissions_for("auth0|u1", api).await.unwrap(), ["read:things"]);
+        assert!(matches!(store.remove_role_permissions("rol_x", &many[..1]).await, Err(Error::NotFound(_))));
+    }
+
+    pub async fn role_assignments_and_paging(store: &dyn Store) {
+        rbac_fixture(store).await;
+        store.create_role(&role("rol_a", "A")).await.unwrap();
+        store.create_role(&role("rol_b", "B")).await.unwrap();
+        for i in 0..5 {
+            store.create_user(&user(&format!("auth0|m{i}"), "db", None, None)).await.unwrap();
+        }
+        let members: Vec<String> = (0..5).map(|i| format!("auth0|m{i}")).collect();
+        store.assign_roles(&members, &["rol_a".into()]).await.unwrap();
+        store.assign_roles(&members[..1], &["rol_a".into(), "rol_b".into()]).await.unwrap();
+        // An unknown user or role refuses the whole call.
+        let with_unknown = vec!["auth0|u1".to_string(), "auth0|none".to_string()];
+        assert!(matches!(store.assign_roles(&with_unknown, &["rol_b".into()]).await, Err(Error::NotFound(_))));
+        assert!(matches!(
+            store.assign_roles(&["auth0|u1".into()], &["rol_b".into(), "rol_x".into()]).await,
+            Err(Error::NotFound(_))
+        ));
+        assert_eq!(store.user_roles("auth0|u1", ALL).await.unwrap().total, 0, "nothing half-written");
+
+        // Checkpoint paging: after the last id of a page.
+        let first = store.role_users("rol_a", None, Page { offset: 0, limit: 2 }).await.unwrap();
+        assert_eq!(first.total, 5);
+        let ids: Vec<&str> = first.items.iter().map(|u| u.user_id.as_str()).collect();
+        assert_eq!(ids, ["auth0|m0", "auth0|m1"]);
+        let next = store.role_users("rol_a", Some("auth0|m1"), Page { offset: 0, limit: 2 }).await.unwrap();
+        let ids: Vec<&str> = next.items.iter().map(|u| u.user_id.as_str()).collect();
+        assert_eq!(ids, ["auth0|m2", "auth0|m3"]);
+        let offset = store.role_users("rol_a", None, Page { offset: 4, limit: 2 }).await.unwrap();
+        assert_eq!(offset.items.len(), 1);
+        assert!(matches!(store.role_users("rol_x", None, ALL).await, Err(Error::NotFound(_))));
+
+        let roles = store.user_roles("auth0|m0", ALL).await.unwrap();
+        assert_eq!(roles.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["rol_a", "rol_b"]);
+        assert_eq!(store.role_names_of("auth0|m0").await.unwrap(), ["A", "B"]);
+        assert!(matches!(store.user_roles("auth0|none", ALL).await, Err(Error::NotFound(_))));
+        store.unassign_roles("auth0|m0", &["rol_b".into()]).await.unwrap();
+        store.unassign_roles("auth0|m0", &["rol_b".into()]).await.unwrap();
+        assert_eq!(store.role_names_of("auth0|m0").await.unwrap(), ["A"]);
+        assert!(matches!(store.unassign_roles("auth0|m0", &["rol_x".into()]).await, Err(Error::NotFound(_))));
+    }
+
+    pub async fn rbac_follows_deletions(store: &dyn Store) {
+        rbac_fixture(store).await;
+        let api = "https://api.example/";
+        store.put_connection(&connection("con_db", "db")).await.unwrap();
+        store.create_role(&role("rol_a", "A")).await.unwrap();
+        store.add_role_permissions("rol_a", &[perm(api, "read:things"), perm(api, "write:things")]).await.unwrap();
+        store.add_user_permissions("auth0|u2", &[perm(api, "write:things"), perm(api, "admin:things")]).await.unwrap();
+        store.assign_roles(&["auth0|u1".into(), "auth0|u2".into()], &["rol_a".into()]).await.unwrap();
+
+        // A scope taken off the API is taken from the role and the user.
+        let mut rs = store.resource_server("rs1").await.unwrap().unwrap();
+        rs.scopes.retain(|s| s.value != "write:things");
+        store.put_resource_server(&rs).await.unwrap();
+        assert_eq!(store.role_permissions("rol_a", ALL).await.unwrap().items, [perm(api, "read:things")]);
+        assert_eq!(store.permissions_for("auth0|u2", api).await.unwrap(), ["admin:things", "read:things"]);
+
+        // A user deleted and created again under the same id holds nothing.
+        assert!(store.delete_user("auth0|u2").await.unwrap());
+        store.create_user(&user("auth0|u2", "db", Some("u2@example.test"), None)).await.unwrap();
+        assert!(store.permissions_for("auth0|u2", api).await.unwrap().is_empty());
+        assert!(store.role_names_of("auth0|u2").await.unwrap().is_empty());
+        assert_eq!(store.role_users("rol_a", None, ALL).await.unwrap().total, 1);
+
+        // A deleted role leaves no assignment behind.
+        assert!(store.delete_role("rol_a").await.unwrap());
+        assert!(store.role_names_of("auth0|u1").await.unwrap().is_empty());
+        assert!(store.permissions_for("auth0|u1", api).await.unwrap().is_empty());
+
+        // A deleted API takes its permissions along; a connection its users' roles.
+        store.add_user_permissions("auth0|u1", &[perm(api, "read:things")]).await.unwrap();
+        store.create_role(&role("rol_b", "B")).await.unwrap();
+        store.assign_roles(&["auth0|u1".into()], &["rol_b".into()]).await.unwrap();
+        assert!(store.delete_resource_server("rs1").await.unwrap());
+        assert!(store.user_permission_sources("auth0|u1").await.unwrap().is_empty());
+        assert_eq!(store.delete_connection("con_db").await.unwrap(), Some(2));
+        assert_eq!(store.role_users("rol_b", None, ALL).await.unwrap().total, 0);
+    }
 }
 
 // --- behaviour specific to connecting
@@ -1828,7 +2026,7 @@ async fn sqlite_file_migrations_are_idempotent_and_data_persists() {
     let url = format!("sqlite://{}", path.display());
     let again = SqlStore::connect(&url).await.expect("second connect");
     assert_eq!(again.userinfo_claims("k").await.unwrap(), Some(claims(1)));
-    assert_eq!(migrations_applied(&url, None).await, 7);
+    assert_eq!(migrations_applied(&url, None).await, 8);
     // A WAL-mode file, as the pool configured it.
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
@@ -1934,7 +2132,7 @@ async fn postgres_migrations_are_idempotent() {
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.userinfo_claims("k").await.unwrap(), Some(claims(1)));
     assert_eq!(b.userinfo_claims("k").await.unwrap(), Some(claims(1)));
-    assert_eq!(migrations_applied(&url, Some(schema)).await, 7);
+    assert_eq!(migrations_applied(&url, Some(schema)).await, 8);
     a.close().await;
     b.close().await;
     backend.finish().await;
@@ -2145,7 +2343,7 @@ async fn documents_move_into_typed_tables(backend: Backend) {
     drop(conn);
 
     let store = reopen(&url, schema.as_deref()).await.expect("migration 7 applies");
-    assert_eq!(migrations_applied(&url, schema.as_deref()).await, 7);
+    assert_eq!(migrations_applied(&url, schema.as_deref()).await, 8);
     let moved = store.action("a1").await.unwrap().expect("the action");
     assert_eq!(json!(moved.action), action);
     assert_eq!(moved.secrets, SealedSecrets::from([("KEY".to_string(), "sealed-draft".to_string())]));

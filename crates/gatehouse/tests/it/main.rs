@@ -13,6 +13,7 @@ mod idp_cli;
 mod openid_client;
 mod sdk_node;
 mod sdk_python;
+mod sdk_rbac;
 mod sdk_support;
 mod support;
 mod tenant_parity;

@@ -252,6 +252,7 @@ fn tenant_name(idp: &AppState) -> String {
 async fn event(idp: &AppState, l: &Login<'_>) -> Result<Value> {
     let u = l.user;
     let connection = idp.store.connection_by_name(&u.connection).await?;
+    let roles = idp.store.role_names_of(&u.user_id).await?;
     let mut user = json!({
         "user_id": u.user_id,
         "email": u.email,
@@ -325,7 +326,7 @@ async fn event(idp: &AppState, l: &Login<'_>) -> Result<Value> {
         "transaction": transaction,
         "tenant": {"id": tenant_name(idp)},
         "stats": {"logins_count": u.logins_count},
-        "authorization": {"roles": []},
+        "authorization": {"roles": roles},
         "authentication": {"methods": [{"name": first_factor(connection.as_ref(), u), "timestamp": iso8601(l.auth_time)}]},
     });
     let Value::Object(e) = &mut event else { unreachable!("a JSON object literal") };

@@ -45,7 +45,8 @@ async fn claims(idp: &AppState, headers: &HeaderMap) -> Result<Map<String, Value
     out.extend(profile_claims(user, &scope));
     // The ID-token claims the post-login actions set at this client's latest login, as Auth0
     // returns them here too (standard claims still only with their scope).
-    if let Some(azp) = claims.get("azp").and_then(Value::as_str) {
+    // An RFC 9068 token names its client in `client_id`.
+    if let Some(azp) = claims.get("azp").or_else(|| claims.get("client_id")).and_then(Value::as_str) {
         out.extend(crate::actions::post_login::userinfo_claims(idp, azp, &user.user_id, &scope).await?);
     }
     Ok(out)

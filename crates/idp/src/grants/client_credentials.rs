@@ -40,6 +40,8 @@ pub async fn exchange(idp: &AppState, client: &Client, p: &Params) -> Result<Tok
         }
         None => grant.scope.clone(),
     };
+    // In the `*_authz` dialects a client's permissions are the scopes its grant gave this token.
+    let permissions = crate::rbac::Dialect::of(Some(&api)).with_permissions().then_some(scope.as_slice());
     let keys = idp.keys.current();
     let (access_token, expires_in) = access_token(
         &idp.config,
@@ -51,6 +53,7 @@ pub async fn exchange(idp: &AppState, client: &Client, p: &Params) -> Result<Tok
         Some("client-credentials"),
         None,
         &Default::default(),
+        permissions,
         idp.now(),
     )?;
     Ok(TokenResponse {

@@ -128,7 +128,10 @@ pub async fn issue(
         Issuance::Refresh => (Some("refresh_token"), None),
         Issuance::Password => (Some("password"), None),
     };
-    let access_scope = grant.actions.access_scope(&grant.scope);
+    // RBAC narrows what was granted to what the user holds; the actions' changes come after.
+    let (granted, permissions) =
+        crate::rbac::user_access(&*idp.store, &user.user_id, api.as_ref(), &grant.scope).await?;
+    let access_scope = grant.actions.access_scope(&granted);
     let (access_token, expires_in) = tokens::access_token(
         &idp.config,
         &keys,
@@ -139,6 +142,7 @@ pub async fn issue(
         gty,
         Some(&tokens::user_jti(&grant.tag(), &random_alnum(12))),
         &grant.actions.access_token,
+        permissions.as_deref(),
         now,
     )?;
     let id_token = if has(&grant.scope, "openid") {

@@ -9,8 +9,10 @@ mod connections;
 pub(crate) mod jobs;
 mod keys;
 mod resource_servers;
+mod roles;
 mod search;
 mod tenants;
+mod user_roles;
 mod users;
 
 use crate::tokens::verify::verify_access_token;
@@ -36,6 +38,8 @@ pub fn routes(idp: AppState) -> Router<AppState> {
         .merge(keys::routes())
         .merge(jobs::routes())
         .merge(actions::routes())
+        .merge(roles::routes())
+        .merge(user_roles::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "Not Found", None) })
         .layer(middleware::map_response(in_api_shape))
         .layer(middleware::from_fn_with_state(idp, rate_limit))

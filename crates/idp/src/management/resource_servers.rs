@@ -53,11 +53,46 @@ fn parse(doc: Map<String, Value>) -> ApiResult<ResourceServer> {
             "Payload validation error: token_lifetime_for_web cannot exceed token_lifetime.",
         ));
     }
+    check_rbac_settings(&rs)?;
     if rs.signing_alg != "RS256" {
         // Every token Gatehouse signs is RS256; accepting another value would be a lie.
         return Err(ApiError::bad_request("Payload validation error: only signing_alg RS256 is supported."));
     }
     Ok(rs)
+}
+
+/// The RBAC settings tokens and roles rely on: `enforce_policies` a boolean, `token_dialect`
+/// one of Auth0's four, and scopes (the permissions roles hold) that a scope string can carry:
+/// 1 to 280 characters without whitespace, each once, described in at most 500.
+fn check_rbac_settings(rs: &ResourceServer) -> ApiResult<()> {
+    if rs.extra.get("enforce_policies").is_some_and(|v| !v.is_boolean()) {
+        return Err(ApiError::bad_request("Payload validation error: 'enforce_policies' must be a boolean."));
+    }
+    if let Some(d) = rs.extra.get("token_dialect")
+        && d.as_str().is_none_or(|d| crate::rbac::Dialect::parse(d).is_none())
+    {
+        return Err(ApiError::bad_request(format!(
+            "Payload validation error: 'token_dialect' must be one of {}.",
+            crate::rbac::Dialect::NAMES.join(", ")
+        )));
+    }
+    for (i, scope) in rs.scopes.iter().enumerate() {
+        let v = &scope.value;
+        if v.is_empty() || v.chars().count() > 280 || v.chars().any(char::is_whitespace) {
+            return Err(ApiError::bad_request(format!(
+                "Payload validation error: scope values must be 1 to 280 characters without whitespace ({v:?})."
+            )));
+        }
+        if scope.description.chars().count() > 500 {
+            return Err(ApiError::bad_request(
+                "Payload validation error: scope descriptions are at most 500 characters.",
+            ));
+        }
+        if rs.scopes[..i].iter().any(|s| s.value == *v) {
+            return Err(ApiError::bad_request(format!("Payload validation error: the scope {v} is listed twice.")));
+        }
+    }
+    Ok(())
 }
 
 async fn list(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiResult {
@@ -90,6 +125,8 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
         doc.insert("name".into(), i);
     }
     doc.entry("signing_alg").or_insert(json!("RS256"));
+    doc.entry("enforce_policies").or_insert(json!(false));
+    doc.entry("token_dialect").or_insert(json!("access_token"));
     let explicit = doc.contains_key("token_lifetime_for_web");
     fit_web_lifetime(&mut doc, explicit);
     let rs = parse(doc)?;

@@ -18,10 +18,20 @@ pub enum JwtError {
 }
 
 pub fn sign(keys: &KeySet, claims: &Map<String, Value>) -> Result<String, crate::Error> {
+    sign_with_header(keys, &keys.signer.encoded_header, claims)
+}
+
+/// [`sign`] with another `typ` in the header (`at+jwt`, RFC 9068's access tokens).
+pub fn sign_typed(keys: &KeySet, claims: &Map<String, Value>, typ: &str) -> Result<String, crate::Error> {
+    let header = serde_json::json!({ "alg": "RS256", "typ": typ, "kid": keys.signer.kid });
+    sign_with_header(keys, &b64url(header.to_string().as_bytes()), claims)
+}
+
+fn sign_with_header(keys: &KeySet, encoded_header: &str, claims: &Map<String, Value>) -> Result<String, crate::Error> {
     let signer = &keys.signer;
     let payload = serde_json::to_vec(claims).map_err(crate::Error::internal)?;
-    let mut token = String::with_capacity(signer.encoded_header.len() + payload.len() * 4 / 3 + 350);
-    token.push_str(&signer.encoded_header);
+    let mut token = String::with_capacity(encoded_header.len() + payload.len() * 4 / 3 + 350);
+    token.push_str(encoded_header);
     token.push('.');
     token.push_str(&b64url(&payload));
     let mut sig = vec![0u8; signer.pair.public_modulus_len()];

@@ -9,7 +9,7 @@ pub mod verify;
 
 use crate::Result;
 use crate::config::Config;
-use crate::util::iso8601;
+use crate::util::{iso8601, random_alnum};
 use keys::KeySet;
 use serde_json::{Map, Value, json};
 use store::{Client, ResourceServer, User};
@@ -53,6 +53,7 @@ pub fn access_token(
     gty: Option<&str>,
     jti: Option<&str>,
     custom: &Map<String, Value>,
+    permissions: Option<&[String]>,
     now_ms: i64,
 ) -> Result<(String, i64)> {
     let iat = now_ms / 1000;
@@ -81,6 +82,17 @@ pub fn access_token(
     claims.insert("iat".into(), json!(iat));
     claims.insert("exp".into(), json!(iat + lifetime));
     claims.insert("scope".into(), json!(scope.join(" ")));
+    if let Some(permissions) = permissions {
+        claims.insert("permissions".into(), json!(permissions));
+    }
+    if crate::rbac::Dialect::of(api).rfc9068() {
+        // RFC 9068 as Auth0 issues it: `client_id` for `azp`, a `jti` on every token, no
+        // `gty`, and the header's `typ` says what the token is.
+        claims.insert("client_id".into(), json!(client_id));
+        let jti = jti.map(str::to_owned).unwrap_or_else(|| random_alnum(22));
+        claims.insert("jti".into(), json!(jti));
+        return Ok((jwt::sign_typed(keys, &claims, "at+jwt")?, lifetime));
+    }
     if let Some(gty) = gty {
         claims.insert("gty".into(), json!(gty));
     }
@@ -221,6 +233,7 @@ mod tests {
             None,
             Some("grant.random"),
             &Map::new(),
+            None,
             NOW,
         )
         .unwrap();
@@ -249,6 +262,7 @@ mod tests {
             Some("client-credentials"),
             None,
             &Map::new(),
+            None,
             NOW,
         )
         .unwrap();
@@ -273,9 +287,20 @@ mod tests {
         .cloned()
         .unwrap();
         let mint = |api: &ResourceServer| {
-            let (token, _) =
-                access_token(&config, &keys, Subject::User("auth0|1"), "app", Some(api), &[], None, None, &custom, NOW)
-                    .unwrap();
+            let (token, _) = access_token(
+                &config,
+                &keys,
+                Subject::User("auth0|1"),
+                "app",
+                Some(api),
+                &[],
+                None,
+                None,
+                &custom,
+                None,
+                NOW,
+            )
+            .unwrap();
             claims_of(&keys, &token)
         };
         let own = mint(&api("https://orders", 600, false));

@@ -11,6 +11,7 @@ mod management;
 mod nodes;
 mod oidc;
 mod passwords;
+mod rbac;
 mod scopes;
 mod social;
 mod tenant_import;

@@ -250,6 +250,42 @@ macro_rules! typed_records {
     };
 }
 const TYPED_RECORDS_STEP: i64 = 7;
+/// Roles and permissions (RBAC) as typed tables. Each assignment names what it hangs on with
+/// a foreign key that cascades, so deleting a role, a user or an API takes its assignments
+/// along in the database itself, whichever path deletes it (a connection's users go with the
+/// connection); a user created again under the same id starts with none. A permission names
+/// its API by identifier, the audience a token request sends, so the token endpoint's lookup
+/// (`permissions_for`) is one query on two primary keys. Removing a scope from an API is
+/// `put_resource_server`'s to follow (scopes live in the API's document).
+const RBAC: &str = "
+    CREATE TABLE roles (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        name_lower TEXT NOT NULL,
+        description TEXT
+    );
+    CREATE TABLE role_permissions (
+        role_id TEXT NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
+        resource_server TEXT NOT NULL
+            REFERENCES resource_servers (identifier) ON DELETE CASCADE ON UPDATE CASCADE,
+        permission TEXT NOT NULL,
+        PRIMARY KEY (role_id, resource_server, permission)
+    );
+    CREATE INDEX role_permissions_scope ON role_permissions (resource_server, permission);
+    CREATE TABLE user_roles (
+        user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+        role_id TEXT NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, role_id)
+    );
+    CREATE INDEX user_roles_role ON user_roles (role_id, user_id);
+    CREATE TABLE user_permissions (
+        user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+        resource_server TEXT NOT NULL
+            REFERENCES resource_servers (identifier) ON DELETE CASCADE ON UPDATE CASCADE,
+        permission TEXT NOT NULL,
+        PRIMARY KEY (user_id, resource_server, permission)
+    );
+    CREATE INDEX user_permissions_scope ON user_permissions (resource_server, permission);";
 
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -260,6 +296,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, GRANT_REVOCATION, GRANT_REVOCATION),
     (UNIQUE_USERNAMES_STEP, UNIQUE_USERNAMES, UNIQUE_USERNAMES),
     (TYPED_RECORDS_STEP, typed_records!("BLOB"), typed_records!("BYTEA")),
+    (8, RBAC, RBAC),
 ];
 
 /// Key of the advisory lock migrations hold on PostgreSQL ("gate" in ASCII).

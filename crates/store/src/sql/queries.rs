@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::query;
 
-use super::{Dialect, Query, SqlStore, data, db, flag, from_json, get, search, to_json};
+use super::{Dialect, Query, SqlStore, data, db, flag, from_json, get, rbac, search, to_json};
 use crate::model::*;
 use crate::search::{MAX_RESULTS, UserPage, UserSearch};
 use crate::{Error, Result, Store};
@@ -195,14 +195,20 @@ impl Store for SqlStore {
     }
 
     async fn put_resource_server(&self, rs: &ResourceServer) -> Result<()> {
-        let q = query(
+        let what = format!("resource server {}", rs.identifier);
+        let mut tx = self.begin_write().await?;
+        query(
             "INSERT INTO resource_servers (id, identifier, data) VALUES ($1, $2, $3)
              ON CONFLICT (id) DO UPDATE SET identifier = excluded.identifier, data = excluded.data",
         )
         .bind(&rs.id)
         .bind(&rs.identifier)
-        .bind(to_json(rs)?);
-        self.write(&format!("resource server {}", rs.identifier), q).await
+        .bind(to_json(rs)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db(&what))?;
+        rbac::drop_removed_scopes(&mut tx, &rs.identifier, &rs.scopes).await?;
+        tx.commit().await.map_err(db(&what))
     }
 
     async fn delete_resource_server(&self, id: &str) -> Result<bool> {
@@ -262,6 +268,60 @@ impl Store for SqlStore {
     async fn delete_client_grant(&self, id: &str) -> Result<bool> {
         let q = query("DELETE FROM client_grants WHERE id = $1").bind(id);
         self.remove("client grant", q).await
+    }
+
+    // --- roles and permissions (in `rbac.rs`)
+
+    async fn role(&self, id: &str) -> Result<Option<Role>> {
+        self.rbac_role(id).await
+    }
+    async fn roles(&self, name_filter: Option<&str>, page: Page) -> Result<Paged<Role>> {
+        self.rbac_roles(name_filter, page).await
+    }
+    async fn create_role(&self, role: &Role) -> Result<()> {
+        self.rbac_create_role(role).await
+    }
+    async fn update_role(&self, role: &Role) -> Result<()> {
+        self.rbac_update_role(role).await
+    }
+    async fn delete_role(&self, id: &str) -> Result<bool> {
+        self.rbac_delete_role(id).await
+    }
+    async fn role_permissions(&self, role_id: &str, page: Page) -> Result<Paged<Permission>> {
+        self.rbac_role_permissions(role_id, page).await
+    }
+    async fn add_role_permissions(&self, role_id: &str, permissions: &[Permission]) -> Result<()> {
+        self.rbac_add_role_permissions(role_id, permissions).await
+    }
+    async fn remove_role_permissions(&self, role_id: &str, permissions: &[Permission]) -> Result<()> {
+        self.rbac_remove_role_permissions(role_id, permissions).await
+    }
+    async fn role_users(&self, role_id: &str, after: Option<&str>, page: Page) -> Result<Paged<User>> {
+        self.rbac_role_users(role_id, after, page).await
+    }
+    async fn user_roles(&self, user_id: &str, page: Page) -> Result<Paged<Role>> {
+        self.rbac_user_roles(user_id, page).await
+    }
+    async fn assign_roles(&self, user_ids: &[String], role_ids: &[String]) -> Result<()> {
+        self.rbac_assign_roles(user_ids, role_ids).await
+    }
+    async fn unassign_roles(&self, user_id: &str, role_ids: &[String]) -> Result<()> {
+        self.rbac_unassign_roles(user_id, role_ids).await
+    }
+    async fn user_permission_sources(&self, user_id: &str) -> Result<Vec<(Permission, PermissionSource)>> {
+        self.rbac_user_permission_sources(user_id).await
+    }
+    async fn add_user_permissions(&self, user_id: &str, permissions: &[Permission]) -> Result<()> {
+        self.rbac_add_user_permissions(user_id, permissions).await
+    }
+    async fn remove_user_permissions(&self, user_id: &str, permissions: &[Permission]) -> Result<()> {
+        self.rbac_remove_user_permissions(user_id, permissions).await
+    }
+    async fn permissions_for(&self, user_id: &str, resource_server: &str) -> Result<Vec<String>> {
+        self.rbac_permissions_for(user_id, resource_server).await
+    }
+    async fn role_names_of(&self, user_id: &str) -> Result<Vec<String>> {
+        self.rbac_role_names_of(user_id).await
     }
 
     // --- users
