@@ -7,6 +7,7 @@
 //! ([`search`]). Documents are JSON text, instants are `BIGINT` milliseconds, digests are
 //! binary.
 
+mod logs;
 mod migrate;
 mod queries;
 mod search;

@@ -13,6 +13,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::Connection as _;
 use store::{Dialect, Error, SqlStore, Store};
 
+#[path = "conformance/logs.rs"]
+mod logs;
+
 fn postgres_url() -> String {
     std::env::var("GATEHOUSE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
@@ -1423,7 +1426,7 @@ async fn sqlite_file_migrations_are_idempotent_and_data_persists() {
     let url = format!("sqlite://{}", path.display());
     let again = SqlStore::connect(&url).await.expect("second connect");
     assert_eq!(again.document("k", "1").await.unwrap(), Some(serde_json::json!({"kept": true})));
-    assert_eq!(migrations_applied(&url, None).await, 6);
+    assert_eq!(migrations_applied(&url, None).await, 7);
     // A WAL-mode file, as the pool configured it.
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
@@ -1464,7 +1467,7 @@ async fn duplicate_usernames_stop_the_migration_naming_them() {
         .await
         .unwrap();
     let store = SqlStore::connect(&url).await.expect("applies once the data is fixed");
-    assert_eq!(migrations_applied(&url, None).await, 6);
+    assert_eq!(migrations_applied(&url, None).await, 7);
     let dup = sqlx::raw_sql(
         "INSERT INTO users (user_id, connection, username_lower, created_at, updated_at, data)
          VALUES ('auth0|a4', 'db', 'ada', 0, 0, '{}')",
@@ -1530,7 +1533,7 @@ async fn postgres_migrations_are_idempotent() {
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.document("k", "1").await.unwrap(), Some(serde_json::json!(1)));
     assert_eq!(b.documents("k").await.unwrap().len(), 1);
-    assert_eq!(migrations_applied(&url, Some(schema)).await, 6);
+    assert_eq!(migrations_applied(&url, Some(schema)).await, 7);
     a.close().await;
     b.close().await;
     backend.finish().await;
