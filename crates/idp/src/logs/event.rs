@@ -242,11 +242,23 @@ impl Event {
 mod tests {
     use super::*;
 
+    struct Request;
+
+    impl Origin for Request {
+        fn ip(&self) -> &str {
+            "203.0.113.9"
+        }
+        fn hostname(&self) -> &str {
+            "login.example.com"
+        }
+        fn user_agent(&self) -> Option<&str> {
+            None
+        }
+    }
+
     #[test]
     fn a_template_becomes_events_of_several_types() {
-        let request =
-            RequestInfo { ip: "203.0.113.9".into(), hostname: "login.example.com".into(), ..Default::default() };
-        let base = Event::from_request(&request).client_named("app", Some("App"));
+        let base = Event::from_request(&Request).client_named("app", Some("App"));
         let fp = base.outcome(Type::WrongPassword, None);
         assert_eq!(fp.0.event_type, "fp");
         assert_eq!(fp.0.description.as_deref(), Some("Wrong email or password."));

@@ -32,7 +32,8 @@ pub const LINGER: Duration = Duration::from_secs(1);
 const RETRIES: [Duration; 3] = [Duration::from_millis(200), Duration::from_secs(1), Duration::from_secs(5)];
 
 enum Msg {
-    Event(LogEvent),
+    /// Boxed: the queue's slots stay small while events are a few hundred bytes.
+    Event(Box<LogEvent>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -57,7 +58,7 @@ impl Recorder {
     /// Queues an event without waiting; when the queue is full it is dropped and counted.
     pub fn record(&self, event: LogEvent) {
         let Some(tx) = &self.tx else { return };
-        if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(Msg::Event(event)) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(Msg::Event(Box::new(event))) {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             metrics::counter!("gatehouse_log_events_dropped_total").increment(1);
             // The first, then every thousandth: a warning per dropped event would flood the log
@@ -94,7 +95,7 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Msg>) {
         }
         for msg in msgs.drain(..) {
             match msg {
-                Msg::Event(e) => events.push(e),
+                Msg::Event(e) => events.push(*e),
                 Msg::Flush(done) => {
                     write(&*store, &mut ids, &mut events).await;
                     let _ = done.send(());
