@@ -20,6 +20,7 @@ pub mod file;
 pub mod import;
 pub mod keywords;
 pub mod lint;
+pub mod logs;
 pub mod model;
 pub mod remote;
 pub mod users;

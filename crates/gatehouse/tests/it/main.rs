@@ -9,6 +9,7 @@ mod browser_up;
 mod deploy_cli;
 mod doctor;
 mod idp_cli;
+mod logs_cli;
 mod openid_client;
 mod sdk_node;
 mod sdk_python;
