@@ -38,8 +38,8 @@ pub async fn exchange(
     let result = run(idp, basic, p, &grant_type, request, &mut event).await;
     match &result {
         Ok(tokens) => {
-            let scope: Vec<String> = tokens.scope.iter().flat_map(|s| s.split(' ')).map(str::to_owned).collect();
-            idp.log(event.scope(&scope).kind(succeeded));
+            event.0.scope = tokens.scope.clone().filter(|s| !s.is_empty());
+            idp.log(event.kind(succeeded));
         }
         // The credential check recorded its own failure (`fp`, `fu`, `limit_wc`, `f`).
         Err(Error::InvalidGrant(_) | Error::UserBlocked | Error::TooManyAttempts)
