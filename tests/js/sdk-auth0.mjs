@@ -60,6 +60,11 @@ async function adapter(sdk) {
         update: (id, body) => m.users.update(id, body),
         delete: (id) => m.users.delete(id),
         byEmail: (email) => m.users.listUsersByEmail({ email }),
+        logs: (id) => all(m.users.logs.list(id, { per_page: 100 })),
+      },
+      logs: {
+        search: (q) => all(m.logs.list({ search: q, per_page: 100 })),
+        get: (id) => m.logs.get(id),
       },
       clients: {
         list: () => all(m.clients.list()),
@@ -108,6 +113,11 @@ async function adapter(sdk) {
         update: (id, body) => data(m.users.update({ id }, body)),
         delete: (id) => data(m.users.delete({ id })),
         byEmail: (email) => data(m.usersByEmail.getByEmail({ email })),
+        logs: (id) => data(m.users.getLogs({ id, per_page: 100 })),
+      },
+      logs: {
+        search: (q) => data(m.logs.getAll({ q, per_page: 100 })),
+        get: (id) => data(m.logs.get({ id })),
       },
       clients: {
         list: () => data(m.clients.getAll()),
@@ -288,5 +298,24 @@ try {
 } catch (e) {
   summary.wrong_password = { status: e.statusCode, error: e.error, message: e.error_description ?? e.message };
 }
+
+// --- the tenant log: the wrong password above is an `fp` event of the imported user, found by a
+// search, read by its id and listed among the user's events. Events reach the store within a
+// second (the recorder's batching), so the search is retried for up to 10 s.
+let failures = [];
+for (let i = 0; i < 100 && failures.length === 0; i++) {
+  failures = (await sdk.logs.search("type:fp")).filter((e) => e.user_name === importedEmail);
+  if (failures.length === 0) await sleep(100);
+}
+check(failures.length === 1, "the wrong password's fp event", failures);
+const fp = await sdk.logs.get(failures[0].log_id);
+const userLogs = await sdk.users.logs(fp.user_id);
+summary.logs = {
+  fp_type: fp.type,
+  fp_description: fp.description,
+  fp_connection: fp.connection,
+  same_id: fp.log_id === failures[0].log_id,
+  user_log_types: [...new Set(userLogs.map((e) => e.type))].sort(),
+};
 
 console.log(JSON.stringify(summary));

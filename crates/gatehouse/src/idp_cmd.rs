@@ -86,6 +86,13 @@ pub struct IdpArgs {
     /// in the process list).
     #[arg(long, env = "GATEHOUSE_METRICS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Days tenant log events (`/api/v2/logs`) are kept (default 30).
+    #[arg(long, env = "GATEHOUSE_LOG_RETENTION_DAYS", value_name = "DAYS",
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub log_retention_days: Option<u32>,
+    /// Record no tenant log events (to measure what recording costs; `/api/v2/logs` stays empty).
+    #[arg(long, env = "GATEHOUSE_NO_TENANT_LOGS")]
+    pub no_tenant_logs: bool,
 }
 
 /// How the listeners serve: the connection limits, and `/metrics`'s own listener, if any
@@ -173,6 +180,10 @@ pub async fn build(args: &IdpArgs, local: SocketAddr, mut keywords: Keywords) ->
         config.request_timeout = std::time::Duration::from_secs(secs);
     }
     config.metrics_elsewhere = args.metrics_listen.is_some();
+    if let Some(days) = args.log_retention_days {
+        config.log_retention_days = days;
+    }
+    config.tenant_logs = !args.no_tenant_logs;
     if let Some(token) = &args.metrics_token {
         config.require_metrics_token(token);
     }
@@ -274,9 +285,16 @@ pub async fn serve(
     if let Some(metrics) = metrics {
         metrics.abort();
     }
+    // Every request has been answered: what they recorded goes to the store before the exit.
+    if !idp.flush_logs(LOG_FLUSH_TIMEOUT).await {
+        tracing::warn!("tenant log events still queued after {LOG_FLUSH_TIMEOUT:?} were not written");
+    }
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long the clean stop waits for queued tenant log events to be written.
+const LOG_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The exit status after a second Ctrl-C (128 + SIGINT, as shells report an interrupt).
 pub(crate) const STOPPED_BY_SIGNAL: i32 = 130;

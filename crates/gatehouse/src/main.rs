@@ -5,6 +5,7 @@ mod doctor_cmd;
 mod drain;
 mod idp_cmd;
 mod logging;
+mod logs_cmd;
 mod tenant_cmd;
 mod up_cmd;
 
@@ -33,6 +34,9 @@ enum Command {
     Tenant(tenant_cmd::TenantCommand),
     /// Check an auth0-client config.json against a tenant file or a live tenant.
     Doctor(doctor_cmd::DoctorArgs),
+    /// Read a tenant's log (any Management API, the same credentials as `tenant export`).
+    #[command(subcommand)]
+    Logs(logs_cmd::LogsCommand),
     /// Run Mia-Platform's auth0-client (drop-in): configured like the original, by
     /// SERVICE_CONFIG_PATH/SERVICE_CONFIG_FILE_NAME.json and its environment variables.
     Auth0Client,
@@ -51,6 +55,9 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     if let Command::Doctor(args) = cli.command {
         return doctor_cmd::run(args);
     }
+    if let Command::Logs(cmd) = cli.command {
+        return logs_cmd::run(cmd);
+    }
     if let Command::Auth0Client = cli.command {
         return Ok(auth0_client::main_from_env());
     }
@@ -60,7 +67,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         match cli.command {
             Command::Idp(args) => idp_cmd::run(*args).await,
             Command::Up(args) => up_cmd::run(args).await,
-            Command::Tenant(_) | Command::Doctor(_) | Command::Auth0Client => {
+            Command::Tenant(_) | Command::Doctor(_) | Command::Logs(_) | Command::Auth0Client => {
                 unreachable!("handled before the runtime starts")
             }
         }

@@ -40,6 +40,10 @@ pub struct Config {
     /// SHA-256 of the bearer token `/metrics` requires, if any (set with
     /// [`Config::require_metrics_token`]; the digest, so the configuration holds no usable secret).
     pub metrics_token_digest: Option<Vec<u8>>,
+    /// Record tenant log events (`false` only to measure what recording costs).
+    pub tenant_logs: bool,
+    /// Days tenant log events are kept; housekeeping removes older ones.
+    pub log_retention_days: u32,
 }
 
 pub const GOOGLE_DISCOVERY_URL: &str = "https://accounts.google.com/.well-known/openid-configuration";
@@ -83,6 +87,8 @@ impl Config {
             request_timeout: std::time::Duration::from_secs(30),
             metrics_elsewhere: false,
             metrics_token_digest: None,
+            tenant_logs: true,
+            log_retention_days: 30,
         }
     }
 

@@ -22,6 +22,7 @@ mod error;
 mod flow;
 mod grants;
 mod http;
+mod logs;
 pub mod mail;
 mod management;
 mod metadata;
@@ -63,6 +64,8 @@ pub struct Idp {
     upstreams: flow::federated::Upstreams,
     /// What time it is for every rule that asks (expiries, lifetimes, counters).
     clock: Arc<dyn Clock>,
+    /// Tenant log events, written in batches off the request path.
+    logs: logs::Recorder,
 }
 
 pub type AppState = Arc<Idp>;
@@ -91,6 +94,7 @@ impl Idp {
         let rate_limiter = management::RateLimiter::new(config.management_rate_limit);
         let actions = actions::Runner::new(config.action_limits);
         let upstreams = flow::federated::Upstreams::new(config.upstream_timeout)?;
+        let logs = logs::Recorder::start(store.clone(), config.tenant_logs);
         Ok(Arc::new(Idp {
             config,
             store,
@@ -103,6 +107,7 @@ impl Idp {
             actions,
             upstreams,
             clock,
+            logs,
         }))
     }
 
@@ -136,8 +141,46 @@ impl Idp {
                 if let Err(e) = idp.keys.reload().await {
                     tracing::warn!(error = %e, "reloading signing keys failed");
                 }
+                idp.purge_old_logs().await;
             }
         })
+    }
+
+    /// Records a tenant log event, dated now; never waits (see [`logs::Recorder`]).
+    pub(crate) fn log(&self, event: logs::Event) {
+        let mut event = event.0;
+        event.date = self.now();
+        self.logs.record(event);
+    }
+
+    /// Writes every tenant log event recorded so far; the clean stop calls it after the last
+    /// request. `false` when that took longer than `timeout` (what was left is lost).
+    pub async fn flush_logs(&self, timeout: std::time::Duration) -> bool {
+        self.logs.flush(timeout).await
+    }
+
+    /// Removes tenant log events older than the retention, a bounded batch at a time, so one
+    /// minute's housekeeping never holds the database for long.
+    pub async fn purge_old_logs(&self) -> u64 {
+        const BATCH: u32 = 5_000;
+        const BATCHES_PER_RUN: usize = 20;
+        let before = self.now() - i64::from(self.config.log_retention_days) * 86_400_000;
+        let mut removed = 0;
+        for _ in 0..BATCHES_PER_RUN {
+            match self.store.logs().purge_logs(before, BATCH).await {
+                Ok(n) => {
+                    removed += n;
+                    if n < u64::from(BATCH) {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "purging old tenant log events failed");
+                    break;
+                }
+            }
+        }
+        removed
     }
 
     /// Resumes the users-import jobs a stopped or crashed node left unfinished, now and every few

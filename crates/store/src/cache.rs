@@ -564,6 +564,11 @@ impl Store for CachedStore {
     async fn purge_expired(&self, now: Millis) -> Result<u64> {
         self.inner.purge_expired(now).await
     }
+
+    fn logs(&self) -> &dyn crate::LogStore {
+        // Never cached: events are written in batches and searched by the Management API.
+        self.inner.logs()
+    }
 }
 
 #[cfg(test)]

@@ -7,11 +7,13 @@
 //! PostgreSQL database are interchangeable.
 
 pub mod cache;
+pub mod logs;
 pub mod model;
 pub mod search;
 mod sql;
 
 pub use cache::CachedStore;
+pub use logs::{LogEvent, LogStore};
 pub use model::*;
 pub use search::{UserPage, UserSearch};
 pub use sql::{Dialect, SqlStore};
@@ -280,4 +282,7 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes expired transactions, codes, federated states, sessions, refresh tokens, reset
     /// tickets, rate windows and grant revocations; returns rows removed.
     async fn purge_expired(&self, now: Millis) -> Result<u64>;
+
+    /// The tenant log (`logs.rs`), kept by the same database.
+    fn logs(&self) -> &dyn LogStore;
 }

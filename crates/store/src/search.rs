@@ -23,7 +23,7 @@
 //! - Fields match their whole value, not words in it (search v3 does not tokenize); a term
 //!   without a field matches any root text field and never metadata.
 
-mod date;
+pub(crate) mod date;
 mod parse;
 
 pub use parse::parse;

@@ -8,6 +8,7 @@
 //! binary.
 
 mod legacy;
+mod logs;
 mod migrate;
 mod queries;
 mod rbac;

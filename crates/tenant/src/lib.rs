@@ -29,6 +29,7 @@ pub mod import;
 pub mod keywords;
 pub mod lint;
 pub mod load;
+pub mod logs;
 pub mod markers;
 pub mod model;
 pub mod remote;

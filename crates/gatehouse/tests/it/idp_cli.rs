@@ -127,3 +127,36 @@ fn metrics_listen_moves_metrics_to_their_own_address_behind_the_token() {
     let answer = get(&metrics, "/metrics", "Authorization: Bearer scrape-token\r\n");
     assert!(answer.starts_with("HTTP/1.1 200 ") && answer.contains("gatehouse_http_requests_total"), "{answer}");
 }
+
+/// The recorder holds events up to a second to batch them: a clean stop right after a request
+/// must still write its event (a crash would lose it; see the README's durability note).
+#[cfg(unix)]
+#[tokio::test]
+async fn a_clean_stop_writes_the_tenant_log_events_still_queued() {
+    let mut idp = IdpProcess::start_with(false, &[]);
+    // No kept-alive connection: the stop does not wait for one to go idle.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let res = client
+        .post(idp.url("oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &dev_env("MGMT_CLIENT_ID")),
+            ("client_secret", "not-the-secret"),
+            ("audience", "https://nowhere.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let status = idp.terminate();
+    assert!(status.success(), "a clean stop: {status}\n{}", idp.output());
+    let db = format!("sqlite://{}", idp.data.path().join("gatehouse.db").display());
+    let store = store::SqlStore::connect(&db).await.unwrap();
+    let search = store::logs::LogSearch {
+        query: store::logs::parse_log_query("type:feccft").unwrap(),
+        paging: store::logs::LogPaging::From { from: None, take: 10 },
+    };
+    let found = store::Store::logs(&store).search_logs(&search).await.unwrap();
+    assert_eq!(found.events.len(), 1, "the event recorded just before the stop\n{}", idp.output());
+    assert_eq!(found.events[0].client_id.as_deref(), Some(dev_env("MGMT_CLIENT_ID").as_str()));
+}

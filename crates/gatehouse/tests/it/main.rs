@@ -10,6 +10,7 @@ mod deploy;
 mod deploy_cli;
 mod doctor;
 mod idp_cli;
+mod logs_cli;
 mod openid_client;
 mod sdk_node;
 mod sdk_python;

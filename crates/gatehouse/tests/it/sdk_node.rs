@@ -69,6 +69,12 @@ fn assert_summary(s: &Value) {
     assert!(s["password_realm"]["id_token_email"].as_str().unwrap().starts_with("imported-"), "{s}");
     assert_eq!(s["wrong_password"]["status"], 403, "{s}");
     assert_eq!(s["wrong_password"]["error"], "invalid_grant", "{s}");
+    // The tenant log through logs.getAll/list, logs.get and users.getLogs/logs.list.
+    assert_eq!(s["logs"]["fp_type"], "fp", "{s}");
+    assert_eq!(s["logs"]["fp_description"], "Wrong email or password.", "{s}");
+    assert_eq!(s["logs"]["fp_connection"], "dev-users", "{s}");
+    assert_eq!(s["logs"]["same_id"], true, "{s}");
+    assert_eq!(s["logs"]["user_log_types"], json!(["fp", "sepft"]), "the user's login and failure: {s}");
 }
 
 #[tokio::test]

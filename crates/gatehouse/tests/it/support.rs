@@ -124,6 +124,20 @@ impl IdpProcess {
     pub fn output(&self) -> String {
         self.output.lock().unwrap().join("\n")
     }
+
+    /// Sends SIGTERM (a clean stop) and waits, at most 20 s, for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("running kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for gatehouse idp") {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "gatehouse idp did not stop:\n{}", self.output());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for IdpProcess {

@@ -5,6 +5,7 @@
 use super::password::Verified;
 use crate::config::BruteForce;
 use crate::error::LoginError;
+use crate::logs::{Event, Type};
 use crate::util::{b64url, sha256};
 use crate::{AppState, Result};
 use store::{Connection, StoredUser};
@@ -21,14 +22,25 @@ pub fn blocked_by_this_failure(policy: BruteForce, failures: i64) -> bool {
 }
 
 /// Checks a password against a database connection. The outer `Result` is for infrastructure
-/// failures; the inner one is the login's outcome.
+/// failures; the inner one is the login's outcome. A failure is recorded here (`fu`, `fp`,
+/// `limit_wc`, `f`) on `origin`, the request and client the attempt came with; a success is
+/// recorded by the caller once the login has gone through (Actions may still deny it).
 pub async fn check_password(
     idp: &AppState,
     connection: &Connection,
     login: &str,
     password: &str,
-    ip: &str,
+    origin: &Event,
 ) -> Result<std::result::Result<StoredUser, LoginError>> {
+    let origin = origin.clone().connection(connection);
+    let failed = |kind: Type, stored: Option<&StoredUser>, description: Option<String>| {
+        let event = origin.outcome(kind, description);
+        idp.log(match stored {
+            Some(s) => event.user(&s.user),
+            None => event.user_name(login.trim()),
+        });
+    };
+    let ip = origin.ip();
     let now = idp.now();
     let policy = idp.config.brute_force;
     let block_ms = policy.block_secs * 1000;
@@ -50,6 +62,7 @@ pub async fn check_password(
     };
     if blocked_before_check(policy, failures) {
         metrics::counter!("gatehouse_logins_total", "outcome" => "too_many_attempts").increment(1);
+        failed(Type::BlockedAccount, stored.as_ref(), None);
         return Ok(Err(LoginError::TooManyAttempts));
     }
     let verified = idp.hasher.verify(password, stored.as_ref().and_then(|s| s.password_hash.as_deref())).await?;
@@ -58,14 +71,20 @@ pub async fn check_password(
             let user_id = stored.as_ref().map_or("(none)", |s| s.user.user_id.as_str());
             tracing::warn!(user_id, ip, "login blocked after repeated failures");
             metrics::counter!("gatehouse_logins_total", "outcome" => "too_many_attempts").increment(1);
+            failed(Type::BlockedAccount, stored.as_ref(), None);
             return Ok(Err(LoginError::TooManyAttempts));
         }
         metrics::counter!("gatehouse_logins_total", "outcome" => "wrong_credentials").increment(1);
+        match &stored {
+            Some(s) => failed(Type::WrongPassword, Some(s), None),
+            None => failed(Type::WrongUsername, None, None),
+        }
         return Ok(Err(LoginError::WrongCredentials));
     };
     idp.store.clear_failures(&stored.user.user_id, Some(ip)).await?;
     if stored.user.blocked {
         metrics::counter!("gatehouse_logins_total", "outcome" => "blocked").increment(1);
+        failed(Type::Failed, Some(&stored), Some(LoginError::UserBlocked.message().into()));
         return Ok(Err(LoginError::UserBlocked));
     }
     if verified == Verified::YesRehash {

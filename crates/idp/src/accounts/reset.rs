@@ -3,6 +3,7 @@
 
 use super::password::{check_for, check_policy};
 use crate::error::PageKind;
+use crate::logs::{Event, Type};
 use crate::mail::Message;
 use crate::util::{random_token, sha256};
 use crate::{AppState, Error, Result};
@@ -22,8 +23,30 @@ pub struct ChangePassword {
 
 /// Sends a reset mail, unless the account does not exist or the limits of
 /// [`ResetMails`](crate::ResetMails) are reached: every one of those cases gets the same
-/// answer as a sent mail, so the endpoint can neither list accounts nor flood a mailbox.
+/// answer as a sent mail, so the endpoint can neither list accounts nor flood a mailbox. The
+/// tenant log (for administrators only) says which it was: `scpr` or `fcpr`.
 pub async fn request(idp: &AppState, req: &ChangePassword, ip: &str) -> Result<()> {
+    let origin = Event::at_ip(ip).client_named(&req.client_id, None).connection_name(&req.connection);
+    match send_link(idp, req, ip).await {
+        Ok(Ok(user)) => idp.log(origin.outcome(Type::SuccessChangePasswordRequest, None).user(&user)),
+        Ok(Err(why)) => {
+            idp.log(origin.outcome(Type::FailedChangePasswordRequest, Some(why.into())).user_name(&req.email))
+        }
+        Err(e @ (Error::Store(_) | Error::Internal(_))) => return Err(e),
+        Err(e) => {
+            idp.log(origin.outcome(Type::FailedChangePasswordRequest, Some(e.description())).user_name(&req.email));
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// The mail of [`request`]: the user it went to, or why none went.
+async fn send_link(
+    idp: &AppState,
+    req: &ChangePassword,
+    ip: &str,
+) -> Result<std::result::Result<store::User, &'static str>> {
     let connection = super::database_for(idp, &req.client_id, &req.connection).await?;
     let limits = idp.config.reset_mails;
     let (now, window_ms) = (idp.now(), limits.window_secs * 1000);
@@ -31,20 +54,20 @@ pub async fn request(idp: &AppState, req: &ChangePassword, ip: &str) -> Result<(
     // would be free.
     if idp.store.count_hit(&format!("reset-mail:ip:{ip}"), now, window_ms).await? > limits.per_ip {
         tracing::warn!(ip, "reset mails from this address over the limit; none sent");
-        return Ok(());
+        return Ok(Err("Too many password reset requests from this address."));
     }
     let Some(stored) = idp.store.user_by_login(&connection.name, &req.email).await? else {
-        return Ok(());
+        return Ok(Err("The user does not exist."));
     };
     // The link goes to the account's own address, never to what was typed: a username, or an
     // address that only matched once lower-cased, is not where the account receives mail.
     let Some(to) = stored.user.email.clone() else {
-        return Ok(());
+        return Ok(Err("The user has no email address."));
     };
     let user_id = &stored.user.user_id;
     if idp.store.count_hit(&format!("reset-mail:user:{user_id}"), now, window_ms).await? > limits.per_user {
         tracing::warn!(%user_id, "reset mails to this account over the limit; none sent");
-        return Ok(());
+        return Ok(Err("Too many password reset requests for this user."));
     }
     let ticket = random_token();
     let record = PasswordTicket {
@@ -61,7 +84,8 @@ pub async fn request(idp: &AppState, req: &ChangePassword, ip: &str) -> Result<(
             "Someone asked to reset the password of your account.\n\nTo choose a new password, open:\n{link}\n\nIf it was not you, ignore this message."
         ),
     };
-    idp.mailer.send(message).await.map_err(Error::internal)
+    idp.mailer.send(message).await.map_err(Error::internal)?;
+    Ok(Ok(stored.user))
 }
 
 /// The user a live reset ticket is for; any other ticket is an error page.
@@ -80,10 +104,17 @@ pub async fn complete(idp: &AppState, ticket: &str, password: &str) -> Result<st
         Some(c) => check_for(c, password),
         None => check_policy(None, password),
     };
+    let origin = Event::default().user(&stored.user);
+    let origin = match &connection {
+        Some(c) => origin.connection(c),
+        None => origin,
+    };
     if let Err(why) = checked {
+        idp.log(origin.outcome(Type::FailedChangePassword, Some(why.into())));
         return Ok(Err(why));
     }
     // Ends this ticket too, with every other one of the user's.
     super::password::replace(idp, &mut stored, password).await?;
+    idp.log(origin.outcome(Type::SuccessChangePassword, None));
     Ok(Ok(()))
 }

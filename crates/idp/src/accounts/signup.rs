@@ -31,10 +31,24 @@ pub struct Signup {
     pub user_metadata: Map<String, Value>,
 }
 
-/// `POST /dbconnections/signup`: the public profile fields are bounded (this endpoint is open
-/// to anyone, and what it stores goes into every ID token of the account), then the account is
-/// registered.
-pub async fn public(idp: &AppState, s: &Signup) -> Result<User> {
+/// `POST /dbconnections/signup`, recorded as `ss` or `fs` (`ip` is the caller's address).
+pub async fn public(idp: &AppState, s: &Signup, ip: &str) -> Result<User> {
+    let origin = crate::logs::Event::at_ip(ip)
+        .client_named(&s.client_id, None)
+        .connection_name(&s.connection)
+        .user_name(&s.email);
+    let result = public_signup(idp, s).await;
+    match &result {
+        Ok(user) => idp.log(origin.outcome(crate::logs::Type::SuccessSignup, None).user(user)),
+        Err(Error::Store(_) | Error::Internal(_)) => {}
+        Err(e) => idp.log(origin.outcome(crate::logs::Type::FailedSignup, Some(e.description()))),
+    }
+    result
+}
+
+/// The public profile fields are bounded (this endpoint is open to anyone, and what it stores
+/// goes into every ID token of the account), then the account is registered.
+async fn public_signup(idp: &AppState, s: &Signup) -> Result<User> {
     let connection = super::database_for(idp, &s.client_id, &s.connection).await?;
     if !looks_like_email(&s.email) {
         return Err(bad("invalid_email", "Invalid email address"));

@@ -71,6 +71,18 @@ pub struct RequestInfo {
     pub body: Map<String, Value>,
 }
 
+impl crate::logs::Origin for RequestInfo {
+    fn ip(&self) -> &str {
+        &self.ip
+    }
+    fn hostname(&self) -> &str {
+        &self.hostname
+    }
+    fn user_agent(&self) -> Option<&str> {
+        self.user_agent.as_deref()
+    }
+}
+
 /// Body parameters never shown to action code.
 const CREDENTIALS: &[&str] =
     &["password", "client_secret", "client_assertion", "code", "code_verifier", "refresh_token", "otp", "csrf"];
@@ -114,17 +126,54 @@ pub struct Authorization<'a> {
 
 /// Runs the post-login trigger for one login.
 pub async fn run(idp: &AppState, login: Login<'_>) -> Result<Verdict> {
+    let (verdict, secrets) = decide(idp, &login).await?;
+    // The tenant log gets the reason, with every Action secret's value taken out: action code
+    // may put one in a denial or an error message (`api.access.deny(event.secrets.KEY)`).
+    Ok(match verdict {
+        Verdict::Deny(reason) => {
+            let reason = redact(&reason, &secrets);
+            let event = crate::logs::Event::from_request(login.request)
+                .client(login.client)
+                .user(login.user)
+                .connection_name(&login.user.connection)
+                .audience(login.audience)
+                .scope(login.scope);
+            idp.log(event.outcome(crate::logs::Type::Failed, Some(reason.clone())));
+            Verdict::Deny(reason)
+        }
+        allow => allow,
+    })
+}
+
+/// Replaces each secret value (of a few characters at least) in `text`.
+fn redact(text: &str, secrets: &[std::sync::Arc<Map<String, Value>>]) -> String {
+    let mut out = text.to_owned();
+    for value in secrets.iter().flat_map(|m| m.values()).filter_map(Value::as_str) {
+        if value.len() >= 4 {
+            out = out.replace(value, "[redacted]");
+        }
+    }
+    out
+}
+
+/// [`run`]'s decision, and the secrets of the actions that ran (for redaction).
+async fn decide(idp: &AppState, login: &Login<'_>) -> Result<(Verdict, Vec<std::sync::Arc<Map<String, Value>>>)> {
     let userinfo_key = userinfo_key(&login.client.client_id, &login.user.user_id);
     let chain = match super::deployed_chain(idp, POST_LOGIN).await? {
         Ok(c) => c,
-        Err(reason) => return Ok(Verdict::Deny(reason)),
+        Err(reason) => {
+            let failed = crate::logs::Event::from_request(login.request).client(login.client).user(login.user);
+            idp.log(failed.outcome(crate::logs::Type::ActionsExecutionFailed, Some(reason.clone())));
+            return Ok((Verdict::Deny(reason), Vec::new()));
+        }
     };
     if chain.is_empty() {
         // Claims of an earlier login with actions must not outlive them at /userinfo.
         idp.store.delete_userinfo_claims(&userinfo_key).await?;
-        return Ok(Verdict::Allow(ActionClaims::default()));
+        return Ok((Verdict::Allow(ActionClaims::default()), Vec::new()));
     }
-    let event = event(idp, &login).await?;
+    let secrets: Vec<_> = chain.iter().map(|a| a.secrets.clone()).collect();
+    let event = event(idp, login).await?;
     let execution = idp.actions.run(chain, event).await?;
     for l in &execution.logs {
         let (action, line) = (&l.action, &l.line);
@@ -140,13 +189,19 @@ pub async fn run(idp: &AppState, login: Login<'_>) -> Result<Verdict> {
         Err(e) => {
             tracing::warn!(action = e.action().unwrap_or(""), user_id = %login.user.user_id, error = %e, "post-login action failed; login denied");
             metrics::counter!("gatehouse_actions_total", "outcome" => "failed").increment(1);
-            return Ok(Verdict::Deny(e.to_string()));
+            let failed = crate::logs::Event::from_request(login.request)
+                .client(login.client)
+                .user(login.user)
+                .details(json!({ "action_name": e.action(), "trigger": POST_LOGIN }));
+            let message = redact(&e.to_string(), &secrets);
+            idp.log(failed.outcome(crate::logs::Type::ActionsExecutionFailed, Some(message)));
+            return Ok((Verdict::Deny(e.to_string()), secrets));
         }
     };
     if let Some(d) = outcome.denied {
         tracing::info!(action = %d.action, user_id = %login.user.user_id, "post-login action denied the login");
         metrics::counter!("gatehouse_actions_total", "outcome" => "denied").increment(1);
-        return Ok(Verdict::Deny(d.reason));
+        return Ok((Verdict::Deny(d.reason), secrets));
     }
     if (!outcome.app_metadata.is_empty() || !outcome.user_metadata.is_empty())
         && let Err(too_large) =
@@ -156,7 +211,10 @@ pub async fn run(idp: &AppState, login: Login<'_>) -> Result<Verdict> {
         // as if they had been.
         tracing::warn!(user_id = %login.user.user_id, "post-login metadata updates refused: {too_large}; login denied");
         metrics::counter!("gatehouse_actions_total", "outcome" => "failed").increment(1);
-        return Ok(Verdict::Deny(format!("The metadata updates of the post-login actions were refused: {too_large}.")));
+        return Ok((
+            Verdict::Deny(format!("The metadata updates of the post-login actions were refused: {too_large}.")),
+            secrets,
+        ));
     }
     metrics::counter!("gatehouse_actions_total", "outcome" => "allowed").increment(1);
     let claims = ActionClaims {
@@ -174,7 +232,7 @@ pub async fn run(idp: &AppState, login: Login<'_>) -> Result<Verdict> {
         let record = UserinfoClaims { claims: claims.id_token.clone(), updated_at: idp.now() };
         idp.store.put_userinfo_claims(&userinfo_key, &record).await?;
     }
-    Ok(Verdict::Allow(claims))
+    Ok((Verdict::Allow(claims), secrets))
 }
 
 /// `run` for the token endpoint: a denial is Auth0's 403 `access_denied`.

@@ -22,10 +22,16 @@ fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T> {
         .map_err(|e| Error::refused("invalid_body", format!("Invalid request body: {e}")))
 }
 
-pub async fn signup(State(idp): State<AppState>, body: axum::body::Bytes) -> Response {
+pub async fn signup(
+    State(idp): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let ip = crate::http::client::ip(idp.config.trust_proxy, &headers, Some(peer));
     let run = async {
         let s: Signup = json_body(&body)?;
-        let user = signup::public(&idp, &s).await?;
+        let user = signup::public(&idp, &s, &ip).await?;
         Ok::<_, Error>(signup_answer(&s, &user))
     };
     match run.await {

@@ -12,14 +12,9 @@ use axum::response::{Html, IntoResponse, Response};
 pub async fn v2_logout(State(idp): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let run = async {
         let q = single_params(raw.as_deref().unwrap_or("")).map_err(Error::bad_page)?;
-        let target = logout::return_url(
-            &idp,
-            q.get("client_id").map(String::as_str),
-            q.get("returnTo").map(String::as_str),
-            None,
-        )
-        .await?;
-        end_session(&idp, &headers, target).await
+        let client_id = q.get("client_id").map(String::as_str);
+        let target = logout::return_url(&idp, client_id, q.get("returnTo").map(String::as_str), None).await?;
+        end_session(&idp, &headers, client_id, target).await
     };
     run.await.unwrap_or_else(errors::page)
 }
@@ -42,13 +37,18 @@ async fn oidc_logout(idp: AppState, headers: HeaderMap, raw: String) -> Response
         }
         let target =
             logout::return_url(&idp, client_id.as_deref(), get("post_logout_redirect_uri"), get("state")).await?;
-        end_session(&idp, &headers, target).await
+        end_session(&idp, &headers, client_id.as_deref(), target).await
     };
     run.await.unwrap_or_else(errors::page)
 }
 
-async fn end_session(idp: &AppState, headers: &HeaderMap, target: Option<String>) -> Result<Response> {
-    logout::end_session(idp, cookies::get(headers, cookies::SESSION)).await?;
+async fn end_session(
+    idp: &AppState,
+    headers: &HeaderMap,
+    client_id: Option<&str>,
+    target: Option<String>,
+) -> Result<Response> {
+    logout::end_session(idp, cookies::get(headers, cookies::SESSION), client_id).await?;
     let mut res = match target {
         Some(t) => reply::found(&t),
         None => Html(pages::message_page("Logged out", "You have been logged out.")).into_response(),

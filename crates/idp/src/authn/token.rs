@@ -2,7 +2,7 @@
 //! parameter or key refused) and HTTP Basic credentials, then the grant's own module in
 //! `grants`. `POST /oauth/revoke` shares the decoding.
 
-use crate::grants::{self, PASSWORD_REALM, Params, TokenResponse, client_auth};
+use crate::grants::{self, Params, TokenResponse, client_auth};
 use crate::http::client::request_info;
 use crate::http::json_body::{self, JsonBodyError};
 use crate::http::params::{media_type, single_params};
@@ -95,28 +95,8 @@ pub async fn token(
 
 async fn run(idp: &AppState, headers: &HeaderMap, peer: SocketAddr, body: &[u8]) -> Result<TokenResponse> {
     let p = decode(headers, body)?;
-    let grant_type = p.require("grant_type")?.to_owned();
-    if !matches!(
-        grant_type.as_str(),
-        "authorization_code" | "refresh_token" | "password" | "client_credentials" | PASSWORD_REALM
-    ) {
-        return Err(Error::UnsupportedGrantType(format!("Unsupported grant type: {grant_type}")));
-    }
-    let client = &client_auth::authenticate(idp, basic_credentials(headers)?, &p).await?.client;
-    // A public client has no secret, so anyone who knows its id could run client credentials
-    // as it: that grant is for confidential clients only, whatever the list says.
-    let public = client.token_endpoint_auth_method == "none";
-    if !client.allows_grant(&grant_type) || (public && grant_type == "client_credentials") {
-        return Err(Error::UnauthorizedClient(format!("Grant type '{grant_type}' not allowed for the client.")));
-    }
-    // What post-login actions see of the request; only the grants that run them need it.
-    let request = || request_info(&idp.config, headers, Some(peer), "POST").with_body(p.0.iter());
-    match grant_type.as_str() {
-        "authorization_code" => grants::authorization_code::exchange(idp, client, &p).await,
-        "refresh_token" => grants::refresh_token::exchange(idp, client, &p, &request()).await,
-        "client_credentials" => grants::client_credentials::exchange(idp, client, &p).await,
-        _ => grants::password::exchange(idp, client, &p, &grant_type, &request()).await,
-    }
+    let request = request_info(&idp.config, headers, Some(peer), "POST");
+    grants::exchange::exchange(idp, basic_credentials(headers)?, &p, request).await
 }
 
 /// `POST /oauth/revoke`: revokes a refresh token (and so its family). Unknown tokens answer

@@ -5,6 +5,7 @@
 use super::{AuthRequest, NewSession, Next, Reply};
 use crate::actions::post_login::{self, Authorization, RequestInfo, Verdict};
 use crate::grants::Grant;
+use crate::logs::{Event, Type};
 use crate::util::{random_token, sha256};
 use crate::{AppState, Error, Result};
 use serde_json::{Map, Value, json};
@@ -20,22 +21,33 @@ pub async fn signed_in(
 ) -> Result<Next> {
     let now = idp.now();
     let (session, new_session): (SsoSession, NewSession) = super::sso::start(idp, tx_id, user_id, now).await?;
-    let reply = complete(idp, req, &session, request, now).await?;
+    let reply = complete(idp, req, &session, request, now, false).await?;
     Ok(Next::SignedIn { reply, session: new_session })
 }
 
-/// Runs the post-login Actions for `session`'s user, then issues the code.
+/// Runs the post-login Actions for `session`'s user, then issues the code. The login is
+/// recorded as `s` (`ssa` when `silent`, a `prompt=none` request); a denial is recorded where it
+/// is decided (the Actions' trigger).
 pub async fn complete(
     idp: &AppState,
     req: &AuthRequest,
     session: &SsoSession,
     request: &RequestInfo,
     now: Millis,
+    silent: bool,
 ) -> Result<Reply> {
     let client = idp.store.client(&req.client_id).await?.map(|c| c.client);
     let user = idp.store.user(&session.user_id).await?.map(|u| u.user);
     let (Some(client), Some(user)) = (client, user) else {
-        return Ok(Reply::error(req, "access_denied", "The user or the application no longer exists."));
+        let gone = "The user or the application no longer exists.";
+        let kind = if silent { Type::FailedSilentAuth } else { Type::Failed };
+        idp.log(
+            Event::from_request(request)
+                .client_named(&req.client_id, None)
+                .user_id(&session.user_id)
+                .outcome(kind, Some(gone.into())),
+        );
+        return Ok(Reply::error(req, "access_denied", gone));
     };
     let mut request = request.clone();
     request.query = authorize_query(req);
@@ -82,6 +94,14 @@ pub async fn complete(
             expires_at: now + idp.config.code_ttl_secs * 1000,
         })
         .await?;
+    let connection = idp.store.connection_by_name(&user.connection).await?;
+    let event =
+        Event::from_request(&request).client(&client).user(&user).audience(req.audience.as_deref()).scope(&req.scope);
+    let event = match &connection {
+        Some(c) => event.connection(c),
+        None => event.connection_name(&user.connection),
+    };
+    idp.log(event.kind(if silent { Type::SuccessSilentAuth } else { Type::Success }));
     if !session.clients.contains(&req.client_id) {
         let mut s = session.clone();
         s.clients.push(req.client_id.clone());

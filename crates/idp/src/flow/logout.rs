@@ -2,6 +2,7 @@
 //! allow-list (the application's when a client is named, else the tenant's).
 
 use crate::error::PageKind;
+use crate::logs::{Event, Type};
 use crate::tokens::jwt;
 use crate::urls::match_logout;
 use crate::{AppState, Error, Result};
@@ -29,12 +30,14 @@ pub async fn return_url(
     let return_to = return_to.filter(|r| !r.is_empty());
     let (allowed, whose) = match client_id.filter(|c| !c.is_empty()) {
         Some(id) => {
-            let client = idp
-                .store
-                .client(id)
-                .await?
-                .ok_or_else(|| Error::page(PageKind::UnknownClient, format!("Unknown client: {id}")))?
-                .client;
+            let Some(client) = idp.store.client(id).await? else {
+                return Err(failed(
+                    idp,
+                    Some(id),
+                    Error::page(PageKind::UnknownClient, format!("Unknown client: {id}")),
+                ));
+            };
+            let client = client.client;
             if return_to.is_none() {
                 return Ok(client.allowed_logout_urls.first().filter(|u| !u.contains('*')).cloned());
             }
@@ -46,9 +49,10 @@ pub async fn return_url(
         return Ok(None);
     };
     let Some(matched) = match_logout(&allowed, target) else {
-        return Err(Error::bad_page(format!(
+        let e = Error::bad_page(format!(
             "The \"returnTo\" querystring parameter \"{target}\" is not defined as a valid URL in {whose} \"Allowed Logout URLs\"."
-        )));
+        ));
+        return Err(failed(idp, client_id, e));
     };
     // The browser goes to the URL that was checked (normalised), with only `state` added.
     let Some(s) = state else {
@@ -59,10 +63,30 @@ pub async fn return_url(
     Ok(Some(url.to_string()))
 }
 
-/// Ends the SSO session this cookie names, if any.
-pub async fn end_session(idp: &AppState, session_cookie: Option<&str>) -> Result<()> {
-    if let Some(raw) = session_cookie {
-        idp.store.delete_session(&super::sso::session_key(raw)).await?;
+/// A logout refused: recorded as `flo`.
+fn failed(idp: &AppState, client_id: Option<&str>, e: Error) -> Error {
+    let event = Event::new(Type::FailedLogout).description(e.description());
+    idp.log(match client_id {
+        Some(id) => event.client_named(id, None),
+        None => event,
+    });
+    e
+}
+
+/// Ends the SSO session this cookie names, if any, recorded as `slo` for its user and the
+/// application named (`client_id`).
+pub async fn end_session(idp: &AppState, session_cookie: Option<&str>, client_id: Option<&str>) -> Result<()> {
+    let mut event = Event::new(Type::SuccessLogout);
+    if let Some(id) = client_id.filter(|c| !c.is_empty()) {
+        event = event.client_named(id, None);
     }
+    if let Some(raw) = session_cookie {
+        let key = super::sso::session_key(raw);
+        if let Some(session) = idp.store.session(&key, idp.now()).await? {
+            event = event.user_id(&session.user_id);
+        }
+        idp.store.delete_session(&key).await?;
+    }
+    idp.log(event);
     Ok(())
 }

@@ -87,9 +87,12 @@ pub async fn authorize(
         && sso::fresh_enough(&session, req.max_age, now)
         && sso::fits(idp, &session, &req).await?
     {
-        return Ok(Next::Client(finish::complete(idp, &req, &session, request, now).await?));
+        let silent = prompt == request::Prompt::None;
+        return Ok(Next::Client(finish::complete(idp, &req, &session, request, now, silent).await?));
     }
     if prompt == request::Prompt::None {
+        let event = crate::logs::Event::from_request(request).client_named(&req.client_id, None);
+        idp.log(event.outcome(crate::logs::Type::FailedSilentAuth, Some("Login required".into())));
         return Ok(Next::Client(Reply::error(&req, "login_required", "Login required")));
     }
     let tx = transaction::open(idp, &req, now).await?;

@@ -5,7 +5,8 @@ use super::{Next, finish};
 use crate::accounts;
 use crate::actions::post_login::RequestInfo;
 use crate::error::LoginError;
-use crate::{AppState, Result};
+use crate::logs::{Event, Type};
+use crate::{AppState, Error, Result};
 use store::Connection;
 
 /// Signs in with a password. The inner `Err` is a failed login the page shows again.
@@ -17,7 +18,8 @@ pub async fn sign_in(
     password: &str,
     request: &RequestInfo,
 ) -> Result<std::result::Result<Next, LoginError>> {
-    match accounts::login::check_password(idp, connection, username, password, &request.ip).await? {
+    let origin = Event::from_request(request).client_named(&p.req.client_id, Some(&p.client_name));
+    match accounts::login::check_password(idp, connection, username, password, &origin).await? {
         Ok(stored) => Ok(Ok(finish::signed_in(idp, &p.tx.id, &p.req, &stored.user.user_id, request).await?)),
         Err(e) => Ok(Err(e)),
     }
@@ -33,6 +35,17 @@ pub async fn sign_up(
     password: &str,
     request: &RequestInfo,
 ) -> Result<Next> {
-    let user = accounts::signup::register(idp, connection, email, password, |_| {}).await?;
+    let origin =
+        Event::from_request(request).client_named(&p.req.client_id, Some(&p.client_name)).connection(connection);
+    let user = match accounts::signup::register(idp, connection, email, password, |_| {}).await {
+        Ok(user) => user,
+        Err(e) => {
+            if !matches!(e, Error::Store(_) | Error::Internal(_)) {
+                idp.log(origin.outcome(Type::FailedSignup, Some(e.description())).user_name(email));
+            }
+            return Err(e);
+        }
+    };
+    idp.log(origin.outcome(Type::SuccessSignup, None).user(&user));
     finish::signed_in(idp, &p.tx.id, &p.req, &user.user_id, request).await
 }

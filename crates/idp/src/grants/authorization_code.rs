@@ -3,12 +3,14 @@
 //! and the access tokens, which this idp then refuses at its own endpoints.
 
 use super::{Grant, Issuance, Params, Refresh, TokenResponse, issue};
+use crate::logs::Event;
 use crate::tokens::MAX_ACCESS_TOKEN_LIFETIME;
 use crate::util::{b64url, ct_eq, sha256};
 use crate::{AppState, Error, Result};
 use store::{Client, CodeRedemption};
 
-pub async fn exchange(idp: &AppState, client: &Client, p: &Params) -> Result<TokenResponse> {
+/// Exchanges a code; `event` (the tenant log's) learns the user and audience.
+pub async fn exchange(idp: &AppState, client: &Client, p: &Params, event: &mut Event) -> Result<TokenResponse> {
     let code = p.require("code")?;
     let grant = match idp.store.redeem_code(&sha256(code.as_bytes()), idp.now()).await? {
         CodeRedemption::Fresh(g) => g,
@@ -43,6 +45,7 @@ pub async fn exchange(idp: &AppState, client: &Client, p: &Params) -> Result<Tok
     }
     let user =
         idp.store.user(&grant.user_id).await?.ok_or_else(|| Error::invalid_grant("Invalid authorization code"))?.user;
+    *event = std::mem::take(event).user(&user).audience(grant.audience.as_deref());
     if user.blocked {
         return Err(Error::UserBlocked);
     }

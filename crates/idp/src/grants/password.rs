@@ -6,6 +6,7 @@ use super::scopes::grantable_scopes;
 use super::{Grant, Issuance, PASSWORD_REALM, Params, Refresh, TokenResponse, issue};
 use crate::accounts::login::check_password;
 use crate::actions::post_login::{self, RequestInfo};
+use crate::logs::Event;
 use crate::util::random_token;
 use crate::{AppState, Error, Result};
 use store::Client;
@@ -16,6 +17,7 @@ pub async fn exchange(
     p: &Params,
     grant_type: &str,
     request: &RequestInfo,
+    event: &mut Event,
 ) -> Result<TokenResponse> {
     let username = p.require("username")?;
     let password = p.require("password")?;
@@ -43,7 +45,9 @@ pub async fn exchange(
         ),
         None => None,
     };
-    let stored = check_password(idp, &connection, username, password, &request.ip).await?.map_err(Error::from)?;
+    *event = std::mem::take(event).connection(&connection);
+    let stored = check_password(idp, &connection, username, password, event).await?.map_err(Error::from)?;
+    *event = std::mem::take(event).user(&stored.user);
     let requested = p.scope().unwrap_or_else(|| vec!["openid".into()]);
     let mut grant = Grant {
         client_id: client.client_id.clone(),

@@ -6,6 +6,7 @@
 
 use super::{Grant, Issuance, Params, Refresh, TokenResponse, issue, retired_but_tolerated};
 use crate::actions::post_login::{self, RequestInfo};
+use crate::logs::Event;
 use crate::util::sha256;
 use crate::{AppState, Error, Result};
 use store::{Client, RefreshToken, RefreshTokenPolicy};
@@ -14,7 +15,14 @@ fn invalid() -> Error {
     Error::invalid_grant("Unknown or invalid refresh token.")
 }
 
-pub async fn exchange(idp: &AppState, client: &Client, p: &Params, request: &RequestInfo) -> Result<TokenResponse> {
+/// Exchanges a refresh token; `event` (the tenant log's) learns the user and audience.
+pub async fn exchange(
+    idp: &AppState,
+    client: &Client,
+    p: &Params,
+    request: &RequestInfo,
+    event: &mut Event,
+) -> Result<TokenResponse> {
     let presented = p.require("refresh_token")?;
     let now = idp.now();
     let token = idp.store.refresh_token(&sha256(presented.as_bytes())).await?.ok_or_else(invalid)?;
@@ -49,6 +57,7 @@ pub async fn exchange(idp: &AppState, client: &Client, p: &Params, request: &Req
         }
     }
     let user = idp.store.user(&grant.user_id).await?.ok_or_else(invalid)?.user;
+    *event = std::mem::take(event).user(&user).audience(grant.audience.as_deref());
     if user.blocked {
         return Err(Error::UserBlocked);
     }

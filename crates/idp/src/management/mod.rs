@@ -3,11 +3,13 @@
 //! error is Auth0's `{statusCode, error, message, errorCode}`.
 
 mod actions;
+mod audit;
 mod client_grants;
 mod clients;
 mod connections;
 pub(crate) mod jobs;
 mod keys;
+mod logs;
 mod resource_servers;
 mod roles;
 mod search;
@@ -40,8 +42,10 @@ pub fn routes(idp: AppState) -> Router<AppState> {
         .merge(actions::routes())
         .merge(roles::routes())
         .merge(user_roles::routes())
+        .merge(logs::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "Not Found", None) })
         .layer(middleware::map_response(in_api_shape))
+        .layer(middleware::from_fn_with_state(idp.clone(), audit::record_writes))
         .layer(middleware::from_fn_with_state(idp, rate_limit))
 }
 
@@ -434,6 +438,14 @@ impl RateLimiter {
     }
 }
 
+impl RateLimiter {
+    /// Whether the current window of `key` has exactly one request over the limit.
+    fn first_refusal(&self, key: &str) -> bool {
+        let w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        w.get(key).is_some_and(|(_, n)| *n == self.limit + 1)
+    }
+}
+
 async fn rate_limit(State(idp): State<AppState>, req: Request, next: Next) -> Response {
     // Keyed by the presented token's bytes: cheap, and unauthenticated floods share one key.
     // The token as the Caller reads it (scheme in any case, spaces trimmed), so that spelling
@@ -451,6 +463,14 @@ async fn rate_limit(State(idp): State<AppState>, req: Request, next: Next) -> Re
     let mut res = if allowed {
         next.run(req).await
     } else {
+        // Once per token and second (the first refusal), so a flood is one event a second.
+        if remaining == 0 && idp.rate_limiter.first_refusal(&key) {
+            let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+            let request = crate::http::client::request_info(&idp.config, req.headers(), peer, "GET");
+            let path = format!("/api/v2{}", req.uri().path());
+            let event = crate::logs::Event::from_request(&request).details(json!({ "path": path }));
+            idp.log(event.kind(crate::logs::Type::ApiLimit));
+        }
         let mut r =
             ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Global limit has been reached", Some("too_many_requests"))
                 .into_response();

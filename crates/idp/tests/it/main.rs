@@ -7,6 +7,7 @@ mod at_rest;
 mod harness;
 mod jobs;
 mod login_flow;
+mod logs;
 mod management;
 mod nodes;
 mod oidc;

@@ -254,6 +254,14 @@ async fn an_upstream_denial_comes_back_to_the_application() {
     assert_eq!(res.status(), 302);
     assert_error(&location(&res), "access_denied", "Not from this network.");
     assert!(users(&down).await.iter().all(|u| u.connection != GOOGLE));
+    // The downstream's tenant log: the upstream's refusal as a failed login of the connection.
+    assert!(down.idp.flush_logs(std::time::Duration::from_secs(5)).await);
+    let down_token = management_token(&down, None).await;
+    let (status, events) = call(&down, &down_token, Method::GET, "logs?q=type:f", None).await;
+    assert_eq!(status, 200, "{events}");
+    let f = &events[0];
+    assert_eq!((f["connection"].as_str(), f["strategy_type"].as_str()), (Some(GOOGLE), Some("social")), "{f}");
+    assert!(f["description"].as_str().unwrap().contains("Not from this network."), "{f}");
 
     // The same callback again: the state was spent.
     let res = b.get(&back).send().await.unwrap();

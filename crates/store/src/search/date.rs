@@ -11,7 +11,7 @@ const MS_PER_MINUTE: i64 = 60_000;
 const MS_PER_DAY: i64 = 86_400_000;
 
 /// The span `[start, end)` a date names, or `None` when `text` is no date.
-pub(super) fn span(text: &str) -> Option<(Millis, Millis)> {
+pub(crate) fn span(text: &str) -> Option<(Millis, Millis)> {
     let mut cursor = Cursor { bytes: text.as_bytes(), pos: 0 };
     let year = cursor.digits(4)?;
     if cursor.done() {

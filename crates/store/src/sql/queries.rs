@@ -881,6 +881,10 @@ impl Store for SqlStore {
         }
         Ok(removed)
     }
+
+    fn logs(&self) -> &dyn crate::LogStore {
+        self
+    }
 }
 
 impl SqlStore {

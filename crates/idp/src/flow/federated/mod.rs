@@ -248,6 +248,8 @@ pub async fn begin_or_fail(idp: &AppState, tx_id: &str, req: &AuthRequest, c: &C
         Err(e @ (Error::Store(_) | Error::Internal(_))) => Err(e),
         Err(e) => {
             idp.store.delete_login_transaction(tx_id).await?;
+            let event = crate::logs::Event::default().client_named(&req.client_id, None).connection(c);
+            idp.log(event.outcome(crate::logs::Type::Failed, Some(e.description())));
             Ok(Next::Client(Reply::error(req, e.oauth_code(), e.description())))
         }
     }
@@ -269,6 +271,14 @@ pub async fn callback(
         Err(e) => {
             metrics::counter!("gatehouse_logins_total", "outcome" => "federated_failure").increment(1);
             let _ = idp.store.delete_login_transaction(&trip.login_transaction).await;
+            let event = crate::logs::Event::from_request(request)
+                .client_named(&req.client_id, None)
+                .connection_name(&trip.connection)
+                .outcome(crate::logs::Type::Failed, Some(e.description()));
+            idp.log(match idp.store.connection_by_name(&trip.connection).await {
+                Ok(Some(c)) => event.connection(&c),
+                _ => event,
+            });
             let reply = match e {
                 Error::Store(_) | Error::Internal(_) => {
                     tracing::error!(connection = %trip.connection, error = %e, "federated login failed");

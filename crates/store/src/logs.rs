@@ -1,0 +1,80 @@
+//! Tenant log events (what Auth0 calls logs: `GET /api/v2/logs`): the typed record, the search
+//! over them ([`query`]), and [`LogStore`], the port the idp writes and reads them through.
+//!
+//! Events are written in batches by the idp's recorder, never one statement per request, and
+//! read by search: a query over the log's own fields, newest or oldest first by `log_id`
+//! (which orders as `date` does), or from a checkpoint. Retention removes the oldest in bounded
+//! batches ([`LogStore::purge_logs`]).
+
+pub mod query;
+
+pub use query::{LogField, LogQuery, Match, parse_log_query};
+
+use crate::{Millis, Result};
+use async_trait::async_trait;
+
+/// One tenant log event, in Auth0's fields. `details` is JSON chosen by the idp; no field ever
+/// holds a password, code, token or secret (the idp's builders never take one).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogEvent {
+    /// Unique, and ordered as the events were recorded (see the idp's recorder).
+    pub log_id: String,
+    pub date: Millis,
+    /// Auth0's event type code (`s`, `fp`, `seccft`, `sapi`, …).
+    pub event_type: String,
+    pub description: Option<String>,
+    pub client_id: Option<String>,
+    pub client_name: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    pub connection: Option<String>,
+    pub connection_id: Option<String>,
+    pub strategy: Option<String>,
+    pub strategy_type: Option<String>,
+    pub audience: Option<String>,
+    pub scope: Option<String>,
+    pub hostname: Option<String>,
+    pub details: Option<serde_json::Value>,
+}
+
+/// How a search pages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogPaging {
+    /// Auth0's search criteria: `page` (0-based) of `per_page`, within the first
+    /// [`MAX_SEARCH_RESULTS`]; `totals` also counts the matches (up to that bound).
+    Page { page: u32, per_page: u32, totals: bool, newest_first: bool },
+    /// Auth0's checkpoint: `take` events with a `log_id` after `from` (all when `None`), oldest
+    /// first.
+    From { from: Option<String>, take: u32 },
+}
+
+/// One search of the tenant log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSearch {
+    pub query: LogQuery,
+    pub paging: LogPaging,
+}
+
+/// A page of events and, when asked, how many matched (at most [`MAX_SEARCH_RESULTS`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogPage {
+    pub events: Vec<LogEvent>,
+    pub total: Option<u64>,
+}
+
+/// Auth0 pages through at most this many events of one search (checkpoints are unbounded).
+pub const MAX_SEARCH_RESULTS: u64 = 1000;
+
+/// Where tenant log events are kept.
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// Adds events in one transaction; an event whose `log_id` is already stored is skipped,
+    /// so a batch retried after an unclear failure does not duplicate anything.
+    async fn append_logs(&self, events: &[LogEvent]) -> Result<()>;
+    async fn log_event(&self, log_id: &str) -> Result<Option<LogEvent>>;
+    async fn search_logs(&self, search: &LogSearch) -> Result<LogPage>;
+    /// Deletes at most `limit` of the oldest events dated before `before`; returns how many.
+    async fn purge_logs(&self, before: Millis, limit: u32) -> Result<u64>;
+}

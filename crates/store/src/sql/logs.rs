@@ -1,0 +1,211 @@
+//! [`LogStore`] as SQL: batched inserts, a log query translated to a `WHERE` clause with bound
+//! values (never the caller's text in the statement), pages that come off the
+//! `(column, log_id)` indexes in order, and the retention purge in bounded batches.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::query;
+
+use super::{Dialect, SqlStore, db, get};
+use crate::logs::{LogEvent, LogField, LogPage, LogPaging, LogQuery, LogSearch, LogStore, MAX_SEARCH_RESULTS, Match};
+use crate::{Error, Millis, Result};
+
+const COLUMNS: &str = "log_id, date, event_type, description, client_id, client_name, ip, user_agent, user_id, \
+     user_name, connection, connection_id, strategy, strategy_type, audience, scope, hostname, details";
+const COLUMN_COUNT: usize = 18;
+/// Rows per `INSERT` (18 values each stays far below both databases' bound on parameters).
+const INSERT_ROWS: usize = 200;
+
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+#[async_trait]
+impl LogStore for SqlStore {
+    async fn append_logs(&self, events: &[LogEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for chunk in events.chunks(INSERT_ROWS) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let params: Vec<String> =
+                        (1..=COLUMN_COUNT).map(|c| format!("${}", r * COLUMN_COUNT + c)).collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO log_events ({COLUMNS}) VALUES {} ON CONFLICT (log_id) DO NOTHING",
+                rows.join(", ")
+            );
+            let mut q = query(&sql).persistent(false);
+            for e in chunk {
+                let details = e.details.as_ref().map(|d| d.to_string());
+                q = q
+                    .bind(e.log_id.clone())
+                    .bind(e.date)
+                    .bind(e.event_type.clone())
+                    .bind(e.description.clone())
+                    .bind(e.client_id.clone())
+                    .bind(e.client_name.clone())
+                    .bind(e.ip.clone())
+                    .bind(e.user_agent.clone())
+                    .bind(e.user_id.clone())
+                    .bind(e.user_name.clone())
+                    .bind(e.connection.clone())
+                    .bind(e.connection_id.clone())
+                    .bind(e.strategy.clone())
+                    .bind(e.strategy_type.clone())
+                    .bind(e.audience.clone())
+                    .bind(e.scope.clone())
+                    .bind(e.hostname.clone())
+                    .bind(details);
+            }
+            q.execute(&mut *tx).await.map_err(db("log events"))?;
+        }
+        tx.commit().await.map_err(db("log events"))
+    }
+
+    async fn log_event(&self, log_id: &str) -> Result<Option<LogEvent>> {
+        let sql = format!("SELECT {COLUMNS} FROM log_events WHERE log_id = $1");
+        let row = self.row("log event", query(&sql).bind(log_id)).await?;
+        row.as_ref().map(event).transpose()
+    }
+
+    async fn search_logs(&self, search: &LogSearch) -> Result<LogPage> {
+        let mut args = Vec::new();
+        let mut filter = condition(&search.query, self.dialect, &mut args);
+        let (order, limit, offset, totals) = match &search.paging {
+            LogPaging::Page { page, per_page, totals, newest_first } => {
+                let offset = u64::from(*page) * u64::from(*per_page);
+                let limit = u64::from(*per_page).min(MAX_SEARCH_RESULTS.saturating_sub(offset));
+                (if *newest_first { "DESC" } else { "ASC" }, limit, offset, *totals)
+            }
+            LogPaging::From { from, take } => {
+                if let Some(from) = from {
+                    args.push(Arg::Text(from.clone()));
+                    filter = format!("({filter}) AND log_id > ${}", args.len());
+                }
+                ("ASC", u64::from(*take), 0, false)
+            }
+        };
+        let events = if limit == 0 {
+            Vec::new()
+        } else {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM log_events WHERE {filter} ORDER BY log_id {order} LIMIT {limit} OFFSET {offset}"
+            );
+            let rows = self.rows("log search", bind(self.dialect, &sql, &args)).await?;
+            rows.iter().map(event).collect::<Result<Vec<_>>>()?
+        };
+        let total = if totals {
+            let sql = format!(
+                "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM log_events WHERE {filter} LIMIT {MAX_SEARCH_RESULTS}) t"
+            );
+            let row = self.row("log count", bind(self.dialect, &sql, &args)).await?;
+            Some(row.map(|r| get::<i64>(&r, "n")).transpose()?.unwrap_or(0) as u64)
+        } else {
+            None
+        };
+        Ok(LogPage { events, total })
+    }
+
+    async fn purge_logs(&self, before: Millis, limit: u32) -> Result<u64> {
+        let q = query(
+            "DELETE FROM log_events WHERE log_id IN
+             (SELECT log_id FROM log_events WHERE date < $1 ORDER BY date LIMIT $2)",
+        )
+        .bind(before)
+        .bind(i64::from(limit));
+        self.exec("log retention", q).await
+    }
+}
+
+/// A search statement: on PostgreSQL unnamed, planned with its values (see `search_query` in
+/// `queries.rs` for why a cached generic plan would serve searches badly).
+fn bind<'q>(dialect: Dialect, sql: &'q str, args: &[Arg]) -> super::Query<'q> {
+    let mut q = query(sql).persistent(dialect != Dialect::Postgres);
+    for a in args {
+        q = match a {
+            Arg::Text(t) => q.bind(t.clone()),
+            Arg::Int(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
+/// The `WHERE` clause of a query; values go to `args` as `$n`. A `NOT` also holds where the
+/// field is absent (Lucene's `NOT x` matches documents without `x`), so SQL's unknown counts as
+/// not matching.
+fn condition(q: &LogQuery, dialect: Dialect, args: &mut Vec<Arg>) -> String {
+    let push = |a: Arg, args: &mut Vec<Arg>| {
+        args.push(a);
+        format!("${}", args.len())
+    };
+    match q {
+        LogQuery::All => "1 = 1".into(),
+        LogQuery::And(all) => {
+            let parts: Vec<String> = all.iter().map(|q| condition(q, dialect, args)).collect();
+            format!("({})", parts.join(" AND "))
+        }
+        LogQuery::Or(any) => {
+            let parts: Vec<String> = any.iter().map(|q| condition(q, dialect, args)).collect();
+            format!("({})", parts.join(" OR "))
+        }
+        LogQuery::Not(inner) => format!("NOT COALESCE(({}), 1 = 0)", condition(inner, dialect, args)),
+        LogQuery::Exists(field) => format!("{} IS NOT NULL", field.column()),
+        LogQuery::Match(field, m) => {
+            let column = field.column();
+            match m {
+                // The parser turns dates into spans; a raw one matches nothing.
+                Match::Exact(_) if *field == LogField::Date => "1 = 0".into(),
+                Match::Exact(v) => format!("{column} = {}", push(Arg::Text(v.clone()), args)),
+                Match::Like(p) => {
+                    // Case-insensitive on both databases (SQLite's LIKE already is).
+                    let op = if dialect == Dialect::Postgres { "ILIKE" } else { "LIKE" };
+                    format!("{column} {op} {} ESCAPE '\\'", push(Arg::Text(p.clone()), args))
+                }
+                Match::Between(min, max) => {
+                    let mut parts = Vec::new();
+                    if let Some(min) = min {
+                        parts.push(format!("{column} >= {}", push(Arg::Int(*min), args)));
+                    }
+                    if let Some(max) = max {
+                        parts.push(format!("{column} < {}", push(Arg::Int(*max), args)));
+                    }
+                    if parts.is_empty() { "1 = 1".into() } else { format!("({})", parts.join(" AND ")) }
+                }
+            }
+        }
+    }
+}
+
+fn event(row: &AnyRow) -> Result<LogEvent> {
+    let text = |c: &str| get::<Option<String>>(row, c);
+    let details = match text("details")? {
+        Some(d) => Some(serde_json::from_str(&d).map_err(|e| Error::Corrupt(format!("log event details: {e}")))?),
+        None => None,
+    };
+    Ok(LogEvent {
+        log_id: get(row, "log_id")?,
+        date: get(row, "date")?,
+        event_type: get(row, "event_type")?,
+        description: text("description")?,
+        client_id: text("client_id")?,
+        client_name: text("client_name")?,
+        ip: text("ip")?,
+        user_agent: text("user_agent")?,
+        user_id: text("user_id")?,
+        user_name: text("user_name")?,
+        connection: text("connection")?,
+        connection_id: text("connection_id")?,
+        strategy: text("strategy")?,
+        strategy_type: text("strategy_type")?,
+        audience: text("audience")?,
+        scope: text("scope")?,
+        hostname: text("hostname")?,
+        details,
+    })
+}

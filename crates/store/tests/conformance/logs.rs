@@ -1,0 +1,126 @@
+//! The tenant log's part of the conformance suite ([`store::LogStore`]), run against the same
+//! three backends as the rest.
+
+use store::logs::{LogPaging, LogSearch, parse_log_query};
+use store::{LogEvent, SqlStore, Store};
+
+macro_rules! log_conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $case() {
+                let backend = super::super::Backend::sqlite_memory().await;
+                super::$case(&backend.store).await;
+                backend.finish().await;
+            } )*
+        }
+        mod sqlite_file {
+            $( #[tokio::test] async fn $case() {
+                let backend = super::super::Backend::sqlite_file().await;
+                super::$case(&backend.store).await;
+                backend.finish().await;
+            } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $case() {
+                let backend = super::super::Backend::postgres().await;
+                super::$case(&backend.store).await;
+                backend.finish().await;
+            } )*
+        }
+    };
+}
+
+log_conformance!(log_events_round_trip_and_search, log_paging, log_retention_in_batches);
+
+const DAY: i64 = 86_400_000;
+
+fn event(n: i64, kind: &str, user: Option<&str>) -> LogEvent {
+    LogEvent {
+        log_id: format!("9002{n:020}"),
+        date: 10 * DAY + n * 1000,
+        event_type: kind.into(),
+        description: Some(format!("event number {n}")),
+        client_id: Some("app".into()),
+        user_id: user.map(str::to_owned),
+        ip: Some(if n % 2 == 0 { "10.0.0.1" } else { "::1" }.into()),
+        details: Some(serde_json::json!({"n": n})),
+        ..Default::default()
+    }
+}
+
+fn search(q: &str, paging: LogPaging) -> LogSearch {
+    LogSearch { query: parse_log_query(q).unwrap(), paging }
+}
+
+fn page(per_page: u32) -> LogPaging {
+    LogPaging::Page { page: 0, per_page, totals: true, newest_first: true }
+}
+
+async fn ids(store: &SqlStore, q: &str, paging: LogPaging) -> Vec<String> {
+    let found = store.logs().search_logs(&search(q, paging)).await.unwrap();
+    found.events.into_iter().map(|e| e.log_id[4..].trim_start_matches('0').to_string()).collect()
+}
+
+async fn seed(store: &SqlStore) {
+    let mut events = Vec::new();
+    for n in 1..=10 {
+        let (kind, user) = match n % 3 {
+            0 => ("fp", Some("auth0|a")),
+            1 => ("s", Some("auth0|b")),
+            _ => ("seccft", None),
+        };
+        events.push(event(n, kind, user));
+    }
+    store.logs().append_logs(&events).await.unwrap();
+}
+
+async fn log_events_round_trip_and_search(store: &SqlStore) {
+    seed(store).await;
+    let one = store.logs().log_event(&event(3, "fp", None).log_id).await.unwrap().unwrap();
+    assert_eq!(one, event(3, "fp", Some("auth0|a")), "every field comes back as written");
+    assert!(store.logs().log_event("nope").await.unwrap().is_none());
+    // Appending the same events again (a retried batch) duplicates nothing.
+    store.logs().append_logs(&[event(3, "fp", Some("auth0|a"))]).await.unwrap();
+
+    assert_eq!(ids(store, "type:fp", page(50)).await, ["9", "6", "3"]);
+    assert_eq!(ids(store, r#"user_id:"auth0|b""#, page(50)).await, ["10", "7", "4", "1"]);
+    assert_eq!(ids(store, "type:(fp OR s) AND NOT user_id:auth0|b", page(50)).await, ["9", "6", "3"]);
+    assert_eq!(ids(store, "NOT _exists_:user_id", page(50)).await, ["8", "5", "2"]);
+    assert_eq!(ids(store, "-user_id:auth0|b AND ip:10.0.0.1", page(50)).await, ["8", "6", "2"]);
+    assert_eq!(ids(store, r"description:*NUMBER\ 1*", page(50)).await, ["10", "1"], "wildcards ignore case");
+    assert_eq!(ids(store, "description:event?number?1", page(50)).await, ["1"]);
+    assert_eq!(ids(store, "description:event_number_1", page(50)).await, Vec::<String>::new(), "_ is literal");
+    assert_eq!(ids(store, "ip:::1 AND type:s", page(50)).await, ["7", "1"]);
+    // Day 10 starts at event 0; events are a second apart.
+    assert_eq!(ids(store, "date:[1970-01-11T00:00:03 TO 1970-01-11T00:00:05]", page(50)).await, ["5", "4", "3"]);
+    assert_eq!(ids(store, "date:{1970-01-11T00:00:08 TO *]", page(50)).await, ["10", "9"]);
+    let found = store.logs().search_logs(&search("type:s", page(2))).await.unwrap();
+    assert_eq!((found.events.len(), found.total), (2, Some(4)));
+}
+
+async fn log_paging(store: &SqlStore) {
+    seed(store).await;
+    let oldest = LogPaging::Page { page: 1, per_page: 3, totals: false, newest_first: false };
+    assert_eq!(ids(store, "", oldest).await, ["4", "5", "6"]);
+    let newest = LogPaging::Page { page: 3, per_page: 3, totals: false, newest_first: true };
+    assert_eq!(ids(store, "", newest).await, ["1"]);
+    // Checkpoints: after a log_id, oldest first, whatever the query.
+    let from = |from: Option<i64>, take| LogPaging::From { from: from.map(|n| event(n, "", None).log_id), take };
+    assert_eq!(ids(store, "", from(None, 2)).await, ["1", "2"]);
+    assert_eq!(ids(store, "", from(Some(8), 5)).await, ["9", "10"]);
+    assert_eq!(ids(store, "", from(Some(10), 5)).await, Vec::<String>::new());
+    // Searches page within Auth0's first 1000 results.
+    let past = LogPaging::Page { page: 10, per_page: 100, totals: true, newest_first: true };
+    let found = store.logs().search_logs(&search("", past)).await.unwrap();
+    assert_eq!((found.events.len(), found.total), (0, Some(10)));
+}
+
+async fn log_retention_in_batches(store: &SqlStore) {
+    seed(store).await;
+    let cutoff = 10 * DAY + 7 * 1000; // events 1..=6 are older
+    assert_eq!(store.logs().purge_logs(cutoff, 4).await.unwrap(), 4, "one bounded batch");
+    assert_eq!(ids(store, "", page(50)).await, ["10", "9", "8", "7", "6", "5"], "the oldest went first");
+    assert_eq!(store.logs().purge_logs(cutoff, 4).await.unwrap(), 2);
+    assert_eq!(store.logs().purge_logs(cutoff, 4).await.unwrap(), 0);
+    assert_eq!(ids(store, "", page(50)).await, ["10", "9", "8", "7"]);
+}
