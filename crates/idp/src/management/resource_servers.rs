@@ -95,6 +95,18 @@ fn check_rbac_settings(rs: &ResourceServer) -> ApiResult<()> {
     Ok(())
 }
 
+/// An API as the Management API shows it: with Auth0's RBAC defaults (`enforce_policies`
+/// false, `token_dialect` `access_token`) when they were never set, however it was created
+/// (this API, a tenant file, an older version).
+fn to_json(rs: &ResourceServer) -> Value {
+    let mut v = json!(rs);
+    if let (Value::Object(m), false) = (&mut v, rs.is_system) {
+        m.entry("enforce_policies").or_insert(json!(false));
+        m.entry("token_dialect").or_insert(json!("access_token"));
+    }
+    v
+}
+
 async fn list(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiResult {
     caller.require(&["read:resource_servers"])?;
     let wanted = q.all("identifiers");
@@ -104,14 +116,14 @@ async fn list(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiResul
         .await?
         .into_iter()
         .filter(|r| wanted.is_empty() || wanted.contains(&r.identifier.as_str()))
-        .map(|r| json!(r))
+        .map(|r| to_json(&r))
         .collect();
     paged(&q, items, "resource_servers")
 }
 
 async fn read(State(idp): State<AppState>, caller: Caller, q: Query, Path(id): Path<String>) -> ApiResult {
     caller.require(&["read:resource_servers"])?;
-    Ok(ok(&select(json!(find(&idp, &id).await?), &q.fields()?)))
+    Ok(ok(&select(to_json(&find(&idp, &id).await?), &q.fields()?)))
 }
 
 async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
@@ -125,8 +137,6 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
         doc.insert("name".into(), i);
     }
     doc.entry("signing_alg").or_insert(json!("RS256"));
-    doc.entry("enforce_policies").or_insert(json!(false));
-    doc.entry("token_dialect").or_insert(json!("access_token"));
     let explicit = doc.contains_key("token_lifetime_for_web");
     fit_web_lifetime(&mut doc, explicit);
     let rs = parse(doc)?;
@@ -137,7 +147,7 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
         ));
     }
     idp.store.put_resource_server(&rs).await?;
-    Ok(created(&json!(rs)))
+    Ok(created(&to_json(&rs)))
 }
 
 async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>, body: Bytes) -> ApiResult {
@@ -166,7 +176,7 @@ async fn update(State(idp): State<AppState>, caller: Caller, Path(id): Path<Stri
     fit_web_lifetime(&mut doc, explicit);
     let rs = parse(doc)?;
     idp.store.put_resource_server(&rs).await?;
-    Ok(ok(&json!(rs)))
+    Ok(ok(&to_json(&rs)))
 }
 
 async fn remove(State(idp): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult {
