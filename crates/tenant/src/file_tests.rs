@@ -356,6 +356,10 @@ fn sections_record_presence_and_roles_parse() {
     let t = parse("clients: []\nroles:\n  - name: Admin\n    description: all\n    permissions:\n      - {permission_name: read, resource_server_identifier: https://api}\n").unwrap();
     assert!(t.has_section("clients") && t.has_section("roles") && !t.has_section("connections"));
     assert_eq!(t.role("Admin").unwrap().permissions[0].resource_server_identifier, "https://api");
+    let t = parse("roles:\n  - {name: A, type: tenant, id: rol_1}\n").unwrap();
+    assert!(t.roles[0].body.is_empty(), "deploy-cli's `type` and `id` are not sent");
+    let err = parse("roles:\n  - {name: A, type: organization}\n").unwrap_err();
+    assert!(err.to_string().contains("only tenant roles"), "{err}");
     let err = parse("roles:\n  - name: A\n  - name: A\n").unwrap_err();
     assert!(err.to_string().contains("roles[\"A\"]"), "{err}");
     let err = parse("roles:\n  - name: A\n    permissions: [read]\n").unwrap_err();

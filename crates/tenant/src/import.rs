@@ -349,6 +349,9 @@ fn check_references(api: &ManagementClient, file: &TenantFile, state: &RemoteSta
     if problems.is_empty() { Ok(()) } else { Err(Error::Unresolved { problems }) }
 }
 
+/// The most permissions Auth0 takes in one `/roles/{id}/permissions` call.
+const ROLE_PERMISSIONS_PER_CALL: usize = 1000;
+
 struct Run<'a> {
     api: &'a ManagementClient,
     opts: ImportOptions,
@@ -414,7 +417,7 @@ impl Run<'_> {
                 .iter()
                 .map(|p| (p.permission_name.clone(), p.resource_server_identifier.clone()))
                 .collect();
-            let as_body = |set: &BTreeSet<(String, String)>| json!({"permissions": set.iter().map(|(p, r)| json!({"permission_name": p, "resource_server_identifier": r})).collect::<Vec<_>>()});
+            let as_body = |set: &[&(String, String)]| json!({"permissions": set.iter().map(|(p, r)| json!({"permission_name": p, "resource_server_identifier": r})).collect::<Vec<_>>()});
             let (op, id, mut changed, have) = match remote {
                 None => {
                     let mut body = spec.body.clone();
@@ -453,11 +456,12 @@ impl Run<'_> {
             };
             let added: BTreeSet<_> = want.difference(&have).cloned().collect();
             let removed: BTreeSet<_> = have.difference(&want).cloned().collect();
-            if !added.is_empty() {
-                self.write(Method::POST, &format!("/roles/{id}/permissions"), &as_body(&added)).await?;
+            // Auth0 takes at most 1,000 permissions a call.
+            for chunk in added.iter().collect::<Vec<_>>().chunks(ROLE_PERMISSIONS_PER_CALL) {
+                self.write(Method::POST, &format!("/roles/{id}/permissions"), &as_body(chunk)).await?;
             }
-            if !removed.is_empty() {
-                self.write(Method::DELETE, &format!("/roles/{id}/permissions"), &as_body(&removed)).await?;
+            for chunk in removed.iter().collect::<Vec<_>>().chunks(ROLE_PERMISSIONS_PER_CALL) {
+                self.write(Method::DELETE, &format!("/roles/{id}/permissions"), &as_body(chunk)).await?;
             }
             if op != Op::Create && (!added.is_empty() || !removed.is_empty()) {
                 changed.push("permissions".into());

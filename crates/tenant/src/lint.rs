@@ -92,7 +92,17 @@ fn keywords(file: &TenantFile, out: &mut Vec<Finding>) {
 /// A role's permissions are scopes of APIs.
 fn roles(file: &TenantFile, out: &mut Vec<Finding>) {
     for role in &file.roles {
+        let mut seen = std::collections::BTreeSet::new();
         for p in &role.permissions {
+            if !seen.insert(p) {
+                out.push(finding(
+                    Severity::Warning,
+                    "roles",
+                    format!("role {} lists {} of {} twice", role.name, p.permission_name, p.resource_server_identifier),
+                    "list each permission once".into(),
+                ));
+                continue;
+            }
             let Some(api) = file.resource_server(&p.resource_server_identifier) else {
                 out.push(finding(
                     Severity::Warning,
@@ -397,6 +407,37 @@ mod tests {
         assert!(
             text.iter().any(|t| t.contains("lets anyone sign up") && t.contains("fix: set options.disable_signup"))
         );
+    }
+
+    #[test]
+    fn roles_name_apis_and_scopes_the_file_defines() {
+        let yaml = example_yaml().replace("    scopes: []\n", "    scopes:\n      - {value: read:pages}\n")
+            + concat!(
+                "roles:\n",
+                "  - name: Editor\n",
+                "    permissions:\n",
+                "      - {permission_name: read:pages, resource_server_identifier: \"##CMS_BASE_URL##/\"}\n",
+                "      - {permission_name: read:pages, resource_server_identifier: \"##CMS_BASE_URL##/\"}\n",
+                "      - {permission_name: write:pages, resource_server_identifier: \"##CMS_BASE_URL##/\"}\n",
+                "      - {permission_name: read:orders, resource_server_identifier: https://orders.example/}\n",
+            );
+        let findings = lint(&load(&yaml));
+        let text: Vec<String> = findings.iter().map(ToString::to_string).collect();
+        assert_eq!(findings.len(), 3, "{text:#?}");
+        assert!(
+            text[0].starts_with("error [roles]: role Editor grants write:pages, which API CMS API does not define")
+        );
+        assert!(text.iter().any(|t| t.starts_with("warning [roles]: role Editor lists read:pages of")), "{text:#?}");
+        assert!(
+            text.iter().any(|t| t.contains("read:orders of https://orders.example/, an API this file does not define")),
+            "{text:#?}"
+        );
+        let clean = yaml.replacen(
+            "      - {permission_name: read:pages, resource_server_identifier: \"##CMS_BASE_URL##/\"}\n",
+            "",
+            1,
+        );
+        assert_eq!(lint(&load(&clean)).len(), 2);
     }
 
     #[test]

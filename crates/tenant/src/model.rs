@@ -395,6 +395,15 @@ impl RoleSpec {
             Some(v) => ctx.deserialize_key("permissions", v)?,
         };
         obj.remove("id");
+        // Newer deploy-cli exports write `type: tenant`; like deploy-cli, only tenant roles are
+        // managed and the key is never sent (Auth0's and the idp's role bodies refuse it).
+        match obj.remove("type") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(t)) if t == "tenant" => {}
+            Some(other) => {
+                return Err(ctx.field("type", format!("{other}: only tenant roles (`type: tenant`) are managed")));
+            }
+        }
         Ok(Self { name, description, permissions, body: obj })
     }
 }

@@ -272,25 +272,33 @@ fn config_json_drives_deletes_and_the_environment_wins() {
     let run = tenant("import", &idp, &cfg, &[&d], &[]);
     assert!(run.ok, "{}", run.text());
     assert!(summary_line(&run).ends_with(", 3 deleted"), "{}", run.text());
-    // A roles folder, managed once the environment's AUTH0_INCLUDED_ONLY (which wins) names it:
-    // the idp has no /roles yet, which the import says (or, once it has, creates the role).
+    // A roles folder (deploy-cli's `roles/<name>.json`, `type` as newer exports write it),
+    // managed once the environment's AUTH0_INCLUDED_ONLY (which wins) names it: the role is
+    // created, and a role of the tenant the folder does not list is deleted.
+    let extra = json!({"name": "Stale"});
+    let stale = crate::tenant_remote::management(&idp, reqwest::Method::POST, "/roles", Some(extra));
+    assert_eq!(stale["name"], "Stale");
     std::fs::create_dir_all(dir.join("roles")).unwrap();
-    std::fs::write(dir.join("roles/Admin.json"), r#"{"name": "Admin", "permissions": []}"#).unwrap();
+    let admin = json!({"name": "Admin", "description": "All", "type": "tenant", "permissions": []});
+    std::fs::write(dir.join("roles/Admin.json"), admin.to_string()).unwrap();
     let mut types: Vec<&str> = INCLUDED.to_vec();
     types.push("roles");
     let types = json!(types).to_string();
     let again = tenant("import", &idp, &cfg, &[&d], &[("AUTH0_INCLUDED_ONLY", &types)]);
-    assert!(
-        again.stdout.contains("note: roles: 1 in the file, not imported: the tenant serves no /roles (404)")
-            || again.stdout.contains("create    role \"Admin\""),
-        "{}",
-        again.text()
-    );
-    assert!(
-        summary_line(&again).starts_with("0 created, 0 updated, ") && !again.stdout.contains("\n  delete"),
-        "{}",
-        again.text()
-    );
+    assert!(again.ok, "{}", again.text());
+    assert!(again.stdout.contains("create    role \"Admin\"\n"), "{}", again.text());
+    assert!(again.stdout.contains("delete    role \"Stale\"\n"), "{}", again.text());
+    assert!(summary_line(&again).starts_with("1 created, 0 updated, "), "{}", again.text());
+    assert!(summary_line(&again).ends_with(", 1 deleted"), "{}", again.text());
+    let same = tenant("import", &idp, &cfg, &[&d], &[("AUTH0_INCLUDED_ONLY", &types)]);
+    assert!(summary_line(&same).starts_with("0 created, 0 updated, ") && !same.stdout.contains("\n  delete"));
+    // The directory export writes the role as deploy-cli does: roles/Admin.json.
+    let out = work.path().join("again");
+    let o = out.display().to_string();
+    let run = tenant("export", &idp, &cfg, &["-o", &o, "--format", "directory"], &[("AUTH0_INCLUDED_ONLY", &types)]);
+    assert!(run.ok, "{}", run.text());
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(out.join("roles/Admin.json")).unwrap()).unwrap();
+    assert_eq!(written, json!({"name": "Admin", "description": "All", "permissions": []}));
     // The importing application still works: it just ran.
     let lint = gatehouse(&["tenant", "lint", &d, "--config", &cfg], &[]);
     assert!(lint.stdout.contains("no Machine-to-Machine application"), "{}", lint.text());

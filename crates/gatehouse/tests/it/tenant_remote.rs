@@ -101,7 +101,7 @@ fn import_with(idp: &Gatehouse, file: &Path, extra: &[&str], envs: &[(&str, &str
 }
 
 /// One Management API call to `idp` as the administration application.
-fn management(idp: &Gatehouse, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+pub fn management(idp: &Gatehouse, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
     auth0_client::install_crypto_provider();
     let credentials = tenant::Credentials {
         domain: idp.domain.clone(),
@@ -132,6 +132,45 @@ fn read(path: &Path) -> String {
 /// 1 action, 1 trigger.
 const EXAMPLE_OBJECTS: usize = 10;
 
+/// An API with scopes and two roles granting them, imported next to the example.
+const ROLES_YAML: &str = "\
+resourceServers:
+  - name: Orders API
+    identifier: https://orders.example.test/
+    scopes:
+      - {value: read:orders, description: Read orders}
+      - {value: write:orders, description: Write orders}
+roles:
+  - name: Order admin
+    description: Reads and writes orders
+    permissions:
+      - {permission_name: read:orders, resource_server_identifier: https://orders.example.test/}
+      - {permission_name: write:orders, resource_server_identifier: https://orders.example.test/}
+  - name: Order reader
+    permissions:
+      - {permission_name: read:orders, resource_server_identifier: https://orders.example.test/}
+";
+
+/// The permissions of the role named `name`, as `permission_name@identifier`, sorted.
+fn role_permissions(idp: &Gatehouse, name: &str) -> Vec<String> {
+    let roles =
+        management(idp, reqwest::Method::GET, &format!("/roles?name_filter={}", name.replace(' ', "%20")), None);
+    let roles = roles.as_array().cloned().unwrap_or_default();
+    let role = roles.iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("no role {name}: {roles:?}"));
+    let id = role["id"].as_str().unwrap();
+    let list = management(idp, reqwest::Method::GET, &format!("/roles/{id}/permissions"), None);
+    let mut out: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!("{}@{}", p["permission_name"].as_str().unwrap(), p["resource_server_identifier"].as_str().unwrap())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 #[test]
 fn export_import_export_gives_the_same_files_and_imports_are_idempotent() {
     let work = TempDir::new("tenant-remote");
@@ -145,6 +184,15 @@ fn export_import_export_gives_the_same_files_and_imports_are_idempotent() {
     let again = import(&a, &example().join("tenant.yaml"), &[]);
     assert!(again.ok, "{}", again.text());
     assert!(again.stdout.contains(&format!("0 created, 0 updated, {EXAMPLE_OBJECTS} unchanged")), "{}", again.text());
+    // Roles (and the API whose scopes they grant) from a second file.
+    let roles_yaml = work.path().join("roles.yaml");
+    std::fs::write(&roles_yaml, ROLES_YAML).unwrap();
+    let roles = import(&a, &roles_yaml, &[]);
+    assert!(roles.ok, "{}", roles.text());
+    assert!(roles.stdout.contains("create    role \"Order admin\"\n"), "{}", roles.text());
+    assert!(roles.stdout.contains("3 created, 0 updated, 0 unchanged"), "{}", roles.text());
+    let roles = import(&a, &roles_yaml, &[]);
+    assert!(roles.stdout.contains("0 created, 0 updated, 3 unchanged"), "{}", roles.text());
 
     let e1 = work.path().join("export1");
     let run = export(&a, &e1);
@@ -165,20 +213,79 @@ fn export_import_export_gives_the_same_files_and_imports_are_idempotent() {
     assert!(!yaml1.contains("Gatehouse SDK tests"), "the exporting application is left out:\n{yaml1}");
     let code = read(&example().join("actions/inject-id-token/code.js"));
     assert_eq!(read(&e1.join("actions/inject-id-token/code.js")), code);
+    // Roles as deploy-cli writes them: name, description (when set), permissions.
+    let roles_section = yaml1.split("\nroles:\n").nth(1).unwrap_or_else(|| panic!("no roles in\n{yaml1}"));
+    assert!(
+        roles_section.starts_with(concat!(
+            "  - name: \"Order admin\"\n",
+            "    description: \"Reads and writes orders\"\n",
+            "    permissions:\n",
+            "      - permission_name: read:orders\n",
+            "        resource_server_identifier: https://orders.example.test/\n",
+        )),
+        "{yaml1}"
+    );
 
     let b = Gatehouse::start(Tenant::AdminOnly);
     let into_b = import(&b, &e1.join("tenant.yaml"), &[]);
     assert!(into_b.ok, "{}", into_b.text());
-    assert!(into_b.stdout.contains("8 created, 2 updated, 0 unchanged"), "{}", into_b.text());
+    assert!(into_b.stdout.contains("11 created, 2 updated, 0 unchanged"), "{}", into_b.text());
+    assert_eq!(
+        role_permissions(&b, "Order admin"),
+        ["read:orders@https://orders.example.test/", "write:orders@https://orders.example.test/"]
+    );
+    assert_eq!(role_permissions(&b, "Order reader"), ["read:orders@https://orders.example.test/"]);
     let e2 = work.path().join("export2");
     let run = export(&b, &e2);
     assert!(run.ok, "{}", run.text());
     assert_eq!(yaml1, read(&e2.join("tenant.yaml")), "export → import → export changed the tenant file");
     assert_eq!(read(&e2.join("actions/inject-id-token/code.js")), code);
 
+    let all = EXAMPLE_OBJECTS + 3;
     let twice = import(&b, &e1.join("tenant.yaml"), &[]);
     assert!(twice.ok, "{}", twice.text());
-    assert!(twice.stdout.contains(&format!("0 created, 0 updated, {EXAMPLE_OBJECTS} unchanged")), "{}", twice.text());
+    assert!(twice.stdout.contains(&format!("0 created, 0 updated, {all} unchanged")), "{}", twice.text());
+
+    // A role's permissions become exactly the file's: what the tenant added is removed, what
+    // it removed is added back; a description changed in the tenant is set again.
+    let reader = management(&b, reqwest::Method::GET, "/roles?name_filter=Order%20reader", None);
+    let reader_id = reader[0]["id"].as_str().unwrap().to_string();
+    let admin = management(&b, reqwest::Method::GET, "/roles?name_filter=Order%20admin", None);
+    let admin_id = admin[0]["id"].as_str().unwrap().to_string();
+    let perm = |name: &str| json!({"permissions": [{"permission_name": name, "resource_server_identifier": "https://orders.example.test/"}]});
+    management(&b, reqwest::Method::POST, &format!("/roles/{reader_id}/permissions"), Some(perm("write:orders")));
+    management(&b, reqwest::Method::DELETE, &format!("/roles/{admin_id}/permissions"), Some(perm("read:orders")));
+    management(&b, reqwest::Method::PATCH, &format!("/roles/{admin_id}"), Some(json!({"description": "changed"})));
+    let plan = import(&b, &e1.join("tenant.yaml"), &["--dry-run"]);
+    assert!(plan.stdout.contains("update    role \"Order admin\": description, permissions\n"), "{}", plan.text());
+    assert!(plan.stdout.contains("update    role \"Order reader\": permissions\n"), "{}", plan.text());
+    assert_eq!(role_permissions(&b, "Order reader").len(), 2, "a dry run writes nothing");
+    let fix = import(&b, &e1.join("tenant.yaml"), &[]);
+    assert!(fix.stdout.contains(&format!("0 created, 2 updated, {} unchanged", all - 2)), "{}", fix.text());
+    assert_eq!(role_permissions(&b, "Order reader"), ["read:orders@https://orders.example.test/"]);
+    assert_eq!(role_permissions(&b, "Order admin").len(), 2);
+    let e3 = work.path().join("export3");
+    assert!(export(&b, &e3).ok);
+    assert_eq!(yaml1, read(&e3.join("tenant.yaml")), "the roles are the file's again");
+
+    // With deletes allowed, a role the file does not list is deleted; without, it is named.
+    let fewer = work.path().join("fewer.yaml");
+    // Only the `roles` section: the other sections' deletes are not this test's.
+    let admin_only = ROLES_YAML.split("roles:\n").nth(1).unwrap().split("  - name: Order reader").next().unwrap();
+    std::fs::write(&fewer, format!("roles:\n{admin_only}")).unwrap();
+    let kept = import(&b, &fewer, &[]);
+    assert!(
+        kept.stdout
+            .contains("note: not deleted: role \"Order reader\" is not in the file (AUTH0_ALLOW_DELETE deletes it)"),
+        "{}",
+        kept.text()
+    );
+    let gone = import_with(&b, &fewer, &[], &[("AUTH0_ALLOW_DELETE", "true")]);
+    assert!(gone.ok, "{}", gone.text());
+    assert!(gone.stdout.contains("delete    role \"Order reader\"\n"), "{}", gone.text());
+    let left = management(&b, reqwest::Method::GET, "/roles", None);
+    let names: Vec<&str> = left.as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(names, ["Order admin"]);
 }
 
 #[test]
