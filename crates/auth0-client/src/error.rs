@@ -57,6 +57,15 @@ impl Error {
     }
 }
 
+/// Mia's error body, as the OpenAPI description names it ([`mia_error`] writes it).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MiaError {
+    pub status_code: u16,
+    pub error: String,
+    pub message: String,
+}
+
 /// The Mia error body.
 pub fn mia_error(status: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({

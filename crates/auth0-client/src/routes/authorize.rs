@@ -28,9 +28,9 @@ const MAX_STATE: usize = 512;
     ),
     responses(
         (status = 302, description = "Redirect to Auth0's /authorize"),
-        (status = 400, description = "Missing state, or an unsupported connection", body = crate::routes::docs::MiaError),
-        (status = 401, description = "Unknown client type", body = crate::routes::docs::MiaError),
-        (status = 503, description = "Session store unavailable", body = crate::routes::docs::MiaError),
+        (status = 400, description = "Missing state, or an unsupported connection", body = crate::error::MiaError),
+        (status = 401, description = "Unknown client type", body = crate::error::MiaError),
+        (status = 503, description = "Session store unavailable", body = crate::error::MiaError),
     )
 )]
 pub async fn authorize(State(app): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response> {

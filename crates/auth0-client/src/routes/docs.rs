@@ -2,19 +2,11 @@
 //! annotations (nothing written by hand), with `SERVICE_PREFIX` applied to every path.
 
 use crate::AppState;
+use crate::error::MiaError;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
-
-/// Mia's error body.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MiaError {
-    pub status_code: u16,
-    pub error: String,
-    pub message: String,
-}
 
 #[derive(OpenApi)]
 #[openapi(

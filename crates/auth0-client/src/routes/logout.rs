@@ -22,7 +22,7 @@ const EXPIRED_COOKIE: &str = "sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GM
     ),
     responses(
         (status = 302, description = "Redirect to Auth0's /v2/logout; the sid cookie is expired"),
-        (status = 401, description = "Unknown client type", body = crate::routes::docs::MiaError),
+        (status = 401, description = "Unknown client type", body = crate::error::MiaError),
     )
 )]
 pub async fn logout(State(app): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response> {

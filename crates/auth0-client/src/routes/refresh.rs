@@ -190,9 +190,9 @@ struct RefreshBody {
         description = "{\"refresh_token\": \"…\"} (optional: the session's own is used otherwise)"),
     responses(
         (status = 200, description = "Bearer: the new tokens; cookie: empty body and the cookie again", body = crate::routes::token::TokenResponse),
-        (status = 401, description = "No session, unknown client type, or Auth0 refused the refresh", body = crate::routes::docs::MiaError),
-        (status = 502, description = "Auth0 unreachable", body = crate::routes::docs::MiaError),
-        (status = 503, description = "Session store unavailable", body = crate::routes::docs::MiaError),
+        (status = 401, description = "No session, unknown client type, or Auth0 refused the refresh", body = crate::error::MiaError),
+        (status = 502, description = "Auth0 unreachable", body = crate::error::MiaError),
+        (status = 503, description = "Session store unavailable", body = crate::error::MiaError),
     )
 )]
 pub async fn refresh_token(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response> {

@@ -44,11 +44,11 @@ pub struct TokenResponse {
         description = "grant_type=password&username=…&password=…[&connection=…], or code and state"),
     responses(
         (status = 200, description = "Website clients: empty body and the sid cookie; others: the tokens", body = TokenResponse),
-        (status = 400, description = "Missing parameters or an unsupported grant", body = crate::routes::docs::MiaError),
-        (status = 401, description = "Unknown client type, or a missing, used or expired state", body = crate::routes::docs::MiaError),
-        (status = 403, description = "Auth0 refused the code or the credentials", body = crate::routes::docs::MiaError),
-        (status = 502, description = "Auth0 unreachable", body = crate::routes::docs::MiaError),
-        (status = 503, description = "Session store unavailable", body = crate::routes::docs::MiaError),
+        (status = 400, description = "Missing parameters or an unsupported grant", body = crate::error::MiaError),
+        (status = 401, description = "Unknown client type, or a missing, used or expired state", body = crate::error::MiaError),
+        (status = 403, description = "Auth0 refused the code or the credentials", body = crate::error::MiaError),
+        (status = 502, description = "Auth0 unreachable", body = crate::error::MiaError),
+        (status = 503, description = "Session store unavailable", body = crate::error::MiaError),
     )
 )]
 pub async fn token(

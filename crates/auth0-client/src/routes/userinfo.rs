@@ -23,9 +23,9 @@ use axum::response::{IntoResponse, Response};
     responses(
         (status = 200, description = "The profile; always with sub and groups", body = Object,
             example = json!({"sub": "auth0|abc", "email": "a@b.it", "groups": ["admin"]})),
-        (status = 401, description = "No session, or it could not be refreshed", body = crate::routes::docs::MiaError),
-        (status = 502, description = "Auth0 unreachable during a refresh", body = crate::routes::docs::MiaError),
-        (status = 503, description = "Session store unavailable", body = crate::routes::docs::MiaError),
+        (status = 401, description = "No session, or it could not be refreshed", body = crate::error::MiaError),
+        (status = 502, description = "Auth0 unreachable during a refresh", body = crate::error::MiaError),
+        (status = 503, description = "Session store unavailable", body = crate::error::MiaError),
     )
 )]
 pub async fn userinfo(State(app): State<AppState>, headers: HeaderMap) -> Result<Response> {
@@ -50,7 +50,7 @@ pub async fn userinfo(State(app): State<AppState>, headers: HeaderMap) -> Result
     tag = "authentication",
     responses(
         (status = 200, description = "Same as /userinfo", body = Object),
-        (status = 401, description = "No session", body = crate::routes::docs::MiaError),
+        (status = 401, description = "No session", body = crate::error::MiaError),
     )
 )]
 pub async fn users_me(state: State<AppState>, headers: HeaderMap) -> Result<Response> {

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-type MiaError = crate::routes::docs::MiaError;
+type MiaError = crate::error::MiaError;
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
