@@ -63,8 +63,13 @@ mod tests {
 
     #[test]
     fn both_objects_count_towards_one_limit() {
-        let identity =
-            Identity { connection: "db".into(), provider: "auth0".into(), user_id: "1".into(), is_social: false };
+        let identity = Identity {
+            connection: "db".into(),
+            provider: "auth0".into(),
+            user_id: "1".into(),
+            is_social: false,
+            profile_data: None,
+        };
         let mut u = User::new("auth0|1".into(), "db".into(), identity, 0);
         assert_eq!(check(&u, 4), Ok(()), "{{}}{{}} is four bytes");
         u.app_metadata.insert("a".into(), json!("x".repeat(40)));

@@ -561,6 +561,69 @@ impl Store for CachedStore {
         self.forget_userinfo_claims(key);
         result
     }
+    // A user's sessions, refresh tokens and grants are never cached: ending them here ends
+    // them on every node at once. Linking changes two users.
+    async fn user_sessions(&self, user_id: &str, now: Millis) -> Result<Vec<SsoSession>> {
+        self.inner.user_sessions(user_id, now).await
+    }
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64> {
+        self.inner.delete_user_sessions(user_id).await
+    }
+    async fn user_refresh_tokens(&self, user_id: &str, now: Millis) -> Result<Vec<RefreshToken>> {
+        self.inner.user_refresh_tokens(user_id, now).await
+    }
+    async fn live_refresh_family(&self, family: &str, now: Millis) -> Result<Option<RefreshToken>> {
+        self.inner.live_refresh_family(family, now).await
+    }
+    async fn revoke_user_refresh_tokens(&self, user_id: &str) -> Result<u64> {
+        self.inner.revoke_user_refresh_tokens(user_id).await
+    }
+    async fn user_failures(&self, user_id: &str) -> Result<Vec<AddressFailures>> {
+        self.inner.user_failures(user_id).await
+    }
+    async fn put_user_grant(&self, grant: &UserGrant) -> Result<()> {
+        self.inner.put_user_grant(grant).await
+    }
+    async fn user_grant(&self, id: &str) -> Result<Option<UserGrant>> {
+        self.inner.user_grant(id).await
+    }
+    async fn user_grants(&self, filter: &GrantFilter, page: Page) -> Result<Paged<UserGrant>> {
+        self.inner.user_grants(filter, page).await
+    }
+    async fn delete_user_grant(&self, id: &str, families: &[String]) -> Result<bool> {
+        self.inner.delete_user_grant(id, families).await
+    }
+    async fn delete_user_grants(&self, user_id: &str) -> Result<u64> {
+        self.inner.delete_user_grants(user_id).await
+    }
+    async fn linked_identity_owner(&self, provider: &str, identity_id: &str) -> Result<Option<String>> {
+        self.inner.linked_identity_owner(provider, identity_id).await
+    }
+    async fn link_identity(
+        &self,
+        primary: &StoredUser,
+        secondary_user_id: &str,
+        provider: &str,
+        identity_id: &str,
+    ) -> Result<()> {
+        let result = self.inner.link_identity(primary, secondary_user_id, provider, identity_id).await;
+        self.forget_user(&primary.user.user_id);
+        self.forget_user(secondary_user_id);
+        result
+    }
+    async fn unlink_identity(
+        &self,
+        primary: &StoredUser,
+        provider: &str,
+        identity_id: &str,
+        restored: &StoredUser,
+    ) -> Result<()> {
+        let result = self.inner.unlink_identity(primary, provider, identity_id, restored).await;
+        self.forget_user(&primary.user.user_id);
+        self.forget_user(&restored.user.user_id);
+        result
+    }
+
     async fn purge_expired(&self, now: Millis) -> Result<u64> {
         self.inner.purge_expired(now).await
     }

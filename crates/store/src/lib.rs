@@ -279,6 +279,57 @@ pub trait Store: Send + Sync + 'static {
     async fn put_userinfo_claims(&self, key: &str, claims: &UserinfoClaims) -> Result<()>;
     async fn delete_userinfo_claims(&self, key: &str) -> Result<bool>;
 
+    // --- a user's lifecycle: what they hold, listed and ended by user; consent grants;
+    // identities linked into another user
+    /// The user's live SSO sessions, by id.
+    async fn user_sessions(&self, user_id: &str, now: Millis) -> Result<Vec<SsoSession>>;
+    /// Ends every SSO session of the user; how many there were.
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64>;
+    /// The user's refresh tokens that may still be exchanged, one per family (its newest),
+    /// by family.
+    async fn user_refresh_tokens(&self, user_id: &str, now: Millis) -> Result<Vec<RefreshToken>>;
+    /// The newest token of a family that may still be exchanged.
+    async fn live_refresh_family(&self, family: &str, now: Millis) -> Result<Option<RefreshToken>>;
+    /// Revokes every refresh token of the user; how many were live.
+    async fn revoke_user_refresh_tokens(&self, user_id: &str) -> Result<u64>;
+    /// The user's brute-force counters, one per address, by address.
+    async fn user_failures(&self, user_id: &str) -> Result<Vec<AddressFailures>>;
+    /// Records a consent grant; one for the same user, client and audience keeps its id and
+    /// takes the new scope. `NotFound` when the user or client is gone.
+    async fn put_user_grant(&self, grant: &UserGrant) -> Result<()>;
+    async fn user_grant(&self, id: &str) -> Result<Option<UserGrant>>;
+    /// Grants matching `filter`, by id, and how many match in all.
+    async fn user_grants(&self, filter: &GrantFilter, page: Page) -> Result<Paged<UserGrant>>;
+    /// Deletes a grant and, in the same transaction, revokes the refresh-token `families`
+    /// issued under it; `false` when there was no such grant.
+    async fn delete_user_grant(&self, id: &str, families: &[String]) -> Result<bool>;
+    /// Deletes every grant of the user and revokes all their refresh tokens, in one
+    /// transaction; how many grants went.
+    async fn delete_user_grants(&self, user_id: &str) -> Result<u64>;
+    /// The user an identity (`provider`, the identity's `user_id`) is linked into, if any.
+    async fn linked_identity_owner(&self, provider: &str, identity_id: &str) -> Result<Option<String>>;
+    /// Links an identity into `primary` (the record as it is to be stored, the identity in its
+    /// `identities`), in one transaction: the secondary user `secondary_user_id` goes, with
+    /// what it held, and the identity is recorded as the primary's. `Conflict` when the
+    /// identity is already linked; `NotFound` when either user is gone; nothing written then.
+    async fn link_identity(
+        &self,
+        primary: &StoredUser,
+        secondary_user_id: &str,
+        provider: &str,
+        identity_id: &str,
+    ) -> Result<()>;
+    /// Unlinks an identity from `primary` (the record as it is to be stored, the identity gone
+    /// from it) and creates `restored`, its user again, in one transaction. `NotFound` when the
+    /// identity is not linked into `primary`; `Conflict` when `restored`'s id is taken.
+    async fn unlink_identity(
+        &self,
+        primary: &StoredUser,
+        provider: &str,
+        identity_id: &str,
+        restored: &StoredUser,
+    ) -> Result<()>;
+
     /// Deletes expired transactions, codes, federated states, sessions, refresh tokens, reset
     /// tickets, rate windows and grant revocations; returns rows removed.
     async fn purge_expired(&self, now: Millis) -> Result<u64>;

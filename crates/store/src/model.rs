@@ -245,6 +245,9 @@ pub struct Identity {
     pub user_id: String,
     #[serde(rename = "isSocial")]
     pub is_social: bool,
+    /// The profile a linked (secondary) identity brought along; the main identity has none.
+    #[serde(default, rename = "profileData", skip_serializing_if = "Option::is_none")]
+    pub profile_data: Option<Map<String, Value>>,
 }
 
 /// A user document. Timestamps are milliseconds; the wire formats them as ISO strings.
@@ -694,4 +697,34 @@ pub struct Page {
 pub struct Paged<T> {
     pub items: Vec<T>,
     pub total: u64,
+}
+
+// --- User lifecycle: consent grants, linked identities
+
+/// What a user let a client have for an audience (Auth0's user "grant"), recorded at login;
+/// `(user_id, client_id, audience)` is unique.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserGrant {
+    /// `grt_` + 16 alphanumerics.
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub audience: String,
+    pub scope: Vec<String>,
+    pub created_at: Millis,
+}
+
+/// Which grants a listing wants; every given field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantFilter {
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub audience: Option<String>,
+}
+
+/// The failed logins counted for a user from one address (brute-force protection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressFailures {
+    pub ip: String,
+    pub count: FailureCount,
 }

@@ -8,6 +8,7 @@
 //! binary.
 
 mod legacy;
+mod lifecycle;
 mod logs;
 mod migrate;
 mod queries;

@@ -103,6 +103,7 @@ impl ImportUser {
             provider: "auth0".into(),
             user_id: identity_id.to_string(),
             is_social: false,
+            profile_data: None,
         };
         User {
             email: Some(self.email.clone()),

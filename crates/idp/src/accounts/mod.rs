@@ -2,6 +2,8 @@
 //! check every password login shares (`login`), sign-up (`signup`) and password reset
 //! (`reset`). Below the login flow and the grants, which both use them; no HTTP here.
 
+pub mod blocks;
+pub mod linking;
 pub mod login;
 pub mod password;
 pub mod reset;

@@ -164,6 +164,7 @@ pub fn new_user(connection: &str, email: &str, customise: impl FnOnce(&mut User)
         provider: "auth0".into(),
         user_id: id.clone(),
         is_social: false,
+        profile_data: None,
     };
     let mut user = User::new(format!("auth0|{id}"), connection.to_string(), identity, now);
     user.email = Some(email.clone());

@@ -435,6 +435,7 @@ mod tests {
             provider: provider.into(),
             user_id: "1".into(),
             is_social: provider != "auth0",
+            profile_data: None,
         };
         User::new(format!("{provider}|1"), connection.into(), identity, 0)
     }

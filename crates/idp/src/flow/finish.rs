@@ -86,6 +86,7 @@ pub async fn complete(
         family: random_token(),
         actions,
     };
+    crate::grants::consent::record(idp, &grant).await?;
     let code = random_token();
     idp.store
         .put_code(&AuthCode {

@@ -85,10 +85,20 @@ pub async fn authorize(
     if prompt != request::Prompt::Login
         && let Some(session) = sso::current(idp, session_cookie, now).await?
         && sso::fresh_enough(&session, req.max_age, now)
-        && sso::fits(idp, &session, &req).await?
     {
         let silent = prompt == request::Prompt::None;
-        return Ok(Next::Client(finish::complete(idp, &req, &session, request, now, silent).await?));
+        match sso::fits(idp, &session, &req).await? {
+            sso::Fit::Yes => {
+                return Ok(Next::Client(finish::complete(idp, &req, &session, request, now, silent).await?));
+            }
+            sso::Fit::Blocked(user) => {
+                let kind = if silent { crate::logs::Type::FailedSilentAuth } else { crate::logs::Type::Failed };
+                let event = crate::logs::Event::from_request(request).client_named(&req.client_id, None).user(&user);
+                idp.log(event.outcome(kind, Some(crate::Error::UserBlocked.description())));
+                return Ok(Next::Client(password::blocked(&req)));
+            }
+            sso::Fit::No => {}
+        }
     }
     if prompt == request::Prompt::None {
         let event = crate::logs::Event::from_request(request).client_named(&req.client_id, None);

@@ -1,7 +1,7 @@
 //! Step 4 on the login page: a password for a database connection, or a sign-up.
 
 use super::transaction::Pending;
-use super::{Next, finish};
+use super::{AuthRequest, Next, Reply, finish};
 use crate::accounts;
 use crate::actions::post_login::RequestInfo;
 use crate::error::LoginError;
@@ -21,6 +21,12 @@ pub async fn sign_in(
     let origin = Event::from_request(request).client_named(&p.req.client_id, Some(&p.client_name));
     match accounts::login::check_password(idp, connection, username, password, &origin).await? {
         Ok(stored) => Ok(Ok(finish::signed_in(idp, &p.tx.id, &p.req, &stored.user.user_id, request).await?)),
+        // The right password of a blocked user: the login ends, and the application hears
+        // Auth0's `unauthorized` (the failure was recorded as `f`).
+        Err(LoginError::UserBlocked) => {
+            idp.store.delete_login_transaction(&p.tx.id).await?;
+            Ok(Ok(Next::Client(blocked(&p.req))))
+        }
         Err(e) => Ok(Err(e)),
     }
 }
@@ -48,4 +54,9 @@ pub async fn sign_up(
     };
     idp.log(origin.outcome(Type::SuccessSignup, None).user(&user));
     finish::signed_in(idp, &p.tx.id, &p.req, &user.user_id, request).await
+}
+
+/// Auth0's answer to the application when a blocked user signs in, whichever way.
+pub fn blocked(req: &AuthRequest) -> Reply {
+    Reply::error(req, Error::UserBlocked.oauth_code(), Error::UserBlocked.description())
 }

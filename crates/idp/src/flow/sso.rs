@@ -23,17 +23,31 @@ pub fn fresh_enough(session: &SsoSession, max_age: Option<i64>, now: Millis) -> 
     max_age.is_none_or(|max| max > 0 && (now - session.auth_time) / 1000 <= max)
 }
 
+/// Whether a session may sign into the client of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fit {
+    Yes,
+    /// Not this session: the login page asks who it is.
+    No,
+    /// The session's user is blocked: the login ends (Auth0 does not ask for another user).
+    Blocked(Box<store::User>),
+}
+
 /// The session's user may sign into this client: still present, not blocked, in a connection
 /// enabled for it (and the one asked for, if any).
-pub async fn fits(idp: &AppState, session: &SsoSession, req: &AuthRequest) -> Result<bool> {
+pub async fn fits(idp: &AppState, session: &SsoSession, req: &AuthRequest) -> Result<Fit> {
     let Some(stored) = idp.store.user(&session.user_id).await? else {
-        return Ok(false);
+        return Ok(Fit::No);
     };
     let user = stored.user;
-    if user.blocked || req.connection.as_ref().is_some_and(|c| *c != user.connection) {
-        return Ok(false);
+    if req.connection.as_ref().is_some_and(|c| *c != user.connection) {
+        return Ok(Fit::No);
     }
-    Ok(idp.store.connection_by_name(&user.connection).await?.is_some_and(|c| c.enabled_for(&req.client_id)))
+    if user.blocked {
+        return Ok(Fit::Blocked(Box::new(user)));
+    }
+    let enabled = idp.store.connection_by_name(&user.connection).await?.is_some_and(|c| c.enabled_for(&req.client_id));
+    Ok(if enabled { Fit::Yes } else { Fit::No })
 }
 
 /// Starts the SSO session of a user who just proved who they are and ends login transaction

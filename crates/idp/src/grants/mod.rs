@@ -5,6 +5,7 @@
 pub mod authorization_code;
 pub mod client_auth;
 pub mod client_credentials;
+pub mod consent;
 pub mod exchange;
 pub mod password;
 pub mod refresh_token;

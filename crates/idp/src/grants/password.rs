@@ -76,5 +76,6 @@ pub async fn exchange(
         auth_time: grant.auth_time * 1000,
     };
     grant.actions = post_login::run_for_token(idp, login).await?;
+    super::consent::record(idp, &grant).await?;
     issue(idp, client, &stored.user, &grant, Issuance::Password, Refresh::New).await
 }

@@ -58,8 +58,10 @@ pub async fn exchange(
     }
     let user = idp.store.user(&grant.user_id).await?.ok_or_else(invalid)?.user;
     *event = std::mem::take(event).user(&user).audience(grant.audience.as_deref());
+    // Auth0 answers a blocked user's refresh with `invalid_grant` (403), where a password
+    // login gets `unauthorized` (401).
     if user.blocked {
-        return Err(Error::UserBlocked);
+        return Err(Error::invalid_grant(Error::UserBlocked.description()));
     }
     // The actions run again on every exchange and replace what the earlier run added.
     let login = post_login::Login {

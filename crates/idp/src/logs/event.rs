@@ -48,6 +48,8 @@ pub enum Type {
     ActionsExecutionFailed,
     /// `api_limit`: a request over the Management API's rate limit.
     ApiLimit,
+    /// `ublkdu`: a brute-force block lifted (the Management API's user blocks).
+    BlockReleased,
 }
 
 impl Type {
@@ -83,6 +85,7 @@ impl Type {
             FailedUserDeletion => "fdu",
             ActionsExecutionFailed => "actions_execution_failed",
             ApiLimit => "api_limit",
+            BlockReleased => "ublkdu",
         }
     }
 
@@ -105,6 +108,7 @@ impl Type {
             SuccessChangePasswordRequest => "Change password request",
             SuccessUserDeletion => "User deleted",
             ApiLimit => "Global limit has been reached",
+            BlockReleased => "User login block released",
             _ => return None,
         })
     }

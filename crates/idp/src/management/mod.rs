@@ -7,13 +7,18 @@ mod audit;
 mod client_grants;
 mod clients;
 mod connections;
+mod grants;
 pub(crate) mod jobs;
 mod keys;
 mod logs;
+mod refresh_tokens;
 mod resource_servers;
 mod roles;
 mod search;
+mod sessions;
 mod tenants;
+mod user_blocks;
+mod user_identities;
 mod user_roles;
 mod users;
 
@@ -43,6 +48,11 @@ pub fn routes(idp: AppState) -> Router<AppState> {
         .merge(roles::routes())
         .merge(user_roles::routes())
         .merge(logs::routes())
+        .merge(user_blocks::routes())
+        .merge(sessions::routes())
+        .merge(refresh_tokens::routes())
+        .merge(grants::routes())
+        .merge(user_identities::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "Not Found", None) })
         .layer(middleware::map_response(in_api_shape))
         .layer(middleware::from_fn_with_state(idp.clone(), audit::record_writes))

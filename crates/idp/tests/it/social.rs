@@ -9,14 +9,19 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-const GOOGLE: &str = "google-oauth2";
-const NS: &str = "https://cms.example.test/";
+pub(crate) const GOOGLE: &str = "google-oauth2";
+pub(crate) const NS: &str = "https://cms.example.test/";
 
 /// An upstream idp, and a downstream idp whose Google endpoints are the upstream's.
-async fn pair() -> (TestIdp, TestIdp) {
+pub(crate) async fn pair() -> (TestIdp, TestIdp) {
+    pair_on(sqlite_store().await).await
+}
+
+/// [`pair`] with the downstream idp on `store`.
+pub(crate) async fn pair_on(store: std::sync::Arc<store::SqlStore>) -> (TestIdp, TestIdp) {
     let up = start().await;
     let discovery = url::Url::parse(&up.url(".well-known/openid-configuration")).unwrap();
-    let down = start_on(sqlite_store().await, true, |c| c.google_discovery_url = discovery).await;
+    let down = start_on(store, true, |c| c.google_discovery_url = discovery).await;
     register_downstream(&up, &down).await;
     (up, down)
 }
@@ -34,7 +39,7 @@ async fn connection_id(t: &TestIdp, name: &str) -> String {
 
 /// Gives the downstream's Google connection the upstream's CMS credentials and, when asked,
 /// enables it for the CMS, all through the Management API.
-async fn configure_google(down: &TestIdp, enable: bool) {
+pub(crate) async fn configure_google(down: &TestIdp, enable: bool) {
     let token = management_token(down, None).await;
     let id = connection_id(down, GOOGLE).await;
     let options = json!({"client_id": kw("CMS_CLIENT_ID"), "client_secret": kw("CMS_CLIENT_SECRET"),
@@ -53,7 +58,13 @@ async fn configure_google(down: &TestIdp, enable: bool) {
 /// The upstream leg: follows the upstream's authorize URL in the upstream browser, signing in
 /// with the password form unless the upstream has an SSO session; returns where the upstream
 /// sends the browser back (the downstream callback).
-async fn upstream_leg(up: &TestIdp, ub: &reqwest::Client, authorize: &str, email: &str, password: &str) -> String {
+pub(crate) async fn upstream_leg(
+    up: &TestIdp,
+    ub: &reqwest::Client,
+    authorize: &str,
+    email: &str,
+    password: &str,
+) -> String {
     assert!(authorize.starts_with(&up.url("authorize")), "{authorize}");
     let res = ub.get(authorize).send().await.unwrap();
     assert_eq!(res.status(), 302);
@@ -67,7 +78,7 @@ async fn upstream_leg(up: &TestIdp, ub: &reqwest::Client, authorize: &str, email
 }
 
 /// A downstream login through `connection` from start to the application's callback.
-async fn federated_login(
+pub(crate) async fn federated_login(
     up: &TestIdp,
     down: &TestIdp,
     b: &reqwest::Client,
@@ -83,7 +94,7 @@ async fn federated_login(
     location(&res)
 }
 
-async fn tokens_for(down: &TestIdp, app_callback: &str) -> Value {
+pub(crate) async fn tokens_for(down: &TestIdp, app_callback: &str) -> Value {
     assert!(app_callback.starts_with(CALLBACK), "{app_callback}");
     let code = query_param(app_callback, "code").unwrap_or_else(|| panic!("no code in {app_callback}"));
     assert_eq!(query_param(app_callback, "state").as_deref(), Some("st-123"));
@@ -92,7 +103,7 @@ async fn tokens_for(down: &TestIdp, app_callback: &str) -> Value {
     tokens
 }
 
-fn assert_error(app_callback: &str, error: &str, description_part: &str) {
+pub(crate) fn assert_error(app_callback: &str, error: &str, description_part: &str) {
     assert!(app_callback.starts_with(CALLBACK), "{app_callback}");
     assert_eq!(query_param(app_callback, "error").as_deref(), Some(error), "{app_callback}");
     let description = query_param(app_callback, "error_description").unwrap_or_default();
@@ -226,7 +237,7 @@ async fn users(t: &TestIdp) -> Vec<store::User> {
     t.idp.store.search_users(&search).await.unwrap().users.into_iter().map(|u| u.user).collect()
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

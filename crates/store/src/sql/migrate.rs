@@ -318,6 +318,30 @@ const LOG_EVENTS: &str = "
     CREATE INDEX log_events_type ON log_events (event_type, log_id);
     CREATE INDEX log_events_user ON log_events (user_id, log_id);";
 
+/// The user-lifecycle tools of the Management API: a user's refresh tokens are listed and
+/// revoked by user (an index on `user_id`); consent grants, one per user, client and audience,
+/// go with their user or client; a linked identity names the user it now signs into, at most
+/// one (the primary key refuses linking it twice).
+const USER_LIFECYCLE: &str = "
+    CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
+    CREATE TABLE user_grants (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+        client_id TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+        audience TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        UNIQUE (user_id, client_id, audience)
+    );
+    CREATE INDEX user_grants_client ON user_grants (client_id, audience);
+    CREATE TABLE linked_identities (
+        provider TEXT NOT NULL,
+        identity_id TEXT NOT NULL,
+        primary_user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+        PRIMARY KEY (provider, identity_id)
+    );
+    CREATE INDEX linked_identities_primary ON linked_identities (primary_user_id);";
+
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, schema_v1!("BLOB", "INTEGER"), schema_v1!("BYTEA", "BOOLEAN")),
@@ -329,6 +353,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (TYPED_RECORDS_STEP, typed_records!("BLOB"), typed_records!("BYTEA")),
     (8, RBAC, RBAC),
     (9, LOG_EVENTS, LOG_EVENTS),
+    (12, USER_LIFECYCLE, USER_LIFECYCLE),
 ];
 
 /// Key of the advisory lock migrations hold on PostgreSQL ("gate" in ASCII).

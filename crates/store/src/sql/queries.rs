@@ -864,6 +864,63 @@ impl Store for SqlStore {
         self.remove_userinfo_claims(key).await
     }
 
+    // --- a user's lifecycle (`lifecycle.rs`)
+
+    async fn user_sessions(&self, user_id: &str, now: Millis) -> Result<Vec<SsoSession>> {
+        self.sessions_of(user_id, now).await
+    }
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64> {
+        self.delete_sessions_of(user_id).await
+    }
+    async fn user_refresh_tokens(&self, user_id: &str, now: Millis) -> Result<Vec<RefreshToken>> {
+        self.refresh_tokens_of(user_id, now).await
+    }
+    async fn live_refresh_family(&self, family: &str, now: Millis) -> Result<Option<RefreshToken>> {
+        self.newest_live_in_family(family, now).await
+    }
+    async fn revoke_user_refresh_tokens(&self, user_id: &str) -> Result<u64> {
+        self.revoke_refresh_tokens_of(user_id).await
+    }
+    async fn user_failures(&self, user_id: &str) -> Result<Vec<AddressFailures>> {
+        self.failures_of(user_id).await
+    }
+    async fn put_user_grant(&self, grant: &UserGrant) -> Result<()> {
+        self.write_user_grant(grant).await
+    }
+    async fn user_grant(&self, id: &str) -> Result<Option<UserGrant>> {
+        self.read_user_grant(id).await
+    }
+    async fn user_grants(&self, filter: &GrantFilter, page: Page) -> Result<Paged<UserGrant>> {
+        self.list_user_grants(filter, page).await
+    }
+    async fn delete_user_grant(&self, id: &str, families: &[String]) -> Result<bool> {
+        self.remove_user_grant(id, families).await
+    }
+    async fn delete_user_grants(&self, user_id: &str) -> Result<u64> {
+        self.remove_user_grants_of(user_id).await
+    }
+    async fn linked_identity_owner(&self, provider: &str, identity_id: &str) -> Result<Option<String>> {
+        self.identity_owner(provider, identity_id).await
+    }
+    async fn link_identity(
+        &self,
+        primary: &StoredUser,
+        secondary_user_id: &str,
+        provider: &str,
+        identity_id: &str,
+    ) -> Result<()> {
+        self.move_identity_in(primary, secondary_user_id, provider, identity_id).await
+    }
+    async fn unlink_identity(
+        &self,
+        primary: &StoredUser,
+        provider: &str,
+        identity_id: &str,
+        restored: &StoredUser,
+    ) -> Result<()> {
+        self.move_identity_out(primary, provider, identity_id, restored).await
+    }
+
     async fn purge_expired(&self, now: Millis) -> Result<u64> {
         const PURGES: [&str; 8] = [
             "DELETE FROM login_transactions WHERE expires_at <= $1",
@@ -937,7 +994,11 @@ impl SqlStore {
 /// reset tickets, SSO sessions, refresh tokens and brute-force counters. A new password ends
 /// them, and so does the user's removal: they are keyed by `user_id`, so a user created again
 /// under the same id (an import, `POST /users` with `user_id`) would otherwise inherit them.
-async fn end_credentials(tx: &mut sqlx::Transaction<'static, sqlx::Any>, users: &str, bind: &str) -> Result<()> {
+pub(super) async fn end_credentials(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    users: &str,
+    bind: &str,
+) -> Result<()> {
     let ends = [
         format!("DELETE FROM password_tickets WHERE user_id {users}"),
         format!("DELETE FROM sso_sessions WHERE user_id {users}"),
@@ -962,17 +1023,17 @@ fn stored_client(row: &AnyRow) -> Result<StoredClient> {
     Ok(StoredClient { client: data(row, "client")?, secret_sha256: get(row, "secret_sha256")? })
 }
 
-fn stored_user(row: &AnyRow) -> Result<StoredUser> {
+pub(super) fn stored_user(row: &AnyRow) -> Result<StoredUser> {
     Ok(StoredUser { user: data(row, "user")?, password_hash: get(row, "password_hash")? })
 }
 
 /// Replaces a user's columns (`update_user`, `change_password`), bound by [`bind_user`].
-const UPDATE_USER: &str = "UPDATE users SET connection = $2, email_lower = $3, username_lower = $4,
+pub(super) const UPDATE_USER: &str = "UPDATE users SET connection = $2, email_lower = $3, username_lower = $4,
          password_hash = $5, created_at = $6, updated_at = $7, data = $8
      WHERE user_id = $1";
 
 /// Binds a user's columns as `$1…$8` in the order `create_user` and `update_user` share.
-fn bind_user<'q>(q: Query<'q>, stored: &'q StoredUser) -> Result<Query<'q>> {
+pub(super) fn bind_user<'q>(q: Query<'q>, stored: &'q StoredUser) -> Result<Query<'q>> {
     let user = &stored.user;
     Ok(q.bind(&user.user_id)
         .bind(&user.connection)
@@ -985,7 +1046,7 @@ fn bind_user<'q>(q: Query<'q>, stored: &'q StoredUser) -> Result<Query<'q>> {
 }
 
 /// Names which of a user's unique keys a write collided with.
-fn user_conflict(e: sqlx::Error, user: &User) -> Error {
+pub(super) fn user_conflict(e: sqlx::Error, user: &User) -> Error {
     let email_taken = matches!(&e, sqlx::Error::Database(d)
         if d.is_unique_violation() && d.message().contains("email"));
     if email_taken {
@@ -1031,7 +1092,7 @@ fn bind_refresh_token<'q>(q: Query<'q>, token: &'q RefreshToken) -> Result<Query
         .bind(token.last_used_at))
 }
 
-fn refresh_token(row: &AnyRow) -> Result<RefreshToken> {
+pub(super) fn refresh_token(row: &AnyRow) -> Result<RefreshToken> {
     Ok(RefreshToken {
         token_sha256: get(row, "token_sha256")?,
         family: get(row, "family")?,
@@ -1046,6 +1107,6 @@ fn refresh_token(row: &AnyRow) -> Result<RefreshToken> {
     })
 }
 
-fn failure_count(row: &AnyRow) -> Result<FailureCount> {
+pub(super) fn failure_count(row: &AnyRow) -> Result<FailureCount> {
     Ok(FailureCount { failures: get(row, "failures")?, first_at: get(row, "first_at")? })
 }

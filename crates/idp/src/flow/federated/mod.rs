@@ -412,10 +412,13 @@ async fn link(
     let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
     // Verified to be one of `p.issuers`.
     let issuer = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
-    let (user_id, _) = profile::identity(strategy, c, sub);
+    let (user_id, identity) = profile::identity(strategy, c, sub);
     let existing = match idp.store.user(&user_id).await? {
         Some(u) => u,
         None => {
+            if let Some(primary) = idp.store.linked_identity_owner(&identity.provider, &identity.user_id).await? {
+                return linked(idp, c, p, &user_id, &identity, &primary, issuer).await;
+            }
             record_issuer(idp, &user_id, c, issuer).await?;
             let user = profile::new_user(strategy, c, claims, now);
             match idp.store.create_user(&StoredUser { user, password_hash: None }).await {
@@ -440,7 +443,57 @@ async fn link(
             existing.user.connection, c.name
         )));
     }
-    match idp.store.federated_issuer(&user_id).await? {
+    same_issuer(idp, c, p, &user_id, issuer).await?;
+    if existing.user.blocked {
+        return Err(Error::UserBlocked);
+    }
+    let mut updated = existing.clone();
+    profile::apply(&mut updated.user, claims, now);
+    updated.user.updated_at = existing.user.updated_at;
+    if updated != existing {
+        updated.user.updated_at = now;
+        idp.store.update_user(&updated).await?;
+    }
+    Ok(user_id)
+}
+
+/// The login of an identity linked into another user (`primary`): it signs in as that user,
+/// with the primary's metadata and roles, provided the identity came through this connection
+/// and from the issuer it was first recorded with.
+async fn linked(
+    idp: &AppState,
+    c: &Connection,
+    p: &Provider,
+    user_id: &str,
+    identity: &store::Identity,
+    primary: &str,
+    issuer: &str,
+) -> Result<String> {
+    let gone = || Error::access_denied("The account this identity is linked to no longer exists.");
+    let owner = idp.store.user(primary).await?.ok_or_else(gone)?;
+    let linked =
+        owner.user.identities.iter().find(|i| i.provider == identity.provider && i.user_id == identity.user_id);
+    match linked {
+        Some(i) if i.connection == c.name => {}
+        Some(i) => {
+            return Err(Error::access_denied(format!(
+                "This account belongs to connection {}; it cannot sign in through connection {}.",
+                i.connection, c.name
+            )));
+        }
+        None => return Err(gone()),
+    }
+    same_issuer(idp, c, p, user_id, issuer).await?;
+    if owner.user.blocked {
+        return Err(Error::UserBlocked);
+    }
+    Ok(owner.user.user_id)
+}
+
+/// The identity `user_id` comes from the issuer it was first recorded with (recorded now for
+/// one from before issuers were recorded).
+async fn same_issuer(idp: &AppState, c: &Connection, p: &Provider, user_id: &str, issuer: &str) -> Result<()> {
+    match idp.store.federated_issuer(user_id).await? {
         Some(r) if p.issuers.contains(&r.issuer) => {}
         Some(r) => {
             tracing::warn!(
@@ -458,18 +511,8 @@ async fn link(
         // A user from before issuers were recorded: it belongs to the issuer it next logs in with.
         None => {
             tracing::warn!(user_id, connection = %c.name, issuer, "recording the issuer of an existing user");
-            record_issuer(idp, &user_id, c, issuer).await?;
+            record_issuer(idp, user_id, c, issuer).await?;
         }
     }
-    if existing.user.blocked {
-        return Err(Error::access_denied("user is blocked"));
-    }
-    let mut updated = existing.clone();
-    profile::apply(&mut updated.user, claims, now);
-    updated.user.updated_at = existing.user.updated_at;
-    if updated != existing {
-        updated.user.updated_at = now;
-        idp.store.update_user(&updated).await?;
-    }
-    Ok(user_id)
+    Ok(())
 }

@@ -18,6 +18,7 @@ pub fn identity(strategy: Strategy, connection: &Connection, sub: &str) -> (Stri
         provider: provider.into(),
         user_id: identity_id,
         is_social: strategy.is_social(),
+        profile_data: None,
     };
     (user_id, identity)
 }

@@ -1,0 +1,299 @@
+//! A user's lifecycle as SQL, for the [`Store`](crate::Store) methods of that name: the SSO
+//! sessions and refresh tokens a user holds, listed and ended by user; consent grants; the
+//! brute-force counters of a user; and linked identities, moved between users in one
+//! transaction each way.
+
+use sqlx::any::AnyRow;
+use sqlx::query;
+
+use super::queries::{UPDATE_USER, bind_user, end_credentials, failure_count, refresh_token, user_conflict};
+use super::{SqlStore, db, from_json, get, to_json};
+use crate::model::*;
+use crate::{Error, Result};
+
+const REFRESH_COLUMNS: &str = "token_sha256, family, client_id, user_id, grant_doc, created_at, expires_at,
+     rotated_at, revoked, last_used_at";
+
+/// A token that may still be exchanged: not revoked, not retired by a rotation, not expired.
+const LIVE_REFRESH: &str = "NOT revoked AND rotated_at IS NULL AND (expires_at IS NULL OR expires_at > $2)";
+
+fn user_grant(row: &AnyRow) -> Result<UserGrant> {
+    Ok(UserGrant {
+        id: get(row, "id")?,
+        user_id: get(row, "user_id")?,
+        client_id: get(row, "client_id")?,
+        audience: get(row, "audience")?,
+        scope: from_json("grant scope", &get::<String>(row, "scope")?)?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+/// One token per family (its newest live one): a family is one refresh token to the API.
+fn newest_per_family(tokens: Vec<RefreshToken>) -> Vec<RefreshToken> {
+    let mut out: Vec<RefreshToken> = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        match out.last_mut() {
+            Some(last) if last.family == t.family => {
+                if t.created_at > last.created_at {
+                    *last = t;
+                }
+            }
+            _ => out.push(t),
+        }
+    }
+    out
+}
+
+impl SqlStore {
+    pub(super) async fn sessions_of(&self, user_id: &str, now: Millis) -> Result<Vec<SsoSession>> {
+        let q = query("SELECT data FROM sso_sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY id")
+            .bind(user_id)
+            .bind(now);
+        self.docs("session", q).await
+    }
+
+    pub(super) async fn delete_sessions_of(&self, user_id: &str) -> Result<u64> {
+        self.exec("session", query("DELETE FROM sso_sessions WHERE user_id = $1").bind(user_id)).await
+    }
+
+    pub(super) async fn refresh_tokens_of(&self, user_id: &str, now: Millis) -> Result<Vec<RefreshToken>> {
+        let sql = format!(
+            "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE user_id = $1 AND {LIVE_REFRESH}
+             ORDER BY family, created_at"
+        );
+        let rows = self.rows("refresh token", query(&sql).bind(user_id).bind(now)).await?;
+        let tokens = rows.iter().map(refresh_token).collect::<Result<Vec<_>>>()?;
+        Ok(newest_per_family(tokens))
+    }
+
+    pub(super) async fn newest_live_in_family(&self, family: &str, now: Millis) -> Result<Option<RefreshToken>> {
+        let sql = format!(
+            "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE family = $1 AND {LIVE_REFRESH}
+             ORDER BY created_at DESC LIMIT 1"
+        );
+        let row = self.row("refresh token", query(&sql).bind(family).bind(now)).await?;
+        row.as_ref().map(refresh_token).transpose()
+    }
+
+    pub(super) async fn revoke_refresh_tokens_of(&self, user_id: &str) -> Result<u64> {
+        let q = query("UPDATE refresh_tokens SET revoked = TRUE WHERE user_id = $1 AND NOT revoked").bind(user_id);
+        self.exec("refresh token", q).await
+    }
+
+    pub(super) async fn failures_of(&self, user_id: &str) -> Result<Vec<AddressFailures>> {
+        let q = query("SELECT ip, failures, first_at FROM login_failures WHERE user_id = $1 ORDER BY ip").bind(user_id);
+        let rows = self.rows("login failures", q).await?;
+        rows.iter().map(|r| Ok(AddressFailures { ip: get(r, "ip")?, count: failure_count(r)? })).collect()
+    }
+
+    pub(super) async fn write_user_grant(&self, g: &UserGrant) -> Result<()> {
+        let q = query(
+            "INSERT INTO user_grants (id, user_id, client_id, audience, scope, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (user_id, client_id, audience) DO UPDATE SET scope = excluded.scope
+             WHERE user_grants.scope <> excluded.scope",
+        )
+        .bind(&g.id)
+        .bind(&g.user_id)
+        .bind(&g.client_id)
+        .bind(&g.audience)
+        .bind(to_json(&g.scope)?)
+        .bind(g.created_at);
+        self.write("user grant", q).await
+    }
+
+    pub(super) async fn read_user_grant(&self, id: &str) -> Result<Option<UserGrant>> {
+        let q = query("SELECT * FROM user_grants WHERE id = $1").bind(id);
+        self.row("user grant", q).await?.as_ref().map(user_grant).transpose()
+    }
+
+    pub(super) async fn list_user_grants(&self, filter: &GrantFilter, page: Page) -> Result<Paged<UserGrant>> {
+        let mut clauses = Vec::new();
+        let mut values = Vec::new();
+        for (column, value) in
+            [("user_id", &filter.user_id), ("client_id", &filter.client_id), ("audience", &filter.audience)]
+        {
+            if let Some(v) = value {
+                values.push(v.as_str());
+                clauses.push(format!("{column} = ${}", values.len()));
+            }
+        }
+        let filter_sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+        let count_sql = format!("SELECT COUNT(*) AS n FROM user_grants{filter_sql}");
+        let mut count = query(&count_sql);
+        for v in &values {
+            count = count.bind(*v);
+        }
+        let total = self.row("user grant", count).await?.map(|r| get::<i64>(&r, "n")).transpose()?.unwrap_or(0);
+        let n = values.len();
+        let list_sql = format!("SELECT * FROM user_grants{filter_sql} ORDER BY id LIMIT ${} OFFSET ${}", n + 1, n + 2);
+        let mut list = query(&list_sql);
+        for v in &values {
+            list = list.bind(*v);
+        }
+        let list = list
+            .bind(i64::try_from(page.limit).unwrap_or(i64::MAX))
+            .bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
+        let items = self.rows("user grant", list).await?.iter().map(user_grant).collect::<Result<Vec<_>>>()?;
+        Ok(Paged { items, total: u64::try_from(total).unwrap_or(0) })
+    }
+
+    pub(super) async fn remove_user_grant(&self, id: &str, families: &[String]) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let removed = query("DELETE FROM user_grants WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("user grant"))?;
+        for family in families {
+            query("UPDATE refresh_tokens SET revoked = TRUE WHERE family = $1 AND NOT revoked")
+                .bind(family)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("refresh token"))?;
+        }
+        tx.commit().await.map_err(db("user grant"))?;
+        Ok(removed.rows_affected() > 0)
+    }
+
+    pub(super) async fn remove_user_grants_of(&self, user_id: &str) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let removed = query("DELETE FROM user_grants WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("user grant"))?;
+        query("UPDATE refresh_tokens SET revoked = TRUE WHERE user_id = $1 AND NOT revoked")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("refresh token"))?;
+        tx.commit().await.map_err(db("user grant"))?;
+        Ok(removed.rows_affected())
+    }
+
+    pub(super) async fn identity_owner(&self, provider: &str, identity_id: &str) -> Result<Option<String>> {
+        let q = query("SELECT primary_user_id FROM linked_identities WHERE provider = $1 AND identity_id = $2")
+            .bind(provider)
+            .bind(identity_id);
+        self.row("linked identity", q).await?.map(|r| get(&r, "primary_user_id")).transpose()
+    }
+
+    pub(super) async fn move_identity_in(
+        &self,
+        primary: &StoredUser,
+        secondary_user_id: &str,
+        provider: &str,
+        identity_id: &str,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let taken = query("SELECT 1 AS one FROM linked_identities WHERE provider = $1 AND identity_id = $2")
+            .bind(provider)
+            .bind(identity_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("linked identity"))?;
+        if taken.is_some() {
+            tx.rollback().await.map_err(db("linked identity"))?;
+            return Err(Error::Conflict(format!("identity {provider}|{identity_id}")));
+        }
+        // The secondary's sessions, tickets and counters end and its refresh tokens are
+        // revoked; its roles, permissions and grants go with its row. Its federated issuer
+        // stays: the identity's later logins are still checked against it.
+        end_credentials(&mut tx, "= $1", secondary_user_id).await?;
+        let gone = query("DELETE FROM users WHERE user_id = $1")
+            .bind(secondary_user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("user"))?;
+        if gone.rows_affected() == 0 {
+            tx.rollback().await.map_err(db("user"))?;
+            return Err(Error::NotFound(format!("user {secondary_user_id}")));
+        }
+        query("INSERT INTO linked_identities (provider, identity_id, primary_user_id) VALUES ($1, $2, $3)")
+            .bind(provider)
+            .bind(identity_id)
+            .bind(&primary.user.user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("linked identity"))?;
+        let updated = bind_user(query(UPDATE_USER), primary)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| user_conflict(e, &primary.user))?;
+        if updated.rows_affected() == 0 {
+            tx.rollback().await.map_err(db("user"))?;
+            return Err(Error::NotFound(format!("user {}", primary.user.user_id)));
+        }
+        tx.commit().await.map_err(db("linked identity"))
+    }
+
+    pub(super) async fn move_identity_out(
+        &self,
+        primary: &StoredUser,
+        provider: &str,
+        identity_id: &str,
+        restored: &StoredUser,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let forgotten =
+            query("DELETE FROM linked_identities WHERE provider = $1 AND identity_id = $2 AND primary_user_id = $3")
+                .bind(provider)
+                .bind(identity_id)
+                .bind(&primary.user.user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("linked identity"))?;
+        if forgotten.rows_affected() == 0 {
+            tx.rollback().await.map_err(db("linked identity"))?;
+            return Err(Error::NotFound(format!("identity {provider}|{identity_id}")));
+        }
+        let updated = bind_user(query(UPDATE_USER), primary)?
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| user_conflict(e, &primary.user))?;
+        if updated.rows_affected() == 0 {
+            tx.rollback().await.map_err(db("user"))?;
+            return Err(Error::NotFound(format!("user {}", primary.user.user_id)));
+        }
+        bind_user(
+            query(
+                "INSERT INTO users (user_id, connection, email_lower, username_lower, password_hash,
+                     created_at, updated_at, data)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            ),
+            restored,
+        )?
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| user_conflict(e, &restored.user))?;
+        tx.commit().await.map_err(db("linked identity"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(family: &str, created_at: Millis) -> RefreshToken {
+        RefreshToken {
+            token_sha256: vec![created_at as u8],
+            family: family.into(),
+            client_id: "c".into(),
+            user_id: "u".into(),
+            grant: serde_json::Value::Null,
+            created_at,
+            expires_at: None,
+            rotated_at: None,
+            revoked: false,
+            last_used_at: None,
+        }
+    }
+
+    #[test]
+    fn a_family_is_listed_once_as_its_newest_token() {
+        let listed = newest_per_family(vec![token("a", 1), token("a", 3), token("b", 2)]);
+        let seen: Vec<(&str, Millis)> = listed.iter().map(|t| (t.family.as_str(), t.created_at)).collect();
+        assert_eq!(seen, [("a", 3), ("b", 2)]);
+    }
+}
