@@ -290,7 +290,7 @@ pub trait Store: Send + Sync + 'static {
     async fn user_refresh_tokens(&self, user_id: &str, now: Millis) -> Result<Vec<RefreshToken>>;
     /// The newest token of a family that may still be exchanged.
     async fn live_refresh_family(&self, family: &str, now: Millis) -> Result<Option<RefreshToken>>;
-    /// Revokes every refresh token of the user; how many were live.
+    /// Revokes every refresh token of the user; how many were not revoked yet.
     async fn revoke_user_refresh_tokens(&self, user_id: &str) -> Result<u64>;
     /// The user's brute-force counters, one per address, by address.
     async fn user_failures(&self, user_id: &str) -> Result<Vec<AddressFailures>>;

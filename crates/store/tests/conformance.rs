@@ -13,6 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::Connection as _;
 use store::{Dialect, Error, SqlStore, Store};
 
+#[path = "conformance/lifecycle.rs"]
+mod lifecycle;
 #[path = "conformance/logs.rs"]
 mod logs;
 
