@@ -26,10 +26,12 @@ async fn primary(idp: &AppState, id: &str) -> ApiResult<StoredUser> {
     idp.store.user(id).await?.ok_or_else(|| ApiError::not_found("The user does not exist.", "inexistent_user"))
 }
 
+/// A string field of the body; `link_with` (an ID token, custom claims included) may be long.
 fn text(doc: &mut serde_json::Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
+    let max = if key == "link_with" { 32 * 1024 } else { 1024 };
     match doc.remove(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= 2048 => Ok(Some(s)),
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= max => Ok(Some(s)),
         Some(_) => Err(ApiError::bad_request(format!("Payload validation error: '{key}' must be a non-empty string."))),
     }
 }
