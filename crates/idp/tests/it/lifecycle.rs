@@ -345,6 +345,11 @@ async fn linking_on(store: Arc<SqlStore>) {
     let google_id = claims(first["id_token"].as_str().unwrap())["sub"].as_str().unwrap().to_string();
     let sub = google_id.strip_prefix("google-oauth2|").unwrap().to_string();
     let g = urlencode(&google_id);
+    // Blocked, the Google user is refused at its next login, as a password user is.
+    let blocked = |on: bool| Some(json!({"blocked": on}));
+    assert_eq!(call(&down, &admin, Method::PATCH, &format!("users/{g}"), blocked(true)).await.0, 200);
+    assert_error(&federated_login(&up, &down, &browser(), &ub, GOOGLE).await, "unauthorized", "user is blocked");
+    assert_eq!(call(&down, &admin, Method::PATCH, &format!("users/{g}"), blocked(false)).await.0, 200);
 
     // Linked into the database administrator.
     let link = json!({"provider": GOOGLE, "user_id": sub});
