@@ -55,8 +55,25 @@ pub fn routes(idp: AppState) -> Router<AppState> {
         .merge(user_identities::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "Not Found", None) })
         .layer(middleware::map_response(in_api_shape))
+        .layer(middleware::from_fn(refuse_nul))
         .layer(middleware::from_fn_with_state(idp.clone(), audit::record_writes))
         .layer(middleware::from_fn_with_state(idp, rate_limit))
+}
+
+/// Refuses a path or query that decodes to a NUL byte (`%00`, the only way one arrives), with
+/// the API's 400: PostgreSQL text cannot hold one, so an id or filter carrying it failed in the
+/// database, a 503, rather than being refused. (`%2500` is a literal `%00`, which passes.)
+async fn refuse_nul(req: Request, next: Next) -> Response {
+    let raw = req.uri().path_and_query().map_or("", |p| p.as_str());
+    if raw.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0') {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "The path or query contains a NUL character.",
+            Some("invalid_uri"),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Errors axum answers itself before a handler runs (a method the path does not have, a path

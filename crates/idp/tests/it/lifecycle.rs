@@ -440,3 +440,29 @@ async fn linking_on(store: Arc<SqlStore>) {
         call(&down, &admin, Method::POST, &format!("users/{p}/identities"), Some(link_with)).await;
     assert_eq!((status, identities.as_array().map(Vec::len)), (201, Some(2)), "{identities}");
 }
+
+#[tokio::test]
+async fn a_nul_in_a_path_or_query_is_refused_not_a_database_failure() {
+    let t = start_on(pg_store("nul").await, true, |_| {}).await;
+    let admin = management_token(&t, None).await;
+    for path in [
+        "users/a%00b",
+        "sessions/a%00b",
+        "refresh-tokens/a%00b",
+        "users/a%00b/sessions",
+        "users/a%00b/refresh-tokens",
+        "user-blocks?identifier=a%00b",
+        "user-blocks/a%00b",
+        "grants?user_id=a%00b",
+        "grants/a%00b",
+        "users/auth0%7Cx/identities/a%00/b",
+        "roles/a%00b",
+    ] {
+        for method in [Method::GET, Method::DELETE] {
+            let (status, body) = call(&t, &admin, method.clone(), path, None).await;
+            assert!(status == 400 || status == 405, "{method} {path}: {status} {body}");
+        }
+    }
+    let (status, body) = call(&t, &admin, Method::GET, "user-blocks?identifier=a%2500b", None).await;
+    assert_eq!((status, body), (200, json!({"blocked_for": []})), "a literal %00 is just text");
+}
