@@ -596,6 +596,9 @@ impl Store for CachedStore {
     async fn delete_user_grants(&self, user_id: &str) -> Result<u64> {
         self.inner.delete_user_grants(user_id).await
     }
+    async fn linked_login(&self, connection: &str, login: &str) -> Result<Option<LinkedLogin>> {
+        self.inner.linked_login(connection, login).await
+    }
     async fn linked_identity_owner(&self, provider: &str, identity_id: &str) -> Result<Option<String>> {
         self.inner.linked_identity_owner(provider, identity_id).await
     }

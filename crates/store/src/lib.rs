@@ -306,12 +306,17 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every grant of the user and revokes all their refresh tokens, in one
     /// transaction; how many grants went.
     async fn delete_user_grants(&self, user_id: &str) -> Result<u64>;
+    /// A database identity linked into another user, by its login name (email or username,
+    /// case-insensitively) in `connection`.
+    async fn linked_login(&self, connection: &str, login: &str) -> Result<Option<LinkedLogin>>;
     /// The user an identity (`provider`, the identity's `user_id`) is linked into, if any.
     async fn linked_identity_owner(&self, provider: &str, identity_id: &str) -> Result<Option<String>>;
     /// Links an identity into `primary` (the record as it is to be stored, the identity in its
     /// `identities`), in one transaction: the secondary user `secondary_user_id` goes, with
     /// what it held, and the identity is recorded as the primary's. `Conflict` when the
     /// identity is already linked; `NotFound` when either user is gone; nothing written then.
+    /// The link keeps the secondary's login names and password hash
+    /// ([`linked_login`](Store::linked_login)).
     async fn link_identity(
         &self,
         primary: &StoredUser,
@@ -320,8 +325,9 @@ pub trait Store: Send + Sync + 'static {
         identity_id: &str,
     ) -> Result<()>;
     /// Unlinks an identity from `primary` (the record as it is to be stored, the identity gone
-    /// from it) and creates `restored`, its user again, in one transaction. `NotFound` when the
-    /// identity is not linked into `primary`; `Conflict` when `restored`'s id is taken.
+    /// from it) and creates `restored`, its user again (with the password hash the link kept),
+    /// in one transaction. `NotFound` when the identity is not linked into `primary`;
+    /// `Conflict` when `restored`'s id is taken.
     async fn unlink_identity(
         &self,
         primary: &StoredUser,

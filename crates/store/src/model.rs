@@ -728,3 +728,11 @@ pub struct AddressFailures {
     pub ip: String,
     pub count: FailureCount,
 }
+
+/// A database identity linked into another user, found by its login name: the user it signs
+/// in as, and its own password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedLogin {
+    pub primary_user_id: String,
+    pub password_hash: Option<String>,
+}

@@ -4,8 +4,9 @@
 //! primary (`flow::federated`), with the primary's metadata and roles. Unlinking gives the
 //! identity back as a user of its own, without metadata, as Auth0 does.
 //!
-//! A database identity linked into another user keeps no password: its row went with the
-//! secondary user, so it signs in again only once unlinked and given a new password.
+//! A database identity keeps signing in with its own email (or username) and password, as the
+//! primary: the link keeps its login names and password hash, and gives the hash back when the
+//! identity is unlinked.
 
 use crate::{AppState, Error, Result};
 use serde_json::{Map, Value, json};

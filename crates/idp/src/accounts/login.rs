@@ -44,7 +44,15 @@ pub async fn check_password(
     let now = idp.now();
     let policy = idp.config.brute_force;
     let block_ms = policy.block_secs * 1000;
-    let stored = idp.store.user_by_login(&connection.name, login.trim()).await?;
+    // A database identity linked into another user signs in as that user, with its own
+    // password (the link kept its hash).
+    let (stored, linked_hash) = match idp.store.user_by_login(&connection.name, login.trim()).await? {
+        Some(s) => (Some(s), None),
+        None => match idp.store.linked_login(&connection.name, login.trim()).await? {
+            Some(l) => (idp.store.user(&l.primary_user_id).await?, Some(l.password_hash)),
+            None => (None, None),
+        },
+    };
     // The attempt is counted before the password is checked and taken back when it was right:
     // counting only afterwards would let a burst of concurrent guesses all pass the limit
     // while none of them was recorded yet.
@@ -65,7 +73,11 @@ pub async fn check_password(
         failed(Type::BlockedAccount, stored.as_ref(), None);
         return Ok(Err(LoginError::TooManyAttempts));
     }
-    let verified = idp.hasher.verify(password, stored.as_ref().and_then(|s| s.password_hash.as_deref())).await?;
+    let hash = match &linked_hash {
+        Some(linked) => linked.as_deref(),
+        None => stored.as_ref().and_then(|s| s.password_hash.as_deref()),
+    };
+    let verified = idp.hasher.verify(password, hash).await?;
     let (Some(mut stored), true) = (stored.clone(), verified != Verified::No) else {
         if blocked_by_this_failure(policy, failures) {
             let user_id = stored.as_ref().map_or("(none)", |s| s.user.user_id.as_str());
@@ -89,7 +101,8 @@ pub async fn check_password(
         failed(Type::Failed, Some(&stored), Some(LoginError::UserBlocked.message().into()));
         return Ok(Err(LoginError::UserBlocked));
     }
-    if verified == Verified::YesRehash {
+    // (A linked identity's hash is not the user's: it stays as it is.)
+    if verified == Verified::YesRehash && linked_hash.is_none() {
         stored.password_hash = Some(idp.hasher.hash(password).await?);
         idp.store.update_user(&stored).await?;
     }

@@ -434,6 +434,22 @@ async fn linking_on(store: Arc<SqlStore>) {
     let after = tokens_for(&down, &federated_login(&up, &down, &browser(), &ub, GOOGLE).await).await;
     assert_eq!(claims(after["id_token"].as_str().unwrap())["sub"], json!(google_id));
 
+    // A database identity linked in signs in with its own password, as the primary.
+    let (user_email, user_password) = (kw("USER_EMAIL"), kw("USER_PASSWORD"));
+    let link = json!({"provider": "auth0", "user_id": user_id_of});
+    let (status, body) = call(&down, &admin, Method::POST, &format!("users/{p}/identities"), Some(link)).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, tokens) = password_grant(&down, &user_email, &user_password).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(claims(tokens["id_token"].as_str().unwrap())["sub"], json!(primary));
+    assert_eq!(password_grant(&down, &user_email, "Wrong-Passw0rd!").await.0, 403);
+    assert_eq!(password_grant(&down, &kw("ADMIN_EMAIL"), &kw("ADMIN_PASSWORD")).await.0, 200, "the primary's own");
+    let unlink_db = format!("users/{p}/identities/auth0/{}", user_id_of.strip_prefix("auth0|").unwrap());
+    assert_eq!(call(&down, &admin, Method::DELETE, &unlink_db, None).await.0, 200);
+    let (status, tokens) = password_grant(&down, &user_email, &user_password).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(claims(tokens["id_token"].as_str().unwrap())["sub"], json!(user_id_of), "itself again");
+
     // Linking by the secondary's own ID token (`link_with`).
     let link_with = json!({"link_with": after["id_token"]});
     let (status, identities) =

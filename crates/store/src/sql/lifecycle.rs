@@ -191,6 +191,26 @@ impl SqlStore {
         self.row("linked identity", q).await?.map(|r| get(&r, "primary_user_id")).transpose()
     }
 
+    pub(super) async fn linked_login_of(&self, connection: &str, login: &str) -> Result<Option<LinkedLogin>> {
+        // As `user_by_login`: an email match wins, each lookup on its own index.
+        let q = query(
+            "SELECT primary_user_id, password_hash FROM (
+                 SELECT primary_user_id, password_hash, 0 AS preference FROM linked_identities
+                 WHERE connection = $1 AND email_lower = $2
+                 UNION ALL
+                 SELECT primary_user_id, password_hash, 1 AS preference FROM linked_identities
+                 WHERE connection = $1 AND username_lower = $2
+             ) AS found ORDER BY preference LIMIT 1",
+        )
+        .bind(connection)
+        .bind(login.to_lowercase());
+        let row = self.row("linked identity", q).await?;
+        row.map(|r| {
+            Ok(LinkedLogin { primary_user_id: get(&r, "primary_user_id")?, password_hash: get(&r, "password_hash")? })
+        })
+        .transpose()
+    }
+
     pub(super) async fn move_identity_in(
         &self,
         primary: &StoredUser,
@@ -209,26 +229,34 @@ impl SqlStore {
             tx.rollback().await.map_err(db("linked identity"))?;
             return Err(Error::Conflict(format!("identity {provider}|{identity_id}")));
         }
+        // The link keeps the secondary's login names and password hash (a database identity
+        // still signs in), taken from its row before the row goes.
+        let recorded = query(
+            "INSERT INTO linked_identities (provider, identity_id, primary_user_id, connection, email_lower,
+                 username_lower, password_hash)
+             SELECT $1, $2, $3, connection, email_lower, username_lower, password_hash
+             FROM users WHERE user_id = $4",
+        )
+        .bind(provider)
+        .bind(identity_id)
+        .bind(&primary.user.user_id)
+        .bind(secondary_user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("linked identity"))?;
+        if recorded.rows_affected() == 0 {
+            tx.rollback().await.map_err(db("user"))?;
+            return Err(Error::NotFound(format!("user {secondary_user_id}")));
+        }
         // The secondary's sessions, tickets and counters end and its refresh tokens are
         // revoked; its roles, permissions and grants go with its row. Its federated issuer
         // stays: the identity's later logins are still checked against it.
         end_credentials(&mut tx, "= $1", secondary_user_id).await?;
-        let gone = query("DELETE FROM users WHERE user_id = $1")
+        query("DELETE FROM users WHERE user_id = $1")
             .bind(secondary_user_id)
             .execute(&mut *tx)
             .await
             .map_err(db("user"))?;
-        if gone.rows_affected() == 0 {
-            tx.rollback().await.map_err(db("user"))?;
-            return Err(Error::NotFound(format!("user {secondary_user_id}")));
-        }
-        query("INSERT INTO linked_identities (provider, identity_id, primary_user_id) VALUES ($1, $2, $3)")
-            .bind(provider)
-            .bind(identity_id)
-            .bind(&primary.user.user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("linked identity"))?;
         let updated = bind_user(query(UPDATE_USER), primary)?
             .execute(&mut *tx)
             .await
@@ -248,18 +276,28 @@ impl SqlStore {
         restored: &StoredUser,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let forgotten =
-            query("DELETE FROM linked_identities WHERE provider = $1 AND identity_id = $2 AND primary_user_id = $3")
-                .bind(provider)
-                .bind(identity_id)
-                .bind(&primary.user.user_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("linked identity"))?;
-        if forgotten.rows_affected() == 0 {
+        let link = query(
+            "SELECT password_hash FROM linked_identities
+             WHERE provider = $1 AND identity_id = $2 AND primary_user_id = $3",
+        )
+        .bind(provider)
+        .bind(identity_id)
+        .bind(&primary.user.user_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("linked identity"))?;
+        let Some(link) = link else {
             tx.rollback().await.map_err(db("linked identity"))?;
             return Err(Error::NotFound(format!("identity {provider}|{identity_id}")));
-        }
+        };
+        // A database identity gets its own password back.
+        let restored = StoredUser { user: restored.user.clone(), password_hash: get(&link, "password_hash")? };
+        query("DELETE FROM linked_identities WHERE provider = $1 AND identity_id = $2")
+            .bind(provider)
+            .bind(identity_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("linked identity"))?;
         let updated = bind_user(query(UPDATE_USER), primary)?
             .execute(&mut *tx)
             .await
@@ -274,7 +312,7 @@ impl SqlStore {
                      created_at, updated_at, data)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             ),
-            restored,
+            &restored,
         )?
         .execute(&mut *tx)
         .await

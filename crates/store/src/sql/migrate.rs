@@ -321,7 +321,8 @@ const LOG_EVENTS: &str = "
 /// The user-lifecycle tools of the Management API: a user's refresh tokens are listed and
 /// revoked by user (an index on `user_id`); consent grants, one per user, client and audience,
 /// go with their user or client; a linked identity names the user it now signs into, at most
-/// one (the primary key refuses linking it twice).
+/// one (the primary key refuses linking it twice), and keeps the login names and password
+/// hash of a database identity, which still sign in (as the user it is linked into).
 const USER_LIFECYCLE: &str = "
     CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
     CREATE TABLE user_grants (
@@ -338,9 +339,15 @@ const USER_LIFECYCLE: &str = "
         provider TEXT NOT NULL,
         identity_id TEXT NOT NULL,
         primary_user_id TEXT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE,
+        connection TEXT NOT NULL,
+        email_lower TEXT,
+        username_lower TEXT,
+        password_hash TEXT,
         PRIMARY KEY (provider, identity_id)
     );
-    CREATE INDEX linked_identities_primary ON linked_identities (primary_user_id);";
+    CREATE INDEX linked_identities_primary ON linked_identities (primary_user_id);
+    CREATE INDEX linked_identities_email ON linked_identities (connection, email_lower);
+    CREATE INDEX linked_identities_username ON linked_identities (connection, username_lower);";
 
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[

@@ -899,6 +899,9 @@ impl Store for SqlStore {
     async fn delete_user_grants(&self, user_id: &str) -> Result<u64> {
         self.remove_user_grants_of(user_id).await
     }
+    async fn linked_login(&self, connection: &str, login: &str) -> Result<Option<LinkedLogin>> {
+        self.linked_login_of(connection, login).await
+    }
     async fn linked_identity_owner(&self, provider: &str, identity_id: &str) -> Result<Option<String>> {
         self.identity_owner(provider, identity_id).await
     }

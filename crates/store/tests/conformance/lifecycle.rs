@@ -221,6 +221,21 @@ pub async fn linking_moves_an_identity_in_one_transaction(store: &dyn Store) {
     let twice = store.unlink_identity(&primary, "google-oauth2", "s", &restored).await;
     assert!(matches!(twice, Err(Error::NotFound(_))), "{twice:?}");
 
+    // A database identity keeps its login names and password through the link and back.
+    let db_secondary = StoredUser { password_hash: Some("$2b$04$hash".into()), ..user("auth0|d", "db", "auth0") };
+    store.create_user(&db_secondary).await.unwrap();
+    let mut with_db = primary.clone();
+    with_db.user.identities.push(db_secondary.user.identities[0].clone());
+    store.link_identity(&with_db, "auth0|d", "auth0", "d").await.unwrap();
+    let expected = LinkedLogin { primary_user_id: "auth0|p".into(), password_hash: Some("$2b$04$hash".into()) };
+    assert_eq!(store.linked_login("db", "D@Example.Test").await.unwrap(), Some(expected));
+    assert_eq!(store.linked_login("other", "d@example.test").await.unwrap(), None);
+    assert_eq!(store.user_by_login("db", "d@example.test").await.unwrap(), None);
+    let without_hash = StoredUser { password_hash: None, ..db_secondary.clone() };
+    store.unlink_identity(&primary, "auth0", "d", &without_hash).await.unwrap();
+    assert_eq!(store.user("auth0|d").await.unwrap(), Some(db_secondary), "with its password again");
+    assert_eq!(store.linked_login("db", "d@example.test").await.unwrap(), None);
+
     // A primary's links go with it.
     store.link_identity(&linked, "google-oauth2|s", "google-oauth2", "s").await.unwrap();
     assert!(store.delete_user("auth0|p").await.unwrap());
