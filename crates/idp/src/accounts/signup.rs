@@ -123,6 +123,12 @@ pub async fn register(
     {
         return Err(bad("invalid_signup", "Invalid sign up"));
     }
+    // Nor an identity linked into another user, which still signs in by its email and username.
+    for login in [Some(email), user.username.as_deref()].into_iter().flatten() {
+        if idp.store.linked_login(&connection.name, login).await?.is_some() {
+            return Err(bad("invalid_signup", "Invalid sign up"));
+        }
+    }
     let hash = idp.hash_password(password).await?;
     match idp.store.create_user(&StoredUser { user: user.clone(), password_hash: Some(hash) }).await {
         Ok(()) => Ok(user),

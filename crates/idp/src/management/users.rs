@@ -164,6 +164,7 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
     if let Some(username) = &user.username {
         username_free(&idp, &connection.name, username).await?;
     }
+    username_free(&idp, &connection.name, &email).await?;
     metadata_fits(&idp, &user)?;
     let hash = idp.hash_password(&password).await?;
     match idp.store.create_user(&StoredUser { user: user.clone(), password_hash: Some(hash) }).await {
@@ -191,12 +192,12 @@ fn refuse_additional(doc: &Map<String, Value>) -> ApiResult<()> {
     }
 }
 
-/// A username signs in like an email, so it must name no other user of the connection.
+/// A username signs in like an email, so it must name no other user of the connection, nor an
+/// identity linked into another user (which still signs in by its login names).
 async fn username_free(idp: &AppState, connection: &str, username: &str) -> ApiResult<()> {
-    match idp.store.user_by_login(connection, username).await? {
-        Some(_) => Err(ApiError::conflict("The user already exists.", "auth0_idp_error")),
-        None => Ok(()),
-    }
+    let taken = idp.store.user_by_login(connection, username).await?.is_some()
+        || idp.store.linked_login(connection, username).await?.is_some();
+    if taken { Err(ApiError::conflict("The user already exists.", "auth0_idp_error")) } else { Ok(()) }
 }
 
 /// Profile strings: a value replaces, `null` unsets.

@@ -444,6 +444,16 @@ async fn linking_on(store: Arc<SqlStore>) {
     assert_eq!(claims(tokens["id_token"].as_str().unwrap())["sub"], json!(primary));
     assert_eq!(password_grant(&down, &user_email, "Wrong-Passw0rd!").await.0, 403);
     assert_eq!(password_grant(&down, &kw("ADMIN_EMAIL"), &kw("ADMIN_PASSWORD")).await.0, 200, "the primary's own");
+    // Its email is still taken in its connection.
+    let again = json!({"connection": "dev-users", "email": user_email, "password": "Another-Passw0rd!"});
+    assert_eq!(call(&down, &admin, Method::POST, "users", Some(again)).await.0, 409);
+    let mut dev = down.idp.store.connection_by_name("dev-users").await.unwrap().unwrap();
+    dev.options.insert("disable_signup".into(), json!(false));
+    down.idp.store.put_connection(&dev).await.unwrap();
+    let signup = json!({"client_id": kw("CMS_CLIENT_ID"), "connection": "dev-users", "email": user_email, "password": "Another-Passw0rd!"});
+    let res = reqwest::Client::new().post(down.url("dbconnections/signup")).json(&signup).send().await.unwrap();
+    let (status, body) = json(res).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_signup")), "{body}");
     let unlink_db = format!("users/{p}/identities/auth0/{}", user_id_of.strip_prefix("auth0|").unwrap());
     assert_eq!(call(&down, &admin, Method::DELETE, &unlink_db, None).await.0, 200);
     let (status, tokens) = password_grant(&down, &user_email, &user_password).await;
