@@ -706,6 +706,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn linking_and_unlinking_drop_both_users() {
+        let (a, _b, path) = two_nodes("linking").await;
+        let user = |id: &str, provider: &str| {
+            let (_, sub) = id.split_once('|').unwrap();
+            let identity = Identity {
+                connection: provider.into(),
+                provider: provider.into(),
+                user_id: sub.into(),
+                is_social: false,
+                profile_data: None,
+            };
+            StoredUser { user: User::new(id.into(), provider.into(), identity, 1), password_hash: None }
+        };
+        let (primary, secondary) = (user("auth0|p", "auth0"), user("google-oauth2|s", "google-oauth2"));
+        a.create_user(&primary).await.unwrap();
+        a.create_user(&secondary).await.unwrap();
+        assert!(a.cached_user("google-oauth2|s").await.unwrap().is_some());
+        assert_eq!(a.cached_user("auth0|p").await.unwrap().unwrap().user.identities.len(), 1);
+        let mut linked = primary.clone();
+        linked.user.identities.push(secondary.user.identities[0].clone());
+        a.link_identity(&linked, "google-oauth2|s", "google-oauth2", "s").await.unwrap();
+        assert!(a.cached_user("google-oauth2|s").await.unwrap().is_none(), "the secondary is gone at once");
+        assert_eq!(a.cached_user("auth0|p").await.unwrap().unwrap().user.identities.len(), 2);
+        a.unlink_identity(&primary, "google-oauth2", "s", &secondary).await.unwrap();
+        assert!(a.cached_user("google-oauth2|s").await.unwrap().is_some(), "back at once");
+        assert_eq!(a.cached_user("auth0|p").await.unwrap().unwrap().user.identities.len(), 1);
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[tokio::test]
     async fn user_and_userinfo_claims_writes_drop_their_entries() {
         let (a, _b, path) = two_nodes("users").await;
         let user: User = serde_json::from_value(json!({
