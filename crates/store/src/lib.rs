@@ -75,7 +75,8 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the connection and, in the same transaction, its users (by the connection's
     /// name), as Auth0 does: an account must not outlive its connection, or one recreated under
     /// the same name would log someone into it. How many users went; `None` when there was no
-    /// such connection. The users' tickets, sessions and refresh tokens end with them.
+    /// such connection. The users' tickets, sessions and refresh tokens end with them, and so
+    /// do the links of the connection's identities linked into other users.
     async fn delete_connection(&self, id: &str) -> Result<Option<u64>>;
 
     // --- resource servers (identifiers are unique)

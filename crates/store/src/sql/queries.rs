@@ -166,6 +166,14 @@ impl Store for SqlStore {
         let users = "IN (SELECT user_id FROM users WHERE connection = $1)";
         end_credentials(&mut tx, users, &name).await?;
         forget_issuers(&mut tx, users, &name).await?;
+        // The connection's identities linked into other users go too, with their issuers.
+        let linked = "IN (SELECT provider || '|' || identity_id FROM linked_identities WHERE connection = $1)";
+        forget_issuers(&mut tx, linked, &name).await?;
+        query("DELETE FROM linked_identities WHERE connection = $1")
+            .bind(&name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("linked identities"))?;
         // One statement for both dialects, on the `(connection, …)` indexes.
         let users = query("DELETE FROM users WHERE connection = $1")
             .bind(&name)

@@ -240,4 +240,26 @@ pub async fn linking_moves_an_identity_in_one_transaction(store: &dyn Store) {
     store.link_identity(&linked, "google-oauth2|s", "google-oauth2", "s").await.unwrap();
     assert!(store.delete_user("auth0|p").await.unwrap());
     assert_eq!(store.linked_identity_owner("google-oauth2", "s").await.unwrap(), None);
+
+    // Deleting the identity's connection ends the link and forgets its issuer: a connection
+    // made again under the name must not sign anyone in as the primary.
+    let (owner, google) = (user("auth0|q", "db", "auth0"), user("google-oauth2|u", "google-oauth2", "google-oauth2"));
+    store.create_user(&owner).await.unwrap();
+    store.create_user(&google).await.unwrap();
+    let issuer = FederatedIssuer {
+        user_id: "google-oauth2|u".into(),
+        connection: "google-oauth2".into(),
+        issuer: "https://up.example".into(),
+    };
+    store.put_federated_issuer(&issuer).await.unwrap();
+    let mut owner_linked = owner.clone();
+    owner_linked.user.identities.push(google.user.identities[0].clone());
+    store.link_identity(&owner_linked, "google-oauth2|u", "google-oauth2", "u").await.unwrap();
+    let connection: Connection =
+        serde_json::from_value(json!({"id": "con_g", "name": "google-oauth2", "strategy": "google-oauth2"})).unwrap();
+    store.put_connection(&connection).await.unwrap();
+    store.delete_connection("con_g").await.unwrap();
+    assert_eq!(store.linked_identity_owner("google-oauth2", "u").await.unwrap(), None);
+    assert_eq!(store.federated_issuer("google-oauth2|u").await.unwrap(), None);
+    assert!(store.user("auth0|q").await.unwrap().is_some(), "the primary stays");
 }
