@@ -45,6 +45,41 @@ fn newest_per_family(tokens: Vec<RefreshToken>) -> Vec<RefreshToken> {
 }
 
 impl SqlStore {
+    /// Removes, inside `tx`, the identities of connection `name` from the users they are
+    /// linked into (their documents are read under the write lock or row locks, as every
+    /// read-modify-write of a user).
+    pub(super) async fn drop_linked_identities_of(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        name: &str,
+    ) -> Result<()> {
+        let lock = match self.dialect {
+            super::Dialect::Sqlite => "",
+            super::Dialect::Postgres => " FOR UPDATE",
+        };
+        let select = format!(
+            "SELECT user_id, data FROM users WHERE user_id IN
+                 (SELECT primary_user_id FROM linked_identities WHERE connection = $1) ORDER BY user_id{lock}"
+        );
+        let rows = query(&select).bind(name).fetch_all(&mut **tx).await.map_err(db("user"))?;
+        for row in &rows {
+            let mut user: User = super::data(row, "user")?;
+            // The first identity is the user's own, whatever its connection.
+            let own = user.identities.first().cloned();
+            user.identities.retain(|i| i.connection != name);
+            if let Some(own) = own.filter(|o| o.connection == name) {
+                user.identities.insert(0, own);
+            }
+            query("UPDATE users SET data = $2 WHERE user_id = $1")
+                .bind(&user.user_id)
+                .bind(to_json(&user)?)
+                .execute(&mut **tx)
+                .await
+                .map_err(db("user"))?;
+        }
+        Ok(())
+    }
+
     pub(super) async fn sessions_of(&self, user_id: &str, now: Millis) -> Result<Vec<SsoSession>> {
         let q = query("SELECT data FROM sso_sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY id")
             .bind(user_id)

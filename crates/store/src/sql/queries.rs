@@ -166,9 +166,11 @@ impl Store for SqlStore {
         let users = "IN (SELECT user_id FROM users WHERE connection = $1)";
         end_credentials(&mut tx, users, &name).await?;
         forget_issuers(&mut tx, users, &name).await?;
-        // The connection's identities linked into other users go too, with their issuers.
+        // The connection's identities linked into other users go too, with their issuers and
+        // their entries in those users' `identities`.
         let linked = "IN (SELECT provider || '|' || identity_id FROM linked_identities WHERE connection = $1)";
         forget_issuers(&mut tx, linked, &name).await?;
+        self.drop_linked_identities_of(&mut tx, &name).await?;
         query("DELETE FROM linked_identities WHERE connection = $1")
             .bind(&name)
             .execute(&mut *tx)

@@ -261,5 +261,6 @@ pub async fn linking_moves_an_identity_in_one_transaction(store: &dyn Store) {
     store.delete_connection("con_g").await.unwrap();
     assert_eq!(store.linked_identity_owner("google-oauth2", "u").await.unwrap(), None);
     assert_eq!(store.federated_issuer("google-oauth2|u").await.unwrap(), None);
-    assert!(store.user("auth0|q").await.unwrap().is_some(), "the primary stays");
+    let left = store.user("auth0|q").await.unwrap().expect("the primary stays").user;
+    assert_eq!(left.identities, owner.user.identities, "without the gone identity");
 }
