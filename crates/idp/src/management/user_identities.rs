@@ -67,6 +67,15 @@ async fn link(State(idp): State<AppState>, caller: Caller, Path(id): Path<String
             "Payload validation error: 'Additional properties not allowed: {k}'."
         )));
     }
+    // A user's own token must prove the other account too: naming it is not enough, or
+    // anyone could link someone else's identity into their own account and sign in with it.
+    if !caller.has("update:users") && link_with.is_none() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "A user's own token links another account only with 'link_with', that account's ID token.",
+            Some("insufficient_scope"),
+        ));
+    }
     let primary = primary(&idp, &id).await?;
     let secondary = match (link_with, provider, user_id) {
         (Some(token), None, None) if connection_id.is_none() => subject_of(&idp, &token).await?,

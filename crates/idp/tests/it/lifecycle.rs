@@ -492,3 +492,33 @@ async fn a_nul_in_a_path_or_query_is_refused_not_a_database_failure() {
     let (status, body) = call(&t, &admin, Method::GET, "user-blocks?identifier=a%2500b", None).await;
     assert_eq!((status, body), (200, json!({"blocked_for": []})), "a literal %00 is just text");
 }
+
+#[tokio::test]
+async fn a_users_own_token_links_only_an_account_it_proves() {
+    let t = start().await;
+    let (email, password) = (kw("USER_EMAIL"), kw("USER_PASSWORD"));
+    let me = user_id(&t, &email).await;
+    let admin = user_id(&t, &kw("ADMIN_EMAIL")).await;
+    let own = crate::scopes::own_token(&t, &email, &password, "openid update:current_user_identities").await;
+    let path = format!("users/{}/identities", urlencode(&me));
+    // Naming another account is not proving it: refused, nothing moved.
+    let by_name = json!({"provider": "auth0", "user_id": admin});
+    let (status, body) = call(&t, &own, Method::POST, &path, Some(by_name)).await;
+    assert_eq!((status, body["errorCode"].as_str()), (403, Some("insufficient_scope")), "{body}");
+    assert!(t.idp.store.user(&admin).await.unwrap().is_some());
+    // Nor for another user's account.
+    let elsewhere = format!("users/{}/identities", urlencode(&admin));
+    let (status, _) = call(&t, &own, Method::POST, &elsewhere, Some(json!({"link_with": "x"}))).await;
+    assert_eq!(status, 403);
+    // The other account's own ID token proves it.
+    let (status, tokens) = password_grant(&t, &kw("ADMIN_EMAIL"), &kw("ADMIN_PASSWORD")).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (status, identities) =
+        call(&t, &own, Method::POST, &path, Some(json!({"link_with": tokens["id_token"]}))).await;
+    assert_eq!((status, identities.as_array().map(Vec::len)), (201, Some(2)), "{identities}");
+    assert!(t.idp.store.user(&admin).await.unwrap().is_none());
+    // A Management API access token is no ID token.
+    let m2m = management_token(&t, None).await;
+    let (status, _) = call(&t, &m2m, Method::POST, &path, Some(json!({"link_with": m2m}))).await;
+    assert_eq!(status, 400);
+}

@@ -180,7 +180,7 @@ async fn each_scope_reaches_only_what_auth0_documents() {
 
 /// A user's token for the Management API, from the password grant (as a SPA's login for the
 /// API's audience would give it), asking for `scope`.
-async fn own_token(t: &TestIdp, email: &str, password: &str, scope: &str) -> String {
+pub(crate) async fn own_token(t: &TestIdp, email: &str, password: &str, scope: &str) -> String {
     let (status, body) = json(
         reqwest::Client::new()
             .post(t.url("oauth/token"))
