@@ -246,9 +246,17 @@ async fn sessions_refresh_tokens_and_grants_end_at_once_on_every_node() {
     assert_eq!((status, body["error"].as_str()), (403, Some("invalid_grant")), "{body}");
     assert_eq!(call(&a, &admin, Method::GET, &format!("refresh-tokens/{rt_id}"), None).await.0, 404);
 
-    // Everything of the user at once.
+    // Everything of the user at once (two browsers now), after paging through it.
     let tokens = browser_login(&a, &browser_a, &email, &password).await;
     let rt = tokens["refresh_token"].as_str().unwrap().to_string();
+    browser_login(&b, &browser(), &email, &password).await;
+    let (_, first) = call(&b, &admin, Method::GET, &format!("users/{uid}/sessions?take=1"), None).await;
+    assert_eq!((first["sessions"].as_array().map(Vec::len), first["next"].as_str()), (Some(1), Some("1")), "{first}");
+    let (_, second) = call(&a, &admin, Method::GET, &format!("users/{uid}/sessions?take=1&from=1"), None).await;
+    assert_eq!((second["sessions"].as_array().map(Vec::len), second.get("next")), (Some(1), None), "{second}");
+    assert_ne!(first["sessions"][0]["id"], second["sessions"][0]["id"]);
+    let (_, tokens_page) = call(&a, &admin, Method::GET, &format!("users/{uid}/refresh-tokens?take=1"), None).await;
+    assert_eq!(tokens_page["next"].as_str(), Some("1"), "{tokens_page}");
     assert_eq!(call(&b, &admin, Method::DELETE, &format!("users/{uid}/sessions"), None).await.0, 202);
     assert_eq!(call(&b, &admin, Method::DELETE, &format!("users/{uid}/refresh-tokens"), None).await.0, 202);
     assert!(!sso_signs_in(&a, &browser_a).await);
