@@ -64,6 +64,11 @@ impl Reply {
         Reply { redirect_uri: req.redirect_uri.clone(), mode: req.response_mode, params }
     }
 
+    /// Auth0's answer to the application when a blocked user signs in, whichever way.
+    pub fn blocked(req: &AuthRequest) -> Self {
+        Self::error(req, crate::Error::UserBlocked.oauth_code(), crate::Error::UserBlocked.description())
+    }
+
     /// An OAuth error for the application, with the request's `state`.
     pub fn error(req: &AuthRequest, code: &'static str, description: impl Into<String>) -> Self {
         Self::new(req, vec![("error", code.into()), ("error_description", description.into())])
@@ -95,7 +100,7 @@ pub async fn authorize(
                 let kind = if silent { crate::logs::Type::FailedSilentAuth } else { crate::logs::Type::Failed };
                 let event = crate::logs::Event::from_request(request).client_named(&req.client_id, None).user(&user);
                 idp.log(event.outcome(kind, Some(crate::Error::UserBlocked.description())));
-                return Ok(Next::Client(password::blocked(&req)));
+                return Ok(Next::Client(Reply::blocked(&req)));
             }
             sso::Fit::No => {}
         }

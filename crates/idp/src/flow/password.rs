@@ -1,7 +1,7 @@
 //! Step 4 on the login page: a password for a database connection, or a sign-up.
 
 use super::transaction::Pending;
-use super::{AuthRequest, Next, Reply, finish};
+use super::{Next, Reply, finish};
 use crate::accounts;
 use crate::actions::post_login::RequestInfo;
 use crate::error::LoginError;
@@ -25,7 +25,7 @@ pub async fn sign_in(
         // Auth0's `unauthorized` (the failure was recorded as `f`).
         Err(LoginError::UserBlocked) => {
             idp.store.delete_login_transaction(&p.tx.id).await?;
-            Ok(Ok(Next::Client(blocked(&p.req))))
+            Ok(Ok(Next::Client(Reply::blocked(&p.req))))
         }
         Err(e) => Ok(Err(e)),
     }
@@ -54,9 +54,4 @@ pub async fn sign_up(
     };
     idp.log(origin.outcome(Type::SuccessSignup, None).user(&user));
     finish::signed_in(idp, &p.tx.id, &p.req, &user.user_id, request).await
-}
-
-/// Auth0's answer to the application when a blocked user signs in, whichever way.
-pub fn blocked(req: &AuthRequest) -> Reply {
-    Reply::error(req, Error::UserBlocked.oauth_code(), Error::UserBlocked.description())
 }
