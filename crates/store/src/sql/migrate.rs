@@ -318,6 +318,15 @@ const LOG_EVENTS: &str = "
     CREATE INDEX log_events_type ON log_events (event_type, log_id);
     CREATE INDEX log_events_user ON log_events (user_id, log_id);";
 
+/// Who may use the admin console, and with which role: a table of its own, so no tenant record
+/// (a user's metadata, a group, a role, an Action's output) can make anyone an administrator.
+const CONSOLE_ADMINS: &str = "
+    CREATE TABLE console_admins (
+        user_id TEXT PRIMARY KEY REFERENCES users (user_id) ON DELETE CASCADE,
+        role TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );";
+
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, schema_v1!("BLOB", "INTEGER"), schema_v1!("BYTEA", "BOOLEAN")),
@@ -329,6 +338,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (TYPED_RECORDS_STEP, typed_records!("BLOB"), typed_records!("BYTEA")),
     (8, RBAC, RBAC),
     (9, LOG_EVENTS, LOG_EVENTS),
+    (13, CONSOLE_ADMINS, CONSOLE_ADMINS),
 ];
 
 /// Key of the advisory lock migrations hold on PostgreSQL ("gate" in ASCII).
