@@ -70,10 +70,10 @@ async fn login(State(idp): State<AppState>) -> Response {
 }
 
 fn refused(message: &str) -> Response {
-    let body = crate::pages::page(
+    let body = super::html::bare(
         "Sign-in refused",
         &format!(
-            "<h1>Sign-in refused</h1><p id=\"error-message\">{}</p><p><a href=\"/console/login\">Sign in again</a></p>",
+            "<p class=\"error\" role=\"alert\" id=\"error-message\">{}</p><p><a href=\"/console/login\">Sign in again</a></p>",
             crate::util::html_escape(message)
         ),
     );

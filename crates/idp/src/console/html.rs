@@ -65,6 +65,17 @@ pub fn page(admin: &Admin, title: &str, current: &str, flash: Option<&str>, body
     Html(html).into_response()
 }
 
+/// A page outside a session (a refused sign-in or post): the console's look, no menu.
+pub fn bare(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{title} · Gatehouse Console</title><link rel=\"stylesheet\" href=\"/console/assets/console.css\"></head>\
+         <body><header><a class=\"brand\" href=\"/console\">Gatehouse Console</a></header><main id=\"main\"><h1>{title}</h1>{body}</main></body></html>",
+        title = esc(title)
+    )
+}
+
 /// The page of a refused write: the API's message, and the way back.
 pub fn error(admin: &Admin, message: &str, back: &str) -> Response {
     let body = format!(

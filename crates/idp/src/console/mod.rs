@@ -207,7 +207,10 @@ impl Form {
 }
 
 fn forbidden(message: &str) -> Response {
-    let body = crate::pages::error_page("Forbidden", message);
+    let body = html::bare(
+        "Forbidden",
+        &format!("<p class=\"error\" role=\"alert\" id=\"error-message\">{}</p>", html::esc(message)),
+    );
     (StatusCode::FORBIDDEN, axum::response::Html(body)).into_response()
 }
 
