@@ -72,7 +72,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// What every console answer carries: no inline script or style, no framing, no caching of
-/// pages that show tenant data, no referrer leaving the page.
+/// pages that show tenant data, no referrer sent to another site (`no-referrer` would make browsers send `Origin: null` on the console's own posts).
 async fn headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
@@ -84,7 +84,7 @@ async fn headers(req: Request, next: Next) -> Response {
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
