@@ -100,8 +100,10 @@ impl Guide<'_> {
     async fn follow(&self, el: &str) {
         let href = self.b.session_command(reqwest::Method::GET, &format!("element/{el}/property/href"), None).await;
         let href = href.as_str().expect("a link").to_string();
+        self.script("window.__leaving = true; return true;", true).await;
         self.click_el(el).await;
         wait_for_url(self.b, &href, |u| u == href).await;
+        self.new_document().await;
     }
 
     async fn link(&self, text: &str) {
@@ -126,9 +128,37 @@ impl Guide<'_> {
         self.follow(&el).await;
     }
 
+    /// Clicks a button that posts a form, and waits for the page the post leads to (the
+    /// click returns before it loads; the old document carries a mark the new one lacks).
     async fn button(&self, text: &str) {
         let el = self.find(&format!("//button[normalize-space()={}]", xpath_literal(text))).await;
-        self.click_el(&el).await;
+        self.submit(&el, false).await;
+    }
+
+    async fn submit(&self, el: &str, confirm: bool) {
+        self.script("window.__leaving = true; return true;", true).await;
+        self.click_el(el).await;
+        if confirm {
+            self.b.session_command(reqwest::Method::POST, "alert/accept", Some(json!({}))).await;
+        }
+        self.new_document().await;
+    }
+
+    async fn new_document(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = "return window.__leaving !== true && document.readyState === 'complete';";
+            if self.script(ready, true).await == true {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "the post never led to a new page");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Clicks a button that stays on the page (Reveal, Select all, a refused JSON editor).
+    async fn press(&self, el: &str) {
+        self.click_el(el).await;
     }
 
     /// The control a `<label>` names, within `scope` (an XPath prefix, `` for the page).
@@ -281,7 +311,8 @@ async fn browser_console_follows_the_guide() {
     wait_for_url(&browser, "the login page", |u| u.contains("/u/login?state=")).await;
     g.fill("Email address", &admin).await;
     g.fill("Password", &admin_password).await;
-    g.button("Continue").await;
+    let sign_in = g.find("//button[normalize-space()='Continue']").await;
+    g.click_el(&sign_in).await;
     g.heading("Applications").await;
     g.shot("applications-empty").await;
 
@@ -299,7 +330,8 @@ async fn browser_console_follows_the_guide() {
         g.saved("Created.").await;
     }
     // The secret is shown once, behind Reveal.
-    g.button("Reveal").await;
+    let reveal = g.find("//button[normalize-space()='Reveal']").await;
+    g.press(&reveal).await;
     assert!(!g.value_of("Client Secret").await.is_empty());
     g.shot("m2m-secret-revealed").await;
 
@@ -318,8 +350,7 @@ async fn browser_console_follows_the_guide() {
     g.shot("cms-settings").await;
     // The CMS's secret is not on the page any more: rotate it to get one, shown once.
     let rotate = g.find("//button[normalize-space()='Rotate secret']").await;
-    g.click_el(&rotate).await;
-    browser.session_command(reqwest::Method::POST, "alert/accept", Some(json!({}))).await;
+    g.submit(&rotate, true).await;
     g.saved("Changes saved.").await;
     let cms_secret = g.value_of("Client Secret").await;
     assert!(cms_secret.len() >= 32, "the rotated secret is on the page");
@@ -386,10 +417,10 @@ async fn browser_console_follows_the_guide() {
         .session_command(reqwest::Method::POST, &format!("element/{filter}/value"), Some(json!({"text": "user"})))
         .await;
     let all = g.find(&format!("{section}//button[normalize-space()='Select all']")).await;
-    g.click_el(&all).await;
+    g.press(&all).await;
     g.shot("m2m-apis-filtered").await;
     let update = g.find(&format!("{section}//button[normalize-space()='Update']")).await;
-    g.click_el(&update).await;
+    g.submit(&update, false).await;
     g.saved("Changes saved.").await;
     let read_users = g.field_in(section, "read:users").await;
     let on = browser.session_command(reqwest::Method::GET, &format!("element/{read_users}/selected"), None).await;
@@ -442,7 +473,8 @@ async fn browser_console_follows_the_guide() {
     g.heading(USER).await;
     // Invalid JSON is refused before anything is sent, naming where.
     g.fill("app_metadata", "{\"groups\": [\"admin\"],}").await;
-    g.button("Save").await;
+    let save = g.find("//button[normalize-space()='Save']").await;
+    g.press(&save).await;
     let error = g.text_at("//p[@class='json-error']").await;
     assert!(error.starts_with("app_metadata: "), "{error}");
     g.shot("user-invalid-json").await;
@@ -462,8 +494,8 @@ async fn browser_console_follows_the_guide() {
     g.fill("Name", "editor").await;
     g.button("Create Role").await;
     g.saved("Created.").await;
-    g.button("Delete").await;
-    browser.session_command(reqwest::Method::POST, "alert/accept", Some(json!({}))).await;
+    let delete = g.find("//button[normalize-space()='Delete']").await;
+    g.submit(&delete, true).await;
     g.saved("Deleted.").await;
 
     // Monitoring → Logs: the console's writes, as the Management API's, naming the admin.
@@ -496,7 +528,8 @@ async fn browser_console_follows_the_guide() {
     wait_for_url(&browser, "the CMS login page", |u| u.contains("/u/login?state=")).await;
     g.fill("Email address", USER).await;
     g.fill("Password", USER_PASSWORD).await;
-    g.button("Continue").await;
+    let sign_in = g.find("//button[normalize-space()='Continue']").await;
+    g.click_el(&sign_in).await;
     let landed = wait_for_url(&browser, "the CMS callback", |u| u.starts_with(&format!("{CALLBACK}?"))).await;
     let code = query_param(&landed, "code").expect("a code");
     let form = [
