@@ -378,6 +378,9 @@ async fn apis(
             ));
         }
         let name = api["name"].as_str().unwrap_or(audience);
+        if perms.is_empty() {
+            perms = "<p class=\"empty\">This API defines no permissions (add them on its Settings page).</p>".into();
+        }
         let inner = format!(
             "<input type=\"hidden\" name=\"audience\" value=\"{}\">{}\
              <fieldset><legend>Permissions</legend><div class=\"perm-tools\">\

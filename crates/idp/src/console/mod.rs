@@ -57,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .merge(logs::routes())
         .merge(actions::routes())
         .merge(settings::routes())
+        .fallback(not_found)
         .layer(middleware::from_fn(headers))
 }
 
@@ -204,6 +205,14 @@ impl Form {
     pub fn has(&self, k: &str) -> bool {
         self.0.iter().any(|(key, _)| key == k)
     }
+}
+
+async fn not_found() -> Response {
+    let body = html::bare(
+        "Not found",
+        "<p class=\"error\" role=\"alert\" id=\"error-message\">There is no such console page.</p><p><a href=\"/console\">Back to the console</a></p>",
+    );
+    (StatusCode::NOT_FOUND, axum::response::Html(body)).into_response()
 }
 
 fn forbidden(message: &str) -> Response {

@@ -260,7 +260,7 @@ async fn roles(State(idp): State<AppState>, admin: Admin, Query(q): Query<HashMa
     let total = reply.body["total"].as_u64().unwrap_or(0);
     let body = format!(
         "{}{}{create}",
-        html::table("Roles", &["Name", "Description", ""], &rows),
+        html::table("Roles", &["Name", "Description", "Delete"], &rows),
         html::pager("/console/roles?", page, PER_PAGE, total)
     );
     html::page(&admin, "Roles", "/console/roles", q.get("m").map(String::as_str), &body)

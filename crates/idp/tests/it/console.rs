@@ -317,3 +317,28 @@ async fn console_pages_answer_and_metadata_must_be_json() {
     let saved = t.idp.store.user(&user.user_id).await.unwrap().unwrap().user;
     assert_eq!(Value::Object(saved.app_metadata), json!({"groups": ["admin"]}));
 }
+
+#[tokio::test]
+async fn console_unknown_pages_and_objects_are_pages_not_failures() {
+    let (t, _) = with_admin(Role::Full).await;
+    let b = signed_in(&t).await;
+    let res = b.get(t.url("console/no-such-page")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(header(&res, "x-frame-options"), "DENY");
+    assert!(res.text().await.unwrap().contains("There is no such console page."));
+    for page in [
+        "console/applications/nope/settings",
+        "console/apis/nope/settings",
+        "console/connections/database/con_nope/settings",
+        "console/users/auth0%7Cnope",
+        "console/actions/edit/nope",
+    ] {
+        let res = b.get(t.url(page)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{page}");
+        assert!(res.text().await.unwrap().contains("error-message"), "{page}");
+    }
+    // Hostile input in a search is the API's error on the page.
+    let res = b.get(t.url("console/logs?q=%22%3Cscript%3E")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(!res.text().await.unwrap().contains("<script>"));
+}
