@@ -342,3 +342,43 @@ async fn console_unknown_pages_and_objects_are_pages_not_failures() {
     assert_eq!(res.status(), 200);
     assert!(!res.text().await.unwrap().contains("<script>"));
 }
+
+#[tokio::test]
+async fn console_google_switch_and_sign_out() {
+    let (t, _) = with_admin(Role::Full).await;
+    let b = signed_in(&t).await;
+    let google = || async {
+        let all = t.idp.store.connections().await.unwrap();
+        all.into_iter().find(|c| c.strategy == "google-oauth2").unwrap().enabled_clients
+    };
+    assert!(google().await.is_empty(), "the guide's tenant has Google off");
+    let page = b.get(t.url("console/connections/social")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("role=\"switch\" id=\"google\" name=\"google\" value=\"1\">"), "{page}");
+    let csrf = hidden(&page, "csrf").unwrap();
+    let res = b
+        .post(t.url("console/connections/social"))
+        .form(&[("csrf", csrf.as_str()), ("google", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let on = google().await;
+    assert!(!on.is_empty() && !on.iter().any(|c| c == CONSOLE_CLIENT_ID), "on for the tenant's applications: {on:?}");
+    let page = b.get(t.url("console/connections/social")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("value=\"1\" checked"), "{page}");
+    // Switching Google off: the form is posted without the switch's field.
+    let res = b.post(t.url("console/connections/social")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(google().await.is_empty(), "Google is off for every application");
+
+    // Signing out ends the session and the idp's SSO session, and comes back to the console.
+    let res = b.post(t.url("console/logout")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let logout = location(&res);
+    assert!(logout.starts_with(&t.url("v2/logout?")), "{logout}");
+    let res = b.get(&logout).send().await.unwrap();
+    assert_eq!(res.status(), 302);
+    assert_eq!(location(&res), t.url("console"));
+    let res = b.get(t.url("console/applications")).send().await.unwrap();
+    assert_eq!(res.status(), 303, "signed out");
+}
