@@ -382,3 +382,26 @@ async fn console_google_switch_and_sign_out() {
     let res = b.get(t.url("console/applications")).send().await.unwrap();
     assert_eq!(res.status(), 303, "signed out");
 }
+
+#[tokio::test]
+async fn console_action_editor_shows_a_failed_build_at_its_line() {
+    let (t, _) = with_admin(Role::Full).await;
+    let b = signed_in(&t).await;
+    let csrf = csrf_of(&t, &b, "console/actions/new").await;
+    let res = b
+        .post(t.url("console/actions/library"))
+        .form(&[("csrf", csrf.as_str()), ("name", "broken")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let editor = location(&res).split('?').next().unwrap().to_string();
+    let code = "exports.onExecutePostLogin = async (event, api) => {\n  const x = ;\n};\n";
+    let form = [("csrf", csrf.as_str()), ("code", code), ("op", "deploy")];
+    let res = b.post(t.url(&editor)).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 400, "a failed build is not deployed");
+    assert!(res.text().await.unwrap().contains("Not deployed: the build failed"));
+    let page = b.get(t.url(&editor)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Build failed (line 2)"), "{page}");
+    assert!(page.contains("data-error-line=\"2\""), "the editor marks the line");
+}
