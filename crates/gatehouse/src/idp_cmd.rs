@@ -131,6 +131,15 @@ pub async fn run(args: IdpArgs) -> anyhow::Result<()> {
     let keywords = keywords(&args)?;
     let (idp, mode) = build(&args, local, keywords).await?;
     println!("idp listening on {local}, issuer {}", idp.config.issuer());
+    if idp::admins::any(&idp).await? {
+        println!("admin console {}", idp.config.url("console"));
+    } else {
+        println!(
+            "admin console {} (no administrator yet: gatehouse console add-admin EMAIL --data {})",
+            idp.config.url("console"),
+            args.data.display()
+        );
+    }
     tracing::info!(listen = %local, issuer = %idp.config.issuer(), "idp listening");
     let router = idp.router();
     let stop_now = second_signal()?;
@@ -190,6 +199,7 @@ pub async fn build(args: &IdpArgs, local: SocketAddr, mut keywords: Keywords) ->
     let mailer = Arc::new(idp::mail::Outbox::new(args.data.join("outbox")));
     let idp = Idp::new(config, store, mailer).await?;
     idp::provision::ensure_management_api(&idp).await?;
+    idp::admins::ensure(&idp).await?;
 
     if keywords.get("AUTH0_DOMAIN").is_none() {
         keywords.insert("AUTH0_DOMAIN", idp.config.domain());

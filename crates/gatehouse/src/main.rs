@@ -1,6 +1,7 @@
 //! The `gatehouse` command line: argument parsing and wiring only. Everything it starts lives
 //! in the library crates, where tests reach it.
 
+mod console_cmd;
 mod doctor_cmd;
 mod drain;
 mod idp_cmd;
@@ -37,6 +38,9 @@ enum Command {
     /// Read a tenant's log (any Management API, the same credentials as `tenant export`).
     #[command(subcommand)]
     Logs(logs_cmd::LogsCommand),
+    /// The admin console (served by the idp under /console): its administrators.
+    #[command(subcommand)]
+    Console(console_cmd::ConsoleCommand),
     /// Run Mia-Platform's auth0-client (drop-in): configured like the original, by
     /// SERVICE_CONFIG_PATH/SERVICE_CONFIG_FILE_NAME.json and its environment variables.
     Auth0Client,
@@ -67,6 +71,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         match cli.command {
             Command::Idp(args) => idp_cmd::run(*args).await,
             Command::Up(args) => up_cmd::run(args).await,
+            Command::Console(cmd) => console_cmd::run(cmd).await,
             Command::Tenant(_) | Command::Doctor(_) | Command::Logs(_) | Command::Auth0Client => {
                 unreachable!("handled before the runtime starts")
             }

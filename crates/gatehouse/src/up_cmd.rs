@@ -144,9 +144,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let front = Front::default();
     let router = demo_cms::router(front.guard(auth0_client::router(app)), idp.router(), origins.clone());
 
+    let first_admin = crate::console_cmd::first_admin(&idp).await?;
     // Counting starts before serving, so that no signal from then on is missed.
     let stop_now = idp_cmd::second_signal()?;
-    announce(&args, &origins, &keywords);
+    announce(&args, &origins, &keywords, first_admin);
     tracing::info!(cms = %origins.cms_base(), idp = %origins.idp_base(), "gatehouse up");
     idp_cmd::serve(&idp, router, listener, mode, transport, Some(front), stop_now).await
 }
@@ -177,7 +178,7 @@ fn write_config(setup: &Auth0ClientSetup) -> anyhow::Result<()> {
 }
 
 /// What a newcomer needs, printed once everything is ready (tests wait for the first line).
-fn announce(args: &UpArgs, origins: &Origins, keywords: &Keywords) {
+fn announce(args: &UpArgs, origins: &Origins, keywords: &Keywords, first_admin: Option<(String, String)>) {
     let kw = |k: &str| keywords.get(k).unwrap_or_default();
     let database = match &args.database {
         Some(_) => "the --database given".to_string(),
@@ -194,6 +195,15 @@ fn announce(args: &UpArgs, origins: &Origins, keywords: &Keywords) {
     println!();
     println!("  identity provider  {}/ (issuer; Management API under /api/v2)", origins.idp_base());
     println!("  M2M application    client_id={} client_secret={}", kw("MGMT_CLIENT_ID"), kw("MGMT_CLIENT_SECRET"));
+    println!("  admin console      {}/console", origins.idp_base());
+    match first_admin {
+        // Printed this once: the store keeps a hash.
+        Some((email, password)) => println!("                     administrator {email} / {password} (shown once)"),
+        None => println!(
+            "                     more administrators: gatehouse console add-admin EMAIL --data {}",
+            args.data.display()
+        ),
+    }
     println!("  data               {database}; auth0-client sessions in {sessions}");
     println!("  auth0-client       config {}", args.data.join("auth0-client/config.json").display());
     if args.tls {

@@ -14,9 +14,11 @@
 
 mod accounts;
 mod actions;
+pub mod admins;
 mod authn;
 mod clock;
 mod config;
+mod console;
 pub mod datadir;
 mod error;
 mod flow;

@@ -367,6 +367,15 @@ impl Store for CachedStore {
     async fn role_names_of(&self, user_id: &str) -> Result<Vec<String>> {
         self.inner.role_names_of(user_id).await
     }
+    async fn console_admin_role(&self, user_id: &str) -> Result<Option<String>> {
+        self.inner.console_admin_role(user_id).await
+    }
+    async fn put_console_admin(&self, user_id: &str, role: &str, now: Millis) -> Result<()> {
+        self.inner.put_console_admin(user_id, role, now).await
+    }
+    async fn console_admin_count(&self) -> Result<u64> {
+        self.inner.console_admin_count().await
+    }
 
     async fn user(&self, user_id: &str) -> Result<Option<StoredUser>> {
         self.inner.user(user_id).await

@@ -131,6 +131,14 @@ pub trait Store: Send + Sync + 'static {
     /// The names of the user's roles, sorted (post-login Actions' `event.authorization.roles`).
     async fn role_names_of(&self, user_id: &str) -> Result<Vec<String>>;
 
+    // --- console administrators (kept apart from the tenant: no Management API reaches them)
+    /// The console role (`full`, `read-only`) of the user `user_id`, if it is an administrator.
+    async fn console_admin_role(&self, user_id: &str) -> Result<Option<String>>;
+    /// Makes `user_id` (an existing user) an administrator with `role`, or changes its role.
+    async fn put_console_admin(&self, user_id: &str, role: &str, now: Millis) -> Result<()>;
+    /// How many administrators there are (the first `up` creates one when there are none).
+    async fn console_admin_count(&self) -> Result<u64>;
+
     // --- users
     async fn user(&self, user_id: &str) -> Result<Option<StoredUser>>;
     /// Finds a user of one connection by email or username, case-insensitively.

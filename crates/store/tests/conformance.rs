@@ -162,6 +162,7 @@ conformance!(
     resource_server_crud,
     client_grant_crud,
     user_crud,
+    console_admins,
     deleting_a_connection_deletes_its_users,
     user_email_unique_per_connection,
     user_username_unique_per_connection,
@@ -522,6 +523,23 @@ mod cases {
         assert!(store.delete_user("auth0|u1").await.unwrap());
         assert!(!store.delete_user("auth0|u1").await.unwrap());
         assert_eq!(store.user("auth0|u1").await.unwrap(), None);
+    }
+
+    pub async fn console_admins(store: &dyn Store) {
+        assert_eq!(store.console_admin_count().await.unwrap(), 0);
+        let missing = store.put_console_admin("console|nobody", "full", 1).await;
+        assert!(matches!(missing, Err(Error::NotFound(_))), "an administrator is an existing user: {missing:?}");
+        store.create_user(&user("console|a1", "admins", Some("ops@example.com"), None)).await.unwrap();
+        store.put_console_admin("console|a1", "full", 1).await.unwrap();
+        assert_eq!(store.console_admin_role("console|a1").await.unwrap().as_deref(), Some("full"));
+        store.put_console_admin("console|a1", "read-only", 2).await.unwrap();
+        assert_eq!(store.console_admin_role("console|a1").await.unwrap().as_deref(), Some("read-only"));
+        assert_eq!(store.console_admin_count().await.unwrap(), 1);
+        assert_eq!(store.console_admin_role("auth0|u1").await.unwrap(), None);
+        // Deleting the user ends the administrator with it.
+        assert!(store.delete_user("console|a1").await.unwrap());
+        assert_eq!(store.console_admin_role("console|a1").await.unwrap(), None);
+        assert_eq!(store.console_admin_count().await.unwrap(), 0);
     }
 
     pub async fn deleting_a_connection_deletes_its_users(store: &dyn Store) {

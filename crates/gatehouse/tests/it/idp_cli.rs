@@ -160,3 +160,34 @@ async fn a_clean_stop_writes_the_tenant_log_events_still_queued() {
     assert_eq!(found.events.len(), 1, "the event recorded just before the stop\n{}", idp.output());
     assert_eq!(found.events[0].client_id.as_deref(), Some(dev_env("MGMT_CLIENT_ID").as_str()));
 }
+
+#[test]
+fn console_add_admin_creates_updates_and_refuses_bad_input() {
+    let data = TempDir::new("add-admin");
+    let run = |args: &[&str]| {
+        let out = gatehouse_command()
+            .args(["console", "add-admin"])
+            .args(args)
+            .arg("--data")
+            .arg(data.path())
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (ok, out) = run(&["Ops@Example.test", "--password", "Long-Enough-1", "--role", "read-only"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("console administrator created: ops@example.test (read-only)"), "{out}");
+    assert!(!out.contains("password:"), "a given password is not printed: {out}");
+    let (ok, out) = run(&["ops@example.test"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("console administrator updated: ops@example.test (full)"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("password: ") && l.len() > 30), "a generated password: {out}");
+    for (args, says) in [
+        (&["not-an-email"][..], "not an email address"),
+        (&["a@example.test", "--password", "short"][..], "at least 8 characters"),
+        (&["a@example.test", "--role", "owner"][..], "invalid value 'owner'"),
+    ] {
+        let (ok, out) = run(args);
+        assert!(!ok && out.contains(says), "{args:?}: {out}");
+    }
+}

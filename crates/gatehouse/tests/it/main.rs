@@ -5,6 +5,7 @@
 //! binary (modules below) so the support code links once.
 
 mod browser;
+mod browser_console;
 mod browser_up;
 mod deploy;
 mod deploy_cli;

@@ -686,3 +686,30 @@ async fn up_stops_at_once_on_a_second_ctrl_c() {
     assert_eq!(status.code(), Some(130), "{status}\n{}", up.output());
     assert!(started.elapsed() < GRACE, "{:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn up_banner_gives_the_console_and_its_first_administrator_once() {
+    let data = TempDir::new("up-console");
+    let mut up = UpProcess::start(data.path(), free_port());
+    let marker = "administrator admin@gatehouse.localhost / ";
+    up.wait_for_output(marker, Duration::from_secs(10));
+    let output = up.output();
+    assert!(output.contains(&format!("admin console      {}", up.idp("/console"))), "{output}");
+    let password = output
+        .lines()
+        .find_map(|l| l.split_once(marker).map(|(_, rest)| rest.trim_end_matches(" (shown once)").trim().to_string()))
+        .unwrap();
+    // The printed credentials open the console, through the idp's own login page.
+    let http = browser_client();
+    let login = open(&http, &up.idp("/console")).await;
+    let console = submit_login(&http, &login, "admin@gatehouse.localhost", &password).await;
+    assert_eq!(console.url, up.idp("/console/applications"), "{}", console.body);
+    assert_eq!(console.status, 200);
+    assert!(console.body.contains(">CMS<"), "the guide's tenant: {}", console.body);
+    up.terminate();
+
+    // The next start keeps the administrator and prints no password.
+    let up = UpProcess::start(data.path(), free_port());
+    up.wait_for_output("more administrators: gatehouse console add-admin", Duration::from_secs(10));
+    assert!(!up.output().contains("(shown once)"), "{}", up.output());
+}

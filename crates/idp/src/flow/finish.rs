@@ -67,7 +67,14 @@ pub async fn complete(
         session: Some((&session.id, session.auth_time)),
         auth_time: session.auth_time,
     };
-    let actions = match post_login::run(idp, login).await? {
+    // The tenant's Actions never run on a console administrator's login: they must neither
+    // lock administrators out nor shape their tokens.
+    let verdict = if crate::admins::is_console_client(&client.client_id) {
+        Verdict::Allow(Default::default())
+    } else {
+        post_login::run(idp, login).await?
+    };
+    let actions = match verdict {
         Verdict::Allow(claims) => claims,
         Verdict::Deny(reason) => return Ok(Reply::error(req, "access_denied", reason)),
     };

@@ -43,6 +43,7 @@ pub fn routes(idp: AppState) -> Router {
         .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
         .route("/.well-known/jwks.json", get(discovery::jwks))
         .nest("/api/v2", crate::management::routes(idp.clone()))
+        .nest("/console", crate::console::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(not_found)

@@ -41,6 +41,14 @@ pub async fn record_writes(State(idp): State<AppState>, req: Request, next: Next
         if !sub.ends_with("@clients") && !sub.is_empty() {
             event = event.user_id(sub);
         }
+        // A console administrator is named by email too: the log says who changed what.
+        if crate::admins::is_console_client(client_id)
+            && sub.starts_with(crate::admins::ADMIN_ID_PREFIX)
+            && let Ok(Some(admin)) = idp.store.user(sub).await
+            && let Some(email) = &admin.user.email
+        {
+            event = event.user_name(email);
+        }
         auth = json!({
             "subject": sub,
             "scopes": claims.get("scope").and_then(Value::as_str).unwrap_or_default().split(' ').collect::<Vec<_>>(),
@@ -83,7 +91,7 @@ fn describe(method: &Method, path: &str) -> String {
     }
 }
 
-fn percent_decode(s: &str) -> String {
+pub(super) fn percent_decode(s: &str) -> String {
     url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())

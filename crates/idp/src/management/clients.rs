@@ -139,6 +139,7 @@ async fn list(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiResul
         .await?
         .into_iter()
         .map(|s| s.client)
+        .filter(|c| !crate::admins::is_console_client(&c.client_id))
         .filter(|c| types.is_empty() || c.app_type.as_deref().is_some_and(|t| types.contains(&t)))
         .filter(|c| first_party.is_none_or(|f| c.is_first_party == f))
         .map(|c| visible(&caller, to_json(&idp, &c)))
@@ -197,7 +198,8 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
     let settings = idp.store.tenant_settings().await?;
     let flag = settings.extra.get("flags").and_then(|f| f.get("enable_client_connections")).and_then(Value::as_bool);
     match idp.store.create_client(&stored, flag != Some(false)).await {
-        Ok(()) => {}
+        // Joining every connection must not include the console's.
+        Ok(()) => crate::admins::keep_connection_private(&idp).await?,
         Err(store::Error::Conflict(_)) => {
             return Err(ApiError::conflict("A client with the same client_id already exists.", "conflict"));
         }

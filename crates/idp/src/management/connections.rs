@@ -58,6 +58,7 @@ async fn list(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiResul
         .connections()
         .await?
         .into_iter()
+        .filter(|c| !crate::admins::is_reserved(&c.id))
         .filter(|c| strategies.is_empty() || strategies.contains(&c.strategy.as_str()))
         .filter(|c| name.is_none_or(|n| n == c.name))
         .map(|c| shown(&caller, &c))

@@ -209,6 +209,7 @@ async fn create(
         .store
         .connection(&connection_id)
         .await?
+        .filter(|c| !crate::admins::is_reserved(&c.id))
         .ok_or_else(|| ApiError::bad_request(format!("The connection does not exist: {connection_id}")))?;
     if !connection.is_database() {
         return Err(ApiError::bad_request(format!(

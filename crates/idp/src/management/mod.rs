@@ -55,6 +55,7 @@ pub fn routes(idp: AppState) -> Router<AppState> {
         .merge(user_identities::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "Not Found", None) })
         .layer(middleware::map_response(in_api_shape))
+        .layer(middleware::from_fn(hide_console))
         .layer(middleware::from_fn(refuse_nul))
         .layer(middleware::from_fn_with_state(idp.clone(), audit::record_writes))
         .layer(middleware::from_fn_with_state(idp, rate_limit))
@@ -72,6 +73,17 @@ async fn refuse_nul(req: Request, next: Next) -> Response {
             Some("invalid_uri"),
         )
         .into_response();
+    }
+    next.run(req).await
+}
+
+/// The console's own application, connection and administrators are not the tenant's: a path
+/// naming one is answered as if it did not exist, whoever asks (the console itself never
+/// needs to), so no token can read, change, rotate or delete them.
+async fn hide_console(req: Request, next: Next) -> Response {
+    let named = req.uri().path().split('/').any(|segment| crate::admins::is_reserved(&audit::percent_decode(segment)));
+    if named {
+        return ApiError::not_found("Not Found", "inexistent_resource").into_response();
     }
     next.run(req).await
 }
@@ -268,13 +280,19 @@ impl FromRequestParts<AppState> for Caller {
         let invalid = || ApiError::new(StatusCode::UNAUTHORIZED, "Invalid token", None);
         let claims = verify_access_token(idp, token.trim()).await.map_err(|_| invalid())?;
         let audience = idp.config.management_audience();
-        let aud_ok = match claims.get("aud") {
+        let aud = match claims.get("aud") {
             Some(Value::String(a)) => *a == audience,
             Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(&audience)),
             _ => false,
         };
-        if !aud_ok {
+        if !aud {
             return Err(invalid());
+        }
+        // A console administrator's token: its scopes are its role's, read from the
+        // administrators' table on every request (a demoted or deleted admin loses them at once).
+        let admin = crate::admins::scopes_of(idp, &claims).await.map_err(ApiError::from)?;
+        if let Some(scopes) = admin {
+            return Ok(Caller { scopes, own_user: None });
         }
         // Only a client grant confers Management API scopes; a user's token (from a login or a
         // refresh) holds at most `*:current_user*` ones, whatever was added to it, and those

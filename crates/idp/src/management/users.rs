@@ -47,6 +47,7 @@ async fn database(idp: &AppState, name: &str) -> ApiResult<Connection> {
         .store
         .connection_by_name(name)
         .await?
+        .filter(|c| !crate::admins::is_reserved(&c.id))
         .ok_or_else(|| ApiError::bad_request(format!("The connection does not exist: {name}")))?;
     if !c.is_database() {
         return Err(ApiError::bad_request(format!("Users cannot be created in the {} connection {name}", c.strategy)));
@@ -100,7 +101,8 @@ async fn read(State(idp): State<AppState>, caller: Caller, q: Query, Path(id): P
 
 async fn list(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiResult {
     caller.require(&["read:users", "read:user_idp_tokens"])?;
-    let search = super::search::user_search(&q)?;
+    let mut search = super::search::user_search(&q)?;
+    search.query = Some(crate::admins::without_admins(search.query.take()));
     let fields = q.fields()?;
     let store::UserPage { users, total } = idp.store.search_users(&search).await?;
     let users = users.iter().map(|u| select(to_json(&u.user), &fields)).collect();
@@ -116,7 +118,7 @@ async fn by_email(State(idp): State<AppState>, caller: Caller, q: Query) -> ApiR
     let fields = q.fields()?;
     let mut out = Vec::new();
     // Every connection's users, social ones included, as on Auth0.
-    for c in idp.store.connections().await? {
+    for c in idp.store.connections().await?.into_iter().filter(|c| !crate::admins::is_reserved(&c.id)) {
         if let Some(u) = idp.store.user_by_login(&c.name, email).await?
             && u.user.email.as_deref() == Some(email)
         {

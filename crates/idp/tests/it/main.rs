@@ -4,6 +4,7 @@
 
 mod actions;
 mod at_rest;
+mod console;
 mod harness;
 mod jobs;
 mod lifecycle;

@@ -348,6 +348,14 @@ const USER_LIFECYCLE: &str = "
     CREATE INDEX linked_identities_primary ON linked_identities (primary_user_id);
     CREATE INDEX linked_identities_email ON linked_identities (connection, email_lower);
     CREATE INDEX linked_identities_username ON linked_identities (connection, username_lower);";
+/// Who may use the admin console, and with which role: a table of its own, so no tenant record
+/// (a user's metadata, a group, a role, an Action's output) can make anyone an administrator.
+const CONSOLE_ADMINS: &str = "
+    CREATE TABLE console_admins (
+        user_id TEXT PRIMARY KEY REFERENCES users (user_id) ON DELETE CASCADE,
+        role TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );";
 
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -361,6 +369,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, RBAC, RBAC),
     (9, LOG_EVENTS, LOG_EVENTS),
     (12, USER_LIFECYCLE, USER_LIFECYCLE),
+    (13, CONSOLE_ADMINS, CONSOLE_ADMINS),
 ];
 
 /// Key of the advisory lock migrations hold on PostgreSQL ("gate" in ASCII).

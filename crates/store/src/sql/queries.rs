@@ -334,6 +334,33 @@ impl Store for SqlStore {
         self.rbac_role_names_of(user_id).await
     }
 
+    // --- console administrators
+
+    async fn console_admin_role(&self, user_id: &str) -> Result<Option<String>> {
+        let q = query("SELECT role FROM console_admins WHERE user_id = $1").bind(user_id);
+        self.row("console admin", q).await?.map(|r| get(&r, "role")).transpose()
+    }
+
+    async fn put_console_admin(&self, user_id: &str, role: &str, now: Millis) -> Result<()> {
+        let q = query(
+            "INSERT INTO console_admins (user_id, role, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(user_id)
+        .bind(role)
+        .bind(now);
+        match q.execute(&self.pool).await {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => Err(Error::NotFound("user".into())),
+            Err(e) => Err(db("console admin")(e)),
+        }
+    }
+
+    async fn console_admin_count(&self) -> Result<u64> {
+        let row = self.row("console admins", query("SELECT COUNT(*) AS n FROM console_admins")).await?;
+        Ok(row.map(|r| get::<i64>(&r, "n")).transpose()?.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    }
+
     // --- users
 
     async fn user(&self, user_id: &str) -> Result<Option<StoredUser>> {
