@@ -189,6 +189,7 @@ pub async fn add_admin(idp: &AppState, email: &str, password: Option<&str>, role
                 provider: "auth0".into(),
                 user_id: user_id.trim_start_matches(ADMIN_ID_PREFIX).into(),
                 is_social: false,
+                profile_data: None,
             };
             let mut user = User::new(user_id.clone(), CONSOLE_CONNECTION.into(), identity, now);
             user.email = Some(email.clone());

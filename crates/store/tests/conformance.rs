@@ -2052,7 +2052,7 @@ async fn sqlite_file_migrations_are_idempotent_and_data_persists() {
     let url = format!("sqlite://{}", path.display());
     let again = SqlStore::connect(&url).await.expect("second connect");
     assert_eq!(again.userinfo_claims("k").await.unwrap(), Some(claims(1)));
-    assert_eq!(migrations_applied(&url, None).await, 10);
+    assert_eq!(migrations_applied(&url, None).await, MIGRATION_STEPS);
     // A WAL-mode file, as the pool configured it.
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
@@ -2158,7 +2158,7 @@ async fn postgres_migrations_are_idempotent() {
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.userinfo_claims("k").await.unwrap(), Some(claims(1)));
     assert_eq!(b.userinfo_claims("k").await.unwrap(), Some(claims(1)));
-    assert_eq!(migrations_applied(&url, Some(schema)).await, 10);
+    assert_eq!(migrations_applied(&url, Some(schema)).await, MIGRATION_STEPS);
     a.close().await;
     b.close().await;
     backend.finish().await;
@@ -2226,6 +2226,9 @@ async fn migration_applied(url: &str, version: i64) -> bool {
         .unwrap();
     found.is_some()
 }
+
+/// How many steps `store`'s migrations have: every new one adds one here.
+const MIGRATION_STEPS: i64 = 11;
 
 async fn migrations_applied(url: &str, schema: Option<&str>) -> i64 {
     let table = match schema {
@@ -2369,7 +2372,7 @@ async fn documents_move_into_typed_tables(backend: Backend) {
     drop(conn);
 
     let store = reopen(&url, schema.as_deref()).await.expect("migration 7 applies");
-    assert_eq!(migrations_applied(&url, schema.as_deref()).await, 10);
+    assert_eq!(migrations_applied(&url, schema.as_deref()).await, MIGRATION_STEPS);
     let moved = store.action("a1").await.unwrap().expect("the action");
     assert_eq!(json!(moved.action), action);
     assert_eq!(moved.secrets, SealedSecrets::from([("KEY".to_string(), "sealed-draft".to_string())]));

@@ -89,6 +89,11 @@ async fn link(State(idp): State<AppState>, caller: Caller, Path(id): Path<String
             ));
         }
     };
+    // A console administrator is not the tenant's: linking one would hand its sign-in to a
+    // tenant user (and end the administrator), so it is answered as if it did not exist.
+    if crate::admins::is_reserved(&secondary) {
+        return Err(ApiError::bad_request(format!("The user {secondary} does not exist.")));
+    }
     if let Some(connection_id) = &connection_id
         && let Some(s) = idp.store.user(&secondary).await?
     {

@@ -405,3 +405,20 @@ async fn console_action_editor_shows_a_failed_build_at_its_line() {
     assert!(page.contains("Build failed (line 2)"), "{page}");
     assert!(page.contains("data-error-line=\"2\""), "the editor marks the line");
 }
+
+#[tokio::test]
+async fn console_admin_cannot_be_linked_into_a_tenant_user() {
+    let (t, admin_id) = with_admin(Role::Full).await;
+    let token = management_token(&t, None).await;
+    let person = json!({"connection": "dev-users", "email": "linker@cms.example.test", "password": "Str0ng-Passw0rd!"});
+    let (status, user) = call(&t, &token, Method::POST, "users", Some(person)).await;
+    assert_eq!(status, 201, "{user}");
+    let path = format!("users/{}/identities", user["user_id"].as_str().unwrap());
+    let (provider, id) = admin_id.split_once('|').unwrap();
+    for body in [json!({"provider": provider, "user_id": id}), json!({"provider": provider, "user_id": admin_id})] {
+        let (status, answer) = call(&t, &token, Method::POST, &path, Some(body)).await;
+        assert_eq!(status, 400, "an administrator is not the tenant's to link: {answer}");
+    }
+    assert!(t.idp.store.user(&admin_id).await.unwrap().is_some(), "the administrator is still there");
+    signed_in(&t).await;
+}
