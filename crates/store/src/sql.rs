@@ -9,6 +9,7 @@
 
 mod legacy;
 mod logs;
+mod mail;
 mod migrate;
 mod queries;
 mod rbac;

@@ -4,7 +4,7 @@
 use super::password::{check_for, check_policy};
 use crate::error::PageKind;
 use crate::logs::{Event, Type};
-use crate::mail::Message;
+use crate::mail::compose;
 use crate::util::{random_token, sha256};
 use crate::{AppState, Error, Result};
 use serde::Deserialize;
@@ -61,30 +61,34 @@ async fn send_link(
     };
     // The link goes to the account's own address, never to what was typed: a username, or an
     // address that only matched once lower-cased, is not where the account receives mail.
-    let Some(to) = stored.user.email.clone() else {
+    if stored.user.email.is_none() {
         return Ok(Err("The user has no email address."));
-    };
+    }
     let user_id = &stored.user.user_id;
     if idp.store.count_hit(&format!("reset-mail:user:{user_id}"), now, window_ms).await? > limits.per_user {
         tracing::warn!(%user_id, "reset mails to this account over the limit; none sent");
         return Ok(Err("Too many password reset requests for this user."));
     }
+    let template = compose::saved_template(idp, "reset_email").await?;
+    // The template's `urlLifetimeInSeconds` is the link's life, as on Auth0.
+    let ttl_ms = template
+        .as_ref()
+        .and_then(|t| t.url_lifetime_in_seconds)
+        .filter(|s| *s > 0)
+        .map_or(TICKET_TTL_MS, |s| s.saturating_mul(1000));
     let ticket = random_token();
     let record = PasswordTicket {
         ticket_sha256: sha256(ticket.as_bytes()),
         user_id: user_id.clone(),
-        expires_at: now + TICKET_TTL_MS,
+        expires_at: now.saturating_add(ttl_ms),
     };
     idp.store.put_password_ticket(&record).await?;
     let link = idp.config.url(&format!("lo/reset?ticket={ticket}"));
-    let message = Message {
-        to,
-        subject: "Reset your password".into(),
-        body: format!(
-            "Someone asked to reset the password of your account.\n\nTo choose a new password, open:\n{link}\n\nIf it was not you, ignore this message."
-        ),
-    };
-    idp.mailer.send(message).await.map_err(Error::internal)?;
+    let message =
+        compose::message(idp, "reset_email", template.as_ref(), &stored.user, Some(&req.client_id), Some(&link))
+            .await?;
+    // Queued before the answer; the mail worker sends it (see `crate::mail::queue`).
+    idp.queue_mail("reset_email", &message).await?;
     Ok(Ok(stored.user))
 }
 

@@ -48,6 +48,9 @@ pub enum Type {
     ActionsExecutionFailed,
     /// `api_limit`: a request over the Management API's rate limit.
     ApiLimit,
+    /// `fn`: a mail could not be delivered (the queue gave up on it, or its first attempt
+    /// failed).
+    FailedSendingNotification,
 }
 
 impl Type {
@@ -83,6 +86,7 @@ impl Type {
             FailedUserDeletion => "fdu",
             ActionsExecutionFailed => "actions_execution_failed",
             ApiLimit => "api_limit",
+            FailedSendingNotification => "fn",
         }
     }
 

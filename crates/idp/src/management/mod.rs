@@ -7,6 +7,8 @@ mod audit;
 mod client_grants;
 mod clients;
 mod connections;
+mod email_templates;
+mod emails;
 pub(crate) mod jobs;
 mod keys;
 mod logs;
@@ -43,6 +45,8 @@ pub fn routes(idp: AppState) -> Router<AppState> {
         .merge(roles::routes())
         .merge(user_roles::routes())
         .merge(logs::routes())
+        .merge(emails::routes())
+        .merge(email_templates::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "Not Found", None) })
         .layer(middleware::map_response(in_api_shape))
         .layer(middleware::from_fn_with_state(idp.clone(), audit::record_writes))

@@ -8,6 +8,7 @@ mod harness;
 mod jobs;
 mod login_flow;
 mod logs;
+mod mail;
 mod management;
 mod nodes;
 mod oidc;

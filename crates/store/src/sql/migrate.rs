@@ -318,6 +318,28 @@ const LOG_EVENTS: &str = "
     CREATE INDEX log_events_type ON log_events (event_type, log_id);
     CREATE INDEX log_events_user ON log_events (user_id, log_id);";
 
+/// Outgoing mail (`crate::mail`): the queue (a partial index finds what is due without
+/// walking what was sent), the one email provider, templates by name. Step 11: step 10 is
+/// another feature's (numbered on its branch).
+const MAIL: &str = "
+    CREATE TABLE mail_queue (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        attempts BIGINT NOT NULL,
+        next_attempt_at BIGINT NOT NULL,
+        claim TEXT,
+        lease_until BIGINT,
+        sent_at BIGINT,
+        failed_at BIGINT,
+        last_error TEXT
+    );
+    CREATE INDEX mail_queue_due ON mail_queue (next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
+    CREATE INDEX mail_queue_done ON mail_queue (sent_at);
+    CREATE TABLE email_provider (id BIGINT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE email_templates (name TEXT PRIMARY KEY, data TEXT NOT NULL);";
+
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, schema_v1!("BLOB", "INTEGER"), schema_v1!("BYTEA", "BOOLEAN")),
@@ -329,6 +351,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (TYPED_RECORDS_STEP, typed_records!("BLOB"), typed_records!("BYTEA")),
     (8, RBAC, RBAC),
     (9, LOG_EVENTS, LOG_EVENTS),
+    (11, MAIL, MAIL),
 ];
 
 /// Key of the advisory lock migrations hold on PostgreSQL ("gate" in ASCII).

@@ -885,6 +885,10 @@ impl Store for SqlStore {
     fn logs(&self) -> &dyn crate::LogStore {
         self
     }
+
+    fn mail(&self) -> &dyn crate::MailStore {
+        self
+    }
 }
 
 impl SqlStore {
