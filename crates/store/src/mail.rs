@@ -88,6 +88,31 @@ pub struct EmailTemplate {
     pub enabled: Option<bool>,
 }
 
+/// A one-time link mailed or handed out (Auth0's tickets): email verification, or what a
+/// password-change ticket does besides the reset page's own ticket. Kept by its digest only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailTicket {
+    pub ticket_sha256: Vec<u8>,
+    /// `verify_email` or `password_change`.
+    pub kind: String,
+    pub user_id: String,
+    pub expires_at: Millis,
+    pub options: TicketOptions,
+}
+
+/// What happens once a ticket is used.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TicketOptions {
+    /// Where the browser goes afterwards (none: a page says it is done).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_url: Option<String>,
+    pub include_email_in_redirect: bool,
+    pub mark_email_as_verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
 /// Where mail, its provider and templates are kept.
 #[async_trait]
 pub trait MailStore: Send + Sync {
@@ -128,4 +153,9 @@ pub trait MailStore: Send + Sync {
     async fn create_email_template(&self, template: &EmailTemplate) -> Result<()>;
     /// Creates or replaces a template.
     async fn put_email_template(&self, template: &EmailTemplate) -> Result<()>;
+
+    async fn put_email_ticket(&self, ticket: &EmailTicket) -> Result<()>;
+    /// Uses a live ticket of `kind` once: the ticket, or `None` when it is unknown, expired
+    /// or already used (one of two racing redemptions wins).
+    async fn redeem_email_ticket(&self, ticket_sha256: &[u8], kind: &str, now: Millis) -> Result<Option<EmailTicket>>;
 }

@@ -100,8 +100,12 @@ pub async fn ticket_user(idp: &AppState, ticket: &str) -> Result<StoredUser> {
 }
 
 /// Sets the new password of a live ticket. The inner `Err` is the policy's refusal, for the
-/// form to show again.
-pub async fn complete(idp: &AppState, ticket: &str, password: &str) -> Result<std::result::Result<(), &'static str>> {
+/// form to show again; the inner `Ok` is where a password-change ticket sends the browser.
+pub async fn complete(
+    idp: &AppState,
+    ticket: &str,
+    password: &str,
+) -> Result<std::result::Result<Option<String>, &'static str>> {
     let mut stored = ticket_user(idp, ticket).await?;
     let connection = idp.store.connection_by_name(&stored.user.connection).await?;
     let checked = match &connection {
@@ -120,5 +124,6 @@ pub async fn complete(idp: &AppState, ticket: &str, password: &str) -> Result<st
     // Ends this ticket too, with every other one of the user's.
     super::password::replace(idp, &mut stored, password).await?;
     idp.log(origin.outcome(Type::SuccessChangePassword, None));
-    Ok(Ok(()))
+    // A password-change ticket may verify the address and name where to go next.
+    Ok(Ok(super::verify::after_password_change(idp, ticket, &stored.user.user_id).await?))
 }

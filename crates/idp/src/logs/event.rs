@@ -48,6 +48,9 @@ pub enum Type {
     ActionsExecutionFailed,
     /// `api_limit`: a request over the Management API's rate limit.
     ApiLimit,
+    /// `sv`/`fv`: an email verification link used, or refused.
+    SuccessVerificationEmail,
+    FailedVerificationEmail,
     /// `fn`: a mail could not be delivered (the queue gave up on it, or its first attempt
     /// failed).
     FailedSendingNotification,
@@ -87,6 +90,8 @@ impl Type {
             ActionsExecutionFailed => "actions_execution_failed",
             ApiLimit => "api_limit",
             FailedSendingNotification => "fn",
+            SuccessVerificationEmail => "sv",
+            FailedVerificationEmail => "fv",
         }
     }
 
@@ -109,6 +114,7 @@ impl Type {
             SuccessChangePasswordRequest => "Change password request",
             SuccessUserDeletion => "User deleted",
             ApiLimit => "Global limit has been reached",
+            SuccessVerificationEmail => "Email verified",
             _ => return None,
         })
     }

@@ -16,6 +16,7 @@ mod resource_servers;
 mod roles;
 mod search;
 mod tenants;
+mod tickets;
 mod user_roles;
 mod users;
 
@@ -47,6 +48,7 @@ pub fn routes(idp: AppState) -> Router<AppState> {
         .merge(logs::routes())
         .merge(emails::routes())
         .merge(email_templates::routes())
+        .merge(tickets::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "Not Found", None) })
         .layer(middleware::map_response(in_api_shape))
         .layer(middleware::from_fn_with_state(idp.clone(), audit::record_writes))

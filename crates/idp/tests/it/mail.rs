@@ -125,6 +125,15 @@ impl Drop for Smtp {
     }
 }
 
+/// Waits (bounded) until every queued message is marked sent or given up.
+async fn drained(t: &TestIdp, far: i64) {
+    let started = Instant::now();
+    while t.idp.store.mail().pending_mail(far).await.unwrap() > 0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "mail still unsent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// An idp trusting `tls`'s certificate for SMTP, retrying fast, with room for many reset mails.
 fn mail_config(tls: Option<&Tls>, implicit_port: Option<u16>) -> impl FnOnce(&mut idp::Config) {
     let cert = tls.map(|t| t.cert.clone());
@@ -266,10 +275,11 @@ async fn an_smtp_outage_loses_no_mail_and_sends_none_twice() {
     }
 
     smtp.restart();
-    let got = smtp.wait_for(6, Duration::from_secs(30)).await;
+    assert_eq!(smtp.wait_for(6, Duration::from_secs(30)).await.len(), 6);
+    // Every message marked sent: nothing more can arrive.
+    drained(&t, far).await;
+    let got = smtp.messages();
     assert_eq!(got.len(), 6, "{got:?}");
-    // Nothing left to send, so nothing more can arrive.
-    assert_eq!(t.idp.store.mail().pending_mail(far).await.unwrap(), 0);
     let mut tickets: Vec<String> = got.iter().map(|m| query_param(&reset_link(m), "ticket").unwrap()).collect();
     tickets.sort();
     tickets.dedup();
@@ -302,10 +312,10 @@ async fn two_nodes_share_the_queue_without_double_sends() {
         ask_reset(if n % 2 == 0 { &a } else { &b }, &kw("USER_EMAIL")).await;
     }
     smtp.restart();
-    let got = smtp.wait_for(12, Duration::from_secs(40)).await;
+    assert_eq!(smtp.wait_for(12, Duration::from_secs(40)).await.len(), 12);
+    drained(&a, a.idp.now() + 86_400_000).await;
+    let got = smtp.messages();
     assert_eq!(got.len(), 12);
-    let far = a.idp.now() + 86_400_000;
-    assert_eq!(a.idp.store.mail().pending_mail(far).await.unwrap(), 0);
     let mut tickets: Vec<String> = got.iter().map(|m| query_param(&reset_link(m), "ticket").unwrap()).collect();
     tickets.sort();
     tickets.dedup();
@@ -509,4 +519,192 @@ async fn templates_are_checked_at_save_time_and_shape_the_mail() {
     .unwrap();
     let stored = t.idp.store.password_ticket(&idp::util::sha256(ticket.as_bytes()), sent_at).await.unwrap().unwrap();
     assert!(stored.expires_at <= t.idp.now() + 600_000 && stored.expires_at >= sent_at + 590_000);
+}
+
+/// The messages in the outbox (no provider configured), oldest first.
+fn outbox(t: &TestIdp) -> Vec<Value> {
+    let Ok(dir) = std::fs::read_dir(t.data.join("outbox")) else { return vec![] };
+    let mut files: Vec<PathBuf> =
+        dir.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    files.sort();
+    files.iter().map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()).collect()
+}
+
+/// The verification link in a message's text.
+fn verification_link(m: &Value) -> String {
+    let text = m["body"].as_str().unwrap();
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.contains("/u/email-verification?ticket="))
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_string()
+}
+
+/// Waits (bounded) for a tenant log event of `kind`; returns it.
+async fn log_event(t: &TestIdp, tok: &str, kind: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, logs) = call(t, tok, Method::GET, &format!("logs?q=type:{kind}"), None).await;
+        if let Some(e) = logs.as_array().and_then(|l| l.first()) {
+            return e.clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no {kind} event");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn sign_up_mails_a_verification_link_that_works_once() {
+    let t = start().await;
+    let tok = management_token(&t, None).await;
+    let mut conn = t.idp.store.connection_by_name("dev-users").await.unwrap().unwrap();
+    conn.options.insert("disable_signup".into(), json!(false));
+    t.idp.store.put_connection(&conn).await.unwrap();
+    let signup = json!({"client_id": kw("CMS_CLIENT_ID"), "email": "new.user@example.test", "password": "Signup-Passw0rd!", "connection": "dev-users"});
+    let res = reqwest::Client::new().post(t.url("dbconnections/signup")).json(&signup).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    t.flush_mail().await;
+    let mails = outbox(&t);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(
+        (mails[0]["to"].as_str(), mails[0]["subject"].as_str()),
+        (Some("new.user@example.test"), Some("Verify your email"))
+    );
+    let link = verification_link(&mails[0]);
+    let stored =
+        || async { t.idp.store.user_by_login("dev-users", "new.user@example.test").await.unwrap().unwrap().user };
+    assert!(!stored().await.email_verified);
+
+    let b = browser();
+    let res = b.get(&link).send().await.unwrap();
+    assert_eq!(res.status(), 200, "no result URL: a page");
+    assert!(stored().await.email_verified, "the link verified the address");
+    assert_eq!(log_event(&t, &tok, "sv").await["user_id"], stored().await.user_id.as_str());
+
+    // Used, forged, expired: an error page, never a redirect.
+    let used = b.get(&link).send().await.unwrap();
+    assert_eq!((used.status().as_u16(), location(&used)), (400, String::new()));
+    let forged = b.get(t.url("u/email-verification?ticket=forged")).send().await.unwrap();
+    assert_eq!(forged.status(), 400);
+    let expired_token = "expired-ticket-token";
+    t.idp
+        .store
+        .mail()
+        .put_email_ticket(&store::mail::EmailTicket {
+            ticket_sha256: idp::util::sha256(expired_token.as_bytes()),
+            kind: "verify_email".into(),
+            user_id: stored().await.user_id,
+            expires_at: t.idp.now() - 1,
+            options: store::mail::TicketOptions {
+                result_url: Some("https://app.example.test/".into()),
+                ..Default::default()
+            },
+        })
+        .await
+        .unwrap();
+    let expired = b.get(t.url(&format!("u/email-verification?ticket={expired_token}"))).send().await.unwrap();
+    assert_eq!((expired.status().as_u16(), location(&expired)), (400, String::new()));
+    log_event(&t, &tok, "fv").await;
+
+    // A disabled verify_email template: no mail on sign-up.
+    let off = json!({"template": "verify_email", "body": "<p>{{ url }}</p>", "enabled": false});
+    assert_eq!(call(&t, &tok, Method::POST, "email-templates", Some(off)).await.0, 201);
+    let signup = json!({"client_id": kw("CMS_CLIENT_ID"), "email": "quiet@example.test", "password": "Signup-Passw0rd!", "connection": "dev-users"});
+    let res = reqwest::Client::new().post(t.url("dbconnections/signup")).json(&signup).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    t.flush_mail().await;
+    assert_eq!(outbox(&t).len(), 1, "no second mail");
+}
+
+#[tokio::test]
+async fn tickets_verify_and_change_passwords_then_redirect() {
+    let t = start().await;
+    let tok = management_token(&t, None).await;
+    let user = t.idp.store.user_by_login("dev-users", &kw("USER_EMAIL")).await.unwrap().unwrap().user;
+    let mut unverified = t.idp.store.user(&user.user_id).await.unwrap().unwrap();
+    unverified.user.email_verified = false;
+    t.idp.store.update_user(&unverified).await.unwrap();
+
+    // Email verification ticket, with a result URL and the address in the redirect.
+    let body = json!({"user_id": user.user_id, "result_url": "https://app.example.test/verified", "ttl_sec": 3600});
+    let (status, answer) = call(&t, &tok, Method::POST, "tickets/email-verification", Some(body)).await;
+    assert_eq!(status, 201, "{answer}");
+    let ticket = answer["ticket"].as_str().unwrap();
+    assert!(ticket.starts_with(&t.url("u/email-verification?ticket=")), "{ticket}");
+    let b = browser();
+    let res = b.get(ticket).send().await.unwrap();
+    assert_eq!(res.status(), 302);
+    let to = location(&res);
+    assert!(to.starts_with("https://app.example.test/verified?"), "{to}");
+    assert_eq!(query_param(&to, "success").as_deref(), Some("true"));
+    assert_eq!(query_param(&to, "email"), Some(kw("USER_EMAIL")));
+    assert!(t.idp.store.user(&user.user_id).await.unwrap().unwrap().user.email_verified);
+    assert_eq!(b.get(ticket).send().await.unwrap().status(), 400, "one-time");
+
+    // Password-change ticket by email and connection, verifying the address too.
+    unverified.user.email_verified = false;
+    t.idp.store.update_user(&unverified).await.unwrap();
+    let connection = t.idp.store.connection_by_name("dev-users").await.unwrap().unwrap();
+    let body = json!({"email": kw("USER_EMAIL"), "connection_id": connection.id, "result_url": "https://app.example.test/changed",
+        "mark_email_as_verified": true});
+    let (status, answer) = call(&t, &tok, Method::POST, "tickets/password-change", Some(body)).await;
+    assert_eq!(status, 201, "{answer}");
+    let link = answer["ticket"].as_str().unwrap();
+    assert!(link.starts_with(&t.url("lo/reset?ticket=")), "{link}");
+    assert_eq!(b.get(link).send().await.unwrap().status(), 200);
+    let raw = query_param(link, "ticket").unwrap();
+    let res = b
+        .post(t.url("lo/reset"))
+        .form(&[("ticket", raw.as_str()), ("password", "Ticket-Passw0rd!")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let to = location(&res);
+    assert!(to.starts_with("https://app.example.test/changed?success=true"), "{to}");
+    assert_eq!(query_param(&to, "email"), None, "includeEmailInRedirect defaults to false here");
+    assert!(t.idp.store.user(&user.user_id).await.unwrap().unwrap().user.email_verified);
+    let again = b
+        .post(t.url("lo/reset"))
+        .form(&[("ticket", raw.as_str()), ("password", "Again-Passw0rd!")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((again.status().as_u16(), location(&again)), (400, String::new()), "used");
+
+    // Bad input and scopes.
+    for bad in [
+        json!({}),
+        json!({"user_id": user.user_id, "email": kw("USER_EMAIL"), "connection_id": connection.id}),
+        json!({"user_id": user.user_id, "ttl_sec": 99_999_999}),
+        json!({"user_id": user.user_id, "result_url": "javascript:alert(1)"}),
+        json!({"user_id": user.user_id, "mark_email_as_verified": "yes"}),
+        json!({"user_id": user.user_id, "other": 1}),
+    ] {
+        let (status, body) = call(&t, &tok, Method::POST, "tickets/password-change", Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, _) =
+        call(&t, &tok, Method::POST, "tickets/email-verification", Some(json!({"user_id": "auth0|nobody"}))).await;
+    assert_eq!(status, 404);
+    let reader = management_token(&t, Some(&["read:users"])).await;
+    let (status, _) =
+        call(&t, &reader, Method::POST, "tickets/password-change", Some(json!({"user_id": user.user_id}))).await;
+    assert_eq!(status, 403);
+
+    // The verification-email job mails the link at once.
+    let (status, job) = call(
+        &t,
+        &tok,
+        Method::POST,
+        "jobs/verification-email",
+        Some(json!({"user_id": user.user_id, "client_id": kw("CMS_CLIENT_ID")})),
+    )
+    .await;
+    assert_eq!((status, job["type"].as_str()), (201, Some("verification_email")), "{job}");
+    t.flush_mail().await;
+    let mails = outbox(&t);
+    let last = mails.last().unwrap();
+    assert_eq!(last["to"], kw("USER_EMAIL").as_str());
+    assert!(verification_link(last).contains("/u/email-verification?ticket="));
 }

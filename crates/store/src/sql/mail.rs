@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::query;
 
 use super::{SqlStore, data, get, to_json};
-use crate::mail::{ClaimedMail, EmailProvider, EmailTemplate, MailStatus, MailStore, NewMail};
+use crate::mail::{ClaimedMail, EmailProvider, EmailTemplate, EmailTicket, MailStatus, MailStore, NewMail};
 use crate::{Error, Millis, Result};
 
 /// The longest error text kept for a message (an SMTP server's answer may be long).
@@ -167,6 +167,44 @@ impl MailStore for SqlStore {
         .bind(template.template.clone())
         .bind(to_json(template)?);
         self.exec("email template", q).await.map(drop)
+    }
+
+    async fn put_email_ticket(&self, ticket: &EmailTicket) -> Result<()> {
+        let q = query(
+            "INSERT INTO email_tickets (ticket_sha256, kind, user_id, expires_at, data) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(ticket.ticket_sha256.clone())
+        .bind(ticket.kind.clone())
+        .bind(ticket.user_id.clone())
+        .bind(ticket.expires_at)
+        .bind(to_json(&ticket.options)?);
+        self.exec("email ticket", q).await.map(drop)
+    }
+
+    async fn redeem_email_ticket(&self, ticket_sha256: &[u8], kind: &str, now: Millis) -> Result<Option<EmailTicket>> {
+        // Used up by the one UPDATE that finds it unused: of two racing redemptions, the
+        // second updates nothing.
+        let used = query(
+            "UPDATE email_tickets SET used_at = $1 WHERE ticket_sha256 = $2 AND kind = $3 AND used_at IS NULL \
+             AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(ticket_sha256.to_vec())
+        .bind(kind);
+        if self.exec("email ticket", used).await? != 1 {
+            return Ok(None);
+        }
+        let q =
+            query("SELECT ticket_sha256, kind, user_id, expires_at, data FROM email_tickets WHERE ticket_sha256 = $1")
+                .bind(ticket_sha256.to_vec());
+        let Some(row) = self.row("email ticket", q).await? else { return Ok(None) };
+        Ok(Some(EmailTicket {
+            ticket_sha256: get(&row, "ticket_sha256")?,
+            kind: get(&row, "kind")?,
+            user_id: get(&row, "user_id")?,
+            expires_at: get(&row, "expires_at")?,
+            options: data(&row, "email ticket")?,
+        }))
     }
 }
 

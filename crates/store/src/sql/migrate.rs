@@ -320,8 +320,12 @@ const LOG_EVENTS: &str = "
 
 /// Outgoing mail (`crate::mail`): the queue (a partial index finds what is due without
 /// walking what was sent), the one email provider, templates by name. Step 11: step 10 is
-/// another feature's (numbered on its branch).
-const MAIL: &str = "
+/// another feature's (numbered on its branch). Tickets (verification links and what a
+/// password-change ticket does afterwards) are kept by their digest.
+macro_rules! mail {
+    ($blob:literal) => {
+        concat!(
+            "
     CREATE TABLE mail_queue (
         id TEXT PRIMARY KEY,
         kind TEXT NOT NULL,
@@ -338,7 +342,21 @@ const MAIL: &str = "
     CREATE INDEX mail_queue_due ON mail_queue (next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
     CREATE INDEX mail_queue_done ON mail_queue (sent_at);
     CREATE TABLE email_provider (id BIGINT PRIMARY KEY, data TEXT NOT NULL);
-    CREATE TABLE email_templates (name TEXT PRIMARY KEY, data TEXT NOT NULL);";
+    CREATE TABLE email_templates (name TEXT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE email_tickets (
+        ticket_sha256 ",
+            $blob,
+            " PRIMARY KEY,
+        kind TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX email_tickets_expiry ON email_tickets (expires_at);"
+        )
+    };
+}
 
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -351,7 +369,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (TYPED_RECORDS_STEP, typed_records!("BLOB"), typed_records!("BYTEA")),
     (8, RBAC, RBAC),
     (9, LOG_EVENTS, LOG_EVENTS),
-    (11, MAIL, MAIL),
+    (11, mail!("BLOB"), mail!("BYTEA")),
 ];
 
 /// Key of the advisory lock migrations hold on PostgreSQL ("gate" in ASCII).

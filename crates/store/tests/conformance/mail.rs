@@ -1,7 +1,7 @@
 //! The mail part of the conformance suite ([`store::MailStore`]): the queue's claims, retries
 //! and leases, the email provider and templates, run against the same three backends.
 
-use store::mail::{EmailProvider, EmailTemplate, NewMail};
+use store::mail::{EmailProvider, EmailTemplate, EmailTicket, NewMail, TicketOptions};
 use store::{Error, SqlStore, Store};
 
 macro_rules! mail_conformance {
@@ -35,7 +35,8 @@ mail_conformance!(
     mail_queue_leases_run_out,
     mail_queue_claim_concurrent,
     email_provider_crud,
-    email_templates_crud
+    email_templates_crud,
+    email_tickets_are_one_time
 );
 
 fn mail(n: u32, at: i64) -> NewMail {
@@ -173,4 +174,32 @@ async fn email_templates_crud(store: &SqlStore) {
     assert_eq!(q.email_template("verify_email").await.unwrap().as_ref(), Some(&t));
     let names: Vec<String> = q.email_templates().await.unwrap().into_iter().map(|t| t.template).collect();
     assert_eq!(names, ["reset_email", "verify_email"]);
+}
+
+async fn email_tickets_are_one_time(store: &SqlStore) {
+    let q = store.mail();
+    let ticket = |n: u8, expires_at| EmailTicket {
+        ticket_sha256: vec![n; 32],
+        kind: "verify_email".into(),
+        user_id: "auth0|u".into(),
+        expires_at,
+        options: TicketOptions { result_url: Some("https://app.test/done".into()), ..Default::default() },
+    };
+    q.put_email_ticket(&ticket(1, 1000)).await.unwrap();
+    q.put_email_ticket(&ticket(2, 1000)).await.unwrap();
+    assert!(q.redeem_email_ticket(&[1; 32], "password_change", 10).await.unwrap().is_none(), "other kind");
+    assert!(q.redeem_email_ticket(&[1; 32], "verify_email", 1000).await.unwrap().is_none(), "expired");
+    assert!(q.redeem_email_ticket(&[9; 32], "verify_email", 10).await.unwrap().is_none(), "unknown");
+    let used = q.redeem_email_ticket(&[2; 32], "verify_email", 10).await.unwrap().unwrap();
+    assert_eq!(used, ticket(2, 1000));
+    assert!(q.redeem_email_ticket(&[2; 32], "verify_email", 11).await.unwrap().is_none(), "used once");
+    // Two racing redemptions: one wins.
+    q.put_email_ticket(&ticket(3, 1000)).await.unwrap();
+    let both = super::join_all([
+        q.redeem_email_ticket(&[3; 32], "verify_email", 10),
+        q.redeem_email_ticket(&[3; 32], "verify_email", 10),
+    ])
+    .await;
+    assert_eq!(both.into_iter().filter(|r| matches!(r, Ok(Some(_)))).count(), 1);
+    assert!(store.purge_expired(2000).await.unwrap() >= 3);
 }
