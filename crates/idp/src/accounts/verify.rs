@@ -16,6 +16,7 @@ use store::{PasswordTicket, User};
 
 pub const VERIFY: &str = "verify_email";
 pub const PASSWORD_CHANGE: &str = "password_change";
+const WELCOME: &str = "welcome_email";
 /// Auth0's default life of a ticket: 5 days.
 pub const DEFAULT_TTL_SECS: i64 = 5 * 24 * 3600;
 /// Auth0's longest: 30 days.
@@ -83,12 +84,26 @@ pub async fn send_verification(idp: &AppState, user: &User, client_id: Option<&s
     Ok(true)
 }
 
-/// After a sign-up: the verification mail, unless disabled. A failure to queue it does not
-/// undo the sign-up; it is logged.
+/// After a sign-up: the verification mail, unless disabled, and the welcome mail when the
+/// tenant saved an enabled `welcome_email` template (Auth0 sends none by default). A failure
+/// to queue either does not undo the sign-up; it is logged.
 pub async fn after_signup(idp: &AppState, user: &User, client_id: &str) {
     if let Err(e) = send_verification(idp, user, Some(client_id), true).await {
         tracing::warn!(error = %e, user_id = %user.user_id, "the verification mail could not be queued");
     }
+    if let Err(e) = send_welcome(idp, user, client_id).await {
+        tracing::warn!(error = %e, user_id = %user.user_id, "the welcome mail could not be queued");
+    }
+}
+
+async fn send_welcome(idp: &AppState, user: &User, client_id: &str) -> Result<()> {
+    let template = compose::saved_template(idp, WELCOME).await?;
+    let Some(template) = template.filter(|t| t.enabled == Some(true)) else { return Ok(()) };
+    if user.email.is_none() {
+        return Ok(());
+    }
+    let message = compose::message(idp, WELCOME, Some(&template), user, Some(client_id), None).await?;
+    idp.queue_mail(WELCOME, &message).await.map(drop)
 }
 
 fn invalid_link() -> Error {

@@ -155,11 +155,14 @@ async fn deliver(idp: &Idp, claim: &str, mail: ClaimedMail, sender: std::result:
     let recorded = match &sent {
         Ok(()) => {
             tracing::info!(mail_id = %mail.id, kind = %mail.kind, attempt, "mail sent");
+            metrics::counter!("gatehouse_mail_sent_total").increment(1);
             store.mail_sent(&mail.id, claim, now).await
         }
         Err(e) => {
             let retry_at = (!e.permanent && attempt < idp.config.mail.max_attempts)
                 .then(|| now + backoff_ms(&idp.config.mail, mail.attempts));
+            let outcome = if retry_at.is_some() { "retry" } else { "given_up" };
+            metrics::counter!("gatehouse_mail_failures_total", "outcome" => outcome).increment(1);
             match retry_at {
                 Some(at) => {
                     tracing::warn!(mail_id = %mail.id, kind = %mail.kind, attempt, error = %e, retry_in_ms = at - now, "mail not sent; will retry")

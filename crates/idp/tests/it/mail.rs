@@ -606,14 +606,18 @@ async fn sign_up_mails_a_verification_link_that_works_once() {
     assert_eq!((expired.status().as_u16(), location(&expired)), (400, String::new()));
     log_event(&t, &tok, "fv").await;
 
-    // A disabled verify_email template: no mail on sign-up.
+    // A disabled verify_email template: no mail on sign-up; an enabled welcome_email: a welcome.
     let off = json!({"template": "verify_email", "body": "<p>{{ url }}</p>", "enabled": false});
     assert_eq!(call(&t, &tok, Method::POST, "email-templates", Some(off)).await.0, 201);
+    let welcome = json!({"template": "welcome_email", "body": "<p>Welcome {{ user.email }}</p>", "subject": "Welcome!", "enabled": true});
+    assert_eq!(call(&t, &tok, Method::POST, "email-templates", Some(welcome)).await.0, 201);
     let signup = json!({"client_id": kw("CMS_CLIENT_ID"), "email": "quiet@example.test", "password": "Signup-Passw0rd!", "connection": "dev-users"});
     let res = reqwest::Client::new().post(t.url("dbconnections/signup")).json(&signup).send().await.unwrap();
     assert_eq!(res.status(), 200);
     t.flush_mail().await;
-    assert_eq!(outbox(&t).len(), 1, "no second mail");
+    let mails = outbox(&t);
+    assert_eq!(mails.len(), 2, "no second verification mail, one welcome: {mails:?}");
+    assert_eq!((mails[1]["subject"].as_str(), mails[1]["to"].as_str()), (Some("Welcome!"), Some("quiet@example.test")));
 }
 
 #[tokio::test]
