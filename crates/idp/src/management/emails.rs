@@ -189,8 +189,20 @@ async fn test_send(State(idp): State<AppState>, caller: Caller, body: Bytes) -> 
         from: None,
         html: None,
     };
-    match crate::mail::queue::send_now(&idp, &message).await {
-        Ok(()) => Ok(ok(&json!({ "sent": true }))),
-        Err(e) => Err(ApiError::new(StatusCode::BAD_GATEWAY, e.message, Some("email_provider_error"))),
+    // Answered before the request's own time limit, so the caller gets the reason rather than
+    // a bare 504 when the server stalls.
+    let limit = idp
+        .config
+        .request_timeout
+        .saturating_sub(std::time::Duration::from_secs(2))
+        .max(std::time::Duration::from_secs(1));
+    match tokio::time::timeout(limit, crate::mail::queue::send_now(&idp, &message)).await {
+        Ok(Ok(())) => Ok(ok(&json!({ "sent": true }))),
+        Ok(Err(e)) => Err(ApiError::new(StatusCode::BAD_GATEWAY, e.message, Some("email_provider_error"))),
+        Err(_) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("the SMTP server did not finish within {} s", limit.as_secs()),
+            Some("email_provider_error"),
+        )),
     }
 }
