@@ -71,7 +71,7 @@ impl Page {
              <body><header><a class=\"brand\" href=\"/\">Demo CMS</a>{nav}</header>\
              <main id=\"main\">{body}</main>\
              <footer>Served by <code>gatehouse up</code>: login site and CMS in front of auth0-client and the \
-             Gatehouse identity provider.</footer></body></html>",
+             Gatehouse identity provider. <a id=\"dev-mailbox\" href=\"/dev/mailbox\">Dev mailbox</a></footer></body></html>",
             title = escape(&self.title),
             body = self.body,
         )

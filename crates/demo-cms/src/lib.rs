@@ -21,6 +21,7 @@ mod cms;
 mod gateway;
 pub mod html;
 mod login_site;
+pub mod mailbox;
 pub mod setup;
 
 use axum::Router;

@@ -93,6 +93,14 @@ pub struct IdpArgs {
     /// Record no tenant log events (to measure what recording costs; `/api/v2/logs` stays empty).
     #[arg(long, env = "GATEHOUSE_NO_TENANT_LOGS")]
     pub no_tenant_logs: bool,
+    /// PEM certificates trusted for the SMTP server (`/api/v2/emails/provider`) besides the
+    /// system's, for a relay with a private CA.
+    #[arg(long, env = "GATEHOUSE_SMTP_CA_FILE", value_name = "PEM")]
+    pub smtp_ca_file: Option<PathBuf>,
+    /// Seconds to connect to the SMTP server and for each command (default 30).
+    #[arg(long, env = "GATEHOUSE_SMTP_TIMEOUT", value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub smtp_timeout: Option<u64>,
 }
 
 /// How the listeners serve: the connection limits, and `/metrics`'s own listener, if any
@@ -193,6 +201,10 @@ pub async fn build(args: &IdpArgs, local: SocketAddr, mut keywords: Keywords) ->
         config.log_retention_days = days;
     }
     config.tenant_logs = !args.no_tenant_logs;
+    config.mail.smtp_ca_file = args.smtp_ca_file.clone();
+    if let Some(secs) = args.smtp_timeout {
+        config.mail.smtp_timeout = std::time::Duration::from_secs(secs);
+    }
     if let Some(token) = &args.metrics_token {
         config.require_metrics_token(token);
     }

@@ -143,6 +143,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // the listener they reach the idp through.
     let front = Front::default();
     let router = demo_cms::router(front.guard(auth0_client::router(app)), idp.router(), origins.clone());
+    // Without an email provider the idp's mail lands in the outbox; the dev mailbox shows it.
+    let router = demo_cms::mailbox::wrap(args.data.join("outbox"), router);
 
     let first_admin = crate::console_cmd::first_admin(&idp).await?;
     // Counting starts before serving, so that no signal from then on is missed.
@@ -206,6 +208,11 @@ fn announce(args: &UpArgs, origins: &Origins, keywords: &Keywords, first_admin: 
     }
     println!("  data               {database}; auth0-client sessions in {sessions}");
     println!("  auth0-client       config {}", args.data.join("auth0-client/config.json").display());
+    println!(
+        "  dev mailbox        {}{} (mail, e.g. password resets, while no email provider is set)",
+        origins.cms_base(),
+        demo_cms::mailbox::PATH
+    );
     if args.tls {
         let ca = ca_path(&args.data);
         println!("  HTTPS              certificates from the local CA {}, which nothing trusts yet:", ca.display());

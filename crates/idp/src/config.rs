@@ -44,6 +44,43 @@ pub struct Config {
     pub tenant_logs: bool,
     /// Days tenant log events are kept; housekeeping removes older ones.
     pub log_retention_days: u32,
+    /// How the mail queue retries and how long SMTP may take.
+    pub mail: MailDelivery,
+}
+
+/// The mail queue's worker (`crate::mail::queue`).
+#[derive(Debug, Clone)]
+pub struct MailDelivery {
+    /// Wait before the first retry; each later one waits twice as long, up to `max_backoff`.
+    pub first_backoff: std::time::Duration,
+    pub max_backoff: std::time::Duration,
+    /// Attempts before a message is given up (and logged as `fn`).
+    pub max_attempts: u32,
+    /// How often the worker looks for mail queued by other nodes or due again.
+    pub poll: std::time::Duration,
+    /// Limit on connecting to the SMTP server and on each command.
+    pub smtp_timeout: std::time::Duration,
+    /// A PEM file of certificates trusted for the SMTP server besides the system's.
+    pub smtp_ca_file: Option<PathBuf>,
+    /// Days sent (or given-up) messages stay in the queue table for operators.
+    pub keep_days: u32,
+    /// SMTP ports spoken with implicit TLS (RFC 8314); every other port requires STARTTLS.
+    pub implicit_tls_ports: Vec<u16>,
+}
+
+impl Default for MailDelivery {
+    fn default() -> Self {
+        MailDelivery {
+            first_backoff: std::time::Duration::from_secs(10),
+            max_backoff: std::time::Duration::from_secs(3600),
+            max_attempts: 20,
+            poll: std::time::Duration::from_secs(5),
+            smtp_timeout: std::time::Duration::from_secs(30),
+            smtp_ca_file: None,
+            keep_days: 7,
+            implicit_tls_ports: vec![465],
+        }
+    }
 }
 
 pub const GOOGLE_DISCOVERY_URL: &str = "https://accounts.google.com/.well-known/openid-configuration";
@@ -89,6 +126,7 @@ impl Config {
             metrics_token_digest: None,
             tenant_logs: true,
             log_retention_days: 30,
+            mail: MailDelivery::default(),
         }
     }
 

@@ -38,7 +38,7 @@ mod urls;
 pub mod util;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{BruteForce, Config, ResetMails};
+pub use config::{BruteForce, Config, MailDelivery, ResetMails};
 pub use error::{Error, Result};
 pub use http::serve::{GRACE, Limits, Listener, serve};
 pub use tls::{LocalCa, TlsFiles};
@@ -56,7 +56,9 @@ pub struct Idp {
     cache: Arc<store::CachedStore>,
     pub keys: tokens::keys::KeyRing,
     hasher: accounts::password::Hasher,
-    mailer: Arc<dyn mail::Mailer>,
+    /// The mail queue's worker on this node (the mailer given to [`Idp::new`] takes the mail
+    /// while no email provider is enabled).
+    mail: mail::queue::Worker,
     rate_limiter: management::RateLimiter,
     /// Encrypts action secrets and signing keys at rest (key file from the configuration).
     secrets: Arc<secrets::SecretBox>,
@@ -97,20 +99,64 @@ impl Idp {
         let actions = actions::Runner::new(config.action_limits);
         let upstreams = flow::federated::Upstreams::new(config.upstream_timeout)?;
         let logs = logs::Recorder::start(store.clone(), config.tenant_logs);
-        Ok(Arc::new(Idp {
+        let extra_roots_pem = match &config.mail.smtp_ca_file {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| Error::internal(format!("reading the SMTP CA file {}: {e}", path.display())))?,
+            ),
+            None => None,
+        };
+        let host = config.public_url.host_str().unwrap_or("localhost").to_owned();
+        let mail = mail::queue::Worker::new(
+            mailer,
+            mail::provider::Local {
+                fallback_from: format!("no-reply@{host}"),
+                hello_name: host,
+                timeout: config.mail.smtp_timeout,
+                extra_roots_pem,
+                implicit_tls_ports: config.mail.implicit_tls_ports.clone(),
+            },
+        );
+        let idp = Arc::new(Idp {
             config,
             store,
             cache,
             keys,
             hasher,
-            mailer,
+            mail,
             rate_limiter,
             secrets,
             actions,
             upstreams,
             clock,
             logs,
-        }))
+        });
+        mail::queue::Worker::start(&idp);
+        Ok(idp)
+    }
+
+    /// Queues `message` (of `kind`, a template name) for the mail worker; returns its id.
+    pub(crate) async fn queue_mail(&self, kind: &str, message: &mail::Message) -> Result<String> {
+        mail::queue::enqueue(self, kind, message).await
+    }
+
+    /// Sends what is due now and waits until nothing due is left unsent (failures wait for
+    /// their retry time and do not count); `false` after `timeout`. For tests and a clean stop.
+    pub async fn flush_mail(self: &AppState, timeout: std::time::Duration) -> bool {
+        let started = std::time::Instant::now();
+        loop {
+            mail::queue::round(self).await;
+            match self.store.mail().pending_mail(self.now()).await {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "counting queued mail failed"),
+            }
+            if started.elapsed() >= timeout {
+                return false;
+            }
+            // Another worker holds what is left: look again shortly.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Now, in milliseconds since the epoch, by this node's clock.
@@ -144,6 +190,10 @@ impl Idp {
                     tracing::warn!(error = %e, "reloading signing keys failed");
                 }
                 idp.purge_old_logs().await;
+                let keep = i64::from(idp.config.mail.keep_days) * 86_400_000;
+                if let Err(e) = idp.store.mail().purge_mail(idp.now() - keep).await {
+                    tracing::warn!(error = %e, "purging sent mail failed");
+                }
             }
         })
     }

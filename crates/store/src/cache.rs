@@ -644,6 +644,12 @@ impl Store for CachedStore {
         // Never cached: events are written in batches and searched by the Management API.
         self.inner.logs()
     }
+
+    fn mail(&self) -> &dyn crate::MailStore {
+        // Never cached: the queue is shared by every node's worker, and the provider and
+        // templates are read once per message.
+        self.inner.mail()
+    }
 }
 
 #[cfg(test)]

@@ -8,12 +8,14 @@
 
 pub mod cache;
 pub mod logs;
+pub mod mail;
 pub mod model;
 pub mod search;
 mod sql;
 
 pub use cache::CachedStore;
 pub use logs::{LogEvent, LogStore};
+pub use mail::MailStore;
 pub use model::*;
 pub use search::{UserPage, UserSearch};
 pub use sql::{Dialect, SqlStore};
@@ -351,4 +353,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// The tenant log (`logs.rs`), kept by the same database.
     fn logs(&self) -> &dyn LogStore;
+    /// The mail queue, email provider and templates (`mail.rs`), kept by the same database.
+    fn mail(&self) -> &dyn MailStore;
 }

@@ -10,6 +10,7 @@
 mod legacy;
 mod lifecycle;
 mod logs;
+mod mail;
 mod migrate;
 mod queries;
 mod rbac;

@@ -17,6 +17,8 @@ use store::{Dialect, Error, SqlStore, Store};
 mod lifecycle;
 #[path = "conformance/logs.rs"]
 mod logs;
+#[path = "conformance/mail.rs"]
+mod mail;
 
 fn postgres_url() -> String {
     std::env::var("GATEHOUSE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
@@ -2228,7 +2230,7 @@ async fn migration_applied(url: &str, version: i64) -> bool {
 }
 
 /// How many steps `store`'s migrations have: every new one adds one here.
-const MIGRATION_STEPS: i64 = 11;
+const MIGRATION_STEPS: i64 = 12;
 
 async fn migrations_applied(url: &str, schema: Option<&str>) -> i64 {
     let table = match schema {

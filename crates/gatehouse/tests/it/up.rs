@@ -713,3 +713,36 @@ async fn up_banner_gives_the_console_and_its_first_administrator_once() {
     up.wait_for_output("more administrators: gatehouse console add-admin", Duration::from_secs(10));
     assert!(!up.output().contains("(shown once)"), "{}", up.output());
 }
+
+/// Without an email provider, mail lands in the outbox and `/dev/mailbox` shows it, linked from
+/// the CMS's pages: a person trying password reset can follow the mailed link.
+#[tokio::test]
+async fn up_shows_mail_in_its_dev_mailbox() {
+    let data = TempDir::new("up-mailbox");
+    let up = UpProcess::start(data.path(), free_port());
+    let http = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let empty = http.get(up.cms("/dev/mailbox")).send().await.unwrap();
+    assert_eq!(empty.status(), 200);
+    assert!(empty.text().await.unwrap().contains("id=\"empty\""));
+
+    let body =
+        json!({"client_id": dev_env("CMS_CLIENT_ID"), "email": dev_env("USER_EMAIL"), "connection": "dev-users"});
+    let res = http.post(up.idp("/dbconnections/change_password")).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let started = Instant::now();
+    let page = loop {
+        let page = http.get(up.cms("/dev/mailbox")).send().await.unwrap().text().await.unwrap();
+        if page.contains("class=\"mail\"") {
+            break page;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no mail in the dev mailbox: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(page.contains(&dev_env("USER_EMAIL")), "{page}");
+    assert!(page.contains("id=\"dev-mailbox\""), "linked from the footer");
+    let start = page.find("<a href=\"").map(|i| i + 9).unwrap();
+    let link = unescape(&page[start..start + page[start..].find('"').unwrap()]);
+    assert!(link.contains("/lo/reset?ticket="), "{link}");
+    let form = http.get(&link).send().await.unwrap();
+    assert_eq!(form.status(), 200, "the mailed link opens the reset form");
+}

@@ -1,6 +1,6 @@
 //! Database-connection accounts: password hashing and policy (`password`), the credential
-//! check every password login shares (`login`), sign-up (`signup`) and password reset
-//! (`reset`). Below the login flow and the grants, which both use them; no HTTP here.
+//! check every password login shares (`login`), sign-up (`signup`), password reset
+//! (`reset`) and email verification and tickets (`verify`). Below the login flow and the grants, which both use them; no HTTP here.
 
 pub mod blocks;
 pub mod linking;
@@ -8,6 +8,7 @@ pub mod login;
 pub mod password;
 pub mod reset;
 pub mod signup;
+pub mod verify;
 
 use crate::{AppState, Error, Result};
 use store::Connection;

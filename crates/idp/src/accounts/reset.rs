@@ -4,7 +4,7 @@
 use super::password::{check_for, check_policy};
 use crate::error::PageKind;
 use crate::logs::{Event, Type};
-use crate::mail::Message;
+use crate::mail::compose;
 use crate::util::{random_token, sha256};
 use crate::{AppState, Error, Result};
 use serde::Deserialize;
@@ -61,30 +61,34 @@ async fn send_link(
     };
     // The link goes to the account's own address, never to what was typed: a username, or an
     // address that only matched once lower-cased, is not where the account receives mail.
-    let Some(to) = stored.user.email.clone() else {
+    if stored.user.email.is_none() {
         return Ok(Err("The user has no email address."));
-    };
+    }
     let user_id = &stored.user.user_id;
     if idp.store.count_hit(&format!("reset-mail:user:{user_id}"), now, window_ms).await? > limits.per_user {
         tracing::warn!(%user_id, "reset mails to this account over the limit; none sent");
         return Ok(Err("Too many password reset requests for this user."));
     }
+    let template = compose::saved_template(idp, "reset_email").await?;
+    // The template's `urlLifetimeInSeconds` is the link's life, as on Auth0.
+    let ttl_ms = template
+        .as_ref()
+        .and_then(|t| t.url_lifetime_in_seconds)
+        .filter(|s| *s > 0)
+        .map_or(TICKET_TTL_MS, |s| s.saturating_mul(1000));
     let ticket = random_token();
     let record = PasswordTicket {
         ticket_sha256: sha256(ticket.as_bytes()),
         user_id: user_id.clone(),
-        expires_at: now + TICKET_TTL_MS,
+        expires_at: now.saturating_add(ttl_ms),
     };
     idp.store.put_password_ticket(&record).await?;
     let link = idp.config.url(&format!("lo/reset?ticket={ticket}"));
-    let message = Message {
-        to,
-        subject: "Reset your password".into(),
-        body: format!(
-            "Someone asked to reset the password of your account.\n\nTo choose a new password, open:\n{link}\n\nIf it was not you, ignore this message."
-        ),
-    };
-    idp.mailer.send(message).await.map_err(Error::internal)?;
+    let message =
+        compose::message(idp, "reset_email", template.as_ref(), &stored.user, Some(&req.client_id), Some(&link))
+            .await?;
+    // Queued before the answer; the mail worker sends it (see `crate::mail::queue`).
+    idp.queue_mail("reset_email", &message).await?;
     Ok(Ok(stored.user))
 }
 
@@ -96,8 +100,12 @@ pub async fn ticket_user(idp: &AppState, ticket: &str) -> Result<StoredUser> {
 }
 
 /// Sets the new password of a live ticket. The inner `Err` is the policy's refusal, for the
-/// form to show again.
-pub async fn complete(idp: &AppState, ticket: &str, password: &str) -> Result<std::result::Result<(), &'static str>> {
+/// form to show again; the inner `Ok` is where a password-change ticket sends the browser.
+pub async fn complete(
+    idp: &AppState,
+    ticket: &str,
+    password: &str,
+) -> Result<std::result::Result<Option<String>, &'static str>> {
     let mut stored = ticket_user(idp, ticket).await?;
     let connection = idp.store.connection_by_name(&stored.user.connection).await?;
     let checked = match &connection {
@@ -116,5 +124,6 @@ pub async fn complete(idp: &AppState, ticket: &str, password: &str) -> Result<st
     // Ends this ticket too, with every other one of the user's.
     super::password::replace(idp, &mut stored, password).await?;
     idp.log(origin.outcome(Type::SuccessChangePassword, None));
-    Ok(Ok(()))
+    // A password-change ticket may verify the address and name where to go next.
+    Ok(Ok(super::verify::after_password_change(idp, ticket, &stored.user.user_id).await?))
 }

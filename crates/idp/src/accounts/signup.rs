@@ -39,7 +39,10 @@ pub async fn public(idp: &AppState, s: &Signup, ip: &str) -> Result<User> {
         .user_name(&s.email);
     let result = public_signup(idp, s).await;
     match &result {
-        Ok(user) => idp.log(origin.outcome(crate::logs::Type::SuccessSignup, None).user(user)),
+        Ok(user) => {
+            idp.log(origin.outcome(crate::logs::Type::SuccessSignup, None).user(user));
+            super::verify::after_signup(idp, user, &s.client_id).await;
+        }
         Err(Error::Store(_) | Error::Internal(_)) => {}
         Err(e) => idp.log(origin.outcome(crate::logs::Type::FailedSignup, Some(e.description()))),
     }

@@ -5,6 +5,7 @@
 
 use crate::accounts::reset::{self, ChangePassword};
 use crate::accounts::signup::{self, Signup};
+use crate::accounts::verify;
 use crate::http::errors;
 use crate::http::params::single_params;
 use crate::util::html_escape;
@@ -114,7 +115,8 @@ pub async fn reset_submit(State(idp): State<AppState>, body: String) -> Response
         let password = form.get("password").cloned().unwrap_or_default();
         Ok::<_, Error>(match reset::complete(&idp, &ticket, &password).await? {
             Err(why) => (StatusCode::BAD_REQUEST, Html(reset_form(&ticket, Some(why)))).into_response(),
-            Ok(()) => Html(pages::message_page(
+            Ok(Some(result_url)) => redirect(&result_url),
+            Ok(None) => Html(pages::message_page(
                 "Password changed",
                 "Your password has been changed. You can now log in with it.",
             ))
@@ -122,4 +124,28 @@ pub async fn reset_submit(State(idp): State<AppState>, body: String) -> Response
         })
     };
     run.await.unwrap_or_else(errors::page)
+}
+
+/// `GET /u/email-verification?ticket=`: the link of a verification mail or ticket. A live
+/// ticket verifies the address, then goes to the ticket's result URL or a page; any other is
+/// an error page.
+pub async fn verify_email(State(idp): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+    let run = async {
+        let q = single_params(raw.as_deref().unwrap_or("")).map_err(Error::bad_page)?;
+        let ticket = q.get("ticket").cloned().unwrap_or_default();
+        Ok::<_, Error>(match verify::verify(&idp, &ticket).await? {
+            Some(url) => redirect(&url),
+            None => {
+                Html(pages::message_page("Email verified", "Your email address has been verified.")).into_response()
+            }
+        })
+    };
+    run.await.unwrap_or_else(errors::page)
+}
+
+fn redirect(url: &str) -> Response {
+    match HeaderValue::from_str(url) {
+        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+        Err(_) => errors::page(Error::bad_page("invalid result URL")),
+    }
 }

@@ -53,5 +53,6 @@ pub async fn sign_up(
         }
     };
     idp.log(origin.outcome(Type::SuccessSignup, None).user(&user));
+    accounts::verify::after_signup(idp, &user, &p.req.client_id).await;
     finish::signed_in(idp, &p.tx.id, &p.req, &user.user_id, request).await
 }

@@ -50,6 +50,12 @@ pub enum Type {
     ApiLimit,
     /// `ublkdu`: a brute-force block lifted (the Management API's user blocks).
     BlockReleased,
+    /// `sv`/`fv`: an email verification link used, or refused.
+    SuccessVerificationEmail,
+    FailedVerificationEmail,
+    /// `fn`: a mail could not be delivered (the queue gave up on it, or its first attempt
+    /// failed).
+    FailedSendingNotification,
 }
 
 impl Type {
@@ -86,6 +92,9 @@ impl Type {
             ActionsExecutionFailed => "actions_execution_failed",
             ApiLimit => "api_limit",
             BlockReleased => "ublkdu",
+            FailedSendingNotification => "fn",
+            SuccessVerificationEmail => "sv",
+            FailedVerificationEmail => "fv",
         }
     }
 
@@ -109,6 +118,7 @@ impl Type {
             SuccessUserDeletion => "User deleted",
             ApiLimit => "Global limit has been reached",
             BlockReleased => "User login block released",
+            SuccessVerificationEmail => "Email verified",
             _ => return None,
         })
     }

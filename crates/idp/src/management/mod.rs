@@ -7,6 +7,8 @@ mod audit;
 mod client_grants;
 mod clients;
 mod connections;
+mod email_templates;
+mod emails;
 mod grants;
 pub(crate) mod jobs;
 mod keys;
@@ -17,6 +19,7 @@ mod roles;
 mod search;
 mod sessions;
 mod tenants;
+mod tickets;
 mod user_blocks;
 mod user_identities;
 mod user_roles;
@@ -53,6 +56,9 @@ pub fn routes(idp: AppState) -> Router<AppState> {
         .merge(refresh_tokens::routes())
         .merge(grants::routes())
         .merge(user_identities::routes())
+        .merge(emails::routes())
+        .merge(email_templates::routes())
+        .merge(tickets::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "Not Found", None) })
         .layer(middleware::map_response(in_api_shape))
         .layer(middleware::from_fn(hide_console))

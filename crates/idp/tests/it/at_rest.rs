@@ -272,6 +272,7 @@ async fn outbox_mails_are_private_files() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    t.flush_mail().await;
     let outbox = t.data.join("outbox");
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&outbox), 0o700, "the outbox directory");

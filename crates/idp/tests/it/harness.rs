@@ -77,6 +77,12 @@ impl TestIdp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path.trim_start_matches('/'))
     }
+
+    /// Waits (bounded) until the mail queue has sent everything due: a request only queues
+    /// its mail, the worker writes it to the outbox (or SMTP) a moment later.
+    pub async fn flush_mail(&self) {
+        assert!(self.idp.flush_mail(std::time::Duration::from_secs(20)).await, "queued mail still unsent after 20 s");
+    }
 }
 
 /// An idp on the given store, provisioned with the example tenant and users. `tweak` adjusts

@@ -451,6 +451,7 @@ async fn the_reset_mail_goes_to_the_accounts_own_address_not_what_was_typed() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+    t.flush_mail().await;
     let outbox: Vec<_> = std::fs::read_dir(t.data.join("outbox")).unwrap().collect();
     assert_eq!(outbox.len(), 1, "the account was found");
     let mail: serde_json::Value =
@@ -495,6 +496,7 @@ async fn brute_force_blocks_the_pair_until_the_password_changes() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "We've just sent you an email to reset your password.");
+    t.flush_mail().await;
     let outbox: Vec<_> = std::fs::read_dir(t.data.join("outbox")).unwrap().collect();
     assert_eq!(outbox.len(), 1);
     let mail: serde_json::Value =

@@ -10,6 +10,7 @@ mod jobs;
 mod lifecycle;
 mod login_flow;
 mod logs;
+mod mail;
 mod management;
 mod nodes;
 mod oidc;

@@ -321,12 +321,14 @@ async fn imported_plain_passwords_meet_the_connection_policy() {
 
 /// Asks for `n` reset mails for `email` and returns the tickets their links carry, in order.
 async fn reset_tickets(t: &TestIdp, email: &str, n: usize) -> Vec<String> {
+    t.flush_mail().await;
     let before = outbox(t).len();
     for _ in 0..n {
         let body = json!({"client_id": kw("CMS_CLIENT_ID"), "email": email, "connection": "dev-users"});
         let res = reqwest::Client::new().post(t.url("dbconnections/change_password")).json(&body).send().await.unwrap();
         assert_eq!(res.status(), 200);
     }
+    t.flush_mail().await;
     let mails = outbox(t);
     assert_eq!(mails.len(), before + n);
     mails[before..]
@@ -495,6 +497,7 @@ async fn reset_mails_are_limited_per_account_and_per_address_without_saying_so()
     for ip in ips {
         ask(kw("USER_EMAIL"), ip).await;
     }
+    t.flush_mail().await;
     assert_eq!(mails_to(kw("USER_EMAIL")), limits.per_user);
 
     // Per address, whatever accounts it names (unknown ones count too).
@@ -502,9 +505,12 @@ async fn reset_mails_are_limited_per_account_and_per_address_without_saying_so()
         ask("nobody@example.test".into(), "203.0.113.9").await;
     }
     ask(kw("ADMIN_EMAIL"), "203.0.113.9").await;
+    t.flush_mail().await;
     assert_eq!(mails_to(kw("ADMIN_EMAIL")), 1, "the last request within the address's limit");
     ask(kw("ADMIN_EMAIL"), "203.0.113.9").await;
+    t.flush_mail().await;
     assert_eq!(mails_to(kw("ADMIN_EMAIL")), 1, "over the address's limit: no mail");
     ask(kw("ADMIN_EMAIL"), "203.0.113.10").await;
+    t.flush_mail().await;
     assert_eq!(mails_to(kw("ADMIN_EMAIL")), 2, "another address still gets one");
 }

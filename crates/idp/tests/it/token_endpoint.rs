@@ -207,6 +207,7 @@ async fn json_bodies_repeating_a_key_are_refused_as_repeated_form_parameters_are
         format!(r#"{{"client_id":"{cms}","email":"{}","connection":"dev-users","x":1,"x":2}}"#, kw("USER_EMAIL"));
     let (status, b) = post_raw_json(&t, "dbconnections/change_password", &change).await;
     assert_eq!((status, b["code"].as_str()), (400, Some("invalid_body")), "{b}");
+    t.flush_mail().await;
     assert!(
         !t.data.join("outbox").exists() || std::fs::read_dir(t.data.join("outbox")).unwrap().next().is_none(),
         "no mail"

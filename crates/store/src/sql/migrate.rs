@@ -356,6 +356,45 @@ const CONSOLE_ADMINS: &str = "
         role TEXT NOT NULL,
         created_at BIGINT NOT NULL
     );";
+/// Outgoing mail (`crate::mail`): the queue (a partial index finds what is due without
+/// walking what was sent), the one email provider, templates by name. Step 11: step 10 is
+/// another feature's (numbered on its branch). Tickets (verification links and what a
+/// password-change ticket does afterwards) are kept by their digest.
+macro_rules! mail {
+    ($blob:literal) => {
+        concat!(
+            "
+    CREATE TABLE mail_queue (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        attempts BIGINT NOT NULL,
+        next_attempt_at BIGINT NOT NULL,
+        claim TEXT,
+        lease_until BIGINT,
+        sent_at BIGINT,
+        failed_at BIGINT,
+        last_error TEXT
+    );
+    CREATE INDEX mail_queue_due ON mail_queue (next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
+    CREATE INDEX mail_queue_done ON mail_queue (sent_at);
+    CREATE TABLE email_provider (id BIGINT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE email_templates (name TEXT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE email_tickets (
+        ticket_sha256 ",
+            $blob,
+            " PRIMARY KEY,
+        kind TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX email_tickets_expiry ON email_tickets (expires_at);"
+        )
+    };
+}
 
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -368,6 +407,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (TYPED_RECORDS_STEP, typed_records!("BLOB"), typed_records!("BYTEA")),
     (8, RBAC, RBAC),
     (9, LOG_EVENTS, LOG_EVENTS),
+    (11, mail!("BLOB"), mail!("BYTEA")),
     (12, USER_LIFECYCLE, USER_LIFECYCLE),
     (13, CONSOLE_ADMINS, CONSOLE_ADMINS),
 ];

@@ -962,7 +962,7 @@ impl Store for SqlStore {
     }
 
     async fn purge_expired(&self, now: Millis) -> Result<u64> {
-        const PURGES: [&str; 8] = [
+        const PURGES: [&str; 9] = [
             "DELETE FROM login_transactions WHERE expires_at <= $1",
             "DELETE FROM auth_codes WHERE expires_at <= $1",
             "DELETE FROM federated_states WHERE expires_at <= $1",
@@ -971,6 +971,7 @@ impl Store for SqlStore {
             "DELETE FROM password_tickets WHERE expires_at <= $1",
             "DELETE FROM rate_limits WHERE expires_at <= $1",
             "DELETE FROM revoked_grants WHERE expires_at <= $1",
+            "DELETE FROM email_tickets WHERE expires_at <= $1",
         ];
         let mut removed = 0;
         for sql in PURGES {
@@ -980,6 +981,10 @@ impl Store for SqlStore {
     }
 
     fn logs(&self) -> &dyn crate::LogStore {
+        self
+    }
+
+    fn mail(&self) -> &dyn crate::MailStore {
         self
     }
 }
