@@ -27,6 +27,9 @@ pub fn flash_text(code: &str) -> Option<&'static str> {
         "deleted" => "Deleted.",
         "deployed" => "Deployed.",
         "applied" => "Flow applied.",
+        "blocked" => "User blocked.",
+        "unblocked" => "User unblocked.",
+        "verification" => "Verification email sent.",
         _ => return None,
     })
 }

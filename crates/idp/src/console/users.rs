@@ -19,6 +19,8 @@ pub fn routes() -> Router<AppState> {
         .route("/users/new", get(new))
         .route("/users/{id}", get(detail).post(save))
         .route("/users/{id}/delete", post(delete))
+        .route("/users/{id}/block", post(block))
+        .route("/users/{id}/verification-email", post(verification_email))
         .route("/roles", get(roles).post(create_role))
         .route("/roles/{id}/delete", post(delete_role))
 }
@@ -158,8 +160,10 @@ async fn detail(
         json_editor("user_metadata", "user_metadata", &pretty(&u["user_metadata"])),
         html::submit(&admin, "Save")
     );
+    let blocked = u["blocked"].as_bool().unwrap_or(false);
+    let account = account_actions(&admin, &id, blocked, u["email"].is_string() && u["email_verified"] != true);
     let body = format!(
-        "{details}<section><h2>Metadata</h2><p class=\"hint\">JSON objects. app_metadata holds what the user may not change (e.g. {{\"groups\": [\"admin\"]}}).</p>{}</section>\
+        "{details}{account}<section><h2>Metadata</h2><p class=\"hint\">JSON objects. app_metadata holds what the user may not change (e.g. {{\"groups\": [\"admin\"]}}).</p>{}</section>\
          <section><h2>Danger Zone</h2>{}</section>",
         html::form(&admin, &user_url(&id), &inner),
         html::delete_form(&admin, &format!("{}/delete", user_url(&id)), &format!("the user {email}")),
@@ -214,6 +218,55 @@ async fn save(State(idp): State<AppState>, admin: Admin, Path(id): Path<String>,
     });
     let reply = admin.api(&idp, Method::PATCH, &format!("/users/{}", enc(&id)), Some(&doc)).await;
     after_write(&admin, &reply, &back, "saved")
+}
+
+/// Block or Unblock (a blocked user signs in no way, refreshes included), and Send
+/// Verification Email while the address is unverified; both through the Management API.
+fn account_actions(admin: &Admin, id: &str, blocked: bool, unverified: bool) -> String {
+    let status = html::readonly("user_blocked", "Status", if blocked { "Blocked" } else { "Active" });
+    if !admin.can_write() {
+        return format!("<section><h2>Account</h2>{status}</section>");
+    }
+    let (value, label) = if blocked { ("false", "Unblock") } else { ("true", "Block") };
+    let block = html::form(
+        admin,
+        &format!("{}/block", user_url(id)),
+        &format!("<input type=\"hidden\" name=\"blocked\" value=\"{value}\"><button type=\"submit\">{label}</button>"),
+    );
+    let verify = if unverified {
+        html::form(
+            admin,
+            &format!("{}/verification-email", user_url(id)),
+            "<button type=\"submit\">Send Verification Email</button>",
+        )
+    } else {
+        String::new()
+    };
+    format!("<section><h2>Account</h2>{status}{block}{verify}</section>")
+}
+
+async fn block(State(idp): State<AppState>, admin: Admin, Path(id): Path<String>, body: Bytes) -> Response {
+    let form = match Form::checked(&admin, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let blocked = form.get("blocked") == "true";
+    let path = format!("/users/{}", enc(&id));
+    let reply = admin.api(&idp, Method::PATCH, &path, Some(&json!({ "blocked": blocked }))).await;
+    after_write(&admin, &reply, &user_url(&id), if blocked { "blocked" } else { "unblocked" })
+}
+
+async fn verification_email(
+    State(idp): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = Form::checked(&admin, &body) {
+        return r;
+    }
+    let reply = admin.api(&idp, Method::POST, "/jobs/verification-email", Some(&json!({ "user_id": id }))).await;
+    after_write(&admin, &reply, &user_url(&id), "verification")
 }
 
 async fn delete(State(idp): State<AppState>, admin: Admin, Path(id): Path<String>, body: Bytes) -> Response {

@@ -422,3 +422,50 @@ async fn console_admin_cannot_be_linked_into_a_tenant_user() {
     assert!(t.idp.store.user(&admin_id).await.unwrap().is_some(), "the administrator is still there");
     signed_in(&t).await;
 }
+
+#[tokio::test]
+async fn console_blocks_and_unblocks_a_user_and_sends_the_verification_mail() {
+    let (t, _) = with_admin(Role::Full).await;
+    let b = signed_in(&t).await;
+    let token = management_token(&t, None).await;
+    let person =
+        json!({"connection": "dev-users", "email": "blockme@cms.example.test", "password": "Str0ng-Passw0rd!"});
+    let (status, user) = call(&t, &token, Method::POST, "users", Some(person)).await;
+    assert_eq!(status, 201, "{user}");
+    let id = user["user_id"].as_str().unwrap().to_string();
+    let page = format!("console/users/{}", id.replace('|', "%7C"));
+    let blocked = |t: &TestIdp, id: String| {
+        let store = t.idp.store.clone();
+        async move { store.user(&id).await.unwrap().unwrap().user.blocked }
+    };
+
+    for (value, shown, expected) in [("true", "User blocked.", true), ("false", "User unblocked.", false)] {
+        let csrf = csrf_of(&t, &b, &page).await;
+        let res = b
+            .post(t.url(&format!("{page}/block")))
+            .form(&[("csrf", csrf.as_str()), ("blocked", value)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+        let html =
+            b.get(t.url(&format!("{page}?m={}", location(&res).rsplit("m=").next().unwrap()))).send().await.unwrap();
+        let html = html.text().await.unwrap();
+        assert!(html.contains(shown), "{html}");
+        assert!(html.contains(if expected { ">Unblock<" } else { ">Block<" }), "the button turns");
+        assert_eq!(blocked(&t, id.clone()).await, expected);
+    }
+    let res = b.post(t.url(&format!("{page}/block"))).form(&[("blocked", "true")]).send().await.unwrap();
+    assert_eq!(res.status(), 403, "no anti-CSRF token, no block");
+    assert!(!blocked(&t, id.clone()).await);
+
+    let csrf = csrf_of(&t, &b, &page).await;
+    let res =
+        b.post(t.url(&format!("{page}/verification-email"))).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    t.flush_mail().await;
+    let outbox = t.data.join("outbox");
+    let mails: Vec<String> =
+        std::fs::read_dir(&outbox).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+    assert!(mails.iter().any(|m| m.contains("blockme@cms.example.test")), "a verification mail to the user: {mails:?}");
+}
