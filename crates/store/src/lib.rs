@@ -13,7 +13,7 @@ pub mod search;
 mod sql;
 
 pub use cache::CachedStore;
-pub use logs::{LogEvent, LogStore};
+pub use logs::{LogEvent, LogStore, LogStream, LogStreamConfig};
 pub use model::*;
 pub use search::{UserPage, UserSearch};
 pub use sql::{Dialect, SqlStore};
