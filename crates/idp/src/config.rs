@@ -44,6 +44,18 @@ pub struct Config {
     pub tenant_logs: bool,
     /// Days tenant log events are kept; housekeeping removes older ones.
     pub log_retention_days: u32,
+    /// How log streams are delivered.
+    pub log_streams: StreamSettings,
+}
+
+/// Log stream delivery (the `streams` module of the tenant log).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSettings {
+    /// How often the streams are looked at for new events (an event reaches its endpoint about
+    /// this long after it is in the store).
+    pub poll: std::time::Duration,
+    /// A stream whose endpoint fails without a success for this long is suspended.
+    pub suspend_after: std::time::Duration,
 }
 
 pub const GOOGLE_DISCOVERY_URL: &str = "https://accounts.google.com/.well-known/openid-configuration";
@@ -89,6 +101,10 @@ impl Config {
             metrics_token_digest: None,
             tenant_logs: true,
             log_retention_days: 30,
+            log_streams: StreamSettings {
+                poll: std::time::Duration::from_secs(1),
+                suspend_after: std::time::Duration::from_secs(24 * 3600),
+            },
         }
     }
 

@@ -36,7 +36,7 @@ mod urls;
 pub mod util;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{BruteForce, Config, ResetMails};
+pub use config::{BruteForce, Config, ResetMails, StreamSettings};
 pub use error::{Error, Result};
 pub use http::serve::{GRACE, Limits, Listener, serve};
 pub use tls::{LocalCa, TlsFiles};
@@ -66,6 +66,8 @@ pub struct Idp {
     clock: Arc<dyn Clock>,
     /// Tenant log events, written in batches off the request path.
     logs: logs::Recorder,
+    /// Pushes the log to the log streams, off the request path.
+    _log_streams: logs::streams::Delivery,
 }
 
 pub type AppState = Arc<Idp>;
@@ -95,6 +97,7 @@ impl Idp {
         let actions = actions::Runner::new(config.action_limits);
         let upstreams = flow::federated::Upstreams::new(config.upstream_timeout)?;
         let logs = logs::Recorder::start(store.clone(), config.tenant_logs);
+        let log_streams = logs::streams::Delivery::start(store.clone(), secrets.clone(), config.log_streams);
         Ok(Arc::new(Idp {
             config,
             store,
@@ -108,6 +111,7 @@ impl Idp {
             upstreams,
             clock,
             logs,
+            _log_streams: log_streams,
         }))
     }
 

@@ -9,6 +9,7 @@ mod clients;
 mod connections;
 pub(crate) mod jobs;
 mod keys;
+mod log_streams;
 mod logs;
 mod resource_servers;
 mod roles;
@@ -43,6 +44,7 @@ pub fn routes(idp: AppState) -> Router<AppState> {
         .merge(roles::routes())
         .merge(user_roles::routes())
         .merge(logs::routes())
+        .merge(log_streams::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "Not Found", None) })
         .layer(middleware::map_response(in_api_shape))
         .layer(middleware::from_fn_with_state(idp.clone(), audit::record_writes))

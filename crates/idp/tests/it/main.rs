@@ -6,6 +6,7 @@ mod actions;
 mod at_rest;
 mod harness;
 mod jobs;
+mod log_streams;
 mod login_flow;
 mod logs;
 mod management;
