@@ -3,9 +3,10 @@
 //!
 //! - **The request path** only locks the buffer, pushes the event and unlocks. It wakes the
 //!   writer twice per batch at most: when the buffer stops being empty (which starts the
-//!   batch's [`LINGER`]) and when it holds [`BATCH`] events. Waking the writer for every event
-//!   (a channel send does) cost a thread wake-up per request: on one core that was a third of
-//!   the client-credentials throughput (`bench/results/2026-12-07-logs-recorder.md`).
+//!   batch's [`LINGER`]) and when it holds [`BATCH`] events, so the writer does not run once
+//!   per request as it did behind a channel. (What cost a third of the client-credentials
+//!   throughput on one core was not this but the SQLite insert: see `SQLITE_INSERT_ROWS` in the
+//!   store's `sql/logs.rs` and `bench/results/2026-12-07-logs-recorder.md`.)
 //! - **Batches**: the writer takes everything buffered at once, [`LINGER`] after the first
 //!   event or as soon as [`BATCH`] are waiting, and writes it in one transaction per [`BATCH`],
 //!   so the number of writes does not grow with the number of requests. An event is in the
