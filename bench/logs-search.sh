@@ -80,14 +80,14 @@ now_ms=$(($(date +%s%N) / 1000000))
 t0=$(date +%s.%N)
 for ((start = 0; start < EVENTS; start += 100000)); do
   end=$((start + 100000 < EVENTS ? start + 100000 : EVENTS))
-  psql -q "$PG_BENCH_URL" >/dev/null <<SQL
+  psql -q -v ON_ERROR_STOP=1 "$PG_BENCH_URL" >/dev/null <<SQL || die "seeding failed"
 INSERT INTO log_events (log_id, date, event_type, description, client_id, client_name, ip, user_agent,
   user_id, user_name, connection, connection_id, strategy, strategy_type, audience, scope, hostname, details)
 SELECT '900' || lpad(d::text, 20, '0') || lpad(i::text, 17, '0') || '4242424242424242', d,
   t, 'seeded event', 'client' || lpad((i % 50)::text, 28, '0'), 'Application ' || (i % 50),
   '10.' || (i % 1000 / 250) || '.' || (i % 250) || '.7', 'bench/1.0',
-  CASE WHEN t IN ('seccft', 'sapi') THEN NULL ELSE 'auth0|' || lpad((i * 7919 % 20000)::text, 24, '0') END,
-  CASE WHEN t IN ('seccft', 'sapi') THEN NULL ELSE 'user' || (i * 7919 % 20000) || '@bench.example' END,
+  CASE WHEN t IN ('seccft', 'sapi') THEN NULL ELSE 'auth0|' || lpad((i::bigint * 7919 % 20000)::text, 24, '0') END,
+  CASE WHEN t IN ('seccft', 'sapi') THEN NULL ELSE 'user' || (i::bigint * 7919 % 20000) || '@bench.example' END,
   CASE WHEN t IN ('seccft', 'sapi') THEN NULL ELSE 'db-' || (i % 4) END,
   CASE WHEN t IN ('seccft', 'sapi') THEN NULL ELSE 'con_' || (i % 4) END,
   CASE WHEN t IN ('seccft', 'sapi') THEN NULL ELSE 'auth0' END,
@@ -107,6 +107,11 @@ count=$(psql -At "$PG_BENCH_URL" -c "SELECT count(*) FROM log_events")
 log "$count events seeded in $SEED_SECS s"
 [[ $count -ge $EVENTS ]] || die "only $count events in the log"
 
+# The example tenant grants its M2M application user scopes only: add read:logs in the bench's
+# own database (the idp's cache forgets the grant within a second).
+psql -q -v ON_ERROR_STOP=1 "$PG_BENCH_URL" -c "UPDATE client_grants SET data = jsonb_set(data::jsonb, '{scope}',
+  (data::jsonb -> 'scope') || '[\"read:logs\"]')::text WHERE client_id = '$MGMT_ID'" >/dev/null || die "no grant to widen"
+sleep 1.5
 TOKEN=$(curl -sf "http://127.0.0.1:$PORT/oauth/token" -d grant_type=client_credentials -d "client_id=$MGMT_ID" \
   --data-urlencode "client_secret=$MGMT_SECRET" --data-urlencode "audience=https://localhost:$PORT/api/v2/" |
   jq -r .access_token)

@@ -15,16 +15,14 @@ use crate::{Error, Millis, Result};
 const COLUMNS: &str = "log_id, date, event_type, description, client_id, client_name, ip, user_agent, user_id, \
      user_name, connection, connection_id, strategy, strategy_type, audience, scope, hostname, details";
 const COLUMN_COUNT: usize = 18;
-/// Rows per `INSERT`. On SQLite a statement's cost grows with the square of its parameters
-/// (sqlx asks `sqlite3_bind_parameter_name` for each one, and SQLite finds each name by walking
-/// the statement's list of them; parsing `$n` names does the same): 200 rows (3,600
-/// parameters) a statement cost the idp a third of its client-credentials throughput on one
-/// core. Eight rows keep that walk short while still sharing one round trip to SQLite's thread
-/// among eight events. PostgreSQL has no such cost and a network round trip per statement, so
-/// it takes 250 rows (4,500 parameters, far below its bound). Full chunks are one statement
-/// text built once and prepared once per connection (persistent); a remainder is prepared for
-/// its one use.
-const SQLITE_INSERT_ROWS: usize = 8;
+/// Rows per `INSERT`. On SQLite the statement uses anonymous `?` parameters: sqlx binds each
+/// parameter after asking `sqlite3_bind_parameter_name`, and for numbered ones (`$n`) SQLite
+/// finds the name by walking the statement's list of names (parsing them does the same), so a
+/// statement cost the square of its parameters: 200 rows (3,600 `$n`) a statement cost the idp
+/// a third of its client-credentials throughput on one core. Anonymous ones have no name to
+/// look up. PostgreSQL needs `$n` and has no such cost. Full chunks are one statement text built
+/// once and prepared once per connection (persistent); a remainder is prepared for its one use.
+const SQLITE_INSERT_ROWS: usize = 100;
 const POSTGRES_INSERT_ROWS: usize = 250;
 
 enum Arg {
@@ -48,9 +46,9 @@ impl LogStore for SqlStore {
         for chunk in events.chunks(rows) {
             let partial;
             let sql = if chunk.len() == rows {
-                full.get_or_init(|| insert_sql(rows))
+                full.get_or_init(|| insert_sql(self.dialect, rows))
             } else {
-                partial = insert_sql(chunk.len());
+                partial = insert_sql(self.dialect, chunk.len());
                 &partial
             };
             let mut q = query(sql).persistent(chunk.len() == rows);
@@ -216,9 +214,9 @@ fn stream(row: &AnyRow) -> Result<LogStream> {
     })
 }
 
-/// `INSERT … VALUES ($1, …, $18), ($19, …), …` for `rows` events; an event already stored
-/// (a retried batch) is skipped.
-fn insert_sql(rows: usize) -> String {
+/// `INSERT … VALUES ($1, …, $18), ($19, …), …` for `rows` events (`?` for each on SQLite); an
+/// event already stored (a retried batch) is skipped.
+fn insert_sql(dialect: Dialect, rows: usize) -> String {
     let mut sql = format!("INSERT INTO log_events ({COLUMNS}) VALUES ");
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
@@ -226,7 +224,10 @@ fn insert_sql(rows: usize) -> String {
             if c > 1 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("${}", r * COLUMN_COUNT + c));
+            match dialect {
+                Dialect::Sqlite => sql.push('?'),
+                Dialect::Postgres => sql.push_str(&format!("${}", r * COLUMN_COUNT + c)),
+            }
         }
         sql.push(')');
     }
