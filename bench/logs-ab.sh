@@ -33,7 +33,7 @@ LUA
 for round in $(seq 1 "$ROUNDS"); do
 for mode in on off; do
   d=$(mktemp -d); extra=""; [ $mode = off ] && extra="--no-tenant-logs"
-  taskset -c 0 $1 idp --tenant $ROOT/examples/cms-tenant/tenant.yaml --keywords $ROOT/examples/cms-tenant/dev.env --database sqlite://$d/g.db --data $d --listen 127.0.0.1:$P --public-url http://127.0.0.1:$P/ $extra > $d/log 2>&1 &
+  taskset -c 0 $1 idp --tenant $ROOT/examples/cms-tenant/tenant.yaml --keywords $ROOT/examples/cms-tenant/dev.env --users $ROOT/examples/cms-tenant/users.json --users-connection dev-users --database sqlite://$d/g.db --data $d --listen 127.0.0.1:$P --public-url http://127.0.0.1:$P/ $extra > $d/log 2>&1 &
   pid=$!
   for i in $(seq 1 100); do curl -sf http://127.0.0.1:$P/readyz >/dev/null && break; sleep 0.2; done
   taskset -c 1 wrk -t1 -c$CONNECTIONS -d2s -s "$d0/req.lua" http://127.0.0.1:$P/oauth/token >/dev/null 2>&1

@@ -137,7 +137,7 @@ for q in 'user_id:"auth0|000000000000000000012345"' 'type:fp' 'type:fp AND user_
   'type:s AND date:[2000-01-01 TO *]'; do
   read -r p50 p95 hits <<<"$(measure "$q")"
   log "$q: p50 $p50 ms, p95 $p95 ms ($hits events on the page)"
-  ROWS+=("| \`q=$q\` | $hits | $p50 | $p95 |")
+  ROWS+=("| \`q=${q//|/\\|}\` | $hits | $p50 | $p95 |")
 done
 
 mkdir -p "$(dirname "$RESULTS")"
