@@ -46,6 +46,8 @@ pub struct Config {
     pub log_retention_days: u32,
     /// How the mail queue retries and how long SMTP may take.
     pub mail: MailDelivery,
+    /// How log streams are delivered.
+    pub log_streams: StreamSettings,
 }
 
 /// The mail queue's worker (`crate::mail::queue`).
@@ -81,6 +83,16 @@ impl Default for MailDelivery {
             implicit_tls_ports: vec![465],
         }
     }
+}
+
+/// Log stream delivery (the `streams` module of the tenant log).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSettings {
+    /// How often the streams are looked at for new events (an event reaches its endpoint about
+    /// this long after it is in the store).
+    pub poll: std::time::Duration,
+    /// A stream whose endpoint fails without a success for this long is suspended.
+    pub suspend_after: std::time::Duration,
 }
 
 pub const GOOGLE_DISCOVERY_URL: &str = "https://accounts.google.com/.well-known/openid-configuration";
@@ -127,6 +139,10 @@ impl Config {
             tenant_logs: true,
             log_retention_days: 30,
             mail: MailDelivery::default(),
+            log_streams: StreamSettings {
+                poll: std::time::Duration::from_secs(1),
+                suspend_after: std::time::Duration::from_secs(24 * 3600),
+            },
         }
     }
 

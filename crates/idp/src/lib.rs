@@ -38,7 +38,7 @@ mod urls;
 pub mod util;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{BruteForce, Config, MailDelivery, ResetMails};
+pub use config::{BruteForce, Config, MailDelivery, ResetMails, StreamSettings};
 pub use error::{Error, Result};
 pub use http::serve::{GRACE, Limits, Listener, serve};
 pub use tls::{LocalCa, TlsFiles};
@@ -70,6 +70,8 @@ pub struct Idp {
     clock: Arc<dyn Clock>,
     /// Tenant log events, written in batches off the request path.
     logs: logs::Recorder,
+    /// Pushes the log to the log streams, off the request path.
+    _log_streams: logs::streams::Delivery,
 }
 
 pub type AppState = Arc<Idp>;
@@ -107,6 +109,7 @@ impl Idp {
             None => None,
         };
         let host = config.public_url.host_str().unwrap_or("localhost").to_owned();
+        let log_streams = logs::streams::Delivery::start(store.clone(), secrets.clone(), config.log_streams);
         let mail = mail::queue::Worker::new(
             mailer,
             mail::provider::Local {
@@ -130,6 +133,7 @@ impl Idp {
             upstreams,
             clock,
             logs,
+            _log_streams: log_streams,
         });
         mail::queue::Worker::start(&idp);
         Ok(idp)

@@ -14,7 +14,7 @@ pub mod search;
 mod sql;
 
 pub use cache::CachedStore;
-pub use logs::{LogEvent, LogStore};
+pub use logs::{LogEvent, LogStore, LogStream, LogStreamConfig};
 pub use mail::MailStore;
 pub use model::*;
 pub use search::{UserPage, UserSearch};

@@ -5,6 +5,10 @@
 //! read by search: a query over the log's own fields, newest or oldest first by `log_id`
 //! (which orders as `date` does), or from a checkpoint. Retention removes the oldest in bounded
 //! batches ([`LogStore::purge_logs`]).
+//!
+//! Log streams ([`LogStream`], `/api/v2/log-streams`) live here too: each is a configuration
+//! and a cursor, the `log_id` of the last event it delivered (or skipped), so a restarted node
+//! resumes where the stream was.
 
 pub mod query;
 
@@ -12,6 +16,7 @@ pub use query::{LogField, LogQuery, Match, parse_log_query};
 
 use crate::{Millis, Result};
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 /// One tenant log event, in Auth0's fields. `details` is JSON chosen by the idp; no field ever
 /// holds a password, code, token or secret (the idp's builders never take one).
@@ -67,6 +72,44 @@ pub struct LogPage {
 /// Auth0 pages through at most this many events of one search (checkpoints are unbounded).
 pub const MAX_SEARCH_RESULTS: u64 = 1000;
 
+/// A log stream: Auth0's `http` type, pushing events to an endpoint. What the Management API
+/// reads and writes is [`LogStreamConfig`]; the rest is the delivery's bookkeeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogStream {
+    /// `lst_…`.
+    pub id: String,
+    pub config: LogStreamConfig,
+    /// `active`, `paused` or `suspended` (by the delivery, after failing for too long).
+    pub status: String,
+    /// The `Authorization` header value, sealed by the idp (never stored or shown in clear).
+    pub authorization_sealed: Option<String>,
+    /// The `log_id` of the last event delivered or skipped by the filters; the delivery resumes
+    /// after it. Set to the newest event when the stream is created.
+    pub cursor: Option<String>,
+    /// When the delivery began failing without a success since; `None` while it succeeds.
+    pub failing_since: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A log stream's settings, as Auth0's API names them (without the authorization).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LogStreamConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub stream_type: String,
+    #[serde(rename = "httpEndpoint")]
+    pub endpoint: String,
+    /// `JSONLINES`, `JSONARRAY` or `JSONOBJECT`.
+    #[serde(rename = "httpContentFormat")]
+    pub content_format: String,
+    #[serde(rename = "httpContentType")]
+    pub content_type: String,
+    /// Auth0's category filter names (`auth.login.fail`, …); empty: every event.
+    #[serde(default)]
+    pub filters: Vec<String>,
+}
+
 /// Where tenant log events are kept.
 #[async_trait]
 pub trait LogStore: Send + Sync {
@@ -77,4 +120,23 @@ pub trait LogStore: Send + Sync {
     async fn search_logs(&self, search: &LogSearch) -> Result<LogPage>;
     /// Deletes at most `limit` of the oldest events dated before `before`; returns how many.
     async fn purge_logs(&self, before: Millis, limit: u32) -> Result<u64>;
+
+    /// Every log stream, oldest first.
+    async fn log_streams(&self) -> Result<Vec<LogStream>>;
+    async fn log_stream(&self, id: &str) -> Result<Option<LogStream>>;
+    /// Adds a stream; `Conflict` when its id is taken.
+    async fn create_log_stream(&self, stream: &LogStream) -> Result<()>;
+    /// Replaces a stream's settings, status, authorization and `failing_since`, never its
+    /// cursor (which only the delivery moves); `false` when there is no such stream.
+    async fn update_log_stream(&self, stream: &LogStream) -> Result<bool>;
+    async fn delete_log_stream(&self, id: &str) -> Result<bool>;
+    /// The delivery's progress: the new cursor and failure start. With `suspend`, an active
+    /// stream becomes `suspended` (a paused one stays paused).
+    async fn log_stream_progress(
+        &self,
+        id: &str,
+        cursor: Option<&str>,
+        failing_since: Option<Millis>,
+        suspend: bool,
+    ) -> Result<()>;
 }

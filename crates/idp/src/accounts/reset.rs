@@ -99,10 +99,12 @@ pub async fn ticket_user(idp: &AppState, ticket: &str) -> Result<StoredUser> {
     idp.store.user(&found.user_id).await?.ok_or_else(invalid)
 }
 
-/// Sets the new password of a live ticket. The inner `Err` is the policy's refusal, for the
-/// form to show again; the inner `Ok` is where a password-change ticket sends the browser.
+/// Sets the new password of a live ticket, for the browser `origin` names. The inner `Err` is
+/// the policy's refusal, for the form to show again; the inner `Ok` is where a password-change
+/// ticket sends the browser.
 pub async fn complete(
     idp: &AppState,
+    origin: &impl crate::logs::Origin,
     ticket: &str,
     password: &str,
 ) -> Result<std::result::Result<Option<String>, &'static str>> {
@@ -112,7 +114,7 @@ pub async fn complete(
         Some(c) => check_for(c, password),
         None => check_policy(None, password),
     };
-    let origin = Event::default().user(&stored.user);
+    let origin = Event::from_request(origin).user(&stored.user);
     let origin = match &connection {
         Some(c) => origin.connection(c),
         None => origin,

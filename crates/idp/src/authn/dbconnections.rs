@@ -108,12 +108,18 @@ pub async fn reset_page(State(idp): State<AppState>, RawQuery(raw): RawQuery) ->
     }
 }
 
-pub async fn reset_submit(State(idp): State<AppState>, body: String) -> Response {
+pub async fn reset_submit(
+    State(idp): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let origin = crate::http::client::request_info(&idp.config, &headers, Some(peer), "POST");
     let run = async {
         let form = single_params(&body).map_err(Error::bad_page)?;
         let ticket = form.get("ticket").cloned().unwrap_or_default();
         let password = form.get("password").cloned().unwrap_or_default();
-        Ok::<_, Error>(match reset::complete(&idp, &ticket, &password).await? {
+        Ok::<_, Error>(match reset::complete(&idp, &origin, &ticket, &password).await? {
             Err(why) => (StatusCode::BAD_REQUEST, Html(reset_form(&ticket, Some(why)))).into_response(),
             Ok(Some(result_url)) => redirect(&result_url),
             Ok(None) => Html(pages::message_page(

@@ -2,7 +2,7 @@
 //! allow-list (the application's when a client is named, else the tenant's).
 
 use crate::error::PageKind;
-use crate::logs::{Event, Type};
+use crate::logs::{Event, Origin, Type};
 use crate::tokens::jwt;
 use crate::urls::match_logout;
 use crate::{AppState, Error, Result};
@@ -20,9 +20,11 @@ pub fn hinted_client(idp: &AppState, hint: &str, client_id: Option<String>) -> R
     Ok(aud)
 }
 
-/// Where to send the browser after logout, checked against the right allow-list.
+/// Where to send the browser after logout, checked against the right allow-list. `origin` is
+/// who asked (a refusal is recorded as `flo` with its address).
 pub async fn return_url(
     idp: &AppState,
+    origin: &impl Origin,
     client_id: Option<&str>,
     return_to: Option<&str>,
     state: Option<&str>,
@@ -33,6 +35,7 @@ pub async fn return_url(
             let Some(client) = idp.store.client(id).await? else {
                 return Err(failed(
                     idp,
+                    origin,
                     Some(id),
                     Error::page(PageKind::UnknownClient, format!("Unknown client: {id}")),
                 ));
@@ -52,7 +55,7 @@ pub async fn return_url(
         let e = Error::bad_page(format!(
             "The \"returnTo\" querystring parameter \"{target}\" is not defined as a valid URL in {whose} \"Allowed Logout URLs\"."
         ));
-        return Err(failed(idp, client_id, e));
+        return Err(failed(idp, origin, client_id, e));
     };
     // The browser goes to the URL that was checked (normalised), with only `state` added.
     let Some(s) = state else {
@@ -64,8 +67,8 @@ pub async fn return_url(
 }
 
 /// A logout refused: recorded as `flo`.
-fn failed(idp: &AppState, client_id: Option<&str>, e: Error) -> Error {
-    let event = Event::new(Type::FailedLogout).description(e.description());
+fn failed(idp: &AppState, origin: &impl Origin, client_id: Option<&str>, e: Error) -> Error {
+    let event = Event::from_request(origin).kind(Type::FailedLogout).description(e.description());
     idp.log(match client_id {
         Some(id) => event.client_named(id, None),
         None => event,
@@ -74,9 +77,14 @@ fn failed(idp: &AppState, client_id: Option<&str>, e: Error) -> Error {
 }
 
 /// Ends the SSO session this cookie names, if any, recorded as `slo` for its user and the
-/// application named (`client_id`).
-pub async fn end_session(idp: &AppState, session_cookie: Option<&str>, client_id: Option<&str>) -> Result<()> {
-    let mut event = Event::new(Type::SuccessLogout);
+/// application named (`client_id`), from the address and browser `origin` names.
+pub async fn end_session(
+    idp: &AppState,
+    origin: &impl Origin,
+    session_cookie: Option<&str>,
+    client_id: Option<&str>,
+) -> Result<()> {
+    let mut event = Event::from_request(origin).kind(Type::SuccessLogout);
     if let Some(id) = client_id.filter(|c| !c.is_empty()) {
         event = event.client_named(id, None);
     }

@@ -3,7 +3,8 @@
 //! names, never a credential: no password, code, token, client secret or Action secret has a
 //! way in (the integration tests look for a canary of each in every event).
 
-use serde_json::Value;
+use crate::util::iso8601;
+use serde_json::{Map, Value, json};
 use store::{Client, Connection, LogEvent, User};
 
 /// Auth0's log event type codes this idp records ("Log Event Type Codes" in Auth0's docs).
@@ -147,8 +148,9 @@ pub trait Origin {
 pub struct Event(pub(crate) LogEvent);
 
 impl Event {
+    /// An event of `kind` with no request behind it (the mail worker, a link's page).
     pub fn new(kind: Type) -> Self {
-        Event::default().kind(kind)
+        Event(LogEvent::default()).kind(kind)
     }
 
     /// An event (type still to be set) from the request a login or call came with: address,
@@ -250,6 +252,40 @@ impl Event {
     pub fn ip(&self) -> &str {
         self.0.ip.as_deref().unwrap_or("unknown")
     }
+}
+
+/// An event as Auth0's API shows it: `date` in ISO 8601, absent fields left out.
+pub fn to_json(e: &LogEvent) -> Value {
+    let mut m = Map::new();
+    m.insert("date".into(), json!(iso8601(e.date)));
+    m.insert("type".into(), json!(e.event_type));
+    for (k, v) in [
+        ("description", &e.description),
+        ("client_id", &e.client_id),
+        ("client_name", &e.client_name),
+        ("ip", &e.ip),
+        ("user_agent", &e.user_agent),
+        ("user_id", &e.user_id),
+        ("user_name", &e.user_name),
+        ("connection", &e.connection),
+        ("connection_id", &e.connection_id),
+        ("strategy", &e.strategy),
+        ("strategy_type", &e.strategy_type),
+        ("audience", &e.audience),
+        ("scope", &e.scope),
+        ("hostname", &e.hostname),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(d) = &e.details {
+        m.insert("details".into(), d.clone());
+    }
+    m.insert("isMobile".into(), json!(false));
+    m.insert("log_id".into(), json!(e.log_id));
+    m.insert("_id".into(), json!(e.log_id));
+    Value::Object(m)
 }
 
 #[cfg(test)]

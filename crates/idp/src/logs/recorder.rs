@@ -1,27 +1,33 @@
-//! The recorder: events go into a bounded in-memory queue and one background task writes them
+//! The recorder: events go into a bounded in-memory buffer and one background task writes them
 //! to the store in batches, so a login never waits for its log line.
 //!
-//! - **Batches**: from the first event of a batch the task gathers more for at most [`LINGER`]
-//!   (or until [`BATCH`] are queued) and writes them in one transaction, so the number of
-//!   writes does not grow with the number of requests: at most one a second when quiet, one per
-//!   [`BATCH`] events under load. An event is in the store within about a second.
-//! - **Full queue**: past [`CAPACITY`] waiting events (the store is down or far too slow), new
+//! - **The request path** only locks the buffer, pushes the event and unlocks. It wakes the
+//!   writer twice per batch at most: when the buffer stops being empty (which starts the
+//!   batch's [`LINGER`]) and when it holds [`BATCH`] events, so the writer does not run once
+//!   per request as it did behind a channel. (What cost a third of the client-credentials
+//!   throughput on one core was not this but the SQLite insert: see `SQLITE_INSERT_ROWS` in the
+//!   store's `sql/logs.rs` and `bench/results/2026-12-07-logs-recorder.md`.)
+//! - **Batches**: the writer takes everything buffered at once, [`LINGER`] after the first
+//!   event or as soon as [`BATCH`] are waiting, and writes it in one transaction per [`BATCH`],
+//!   so the number of writes does not grow with the number of requests. An event is in the
+//!   store within about a second.
+//! - **Full buffer**: past [`CAPACITY`] waiting events (the store is down or far too slow), new
 //!   events are dropped, counted in `gatehouse_log_events_dropped_total` and warned about; a
 //!   login is never slowed or failed for its log line.
 //! - **Store failures**: a batch is retried three times (backoff 0.2 s, 1 s, 5 s; the same
 //!   `log_id`s, so a write that did land is not duplicated), then dropped and counted.
-//! - **Clean stop**: [`Recorder::flush`] waits until everything queued before it is written.
-//!   A crash loses what was queued and not yet written.
+//! - **Clean stop**: [`Recorder::flush`] waits until everything recorded before it is written.
+//!   A crash loses what was buffered and not yet written.
 //! - **Order**: `log_id`s are given when a batch is written: the node's clock, then a per-node
 //!   sequence, then a per-node random part, all digits, so ids sort as they were written on
 //!   each node (what a checkpoint reader relies on) and never collide across nodes.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use store::Millis;
 use store::{LogEvent, Store};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
 /// Events waiting to be written, at most.
 pub const CAPACITY: usize = 16_384;
@@ -31,82 +37,129 @@ pub const BATCH: usize = 500;
 pub const LINGER: Duration = Duration::from_secs(1);
 const RETRIES: [Duration; 3] = [Duration::from_millis(200), Duration::from_secs(1), Duration::from_secs(5)];
 
-enum Msg {
-    /// Boxed: the queue's slots stay small while events are a few hundred bytes.
-    Event(Box<LogEvent>),
-    Flush(oneshot::Sender<()>),
+/// What the request path and the writer share.
+struct Shared {
+    buffer: Mutex<Buffer>,
+    /// Wakes the writer: a batch began or filled up, a flush was asked for, or the recorder
+    /// is gone. A wake-up given while the writer is busy is kept for its next wait.
+    wake: Notify,
+    dropped: AtomicU64,
 }
 
-/// Hands events to the writer task. Dropping it (with the idp) ends the task once the queue is
-/// written.
+#[derive(Default)]
+struct Buffer {
+    events: Vec<LogEvent>,
+    /// Flushes waiting for everything buffered before them to be written.
+    flushes: Vec<oneshot::Sender<()>>,
+    /// The recorder was dropped: write what is left and end.
+    closed: bool,
+}
+
+impl Shared {
+    fn buffer(&self) -> MutexGuard<'_, Buffer> {
+        // A panic while holding this lock leaves a plain vector behind: still usable.
+        self.buffer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Hands events to the writer task. Dropping it (with the idp) ends the task once the buffer
+/// is written.
 pub struct Recorder {
-    tx: Option<mpsc::Sender<Msg>>,
-    dropped: AtomicU64,
+    shared: Option<Arc<Shared>>,
 }
 
 impl Recorder {
     /// A recorder writing into `store`'s log; `enabled: false` records nothing.
     pub fn start(store: Arc<dyn Store>, enabled: bool) -> Recorder {
         if !enabled {
-            return Recorder { tx: None, dropped: AtomicU64::new(0) };
+            return Recorder { shared: None };
         }
-        let (tx, rx) = mpsc::channel(CAPACITY);
-        tokio::spawn(write_batches(store, rx));
-        Recorder { tx: Some(tx), dropped: AtomicU64::new(0) }
+        let shared = Arc::new(Shared {
+            buffer: Mutex::new(Buffer { events: Vec::with_capacity(BATCH), ..Buffer::default() }),
+            wake: Notify::new(),
+            dropped: AtomicU64::new(0),
+        });
+        tokio::spawn(write_batches(store, shared.clone()));
+        Recorder { shared: Some(shared) }
     }
 
-    /// Queues an event without waiting; when the queue is full it is dropped and counted.
+    /// Buffers an event without waiting; when the buffer is full it is dropped and counted.
     pub fn record(&self, event: LogEvent) {
-        let Some(tx) = &self.tx else { return };
-        if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(Msg::Event(Box::new(event))) {
-            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            metrics::counter!("gatehouse_log_events_dropped_total").increment(1);
-            // The first, then every thousandth: a warning per dropped event would flood the log
-            // exactly when the store is struggling.
-            if dropped % 1000 == 1 {
-                tracing::warn!(dropped, "tenant log queue full: events dropped");
+        let Some(shared) = &self.shared else { return };
+        let waiting = {
+            let mut buffer = shared.buffer();
+            if buffer.events.len() >= CAPACITY {
+                None
+            } else {
+                buffer.events.push(event);
+                Some(buffer.events.len())
             }
-        }
-    }
-
-    /// Waits (at most `timeout`) until every event queued before this call is in the store.
-    /// `false` when the time ran out or the writer is gone.
-    pub async fn flush(&self, timeout: Duration) -> bool {
-        let Some(tx) = &self.tx else { return true };
-        let (done, written) = oneshot::channel();
-        let flushed = async { tx.send(Msg::Flush(done)).await.is_ok() && written.await.is_ok() };
-        tokio::time::timeout(timeout, flushed).await.unwrap_or(false)
-    }
-}
-
-async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Msg>) {
-    let mut ids = LogIds::new();
-    let mut msgs = Vec::with_capacity(BATCH);
-    let mut events = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut msgs, BATCH).await > 0 {
-        let deadline = tokio::time::Instant::now() + LINGER;
-        while msgs.len() < BATCH && !msgs.iter().any(|m| matches!(m, Msg::Flush(_))) {
-            let room = BATCH - msgs.len();
-            match tokio::time::timeout_at(deadline, rx.recv_many(&mut msgs, room)).await {
-                Ok(n) if n > 0 => {}
-                // The time is up, or every sender is gone (what was gathered is still written).
-                _ => break,
-            }
-        }
-        for msg in msgs.drain(..) {
-            match msg {
-                Msg::Event(e) => events.push(*e),
-                Msg::Flush(done) => {
-                    write(&*store, &mut ids, &mut events).await;
-                    let _ = done.send(());
+        };
+        match waiting {
+            Some(1 | BATCH) => shared.wake.notify_one(),
+            Some(_) => {}
+            None => {
+                let dropped = shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                metrics::counter!("gatehouse_log_events_dropped_total").increment(1);
+                // The first, then every thousandth: a warning per dropped event would flood the
+                // log exactly when the store is struggling.
+                if dropped % 1000 == 1 {
+                    tracing::warn!(dropped, "tenant log buffer full: events dropped");
                 }
             }
         }
-        write(&*store, &mut ids, &mut events).await;
+    }
+
+    /// Waits (at most `timeout`) until every event recorded before this call is in the store.
+    /// `false` when the time ran out or the writer is gone.
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        let Some(shared) = &self.shared else { return true };
+        let (done, written) = oneshot::channel();
+        shared.buffer().flushes.push(done);
+        shared.wake.notify_one();
+        tokio::time::timeout(timeout, written).await.is_ok_and(|r| r.is_ok())
     }
 }
 
-async fn write(store: &dyn Store, ids: &mut LogIds, events: &mut Vec<LogEvent>) {
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.buffer().closed = true;
+            shared.wake.notify_one();
+        }
+    }
+}
+
+async fn write_batches(store: Arc<dyn Store>, shared: Arc<Shared>) {
+    let mut ids = LogIds::new();
+    let mut events = Vec::with_capacity(BATCH);
+    loop {
+        shared.wake.notified().await;
+        // A batch has begun: give it company for up to LINGER, unless it fills up, a flush is
+        // asked for or the recorder goes first (each of which wakes us again).
+        let urgent = |b: &Buffer| b.events.len() >= BATCH || !b.flushes.is_empty() || b.closed;
+        if !urgent(&shared.buffer()) {
+            let _ = tokio::time::timeout(LINGER, shared.wake.notified()).await;
+        }
+        let (flushes, closed) = {
+            let mut buffer = shared.buffer();
+            std::mem::swap(&mut buffer.events, &mut events);
+            (std::mem::take(&mut buffer.flushes), buffer.closed)
+        };
+        for batch in events.chunks_mut(BATCH) {
+            write(&*store, &mut ids, batch).await;
+        }
+        events.clear();
+        for done in flushes {
+            let _ = done.send(());
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+async fn write(store: &dyn Store, ids: &mut LogIds, events: &mut [LogEvent]) {
     if events.is_empty() {
         return;
     }
@@ -126,24 +179,26 @@ async fn write(store: &dyn Store, ids: &mut LogIds, events: &mut Vec<LogEvent>) 
         tracing::error!(error = %e, lost = events.len(), "writing tenant log events failed; batch dropped");
         metrics::counter!("gatehouse_log_events_dropped_total").increment(events.len() as u64);
     }
-    events.clear();
 }
 
-/// `log_id`s: 56 digits, Auth0's length; they sort by the writing node's clock.
+/// `log_id`s: 56 digits, Auth0's length; they sort by the writing node's clock, and never go
+/// back when the clock does (a log stream's cursor would skip what sorts before it).
 struct LogIds {
     node: u64,
     seq: u64,
+    last: Millis,
 }
 
 impl LogIds {
     fn new() -> Self {
         let r = crate::util::random_bytes::<8>();
-        LogIds { node: u64::from_be_bytes(r) % 10u64.pow(16), seq: 0 }
+        LogIds { node: u64::from_be_bytes(r) % 10u64.pow(16), seq: 0, last: 0 }
     }
 
     fn next(&mut self, now: Millis) -> String {
+        self.last = self.last.max(now);
         self.seq = (self.seq + 1) % 10u64.pow(17);
-        format!("900{:020}{:017}{:016}", now.max(0), self.seq, self.node)
+        format!("900{:020}{:017}{:016}", self.last, self.seq, self.node)
     }
 }
 
@@ -157,8 +212,9 @@ mod tests {
         let a = ids.next(1_700_000_000_000);
         let b = ids.next(1_700_000_000_000);
         let c = ids.next(1_700_000_000_001);
+        let d = ids.next(1_699_999_999_000);
         assert_eq!(a.len(), 56);
         assert!(a.bytes().all(|b| b.is_ascii_digit()));
-        assert!(a < b && b < c);
+        assert!(a < b && b < c && c < d, "a clock going back does not take ids with it");
     }
 }

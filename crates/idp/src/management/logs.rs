@@ -4,52 +4,17 @@
 
 use super::{ApiError, ApiResult, Caller, Query, ok, select};
 use crate::AppState;
-use crate::util::iso8601;
+use crate::logs::to_json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
-use serde_json::{Map, Value, json};
-use store::LogEvent;
+use serde_json::{Value, json};
 use store::logs::{LogPaging, LogQuery, LogSearch, MAX_SEARCH_RESULTS, parse_log_query};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/logs", get(list)).route("/logs/{id}", get(read)).route("/users/{id}/logs", get(user_logs))
-}
-
-/// An event as Auth0's API shows it: `date` in ISO 8601, absent fields left out.
-pub fn to_json(e: &LogEvent) -> Value {
-    let mut m = Map::new();
-    m.insert("date".into(), json!(iso8601(e.date)));
-    m.insert("type".into(), json!(e.event_type));
-    for (k, v) in [
-        ("description", &e.description),
-        ("client_id", &e.client_id),
-        ("client_name", &e.client_name),
-        ("ip", &e.ip),
-        ("user_agent", &e.user_agent),
-        ("user_id", &e.user_id),
-        ("user_name", &e.user_name),
-        ("connection", &e.connection),
-        ("connection_id", &e.connection_id),
-        ("strategy", &e.strategy),
-        ("strategy_type", &e.strategy_type),
-        ("audience", &e.audience),
-        ("scope", &e.scope),
-        ("hostname", &e.hostname),
-    ] {
-        if let Some(v) = v {
-            m.insert(k.into(), json!(v));
-        }
-    }
-    if let Some(d) = &e.details {
-        m.insert("details".into(), d.clone());
-    }
-    m.insert("isMobile".into(), json!(false));
-    m.insert("log_id".into(), json!(e.log_id));
-    m.insert("_id".into(), json!(e.log_id));
-    Value::Object(m)
 }
 
 /// `sort`: only `date`, as `date:1` (oldest first) or `date:-1` (newest first, the default).

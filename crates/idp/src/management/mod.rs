@@ -12,6 +12,7 @@ mod emails;
 mod grants;
 pub(crate) mod jobs;
 mod keys;
+mod log_streams;
 mod logs;
 mod refresh_tokens;
 mod resource_servers;
@@ -59,6 +60,7 @@ pub fn routes(idp: AppState) -> Router<AppState> {
         .merge(emails::routes())
         .merge(email_templates::routes())
         .merge(tickets::routes())
+        .merge(log_streams::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "Not Found", None) })
         .layer(middleware::map_response(in_api_shape))
         .layer(middleware::from_fn(hide_console))

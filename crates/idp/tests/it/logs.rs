@@ -358,3 +358,116 @@ async fn sign_ups_resets_blocks_and_refused_logouts_are_logged() {
     assert_eq!(kinds.iter().filter(|k| **k == "fp").count(), 9, "the tenth failure is the block: {kinds:?}");
     assert!(!serde_json::to_string(&events).unwrap().contains("CANARY-Signup-1!"));
 }
+
+/// The sign-up page's success (`ss`), the reset page's success and failure (`scp`, `fcp`), a
+/// password-realm grant (`sepft` and no `s`, as Auth0's Resource Owner Password flow logs it)
+/// and a logout, each with the address it came from.
+#[tokio::test]
+async fn sign_up_page_reset_page_grants_and_logouts_are_logged_with_the_address() {
+    let t = start().await;
+    let token = management_token(&t, None).await;
+    let mut conn = t.idp.store.connection_by_name("prod-users").await.unwrap().unwrap();
+    conn.options.insert("disable_signup".into(), json!(false));
+    t.idp.store.put_connection(&conn).await.unwrap();
+
+    // The sign-up page, to its end: ss.
+    let b = browser();
+    let res = b.get(authorize_url(&t, &[("connection", "prod-users")])).send().await.unwrap();
+    let signup_url = t.url(&location(&res)).replace("/u/login", "/u/signup");
+    let html = b.get(&signup_url).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("state", hidden(&html, "state").unwrap()),
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("connection", "prod-users".to_string()),
+        ("email", "signed-up@cms.example.test".to_string()),
+        ("password", "CANARY-Signup-Passw0rd!".to_string()),
+    ];
+    let res = b.post(&signup_url).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 302);
+    // The logout of that session: slo with the user and the address.
+    let res = b.get(t.url(&format!("v2/logout?client_id={}", kw("CMS_CLIENT_ID")))).send().await.unwrap();
+    assert!(res.status().is_success() || res.status().is_redirection());
+
+    // The reset page a reset mail links to: a weak password (fcp), then a good one (scp).
+    let ticket = crate::passwords::reset_tickets(&t, &kw("USER_EMAIL"), 1).await.remove(0);
+    let reset = |password: &'static str| {
+        reqwest::Client::new()
+            .post(t.url("lo/reset"))
+            .form(&[("ticket", ticket.clone()), ("password", password.into())])
+    };
+    assert_eq!(reset("weak").send().await.unwrap().status(), 400);
+    assert_eq!(reset("CANARY-Reset-Passw0rd!").send().await.unwrap().status(), 200);
+
+    // A password-realm grant with the new password: sepft.
+    let form = [
+        ("grant_type", "http://auth0.com/oauth/grant-type/password-realm"),
+        ("client_id", &kw("CMS_CLIENT_ID")),
+        ("client_secret", &kw("CMS_CLIENT_SECRET")),
+        ("username", &kw("USER_EMAIL")),
+        ("password", "CANARY-Reset-Passw0rd!"),
+        ("realm", "dev-users"),
+    ];
+    let (status, body) = token_request(&t, &form).await;
+    assert_eq!(status, 200, "{body}");
+
+    let events = all_events(&t, &token).await;
+    let kinds = types(&events);
+    let ss = events.iter().find(|e| e["type"] == "ss").unwrap_or_else(|| panic!("no ss in {kinds:?}"));
+    assert_eq!(
+        (ss["user_name"].as_str(), ss["connection"].as_str(), ss["ip"].as_str()),
+        (Some("signed-up@cms.example.test"), Some("prod-users"), Some("127.0.0.1")),
+        "{ss}"
+    );
+    let slo = events.iter().find(|e| e["type"] == "slo").unwrap_or_else(|| panic!("no slo in {kinds:?}"));
+    assert_eq!((slo["ip"].as_str(), slo["user_id"].as_str()), (Some("127.0.0.1"), ss["user_id"].as_str()), "{slo}");
+    let fcp = events.iter().find(|e| e["type"] == "fcp").unwrap_or_else(|| panic!("no fcp in {kinds:?}"));
+    let scp = events.iter().find(|e| e["type"] == "scp").unwrap_or_else(|| panic!("no scp in {kinds:?}"));
+    assert!(fcp["log_id"].as_str() < scp["log_id"].as_str());
+    assert_eq!(scp["ip"], "127.0.0.1");
+    assert!(scp["user_id"].as_str().is_some_and(|u| u.starts_with("auth0|")), "{scp}");
+    let user_id = scp["user_id"].as_str().unwrap();
+    let sepft: Vec<_> = events.iter().filter(|e| e["type"] == "sepft").collect();
+    assert_eq!(sepft.len(), 1, "{kinds:?}");
+    assert_eq!((sepft[0]["user_id"].as_str(), sepft[0]["ip"].as_str()), (Some(user_id), Some("127.0.0.1")));
+    assert!(
+        !events.iter().any(|e| e["type"] == "s" && e["user_id"] == user_id),
+        "a password grant is sepft only: {kinds:?}"
+    );
+    let dump = serde_json::to_string(&events).unwrap();
+    for secret in ["CANARY-Signup-Passw0rd!", "CANARY-Reset-Passw0rd!", &ticket] {
+        assert!(!dump.contains(secret), "an event holds a secret ({secret})");
+    }
+}
+
+/// A token over the Management API's rate limit: one `api_limit` a second for it, with the
+/// address and the path, however many requests are refused.
+#[tokio::test]
+async fn the_management_rate_limit_is_logged_once_a_second() {
+    let t = start_on(sqlite_store().await, true, |c| c.management_rate_limit = 3).await;
+    let flood = management_token(&t, Some(&["read:users"])).await;
+    assert_eq!(call(&t, &flood, Method::GET, "users?per_page=1", None).await.0, 200);
+    // Twenty at once: they land within a second or two, so one or two events, not seventeen.
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (base, flood) = (t.base.clone(), flood.clone());
+        burst.spawn(async move {
+            let res = reqwest::Client::new()
+                .get(format!("{base}api/v2/users?per_page=1"))
+                .bearer_auth(flood)
+                .send()
+                .await
+                .unwrap();
+            res.status().as_u16()
+        });
+    }
+    let refused = burst.join_all().await.into_iter().filter(|s| *s == 429).count();
+    assert!(refused >= 10, "{refused} of 20 refused");
+    let reader = management_token(&t, None).await;
+    let limits = search(&t, &reader, "type:api_limit").await;
+    assert!((1..=3).contains(&limits.len()), "{limits:?} for {refused} refusals");
+    let e = &limits[0];
+    assert_eq!(
+        (e["ip"].as_str(), e["details"]["path"].as_str(), e["description"].as_str()),
+        (Some("127.0.0.1"), Some("/api/v2/users"), Some("Global limit has been reached"))
+    );
+}

@@ -8,6 +8,7 @@ mod console;
 mod harness;
 mod jobs;
 mod lifecycle;
+mod log_streams;
 mod login_flow;
 mod logs;
 mod mail;

@@ -320,7 +320,7 @@ async fn imported_plain_passwords_meet_the_connection_policy() {
 }
 
 /// Asks for `n` reset mails for `email` and returns the tickets their links carry, in order.
-async fn reset_tickets(t: &TestIdp, email: &str, n: usize) -> Vec<String> {
+pub async fn reset_tickets(t: &TestIdp, email: &str, n: usize) -> Vec<String> {
     t.flush_mail().await;
     let before = outbox(t).len();
     for _ in 0..n {

@@ -395,6 +395,27 @@ macro_rules! mail {
         )
     };
 }
+/// The tenant log's other searched fields: Auth0's log search is mostly "this application's",
+/// "this address's" or "this connection's" events, newest first, and without an index each is a
+/// walk of the whole log in `log_id` order that finds a rare value only at the end. Like step
+/// 9's, each index ends in `log_id`, so a page comes off it in order and stops at its limit.
+/// Step 10, with the log streams (`crate::logs::LogStream`): settings as JSON, the sealed
+/// authorization apart, and the delivery's cursor and failure start in their own columns, so
+/// the delivery moves them without rewriting the settings.
+const LOG_EVENT_INDEXES_AND_STREAMS: &str = "
+    CREATE INDEX log_events_client ON log_events (client_id, log_id);
+    CREATE INDEX log_events_ip ON log_events (ip, log_id);
+    CREATE INDEX log_events_connection ON log_events (connection, log_id);
+    CREATE TABLE log_streams (
+        id TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        status TEXT NOT NULL,
+        authorization_sealed TEXT,
+        cursor TEXT,
+        failing_since BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );";
 
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -407,6 +428,7 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (TYPED_RECORDS_STEP, typed_records!("BLOB"), typed_records!("BYTEA")),
     (8, RBAC, RBAC),
     (9, LOG_EVENTS, LOG_EVENTS),
+    (10, LOG_EVENT_INDEXES_AND_STREAMS, LOG_EVENT_INDEXES_AND_STREAMS),
     (11, mail!("BLOB"), mail!("BYTEA")),
     (12, USER_LIFECYCLE, USER_LIFECYCLE),
     (13, CONSOLE_ADMINS, CONSOLE_ADMINS),

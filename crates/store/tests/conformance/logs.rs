@@ -2,7 +2,7 @@
 //! three backends as the rest.
 
 use store::logs::{LogPaging, LogSearch, parse_log_query};
-use store::{LogEvent, SqlStore, Store};
+use store::{LogEvent, LogStream, LogStreamConfig, SqlStore, Store};
 
 macro_rules! log_conformance {
     ($($case:ident),* $(,)?) => {
@@ -30,7 +30,7 @@ macro_rules! log_conformance {
     };
 }
 
-log_conformance!(log_events_round_trip_and_search, log_paging, log_retention_in_batches);
+log_conformance!(log_events_round_trip_and_search, log_paging, log_retention_in_batches, log_streams_and_their_cursor);
 
 const DAY: i64 = 86_400_000;
 
@@ -123,4 +123,56 @@ async fn log_retention_in_batches(store: &SqlStore) {
     assert_eq!(store.logs().purge_logs(cutoff, 4).await.unwrap(), 2);
     assert_eq!(store.logs().purge_logs(cutoff, 4).await.unwrap(), 0);
     assert_eq!(ids(store, "", page(50)).await, ["10", "9", "8", "7"]);
+}
+
+/// A stream's settings round-trip; the delivery's progress moves the cursor and the failure
+/// start without touching the settings, and suspends only an active stream; an update never
+/// moves the cursor.
+async fn log_streams_and_their_cursor(store: &SqlStore) {
+    let logs = store.logs();
+    let config = LogStreamConfig {
+        name: "SIEM".into(),
+        stream_type: "http".into(),
+        endpoint: "https://logs.example.com/in".into(),
+        content_format: "JSONLINES".into(),
+        content_type: "application/json".into(),
+        filters: vec!["auth.login.fail".into()],
+    };
+    let mut stream = LogStream {
+        id: "lst_1".into(),
+        config,
+        status: "active".into(),
+        authorization_sealed: Some("v1.sealed".into()),
+        cursor: Some("9001".into()),
+        failing_since: None,
+        created_at: 5,
+        updated_at: 5,
+    };
+    logs.create_log_stream(&stream).await.unwrap();
+    assert!(logs.create_log_stream(&stream).await.is_err(), "an id once");
+    assert_eq!(logs.log_stream("lst_1").await.unwrap().as_ref(), Some(&stream));
+    logs.log_stream_progress("lst_1", Some("9002"), Some(7), false).await.unwrap();
+    logs.log_stream_progress("lst_1", Some("9002"), Some(7), true).await.unwrap();
+    let s = logs.log_stream("lst_1").await.unwrap().unwrap();
+    assert_eq!((s.cursor.as_deref(), s.failing_since, s.status.as_str()), (Some("9002"), Some(7), "suspended"));
+    assert_eq!(s.config, stream.config);
+    stream.status = "paused".into();
+    stream.failing_since = None;
+    stream.config.name = "SIEM 2".into();
+    stream.updated_at = 9;
+    assert!(logs.update_log_stream(&stream).await.unwrap());
+    logs.log_stream_progress("lst_1", Some("9003"), Some(8), true).await.unwrap();
+    let s = logs.log_stream("lst_1").await.unwrap().unwrap();
+    assert_eq!(
+        (s.status.as_str(), s.config.name.as_str(), s.updated_at),
+        ("paused", "SIEM 2", 9),
+        "paused stays paused"
+    );
+    assert_eq!(s.cursor.as_deref(), Some("9003"));
+    assert_eq!(logs.log_streams().await.unwrap().len(), 1);
+    assert!(logs.delete_log_stream("lst_1").await.unwrap());
+    assert!(!logs.delete_log_stream("lst_1").await.unwrap());
+    stream.id = "lst_2".into();
+    assert!(!logs.update_log_stream(&stream).await.unwrap(), "no such stream");
+    assert!(logs.log_streams().await.unwrap().is_empty());
 }
