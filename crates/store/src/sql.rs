@@ -44,6 +44,12 @@ const POSTGRES_CONNECTIONS: u32 = 10;
 const SQLITE_FILE_CONNECTIONS: u32 = 8;
 /// How long SQLite waits for another connection's write lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a query waits for a PostgreSQL connection (sqlx's default is 30 s). While the
+/// database is down or unreachable, sqlx keeps retrying the connect for this long: a request
+/// then gets its 503 in a few seconds rather than at the edge's time limit, and a restart of a
+/// second or two is ridden out. Pooled connections are checked before use (sqlx's
+/// `test_before_acquire`), so those a restart broke are replaced, never handed out.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl SqlStore {
     /// Opens `sqlite://PATH` (created when missing), `sqlite::memory:`, or
@@ -207,7 +213,10 @@ fn create_private_file(url: &str) -> Result<()> {
 }
 
 fn postgres_pool(schema: Option<&str>) -> AnyPoolOptions {
-    let options = AnyPoolOptions::new().max_connections(POSTGRES_CONNECTIONS);
+    let options = AnyPoolOptions::new()
+        .max_connections(POSTGRES_CONNECTIONS)
+        .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
+        .test_before_acquire(true);
     let Some(schema) = schema else { return options };
     // The name was validated by `connect_in_schema`, so quoting it is enough.
     let set_path = format!("SET search_path TO \"{schema}\"");

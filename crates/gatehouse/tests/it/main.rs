@@ -9,6 +9,7 @@ mod browser_up;
 mod deploy;
 mod deploy_cli;
 mod doctor;
+mod faults;
 mod idp_cli;
 mod logs_cli;
 mod openid_client;

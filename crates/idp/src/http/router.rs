@@ -57,15 +57,24 @@ async fn not_found() -> Response {
         .into_response()
 }
 
+/// Ready while the store answers a query within [`READY_TIMEOUT`]: a database that is down
+/// fails at once (or when the pool gives up connecting), one that hangs (stopped, partitioned)
+/// fails at the bound, so a load balancer's probe never waits on it. Nothing is remembered: the
+/// next probe asks again, so readiness comes back by itself with the database.
 async fn readyz(State(idp): State<AppState>) -> Response {
-    match idp.store.ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "store unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable").into_response()
-        }
+    let unready = |why: &str| {
+        tracing::warn!(error = why, "store unreachable");
+        (StatusCode::SERVICE_UNAVAILABLE, "store unreachable").into_response()
+    };
+    match tokio::time::timeout(READY_TIMEOUT, idp.store.ping()).await {
+        Ok(Ok(())) => "ready".into_response(),
+        Ok(Err(e)) => unready(&e.to_string()),
+        Err(_) => unready("no answer in time"),
     }
 }
+
+/// Kubernetes' default probe timeout is 1 s; this answers within it.
+const READY_TIMEOUT: Duration = Duration::from_millis(900);
 
 /// The process's recorder. Histograms keep every sample until upkeep folds them into their
 /// summaries, which only a scrape would otherwise do: without the upkeep thread an idp nobody
