@@ -9,13 +9,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="$PWD/bench/results/faults-$(date -u +%Y-%m-%d).md"
+table=$(mktemp); trap 'rm -f "$table"' EXIT
 cargo build -p gatehouse --bins --tests
+GATEHOUSE_FAULTS_LONG=1 GATEHOUSE_FAULTS_RESULTS="$table" \
+  cargo test -p gatehouse --test it -- faults::under_load --nocapture --test-threads 1
 {
   echo "# Fault harness, long form ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, debug build)"
   echo
+  cat "$table"
 } > "$out"
-GATEHOUSE_FAULTS_LONG=1 GATEHOUSE_FAULTS_RESULTS="$out.table" \
-  cargo test -p gatehouse --test it -- faults::under_load --nocapture --test-threads 1
-cat "$out.table" >> "$out"
-rm -f "$out.table"
 echo "wrote $out"

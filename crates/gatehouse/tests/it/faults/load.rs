@@ -58,6 +58,10 @@ pub struct Tally {
     pub wrong_examples: Vec<String>,
     /// Refresh families revoked by the reuse rule after a rotation whose answer was lost.
     pub families_revoked: u64,
+    /// Browser logins whose auth0-client state (written to the Redis primary just before it
+    /// was killed) did not reach the replica: Redis replicates asynchronously, so a failover
+    /// may lose the last writes. auth0-client then answers 401 and the user logs in again.
+    pub states_lost_in_failover: u64,
 }
 
 #[derive(Default)]
@@ -74,6 +78,8 @@ pub struct Ledger {
 pub struct Load {
     pub target: Target,
     pub phase: AtomicUsize,
+    /// The phase in which the Redis primary is killed, if any.
+    pub redis_failover_phase: Option<usize>,
     pub tallies: Mutex<Vec<Tally>>,
     pub ledger: Mutex<Ledger>,
     stop: AtomicBool,
@@ -98,10 +104,11 @@ enum Api {
 }
 
 impl Load {
-    pub fn new(target: Target, phases: usize) -> Arc<Load> {
+    pub fn new(target: Target, phases: usize, redis_failover_phase: Option<usize>) -> Arc<Load> {
         Arc::new(Load {
             target,
             phase: AtomicUsize::new(0),
+            redis_failover_phase,
             tallies: Mutex::new(vec![Tally::default(); phases]),
             ledger: Mutex::new(Ledger::default()),
             stop: AtomicBool::new(false),
@@ -490,6 +497,16 @@ pub async fn browser_login(load: &Load, account: &Account) -> Option<String> {
         .post(format!("{}/oauth/token?code={code}&state={state}", load.target.client))
         .header("client-type", "cms");
     let reply = load.send(exchange).await;
+    let in_failover = load.redis_failover_phase == Some(load.phase.load(Ordering::SeqCst));
+    if let Reply::Answer { status: 401, .. } = &reply
+        && in_failover
+    {
+        load.tally(|t| {
+            t.requests += 1;
+            t.states_lost_in_failover += 1;
+        });
+        return None;
+    }
     if !step(load, "auth0-client /oauth/token", Api::Mia, &reply, 200) {
         return None;
     }

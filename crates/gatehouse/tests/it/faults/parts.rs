@@ -158,20 +158,24 @@ impl Postgres {
     }
 
     /// Freezes the server and every backend (SIGSTOP): connections stay open, nothing answers,
-    /// as with a database host that hangs or a network that drops packets.
+    /// as with a database host that hangs or a network that drops packets. The postmaster
+    /// first, so no backend is forked meanwhile; a backend that ended since the listing is
+    /// simply gone.
     pub fn freeze(&self) {
         let postmaster = self.postmaster();
-        let mut pids = children_of(postmaster);
-        pids.push(postmaster);
-        signal("-STOP", &pids);
+        signal("-STOP", &[postmaster]);
+        for pid in children_of(postmaster) {
+            let _ = Command::new("kill").args(["-STOP", &pid.to_string()]).stderr(Stdio::null()).status();
+        }
     }
 
     /// Lets a frozen server go on (SIGCONT).
     pub fn thaw(&self) {
         let postmaster = self.postmaster();
-        let mut pids = children_of(postmaster);
-        pids.push(postmaster);
-        signal("-CONT", &pids);
+        for pid in children_of(postmaster) {
+            let _ = Command::new("kill").args(["-CONT", &pid.to_string()]).stderr(Stdio::null()).status();
+        }
+        signal("-CONT", &[postmaster]);
     }
 
     /// Runs one SQL statement with `psql` and returns its rows, fields separated by `|`.
