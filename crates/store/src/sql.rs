@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use tracing::Instrument;
 
 use crate::{Error, Result};
 
@@ -112,11 +113,11 @@ impl SqlStore {
     }
 
     async fn row(&self, what: &str, q: Query<'_>) -> Result<Option<AnyRow>> {
-        q.fetch_optional(&self.pool).await.map_err(db(what))
+        q.fetch_optional(&self.pool).instrument(query_span(what)).await.map_err(db(what))
     }
 
     async fn rows(&self, what: &str, q: Query<'_>) -> Result<Vec<AnyRow>> {
-        q.fetch_all(&self.pool).await.map_err(db(what))
+        q.fetch_all(&self.pool).instrument(query_span(what)).await.map_err(db(what))
     }
 
     /// Fetches at most one row and decodes its `data` document.
@@ -143,8 +144,14 @@ impl SqlStore {
 
     /// Runs one statement and returns the rows it touched.
     async fn exec(&self, what: &str, q: Query<'_>) -> Result<u64> {
-        Ok(q.execute(&self.pool).await.map_err(db(what))?.rows_affected())
+        Ok(q.execute(&self.pool).instrument(query_span(what)).await.map_err(db(what))?.rows_affected())
     }
+}
+
+/// A query's span in traces (the idp's crate `telemetry` exports spans of this target, at
+/// TRACE, which nothing else enables: with traces off the span is never built).
+fn query_span(what: &str) -> tracing::Span {
+    tracing::trace_span!(target: "gatehouse::trace", "store.query", otel.name = format!("store {what}"), otel.kind = "client", db.operation.name = what)
 }
 
 type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;

@@ -20,5 +20,6 @@ mod sdk_support;
 mod support;
 mod tenant_parity;
 mod tenant_remote;
+mod traces;
 mod up;
 mod up_support;

@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Requests to these endpoints are small; anything larger is refused before parsing.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -141,13 +142,22 @@ async fn edge(State(idp): State<AppState>, req: Request, next: Next) -> Response
         .map(str::to_owned)
         .unwrap_or_else(next_request_id);
     let surface = Surface::of(req.uri().path());
-    let mut res = match tokio::time::timeout(idp.config.request_timeout, limit_body(req, next, surface)).await {
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    // The request's span in traces (crate `telemetry`): never enabled with traces off, when
+    // its fields are not even computed.
+    let span = tracing::trace_span!(target: telemetry::TARGET, "request",
+        otel.name = format!("{method} {route}"), otel.kind = "server",
+        http.request.method = method.as_str(), http.route = route,
+        http.response.status_code = tracing::field::Empty);
+    telemetry::adopt(&span, req.headers());
+    let handled = tokio::time::timeout(idp.config.request_timeout, limit_body(req, next, surface));
+    let mut res = match handled.instrument(span.clone()).await {
         Ok(res) => res,
         Err(_) => surface.error(StatusCode::GATEWAY_TIMEOUT, "The request took too long"),
     };
     let status = res.status().as_u16();
+    span.record("http.response.status_code", status);
     let elapsed = start.elapsed();
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     record(route, status, elapsed);
     tracing::info!(target: "gatehouse::http", request_id = request_id.as_str(), method = method.as_str(), route, status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
     if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(request_id)) {

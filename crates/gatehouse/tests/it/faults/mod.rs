@@ -4,7 +4,7 @@
 //! the probes follow the database and Redis, `under_load` the invariants through each fault.
 
 mod balancer;
-mod load;
-mod parts;
+pub mod load;
+pub mod parts;
 mod readiness;
 mod under_load;

@@ -397,7 +397,19 @@ pub fn tenant_file(dir: &Path) -> PathBuf {
 /// One `gatehouse idp` node of a cluster: the shared database, public URL (the balancer's) and
 /// secrets key; its own port and data dir.
 pub async fn idp_node(name: &str, dir: &Path, database: &str, public_url: &str) -> Process {
-    let port = free_port();
+    idp_node_with(name, dir, database, public_url, free_port(), &[]).await
+}
+
+/// [`idp_node`] on `port`, with more environment variables.
+pub async fn idp_node_with(
+    name: &str,
+    dir: &Path,
+    database: &str,
+    public_url: &str,
+    port: u16,
+    env: &[(&str, String)],
+) -> Process {
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
     let example = workspace().join("examples/cms-tenant");
     let tenant = tenant_file(dir);
     let data = dir.join(name);
@@ -422,6 +434,9 @@ pub async fn idp_node(name: &str, dir: &Path, database: &str, public_url: &str) 
             // Shorter than the load's client timeout, so a stuck request gets its 504.
             .args(["--request-timeout", "10"])
             .env("RUST_LOG", "warn");
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
         cmd
     })
     .await
@@ -456,13 +471,13 @@ pub fn client_config(auth0_url: &str, dev_users_id: &str) -> Value {
     })
 }
 
-/// One `gatehouse auth0-client` instance (Mia's environment variables) on Redis.
-pub async fn client_node(name: &str, dir: &Path, config: &Value, redis_env: &[(&str, String)]) -> Process {
+/// One `gatehouse auth0-client` instance (Mia's environment variables, `env` among them).
+pub async fn client_node(name: &str, dir: &Path, config: &Value, env: &[(&str, String)]) -> Process {
     let port = free_port();
     let config_dir = dir.join(format!("{name}-config"));
     std::fs::create_dir_all(&config_dir).unwrap();
     std::fs::write(config_dir.join("config.json"), config.to_string()).unwrap();
-    let env: Vec<(String, String)> = redis_env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
     Process::start(name, port, "/-/healthz", move || {
         let mut cmd = gatehouse_command();
         cmd.arg("auth0-client")
