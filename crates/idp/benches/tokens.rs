@@ -250,11 +250,19 @@ async fn traces_off(client: &reqwest::Client, jwks_url: &str) {
         black_box(span)
     };
     let n = (200_000.0 * scale()).max(1000.0) as u32;
-    let start = Instant::now();
-    for _ in 0..n {
-        black_box(per_request());
-    }
-    let off = start.elapsed().as_nanos() as f64 / f64::from(n);
+    // Under the subscriber a node runs with traces off (the log's `info` filter, no trace
+    // layer); with none at all, `tracing` would take its `log` fallback path instead.
+    let node = tracing_subscriber::layer::SubscriberExt::with(
+        tracing_subscriber::registry(),
+        tracing_subscriber::EnvFilter::new("info"),
+    );
+    let off = tracing::subscriber::with_default(node, || {
+        let start = Instant::now();
+        for _ in 0..n {
+            black_box(per_request());
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(n)
+    });
     let gets = (2_000.0 * scale()).max(20.0) as u32;
     let start = Instant::now();
     for _ in 0..gets {
