@@ -235,6 +235,7 @@ pub fn main_from_env() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(run(config));
+    telemetry::shutdown();
     logging::flush();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -94,10 +94,18 @@ pub fn flush() {
 }
 
 /// Installs the JSON layer as the global `tracing` subscriber (once; later calls do nothing).
+/// With the `OTEL_*` variables asking for traces, the trace layer (crate `telemetry`) goes
+/// beside it, the JSON layer then filtered on its own so it never disables the spans.
 pub fn init(level: LogLevel) {
     let _ = LEVEL.set(level);
     use tracing_subscriber::layer::SubscriberExt;
-    let subscriber = tracing_subscriber::registry().with(JsonLayer);
+    let Some(traces) = telemetry::layer("auth0-client") else {
+        let subscriber = tracing_subscriber::registry().with(JsonLayer);
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        return;
+    };
+    let log = JsonLayer.with_filter(tracing_subscriber::filter::filter_fn(|m| enabled(tracing_level(m.level()))));
+    let subscriber = tracing_subscriber::registry().with(log).with(traces);
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
@@ -216,7 +224,13 @@ pub async fn request_log(State(prefix): State<std::sync::Arc<str>>, req: Request
         let line = format!("{{\"level\":10,\"time\":{},{common}}},\"msg\":\"incoming request\"}}\n", now_ms());
         emit(line.as_bytes(), false);
     }
-    let res = REQ_ID.scope(req_id, next.run(req)).await;
+    // The request's span in traces (crate `telemetry`): never enabled with traces off.
+    let span = tracing::trace_span!(target: telemetry::TARGET, "request",
+        otel.name = format!("{} {path}", req.method()), otel.kind = "server",
+        http.request.method = req.method().as_str(), http.response.status_code = tracing::field::Empty);
+    telemetry::adopt(&span, req.headers());
+    let res = tracing::Instrument::instrument(REQ_ID.scope(req_id, next.run(req)), span.clone()).await;
+    span.record("http.response.status_code", res.status().as_u16());
     if info {
         let bytes = res
             .headers()

@@ -15,10 +15,25 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
-pub fn init() {
+/// The log, and traces when the `OTEL_*` variables ask for them (crate `telemetry`); `service`
+/// names this process in its traces.
+pub fn init(service: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().event_format(JsonLines).with_env_filter(filter).with_writer(BatchedStdout).init();
+    match telemetry::layer(service) {
+        // Traces off: the log alone, its filter global, so span sites for traces are never
+        // enabled and cost nothing.
+        None => {
+            tracing_subscriber::fmt().event_format(JsonLines).with_env_filter(filter).with_writer(BatchedStdout).init()
+        }
+        // Traces on: the log's filter applies to the log only, and the trace layer sees its spans.
+        Some(traces) => {
+            let log = tracing_subscriber::fmt::layer().event_format(JsonLines).with_writer(BatchedStdout);
+            tracing_subscriber::registry().with(tracing_subscriber::Layer::with_filter(log, filter)).with(traces).init()
+        }
+    }
 }
 
 /// `{"timestamp":"2026-11-27T03:50:18.000624Z","level":"INFO","fields":{…},"target":"…"}`.

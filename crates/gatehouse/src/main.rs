@@ -65,7 +65,10 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     if let Command::Auth0Client = cli.command {
         return Ok(auth0_client::main_from_env());
     }
-    logging::init();
+    logging::init(match cli.command {
+        Command::Up(_) => "gatehouse",
+        _ => "idp",
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async {
         match cli.command {
@@ -78,6 +81,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         }
         .map(|()| std::process::ExitCode::SUCCESS)
     });
+    telemetry::shutdown();
     logging::flush();
     result
 }

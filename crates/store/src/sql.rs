@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use tracing::Instrument;
 
 use crate::{Error, Result};
 
@@ -46,6 +47,12 @@ const POSTGRES_CONNECTIONS: u32 = 10;
 const SQLITE_FILE_CONNECTIONS: u32 = 8;
 /// How long SQLite waits for another connection's write lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a query waits for a PostgreSQL connection (sqlx's default is 30 s). While the
+/// database is down or unreachable, sqlx keeps retrying the connect for this long: a request
+/// then gets its 503 in a few seconds rather than at the edge's time limit, and a restart of a
+/// second or two is ridden out. Pooled connections are checked before use (sqlx's
+/// `test_before_acquire`), so those a restart broke are replaced, never handed out.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl SqlStore {
     /// Opens `sqlite://PATH` (created when missing), `sqlite::memory:`, or
@@ -108,11 +115,11 @@ impl SqlStore {
     }
 
     async fn row(&self, what: &str, q: Query<'_>) -> Result<Option<AnyRow>> {
-        q.fetch_optional(&self.pool).await.map_err(db(what))
+        q.fetch_optional(&self.pool).instrument(query_span(what)).await.map_err(db(what))
     }
 
     async fn rows(&self, what: &str, q: Query<'_>) -> Result<Vec<AnyRow>> {
-        q.fetch_all(&self.pool).await.map_err(db(what))
+        q.fetch_all(&self.pool).instrument(query_span(what)).await.map_err(db(what))
     }
 
     /// Fetches at most one row and decodes its `data` document.
@@ -139,8 +146,14 @@ impl SqlStore {
 
     /// Runs one statement and returns the rows it touched.
     async fn exec(&self, what: &str, q: Query<'_>) -> Result<u64> {
-        Ok(q.execute(&self.pool).await.map_err(db(what))?.rows_affected())
+        Ok(q.execute(&self.pool).instrument(query_span(what)).await.map_err(db(what))?.rows_affected())
     }
+}
+
+/// A query's span in traces (the idp's crate `telemetry` exports spans of this target, at
+/// TRACE, which nothing else enables: with traces off the span is never built).
+fn query_span(what: &str) -> tracing::Span {
+    tracing::trace_span!(target: "gatehouse::trace", "store.query", otel.name = format!("store {what}"), otel.kind = "client", db.operation.name = what)
 }
 
 type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
@@ -209,7 +222,10 @@ fn create_private_file(url: &str) -> Result<()> {
 }
 
 fn postgres_pool(schema: Option<&str>) -> AnyPoolOptions {
-    let options = AnyPoolOptions::new().max_connections(POSTGRES_CONNECTIONS);
+    let options = AnyPoolOptions::new()
+        .max_connections(POSTGRES_CONNECTIONS)
+        .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
+        .test_before_acquire(true);
     let Some(schema) = schema else { return options };
     // The name was validated by `connect_in_schema`, so quoting it is enough.
     let set_path = format!("SET search_path TO \"{schema}\"");

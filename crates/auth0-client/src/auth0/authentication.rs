@@ -79,7 +79,9 @@ pub async fn token(
         }
     }
     let url = format!("{}/oauth/token", client.auth0_url);
-    let res = http.post(&url).form(&form).send().await.map_err(|e| unreachable("Auth0", &url, &e))?;
+    let res = super::send(http.post(&url).form(&form), "POST /oauth/token")
+        .await
+        .map_err(|e| unreachable("Auth0", &url, &e))?;
     let up = Upstream::read(res, "Auth0 token endpoint").await?;
     let status = up.status.as_u16();
     if up.is_success() {
@@ -107,6 +109,8 @@ pub async fn change_password(
 ) -> Result<Upstream> {
     let url = format!("{auth0_url}/dbconnections/change_password");
     let body = serde_json::json!({ "client_id": client_id, "email": email, "connection": connection });
-    let res = http.post(&url).json(&body).send().await.map_err(|e| unreachable("Auth0", &url, &e))?;
+    let res = super::send(http.post(&url).json(&body), "POST /dbconnections/change_password")
+        .await
+        .map_err(|e| unreachable("Auth0", &url, &e))?;
     Upstream::read(res, "Auth0 change_password").await
 }

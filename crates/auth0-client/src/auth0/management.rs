@@ -96,7 +96,9 @@ impl Management {
             ("client_secret", self.client.client_secret.as_str()),
             ("audience", self.audience.as_str()),
         ];
-        let res = self.http.post(&url).form(&form).send().await.map_err(|e| unreachable("Auth0", &url, &e))?;
+        let res = super::send(self.http.post(&url).form(&form), "POST /oauth/token")
+            .await
+            .map_err(|e| unreachable("Auth0", &url, &e))?;
         let up = Upstream::read(res, "Auth0 token endpoint").await?;
         if !up.is_success() {
             let why = String::from_utf8_lossy(&up.body).chars().take(300).collect::<String>();
@@ -145,7 +147,9 @@ impl Management {
                     req.multipart(form)
                 }
             };
-            let res = req.send().await.map_err(|e| unreachable("the Auth0 Management API", &url, &e))?;
+            let res = super::send(req, "Management API")
+                .await
+                .map_err(|e| unreachable("the Auth0 Management API", &url, &e))?;
             let up = Upstream::read(res, "Auth0 Management API").await?;
             if up.status.as_u16() == 401 && attempt == 0 {
                 // The token may have been revoked or the keys rotated: fetch a new one, once.

@@ -11,6 +11,14 @@ use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode};
 use std::time::Duration;
 
+/// Sends a request to Auth0 (or the idp) inside an `upstream` span of the traces, carrying
+/// that span's W3C `traceparent` (crate `telemetry`; nothing is added with traces off).
+pub(crate) async fn send(req: reqwest::RequestBuilder, what: &'static str) -> reqwest::Result<reqwest::Response> {
+    use tracing::Instrument;
+    let span = tracing::trace_span!(target: telemetry::TARGET, "upstream", otel.name = what, otel.kind = "client");
+    async move { req.headers(telemetry::headers()).send().await }.instrument(span).await
+}
+
 /// The outgoing HTTP client: rustls over aws-lc-rs, trusting the system roots plus the PEM
 /// bundle in `SSL_CERT_FILE` when it is set (so `gatehouse idp --tls`'s `ca.pem` works).
 pub fn http_client() -> Result<reqwest::Client, String> {

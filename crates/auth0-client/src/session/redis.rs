@@ -236,8 +236,8 @@ impl RedisStore {
         }
     }
 
-    /// Maps a result, dropping the connection after a transport failure so the next operation
-    /// reconnects (and, with sentinels, finds the current master).
+    /// Maps a result, dropping the connection after a transport failure or a write refused by a
+    /// replica, so the next operation reconnects (and, with sentinels, finds the current master).
     fn check<T>(&self, r: Result<Result<T, RedisError>, tokio::time::error::Elapsed>) -> StoreResult<T> {
         let e = match r {
             Ok(Ok(v)) => return Ok(v),
@@ -252,6 +252,8 @@ impl RedisStore {
             || e.is_connection_refusal()
             || e.is_timeout()
             || e.is_unrecoverable_error()
+            // A master the sentinels demoted to a replica: the current one is elsewhere.
+            || e.code() == Some("READONLY")
         {
             self.drop_connection();
         }

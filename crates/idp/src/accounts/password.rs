@@ -33,8 +33,14 @@ impl Hasher {
     }
 
     async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let _permit = self.permits.acquire().await.map_err(Error::internal)?;
-        tokio::task::spawn_blocking(f).await.map_err(Error::internal)
+        use tracing::Instrument;
+        let span = tracing::trace_span!(target: telemetry::TARGET, "password.hash", bcrypt.cost = self.cost);
+        async {
+            let _permit = self.permits.acquire().await.map_err(Error::internal)?;
+            tokio::task::spawn_blocking(f).await.map_err(Error::internal)
+        }
+        .instrument(span)
+        .await
     }
 
     /// Callers check the policy first, which refuses what bcrypt would truncate; this check

@@ -497,7 +497,9 @@ impl Runner {
     }
 
     pub async fn run(&self, chain: Vec<Loaded>, event: Value) -> Result<Execution> {
-        self.blocking(move |e| e.run_post_login(&chain, &event)).await
+        use tracing::Instrument;
+        let span = tracing::trace_span!(target: telemetry::TARGET, "action.run", trigger = "post-login", actions = chain.len());
+        self.blocking(move |e| e.run_post_login(&chain, &event)).instrument(span).await
     }
 }
 

@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Requests to these endpoints are small; anything larger is refused before parsing.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -59,15 +60,24 @@ async fn not_found() -> Response {
         .into_response()
 }
 
+/// Ready while the store answers a query within [`READY_TIMEOUT`]: a database that is down
+/// fails at once (or when the pool gives up connecting), one that hangs (stopped, partitioned)
+/// fails at the bound, so a load balancer's probe never waits on it. Nothing is remembered: the
+/// next probe asks again, so readiness comes back by itself with the database.
 async fn readyz(State(idp): State<AppState>) -> Response {
-    match idp.store.ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "store unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable").into_response()
-        }
+    let unready = |why: &str| {
+        tracing::warn!(error = why, "store unreachable");
+        (StatusCode::SERVICE_UNAVAILABLE, "store unreachable").into_response()
+    };
+    match tokio::time::timeout(READY_TIMEOUT, idp.store.ping()).await {
+        Ok(Ok(())) => "ready".into_response(),
+        Ok(Err(e)) => unready(&e.to_string()),
+        Err(_) => unready("no answer in time"),
     }
 }
+
+/// Kubernetes' default probe timeout is 1 s; this answers within it.
+const READY_TIMEOUT: Duration = Duration::from_millis(900);
 
 /// The process's recorder. Histograms keep every sample until upkeep folds them into their
 /// summaries, which only a scrape would otherwise do: without the upkeep thread an idp nobody
@@ -134,13 +144,22 @@ async fn edge(State(idp): State<AppState>, req: Request, next: Next) -> Response
         .map(str::to_owned)
         .unwrap_or_else(next_request_id);
     let surface = Surface::of(req.uri().path());
-    let mut res = match tokio::time::timeout(idp.config.request_timeout, limit_body(req, next, surface)).await {
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    // The request's span in traces (crate `telemetry`): never enabled with traces off, when
+    // its fields are not even computed.
+    let span = tracing::trace_span!(target: telemetry::TARGET, "request",
+        otel.name = format!("{method} {route}"), otel.kind = "server",
+        http.request.method = method.as_str(), http.route = route,
+        http.response.status_code = tracing::field::Empty);
+    telemetry::adopt(&span, req.headers());
+    let handled = tokio::time::timeout(idp.config.request_timeout, limit_body(req, next, surface));
+    let mut res = match handled.instrument(span.clone()).await {
         Ok(res) => res,
         Err(_) => surface.error(StatusCode::GATEWAY_TIMEOUT, "The request took too long"),
     };
     let status = res.status().as_u16();
+    span.record("http.response.status_code", status);
     let elapsed = start.elapsed();
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     record(route, status, elapsed);
     tracing::info!(target: "gatehouse::http", request_id = request_id.as_str(), method = method.as_str(), route, status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request");
     if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(request_id)) {
