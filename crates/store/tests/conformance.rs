@@ -13,13 +13,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::Connection as _;
 use store::{Dialect, Error, SqlStore, Store};
 
-#[path = "conformance/lifecycle.rs"]
-mod lifecycle;
-#[path = "conformance/logs.rs"]
-mod logs;
-#[path = "conformance/mail.rs"]
-mod mail;
-
 fn postgres_url() -> String {
     std::env::var("GATEHOUSE_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
@@ -126,34 +119,42 @@ async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Out
     outputs.into_iter().map(|o| o.expect("every future finished")).collect()
 }
 
-/// Runs every listed case against each backend, as `<backend>::<case>`.
+/// Runs every listed case of module `$module` (a function taking the store) against each
+/// backend, as `$module::<backend>::<case>`. Defined before the case modules so they use it too.
 macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
+    ($module:ident: $($case:ident),* $(,)?) => {
         mod sqlite {
             $( #[tokio::test] async fn $case() {
-                let backend = super::Backend::sqlite_memory().await;
-                super::cases::$case(&backend.store).await;
+                let backend = crate::Backend::sqlite_memory().await;
+                crate::$module::$case(&backend.store).await;
                 backend.finish().await;
             } )*
         }
         mod sqlite_file {
             $( #[tokio::test] async fn $case() {
-                let backend = super::Backend::sqlite_file().await;
-                super::cases::$case(&backend.store).await;
+                let backend = crate::Backend::sqlite_file().await;
+                crate::$module::$case(&backend.store).await;
                 backend.finish().await;
             } )*
         }
         mod postgres {
             $( #[tokio::test] async fn $case() {
-                let backend = super::Backend::postgres().await;
-                super::cases::$case(&backend.store).await;
+                let backend = crate::Backend::postgres().await;
+                crate::$module::$case(&backend.store).await;
                 backend.finish().await;
             } )*
         }
     };
 }
 
-conformance!(
+#[path = "conformance/lifecycle.rs"]
+mod lifecycle;
+#[path = "conformance/logs.rs"]
+mod logs;
+#[path = "conformance/mail.rs"]
+mod mail;
+
+conformance!(cases:
     ping,
     tenant_settings,
     client_crud,

@@ -5,33 +5,7 @@
 use serde_json::{Map, json};
 use store::*;
 
-macro_rules! lifecycle_conformance {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $case() {
-                let backend = super::super::Backend::sqlite_memory().await;
-                super::$case(&backend.store).await;
-                backend.finish().await;
-            } )*
-        }
-        mod sqlite_file {
-            $( #[tokio::test] async fn $case() {
-                let backend = super::super::Backend::sqlite_file().await;
-                super::$case(&backend.store).await;
-                backend.finish().await;
-            } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $case() {
-                let backend = super::super::Backend::postgres().await;
-                super::$case(&backend.store).await;
-                backend.finish().await;
-            } )*
-        }
-    };
-}
-
-lifecycle_conformance!(
+conformance!(lifecycle:
     sessions_and_refresh_tokens_by_user,
     failures_by_user,
     grants_upsert_filter_and_revoke,

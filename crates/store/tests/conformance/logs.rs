@@ -4,33 +4,7 @@
 use store::logs::{LogPaging, LogSearch, parse_log_query};
 use store::{LogEvent, LogStream, LogStreamConfig, SqlStore, Store};
 
-macro_rules! log_conformance {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $case() {
-                let backend = super::super::Backend::sqlite_memory().await;
-                super::$case(&backend.store).await;
-                backend.finish().await;
-            } )*
-        }
-        mod sqlite_file {
-            $( #[tokio::test] async fn $case() {
-                let backend = super::super::Backend::sqlite_file().await;
-                super::$case(&backend.store).await;
-                backend.finish().await;
-            } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $case() {
-                let backend = super::super::Backend::postgres().await;
-                super::$case(&backend.store).await;
-                backend.finish().await;
-            } )*
-        }
-    };
-}
-
-log_conformance!(log_events_round_trip_and_search, log_paging, log_retention_in_batches, log_streams_and_their_cursor);
+conformance!(logs:log_events_round_trip_and_search, log_paging, log_retention_in_batches, log_streams_and_their_cursor);
 
 const DAY: i64 = 86_400_000;
 

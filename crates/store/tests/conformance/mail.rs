@@ -4,33 +4,7 @@
 use store::mail::{EmailProvider, EmailTemplate, EmailTicket, NewMail, TicketOptions};
 use store::{Error, SqlStore, Store};
 
-macro_rules! mail_conformance {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $case() {
-                let backend = super::super::Backend::sqlite_memory().await;
-                super::$case(&backend.store).await;
-                backend.finish().await;
-            } )*
-        }
-        mod sqlite_file {
-            $( #[tokio::test] async fn $case() {
-                let backend = super::super::Backend::sqlite_file().await;
-                super::$case(&backend.store).await;
-                backend.finish().await;
-            } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $case() {
-                let backend = super::super::Backend::postgres().await;
-                super::$case(&backend.store).await;
-                backend.finish().await;
-            } )*
-        }
-    };
-}
-
-mail_conformance!(
+conformance!(mail:
     mail_queue_claim_send_retry,
     mail_queue_leases_run_out,
     mail_queue_claim_concurrent,
