@@ -93,6 +93,10 @@ pub struct StreamSettings {
     pub poll: std::time::Duration,
     /// A stream whose endpoint fails without a success for this long is suspended.
     pub suspend_after: std::time::Duration,
+    /// How long a node's claim on a stream lasts unless renewed: another node takes over a
+    /// stream this long (at most) after its node died. More than twice the request timeout
+    /// (10 s), so a renewal outlasts a request.
+    pub lease: std::time::Duration,
 }
 
 pub const GOOGLE_DISCOVERY_URL: &str = "https://accounts.google.com/.well-known/openid-configuration";
@@ -142,6 +146,7 @@ impl Config {
             log_streams: StreamSettings {
                 poll: std::time::Duration::from_secs(1),
                 suspend_after: std::time::Duration::from_secs(24 * 3600),
+                lease: std::time::Duration::from_secs(30),
             },
         }
     }

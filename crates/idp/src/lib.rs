@@ -71,7 +71,7 @@ pub struct Idp {
     /// Tenant log events, written in batches off the request path.
     logs: logs::Recorder,
     /// Pushes the log to the log streams, off the request path.
-    _log_streams: logs::streams::Delivery,
+    log_streams: logs::streams::Delivery,
 }
 
 pub type AppState = Arc<Idp>;
@@ -133,7 +133,7 @@ impl Idp {
             upstreams,
             clock,
             logs,
-            _log_streams: log_streams,
+            log_streams,
         });
         mail::queue::Worker::start(&idp);
         Ok(idp)
@@ -213,6 +213,11 @@ impl Idp {
     /// request. `false` when that took longer than `timeout` (what was left is lost).
     pub async fn flush_logs(&self, timeout: std::time::Duration) -> bool {
         self.logs.flush(timeout).await
+    }
+
+    /// This node's name as a log stream's delivery lease holder (`lease_owner`).
+    pub fn log_stream_node(&self) -> &str {
+        self.log_streams.node()
     }
 
     /// Removes tenant log events older than the retention, a bounded batch at a time, so one

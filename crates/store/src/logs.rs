@@ -90,6 +90,10 @@ pub struct LogStream {
     pub failing_since: Option<Millis>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// The delivery lease: the node delivering this stream, until when (its clock, ms). Only
+    /// [`LogStore::claim_log_stream`] sets it; a stream is created without one.
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<Millis>,
 }
 
 /// A log stream's settings, as Auth0's API names them (without the authorization).
@@ -130,13 +134,22 @@ pub trait LogStore: Send + Sync {
     /// cursor (which only the delivery moves); `false` when there is no such stream.
     async fn update_log_stream(&self, stream: &LogStream) -> Result<bool>;
     async fn delete_log_stream(&self, id: &str) -> Result<bool>;
-    /// The delivery's progress: the new cursor and failure start. With `suspend`, an active
-    /// stream becomes `suspended` (a paused one stays paused).
+    /// Takes or renews the delivery lease of stream `id` for `owner` until `until`: granted
+    /// when nobody holds it, `owner` already does, or the holder's lease ended by `now`. One
+    /// conditional `UPDATE`, so of nodes claiming at once exactly one wins; `false` when not
+    /// granted (or there is no such stream).
+    async fn claim_log_stream(&self, id: &str, owner: &str, now: Millis, until: Millis) -> Result<bool>;
+    /// The delivery's progress, written only while `owner` holds the lease (expired or not, as
+    /// long as nobody took it over), so a node that lost the stream can neither move the cursor
+    /// back nor record a failure over the new holder's work: the new cursor and failure start.
+    /// With `suspend`, an active stream becomes `suspended` (a paused one stays paused).
+    /// `false` when nothing was written (the lease is someone else's, or the stream is gone).
     async fn log_stream_progress(
         &self,
         id: &str,
+        owner: &str,
         cursor: Option<&str>,
         failing_since: Option<Millis>,
         suspend: bool,
-    ) -> Result<()>;
+    ) -> Result<bool>;
 }

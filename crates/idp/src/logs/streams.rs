@@ -14,7 +14,15 @@
 //!   `StreamSettings::suspend_after` the stream is `suspended` and left alone until an admin
 //!   sets it `active` again, which delivers what was kept from its cursor on (as long as the
 //!   retention keeps it).
-//! - **Several nodes**: each node delivers every stream, so a batch can arrive once per node.
+//! - **Several nodes**: one node at a time delivers a stream, under a lease in the store
+//!   ([`StreamSettings::lease`], 30 s by default) that it renews while it delivers (before a
+//!   request once half of it has passed, so it outlasts the request's [`REQUEST_TIMEOUT`]) and
+//!   at each poll. A node that stops or dies stops renewing; once its lease ends another node
+//!   claims the stream (one conditional `UPDATE`: of nodes claiming at once one wins) and goes
+//!   on from the stored cursor. The cursor moves only under the lease, so a node that lost it
+//!   can neither move it back nor deliver behind the new holder past the batch it was sending;
+//!   that batch may arrive twice (at least once), nothing is lost. Leases are dated by each
+//!   node's clock: clocks apart by more than the lease only cause such duplicates.
 //!
 //! The authorization header is sealed at rest ([`crate::secrets`]) and opened only to send it.
 
@@ -126,24 +134,38 @@ pub fn authorization_context(stream_id: &str) -> String {
 
 /// Runs the delivery until dropped (with the idp).
 pub struct Delivery {
+    node: String,
     _stop: Option<oneshot::Sender<()>>,
 }
 
 impl Delivery {
     pub fn start(store: Arc<dyn Store>, secrets: Arc<SecretBox>, settings: StreamSettings) -> Delivery {
+        let node = format!("node_{}", crate::util::random_alnum(16));
         let client =
             reqwest::Client::builder().timeout(REQUEST_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build();
         let client = match client {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "log streams: no HTTP client; nothing will be delivered");
-                return Delivery { _stop: None };
+                return Delivery { node, _stop: None };
             }
         };
         let (stop, stopped) = oneshot::channel();
-        let ctx = Arc::new(Context { store, secrets, settings, client, retries: Mutex::new(HashMap::new()) });
+        let ctx = Arc::new(Context {
+            store,
+            secrets,
+            settings,
+            client,
+            node: node.clone(),
+            retries: Mutex::new(HashMap::new()),
+        });
         tokio::spawn(manage(ctx, stopped));
-        Delivery { _stop: Some(stop) }
+        Delivery { node, _stop: Some(stop) }
+    }
+
+    /// This node's name as a lease holder (`lease_owner`), new each start.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 }
 
@@ -152,6 +174,8 @@ struct Context {
     secrets: Arc<SecretBox>,
     settings: StreamSettings,
     client: reqwest::Client,
+    /// The lease holder's name.
+    node: String,
     /// Streams waiting out a backoff: when to try again, the next wait, and the stream's
     /// `updated_at` then (an edit, such as a resume, cancels the wait).
     retries: Mutex<HashMap<String, Retry>>,
@@ -168,15 +192,32 @@ impl Context {
     fn retries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Retry>> {
         self.retries.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn lease_ms(&self) -> i64 {
+        self.settings.lease.as_millis() as i64
+    }
+
+    /// Takes or renews `id`'s lease for [`StreamSettings::lease`] from now.
+    async fn claim(&self, id: &str) -> bool {
+        let now = crate::util::now_ms();
+        match self.store.logs().claim_log_stream(id, &self.node, now, now + self.lease_ms()).await {
+            Ok(granted) => granted,
+            Err(e) => {
+                tracing::warn!(stream = %id, error = %e, "log stream: claiming its lease failed");
+                false
+            }
+        }
+    }
 }
 
-/// Every `poll`: starts a run for each active stream that has none and is not waiting out a
-/// backoff.
+/// Every `poll`: starts a run for each active stream that has none here, is not waiting out a
+/// backoff, and whose lease is not another node's; keeps the lease of a stream waiting out a
+/// backoff here, so the backoff is not lost to another node. Stopped, it ends its runs too.
 async fn manage(ctx: Arc<Context>, mut stopped: oneshot::Receiver<()>) {
     let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
         tokio::select! {
-            _ = &mut stopped => return,
+            _ = &mut stopped => break,
             _ = tokio::time::sleep(ctx.settings.poll) => {}
         }
         let streams = match ctx.store.logs().log_streams().await {
@@ -187,27 +228,81 @@ async fn manage(ctx: Arc<Context>, mut stopped: oneshot::Receiver<()>) {
             }
         };
         running.retain(|_, run| !run.is_finished());
+        let now = crate::util::now_ms();
         for stream in streams {
             if stream.status != "active" || running.contains_key(&stream.id) {
                 continue;
+            }
+            let mine = stream.lease_owner.as_deref() == Some(ctx.node.as_str());
+            let left = stream.lease_until.unwrap_or(0) - now;
+            if !mine && left > 0 && stream.lease_owner.is_some() {
+                continue; // another node's (the claim decides; this only saves it)
             }
             let waiting = ctx
                 .retries()
                 .get(&stream.id)
                 .is_some_and(|r| r.updated_at == stream.updated_at && r.at > Instant::now());
             if waiting {
+                if mine && left < ctx.lease_ms() / 2 {
+                    ctx.claim(&stream.id).await;
+                }
                 continue;
             }
             let id = stream.id.clone();
-            running.insert(id, tokio::spawn(run(ctx.clone(), stream)));
+            running.insert(id.clone(), tokio::spawn(run(ctx.clone(), id)));
         }
+    }
+    for run in running.values() {
+        run.abort();
     }
 }
 
-/// Delivers a stream's events from its cursor on, until it is caught up, fails, or is no longer
-/// active.
-async fn run(ctx: Arc<Context>, stream: LogStream) {
+/// A held lease, renewed once half of it has passed.
+struct Lease<'a> {
+    ctx: &'a Context,
+    id: &'a str,
+    renew_at: Instant,
+}
+
+impl Lease<'_> {
+    /// `false` when the lease was lost (another node took the stream over).
+    async fn keep(&mut self) -> bool {
+        if Instant::now() < self.renew_at {
+            return true;
+        }
+        let asked = Instant::now();
+        let kept = self.ctx.claim(self.id).await;
+        self.renew_at = asked + self.ctx.settings.lease / 2;
+        kept
+    }
+}
+
+/// What became of a batch.
+enum Sent {
+    Delivered,
+    Failed,
+    /// The lease was lost before the batch was all sent: the new holder sends it.
+    LeaseLost,
+}
+
+/// Under the stream's lease, delivers its events from its stored cursor on, until it is caught
+/// up, fails, is no longer active, or the lease is lost.
+async fn run(ctx: Arc<Context>, id: String) {
     let logs = ctx.store.logs();
+    let asked = Instant::now();
+    if !ctx.claim(&id).await {
+        return;
+    }
+    let mut lease = Lease { ctx: &ctx, id: &id, renew_at: asked + ctx.settings.lease / 2 };
+    // Read after the claim: the cursor is where the last holder left it.
+    let stream = match logs.log_stream(&id).await {
+        Ok(Some(s)) if s.status == "active" && s.lease_owner.as_deref() == Some(ctx.node.as_str()) => s,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(stream = %id, error = %e, "log stream: reading it failed");
+            return;
+        }
+    };
     let mut cursor = stream.cursor.clone();
     let mut failing_since = stream.failing_since;
     let authorization = match &stream.authorization_sealed {
@@ -235,14 +330,22 @@ async fn run(ctx: Arc<Context>, stream: LogStream) {
             .iter()
             .filter(|e| filters.is_empty() || filters.iter().any(|f| f == category(&e.event_type)))
             .collect();
-        if !chosen.is_empty() && !send(&ctx, &stream, authorization.as_deref(), &chosen).await {
-            return failed(&ctx, &stream, cursor.as_deref(), failing_since).await;
+        if !chosen.is_empty() {
+            match send(&ctx, &stream, authorization.as_deref(), &chosen, &mut lease).await {
+                Sent::Delivered => {}
+                Sent::Failed => return failed(&ctx, &stream, cursor.as_deref(), failing_since).await,
+                Sent::LeaseLost => return lost(&stream),
+            }
         }
         cursor = Some(last);
         failing_since = None;
-        if let Err(e) = logs.log_stream_progress(&stream.id, cursor.as_deref(), None, false).await {
-            tracing::warn!(stream = %stream.id, error = %e, "log stream: saving its cursor failed");
-            return;
+        match logs.log_stream_progress(&stream.id, &ctx.node, cursor.as_deref(), None, false).await {
+            Ok(true) => {}
+            Ok(false) => return lost(&stream),
+            Err(e) => {
+                tracing::warn!(stream = %stream.id, error = %e, "log stream: saving its cursor failed");
+                return;
+            }
         }
         ctx.retries().remove(&stream.id);
         // Paused, suspended, edited or deleted meanwhile: the next poll takes it from here.
@@ -252,13 +355,26 @@ async fn run(ctx: Arc<Context>, stream: LogStream) {
         }
     }
     if failing_since.is_some() {
-        let _ = logs.log_stream_progress(&stream.id, cursor.as_deref(), None, false).await;
+        let _ = logs.log_stream_progress(&stream.id, &ctx.node, cursor.as_deref(), None, false).await;
     }
 }
 
-/// Posts `events`; `true` when every request was answered 2xx.
-async fn send(ctx: &Context, stream: &LogStream, authorization: Option<&str>, events: &[&LogEvent]) -> bool {
+fn lost(stream: &LogStream) {
+    tracing::info!(stream = %stream.id, "log stream: another node took it over");
+}
+
+/// Posts `events`, each request under a lease kept long enough for it.
+async fn send(
+    ctx: &Context,
+    stream: &LogStream,
+    authorization: Option<&str>,
+    events: &[&LogEvent],
+    lease: &mut Lease<'_>,
+) -> Sent {
     for body in bodies(&stream.config.content_format, events) {
+        if !lease.keep().await {
+            return Sent::LeaseLost;
+        }
         let mut req = ctx
             .client
             .post(&stream.config.endpoint)
@@ -271,26 +387,28 @@ async fn send(ctx: &Context, stream: &LogStream, authorization: Option<&str>, ev
             Ok(res) if res.status().is_success() => {}
             Ok(res) => {
                 tracing::warn!(stream = %stream.id, status = res.status().as_u16(), "log stream: the endpoint refused a batch");
-                return false;
+                return Sent::Failed;
             }
             Err(e) => {
                 // Without the URL: it may carry credentials in its query.
                 tracing::warn!(stream = %stream.id, error = %e.without_url(), "log stream: the endpoint is unreachable");
-                return false;
+                return Sent::Failed;
             }
         }
     }
-    true
+    Sent::Delivered
 }
 
-/// Records a failure: the backoff grows, and a stream failing for longer than the bound is
-/// suspended.
+/// Records a failure (while this node holds the lease): the backoff grows, and a stream
+/// failing for longer than the bound is suspended.
 async fn failed(ctx: &Context, stream: &LogStream, cursor: Option<&str>, failing_since: Option<store::Millis>) {
     let now = crate::util::now_ms();
     let since = failing_since.unwrap_or(now);
     let suspend = now - since >= ctx.settings.suspend_after.as_millis() as i64;
-    if let Err(e) = ctx.store.logs().log_stream_progress(&stream.id, cursor, Some(since), suspend).await {
-        tracing::warn!(stream = %stream.id, error = %e, "log stream: saving its state failed");
+    match ctx.store.logs().log_stream_progress(&stream.id, &ctx.node, cursor, Some(since), suspend).await {
+        Ok(true) => {}
+        Ok(false) => return lost(stream),
+        Err(e) => tracing::warn!(stream = %stream.id, error = %e, "log stream: saving its state failed"),
     }
     if suspend {
         tracing::warn!(stream = %stream.id, "log stream suspended: its endpoint failed for too long");

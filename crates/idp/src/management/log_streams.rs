@@ -191,6 +191,8 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
         failing_since: None,
         created_at: now,
         updated_at: now,
+        lease_owner: None,
+        lease_until: None,
     };
     idp.store.logs().create_log_stream(&stream).await?;
     Ok(ok(&to_json(&stream)))

@@ -322,3 +322,85 @@ async fn log_streams_are_managed_with_auth0s_shapes_scopes_and_errors() {
         );
     }
 }
+
+/// Two nodes on one PostgreSQL database: one delivers the stream at a time, so while both are
+/// healthy no event arrives twice; when the one holding the lease stops, the other takes the
+/// stream over once the lease runs out and delivers the rest from the stored cursor.
+#[tokio::test]
+async fn two_nodes_deliver_a_stream_once_and_one_takes_over_when_the_other_stops() {
+    const LEASE: Duration = Duration::from_secs(3);
+    let tweak = |c: &mut idp::Config| {
+        fast_streams(c);
+        c.log_streams.lease = LEASE;
+    };
+    let schema = pg_schema("streams_nodes");
+    let a = start_on(pg_store_in(&schema).await, true, tweak).await;
+    let public = url::Url::parse(&a.base).unwrap();
+    let key = a.idp.config.secrets_key_path();
+    let b = start_on(pg_store_in(&schema).await, false, move |c| {
+        tweak(c);
+        c.public_url = public;
+        c.secrets_key = Some(key);
+    })
+    .await;
+    let token = management_token(&a, None).await;
+    let got = Received::default();
+    let port = free_port();
+    let receiver = Receiver::start(port, got.clone());
+    let before = newest(&a, &token).await;
+    let id = create_stream(&a, &token, port).await;
+
+    // Both healthy: events from both nodes, each arriving exactly once.
+    for _ in 0..3 {
+        grants(&a, 5).await;
+        grants(&b, 5).await;
+    }
+    let expected = events_after(&a, &before, &["seccft", "fp"]).await;
+    assert_eq!(expected.len(), 30);
+    arrived(&got, &expected, Duration::from_secs(30)).await;
+    let ids: Vec<String> = got.lock().unwrap().iter().flat_map(|(_, ids)| ids.clone()).collect();
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "an event arrived twice while both nodes were healthy");
+
+    // The holder stops; the other takes over within the lease (after the last renewal).
+    let stream = a.idp.store.logs().log_stream(&id).await.unwrap().unwrap();
+    let holder = stream.lease_owner.clone().expect("a node holds the stream");
+    let (dead, alive) = if holder == a.idp.log_stream_node() { (a, b) } else { (b, a) };
+    assert_eq!(holder, dead.idp.log_stream_node());
+    let survivor = alive.idp.log_stream_node().to_string();
+    drop(dead);
+    let stopped = Instant::now();
+    grants(&alive, 5).await;
+    let mut last_until = stream.lease_until.unwrap();
+    let taken_until = loop {
+        let s = alive.idp.store.logs().log_stream(&id).await.unwrap().unwrap();
+        if s.lease_owner.as_deref() == Some(survivor.as_str()) {
+            break s.lease_until.unwrap();
+        }
+        last_until = s.lease_until.unwrap();
+        // The dead node's delivery ends with its idp, at most the serve grace after the drop.
+        assert!(stopped.elapsed() < idp::GRACE + LEASE * 3, "never taken over");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let claimed_at = taken_until - LEASE.as_millis() as i64;
+    let late = claimed_at - last_until;
+    assert!(late <= 1_500, "taken over {late} ms after the lease ended (poll 200 ms)");
+    let expected = events_after(&alive, &before, &["seccft", "fp"]).await;
+    assert_eq!(expected.len(), 35);
+    arrived(&got, &expected, Duration::from_secs(30)).await;
+    receiver.kill().await;
+}
+
+/// Waits (at most `bound`) until the receiver has every id of `expected`.
+async fn arrived(got: &Received, expected: &[String], bound: Duration) {
+    let deadline = Instant::now() + bound;
+    loop {
+        let seen: HashSet<String> = got.lock().unwrap().iter().flat_map(|(_, ids)| ids.clone()).collect();
+        let missing = expected.iter().filter(|id| !seen.contains(*id)).count();
+        if missing == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{missing} of {} events never arrived", expected.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

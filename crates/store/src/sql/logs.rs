@@ -179,27 +179,44 @@ impl LogStore for SqlStore {
         self.remove("log stream", query("DELETE FROM log_streams WHERE id = $1").bind(id)).await
     }
 
+    async fn claim_log_stream(&self, id: &str, owner: &str, now: Millis, until: Millis) -> Result<bool> {
+        // Atomic on both databases: PostgreSQL re-checks the condition on the row a concurrent
+        // claim just updated (read committed), and SQLite runs one writer at a time.
+        let q = query(
+            "UPDATE log_streams SET lease_owner = $2, lease_until = $4
+             WHERE id = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until IS NULL OR lease_until <= $3)",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(now)
+        .bind(until);
+        Ok(self.exec("log stream lease", q).await? > 0)
+    }
+
     async fn log_stream_progress(
         &self,
         id: &str,
+        owner: &str,
         cursor: Option<&str>,
         failing_since: Option<Millis>,
         suspend: bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let q = query(
             "UPDATE log_streams SET cursor = $2, failing_since = $3,
              status = CASE WHEN $4 = 1 AND status = 'active' THEN 'suspended' ELSE status END
-             WHERE id = $1",
+             WHERE id = $1 AND lease_owner = $5",
         )
         .bind(id)
         .bind(cursor)
         .bind(failing_since)
-        .bind(i64::from(suspend));
-        self.write("log stream", q).await
+        .bind(i64::from(suspend))
+        .bind(owner);
+        Ok(self.exec("log stream", q).await? > 0)
     }
 }
 
-const STREAM_COLUMNS: &str = "id, data, status, authorization_sealed, cursor, failing_since, created_at, updated_at";
+const STREAM_COLUMNS: &str =
+    "id, data, status, authorization_sealed, cursor, failing_since, created_at, updated_at, lease_owner, lease_until";
 
 fn stream(row: &AnyRow) -> Result<LogStream> {
     Ok(LogStream {
@@ -211,6 +228,8 @@ fn stream(row: &AnyRow) -> Result<LogStream> {
         failing_since: get(row, "failing_since")?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
+        lease_owner: get(row, "lease_owner")?,
+        lease_until: get(row, "lease_until")?,
     })
 }
 

@@ -414,7 +414,9 @@ const LOG_EVENT_INDEXES_AND_STREAMS: &str = "
         cursor TEXT,
         failing_since BIGINT,
         created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL
+        updated_at BIGINT NOT NULL,
+        lease_owner TEXT,
+        lease_until BIGINT
     );";
 
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.

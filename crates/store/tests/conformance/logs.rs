@@ -4,7 +4,7 @@
 use store::logs::{LogPaging, LogSearch, parse_log_query};
 use store::{LogEvent, LogStream, LogStreamConfig, SqlStore, Store};
 
-conformance!(logs:log_events_round_trip_and_search, log_paging, log_retention_in_batches, log_streams_and_their_cursor);
+conformance!(logs:log_events_round_trip_and_search, log_paging, log_retention_in_batches, log_streams_and_their_cursor, log_stream_leases);
 
 const DAY: i64 = 86_400_000;
 
@@ -121,12 +121,16 @@ async fn log_streams_and_their_cursor(store: &SqlStore) {
         failing_since: None,
         created_at: 5,
         updated_at: 5,
+        lease_owner: None,
+        lease_until: None,
     };
     logs.create_log_stream(&stream).await.unwrap();
     assert!(logs.create_log_stream(&stream).await.is_err(), "an id once");
     assert_eq!(logs.log_stream("lst_1").await.unwrap().as_ref(), Some(&stream));
-    logs.log_stream_progress("lst_1", Some("9002"), Some(7), false).await.unwrap();
-    logs.log_stream_progress("lst_1", Some("9002"), Some(7), true).await.unwrap();
+    assert!(!logs.log_stream_progress("lst_1", "node-a", Some("9002"), Some(7), false).await.unwrap(), "no lease");
+    assert!(logs.claim_log_stream("lst_1", "node-a", 10, 1_000).await.unwrap());
+    assert!(logs.log_stream_progress("lst_1", "node-a", Some("9002"), Some(7), false).await.unwrap());
+    assert!(logs.log_stream_progress("lst_1", "node-a", Some("9002"), Some(7), true).await.unwrap());
     let s = logs.log_stream("lst_1").await.unwrap().unwrap();
     assert_eq!((s.cursor.as_deref(), s.failing_since, s.status.as_str()), (Some("9002"), Some(7), "suspended"));
     assert_eq!(s.config, stream.config);
@@ -135,7 +139,7 @@ async fn log_streams_and_their_cursor(store: &SqlStore) {
     stream.config.name = "SIEM 2".into();
     stream.updated_at = 9;
     assert!(logs.update_log_stream(&stream).await.unwrap());
-    logs.log_stream_progress("lst_1", Some("9003"), Some(8), true).await.unwrap();
+    assert!(logs.log_stream_progress("lst_1", "node-a", Some("9003"), Some(8), true).await.unwrap());
     let s = logs.log_stream("lst_1").await.unwrap().unwrap();
     assert_eq!(
         (s.status.as_str(), s.config.name.as_str(), s.updated_at),
@@ -146,7 +150,72 @@ async fn log_streams_and_their_cursor(store: &SqlStore) {
     assert_eq!(logs.log_streams().await.unwrap().len(), 1);
     assert!(logs.delete_log_stream("lst_1").await.unwrap());
     assert!(!logs.delete_log_stream("lst_1").await.unwrap());
+    assert!(!logs.claim_log_stream("lst_1", "node-a", 10, 1_000).await.unwrap(), "no such stream");
     stream.id = "lst_2".into();
     assert!(!logs.update_log_stream(&stream).await.unwrap(), "no such stream");
     assert!(logs.log_streams().await.unwrap().is_empty());
+}
+
+/// The delivery lease: one holder at a time; the holder renews it; a lease that ran out is
+/// taken over; only the holder moves the cursor, so a node that lost the stream cannot move it
+/// back; of several nodes claiming at once exactly one wins.
+async fn log_stream_leases(store: &SqlStore) {
+    let logs = store.logs();
+    let stream = |id: &str| LogStream {
+        id: id.into(),
+        config: LogStreamConfig { name: id.into(), stream_type: "http".into(), ..Default::default() },
+        status: "active".into(),
+        authorization_sealed: None,
+        cursor: Some("100".into()),
+        failing_since: None,
+        created_at: 1,
+        updated_at: 1,
+        lease_owner: None,
+        lease_until: None,
+    };
+    logs.create_log_stream(&stream("lst_a")).await.unwrap();
+    let held = |owner: &str, until: i64| (Some(owner.to_string()), Some(until));
+    let lease = |s: LogStream| (s.lease_owner, s.lease_until);
+
+    // Claim, refusal while it lasts, renewal by the holder.
+    assert!(logs.claim_log_stream("lst_a", "a", 1_000, 31_000).await.unwrap());
+    assert!(!logs.claim_log_stream("lst_a", "b", 30_999, 60_999).await.unwrap(), "a holds it");
+    assert_eq!(lease(logs.log_stream("lst_a").await.unwrap().unwrap()), held("a", 31_000));
+    assert!(logs.claim_log_stream("lst_a", "a", 20_000, 50_000).await.unwrap(), "renewed");
+    assert!(!logs.claim_log_stream("lst_a", "b", 31_000, 61_000).await.unwrap(), "renewed past 31 s");
+    assert!(logs.log_stream_progress("lst_a", "a", Some("200"), None, false).await.unwrap());
+
+    // Expiry: at its end anyone may take it over, from the stored cursor.
+    assert!(logs.claim_log_stream("lst_a", "b", 50_000, 80_000).await.unwrap(), "a's lease ran out");
+    let s = logs.log_stream("lst_a").await.unwrap().unwrap();
+    assert_eq!((s.cursor.as_deref(), lease(s.clone())), (Some("200"), held("b", 80_000)));
+    // The node that lost it cannot write: not an older cursor, not a failure, not a suspension.
+    assert!(!logs.log_stream_progress("lst_a", "a", Some("150"), Some(5), true).await.unwrap());
+    assert!(!logs.claim_log_stream("lst_a", "a", 50_001, 80_001).await.unwrap(), "b holds it now");
+    assert!(logs.log_stream_progress("lst_a", "b", Some("300"), None, false).await.unwrap());
+    let s = logs.log_stream("lst_a").await.unwrap().unwrap();
+    assert_eq!((s.cursor.as_deref(), s.failing_since, s.status.as_str()), (Some("300"), None, "active"));
+    // An admin's update keeps the lease (and the cursor).
+    let mut edited = stream("lst_a");
+    edited.status = "paused".into();
+    assert!(logs.update_log_stream(&edited).await.unwrap());
+    let s = logs.log_stream("lst_a").await.unwrap().unwrap();
+    assert_eq!((s.cursor.as_deref(), lease(s.clone())), (Some("300"), held("b", 80_000)));
+
+    // Concurrent claims of a free stream, and of an expired one: exactly one wins each time.
+    for (round, now) in [(0, 1_000), (1, 100_000)] {
+        let id = format!("lst_race{round}");
+        logs.create_log_stream(&stream(&id)).await.unwrap();
+        if round == 1 {
+            assert!(logs.claim_log_stream(&id, "old", 0, now).await.unwrap(), "ends at `now`");
+        }
+        let claim = |owner: &'static str| {
+            let id = id.clone();
+            async move { (owner, logs.claim_log_stream(&id, owner, now, now + 30_000).await.unwrap()) }
+        };
+        let (w, x, y, z) = tokio::join!(claim("w"), claim("x"), claim("y"), claim("z"));
+        let winners: Vec<&str> = [w, x, y, z].iter().filter(|(_, won)| *won).map(|(o, _)| *o).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+        assert_eq!(lease(logs.log_stream(&id).await.unwrap().unwrap()), held(winners[0], now + 30_000));
+    }
 }
