@@ -83,9 +83,10 @@ pub struct LogStream {
     pub status: String,
     /// The `Authorization` header value, sealed by the idp (never stored or shown in clear).
     pub authorization_sealed: Option<String>,
-    /// The `log_id` of the last event delivered or skipped by the filters; the delivery resumes
-    /// after it. Set to the newest event when the stream is created.
-    pub cursor: Option<String>,
+    /// The log position ([`LogStore::logs_after`]) of the last event delivered or skipped by
+    /// the filters; the delivery resumes after it. Set to the end of the log when the stream is
+    /// created.
+    pub cursor: i64,
     /// When the delivery began failing without a success since; `None` while it succeeds.
     pub failing_since: Option<Millis>,
     pub created_at: Millis,
@@ -124,6 +125,15 @@ pub trait LogStore: Send + Sync {
     async fn search_logs(&self, search: &LogSearch) -> Result<LogPage>;
     /// Deletes at most `limit` of the oldest events dated before `before`; returns how many.
     async fn purge_logs(&self, before: Millis, limit: u32) -> Result<u64>;
+    /// Events in the order their writes committed, after `position` (0: from the first), each
+    /// with its own position. Positions are given under a lock that `append_logs` holds until
+    /// its commit, so an event never becomes visible behind one already read: a reader that
+    /// goes on after the last position it read misses nothing, whatever the `log_id`s (which
+    /// two nodes' clocks and writes can interleave).
+    async fn logs_after(&self, position: i64, take: u32) -> Result<Vec<(i64, LogEvent)>>;
+    /// The position of the end of the log (`after: None`), or one before every event whose
+    /// `log_id` sorts after `after` (the end when there is none).
+    async fn log_position(&self, after: Option<&str>) -> Result<i64>;
 
     /// Every log stream, oldest first.
     async fn log_streams(&self) -> Result<Vec<LogStream>>;
@@ -148,7 +158,7 @@ pub trait LogStore: Send + Sync {
         &self,
         id: &str,
         owner: &str,
-        cursor: Option<&str>,
+        cursor: i64,
         failing_since: Option<Millis>,
         suspend: bool,
     ) -> Result<bool>;

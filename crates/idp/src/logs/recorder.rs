@@ -20,7 +20,8 @@
 //!   A crash loses what was buffered and not yet written.
 //! - **Order**: `log_id`s are given when a batch is written: the node's clock, then a per-node
 //!   sequence, then a per-node random part, all digits, so ids sort as they were written on
-//!   each node (what a checkpoint reader relies on) and never collide across nodes.
+//!   each node and never collide across nodes. Across nodes they interleave by clock, not by
+//!   commit: log streams read by the store's commit-ordered position instead.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

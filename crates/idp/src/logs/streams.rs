@@ -1,8 +1,9 @@
 //! Log streams (Auth0's `http` type): each active stream's events are pushed to its endpoint by
 //! a background task, never on a request's path.
 //!
-//! - **At least once, in order**: a stream's cursor (the `log_id` of the last event it delivered
-//!   or its filters skipped) is in the store and moves only after the endpoint answered 2xx, so a
+//! - **At least once, in order**: a stream's cursor (the log position of the last event it
+//!   delivered or its filters skipped: positions follow the order writes committed, which
+//!   `log_id`s from several nodes do not) is in the store and moves only after the endpoint answered 2xx, so a
 //!   restart, a failure or a resumed stream starts again after the last confirmed batch; a batch
 //!   that landed but was not confirmed is sent again (a duplicate, never a loss). One stream is
 //!   delivered by one task at a time, oldest event first.
@@ -32,7 +33,6 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use store::logs::{LogPaging, LogQuery, LogSearch};
 use store::{LogEvent, LogStream, Store};
 use tokio::sync::oneshot;
 
@@ -303,43 +303,46 @@ async fn run(ctx: Arc<Context>, id: String) {
             return;
         }
     };
-    let mut cursor = stream.cursor.clone();
+    let mut cursor = stream.cursor;
     let mut failing_since = stream.failing_since;
     let authorization = match &stream.authorization_sealed {
         Some(sealed) => match ctx.secrets.open(&authorization_context(&stream.id), sealed) {
             Ok(a) => Some(a),
             Err(e) => {
                 tracing::error!(stream = %stream.id, error = %e, "log stream: its authorization cannot be opened");
-                return failed(&ctx, &stream, cursor.as_deref(), failing_since).await;
+                return failed(&ctx, &stream, cursor, failing_since).await;
             }
         },
         None => None,
     };
     for _ in 0..BATCHES_PER_RUN {
-        let search = LogSearch { query: LogQuery::All, paging: LogPaging::From { from: cursor.clone(), take: BATCH } };
-        let page = match logs.search_logs(&search).await {
-            Ok(p) => p.events,
+        // By position (commit order), not `log_id`: two nodes' ids interleave by their clocks
+        // and their writes commit in any order, so an event can land with a smaller id than one
+        // already delivered; a cursor on ids would skip it for good.
+        let page = match logs.logs_after(cursor, BATCH).await {
+            Ok(p) => p,
             Err(e) => {
                 tracing::warn!(stream = %stream.id, error = %e, "log stream: reading the log failed");
                 return;
             }
         };
-        let Some(last) = page.last().map(|e| e.log_id.clone()) else { break };
+        let Some(&(last, _)) = page.last() else { break };
         let filters = &stream.config.filters;
         let chosen: Vec<&LogEvent> = page
             .iter()
+            .map(|(_, e)| e)
             .filter(|e| filters.is_empty() || filters.iter().any(|f| f == category(&e.event_type)))
             .collect();
         if !chosen.is_empty() {
             match send(&ctx, &stream, authorization.as_deref(), &chosen, &mut lease).await {
                 Sent::Delivered => {}
-                Sent::Failed => return failed(&ctx, &stream, cursor.as_deref(), failing_since).await,
+                Sent::Failed => return failed(&ctx, &stream, cursor, failing_since).await,
                 Sent::LeaseLost => return lost(&stream),
             }
         }
-        cursor = Some(last);
+        cursor = last;
         failing_since = None;
-        match logs.log_stream_progress(&stream.id, &ctx.node, cursor.as_deref(), None, false).await {
+        match logs.log_stream_progress(&stream.id, &ctx.node, cursor, None, false).await {
             Ok(true) => {}
             Ok(false) => return lost(&stream),
             Err(e) => {
@@ -355,7 +358,7 @@ async fn run(ctx: Arc<Context>, id: String) {
         }
     }
     if failing_since.is_some() {
-        let _ = logs.log_stream_progress(&stream.id, &ctx.node, cursor.as_deref(), None, false).await;
+        let _ = logs.log_stream_progress(&stream.id, &ctx.node, cursor, None, false).await;
     }
 }
 
@@ -401,7 +404,7 @@ async fn send(
 
 /// Records a failure (while this node holds the lease): the backoff grows, and a stream
 /// failing for longer than the bound is suspended.
-async fn failed(ctx: &Context, stream: &LogStream, cursor: Option<&str>, failing_since: Option<store::Millis>) {
+async fn failed(ctx: &Context, stream: &LogStream, cursor: i64, failing_since: Option<store::Millis>) {
     let now = crate::util::now_ms();
     let since = failing_since.unwrap_or(now);
     let suspend = now - since >= ctx.settings.suspend_after.as_millis() as i64;

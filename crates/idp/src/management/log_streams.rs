@@ -13,7 +13,6 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Map, Value, json};
-use store::logs::{LogPaging, LogQuery, LogSearch};
 use store::{LogStream, LogStreamConfig};
 
 pub fn routes() -> Router<AppState> {
@@ -176,11 +175,13 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
     let start_from = take_typed::<String>(&mut body, "startFrom")?;
     let _ = take_typed::<bool>(&mut body, "isPriority")?;
     refuse_additional(&body)?;
-    let cursor = match start_from {
+    let from = match start_from {
         Some(from) if !from.is_empty() && from.len() <= 64 && from.bytes().all(|b| b.is_ascii_digit()) => Some(from),
         Some(_) => return Err(invalid("'startFrom' must be a log id")),
-        None => newest_log_id(&idp).await?,
+        None => None,
     };
+    // The end of the log, or before every event after `startFrom`.
+    let cursor = idp.store.logs().log_position(from.as_deref()).await?;
     let now = idp.now();
     let stream = LogStream {
         authorization_sealed: seal(&idp, &id, authorization)?,
@@ -196,13 +197,6 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
     };
     idp.store.logs().create_log_stream(&stream).await?;
     Ok(ok(&to_json(&stream)))
-}
-
-/// The newest event's id: a new stream delivers what comes after it.
-async fn newest_log_id(idp: &AppState) -> ApiResult<Option<String>> {
-    let paging = LogPaging::Page { page: 0, per_page: 1, totals: false, newest_first: true };
-    let page = idp.store.logs().search_logs(&LogSearch { query: LogQuery::All, paging }).await?;
-    Ok(page.events.first().map(|e| e.log_id.clone()))
 }
 
 /// `PATCH /api/v2/log-streams/{id}`: `name`, `status`, `sink` (its type stays), `filters`.

@@ -14,7 +14,8 @@ use crate::{Error, Millis, Result};
 
 const COLUMNS: &str = "log_id, date, event_type, description, client_id, client_name, ip, user_agent, user_id, \
      user_name, connection, connection_id, strategy, strategy_type, audience, scope, hostname, details";
-const COLUMN_COUNT: usize = 18;
+/// The inserted columns: [`COLUMNS`] and `seq`.
+const COLUMN_COUNT: usize = 19;
 /// Rows per `INSERT`. On SQLite the statement uses anonymous `?` parameters: sqlx binds each
 /// parameter after asking `sqlite3_bind_parameter_name`, and for numbered ones (`$n`) SQLite
 /// finds the name by walking the statement's list of names (parsing them does the same), so a
@@ -37,6 +38,14 @@ impl LogStore for SqlStore {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
+        // The events' positions, taken first: the row stays locked until this commit (SQLite
+        // has one writer anyway), so positions become visible in order (see `logs_after`).
+        let last: i64 = sqlx::query_scalar("UPDATE log_sequence SET last = last + $1 WHERE id = 1 RETURNING last")
+            .bind(events.len() as i64)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db("log events"))?;
+        let mut seq = last - events.len() as i64;
         static SQLITE_FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         static POSTGRES_FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         let (rows, full) = match self.dialect {
@@ -73,6 +82,8 @@ impl LogStore for SqlStore {
                     .bind(e.scope.clone())
                     .bind(e.hostname.clone())
                     .bind(details);
+                seq += 1;
+                q = q.bind(seq);
             }
             q.execute(&mut *tx).await.map_err(db("log events"))?;
         }
@@ -133,6 +144,26 @@ impl LogStore for SqlStore {
         self.exec("log retention", q).await
     }
 
+    async fn logs_after(&self, position: i64, take: u32) -> Result<Vec<(i64, LogEvent)>> {
+        let sql = format!("SELECT seq, {COLUMNS} FROM log_events WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let rows = self.rows("log events after", query(&sql).bind(position).bind(i64::from(take))).await?;
+        rows.iter().map(|r| Ok((get::<i64>(r, "seq")?, event(r)?))).collect()
+    }
+
+    async fn log_position(&self, after: Option<&str>) -> Result<i64> {
+        let end = || async {
+            let row = self.row("log position", query("SELECT last FROM log_sequence WHERE id = 1")).await?;
+            row.map(|r| get::<i64>(&r, "last")).transpose().map(|l| l.unwrap_or(0))
+        };
+        let Some(after) = after else { return end().await };
+        let q = query("SELECT MIN(seq) AS first FROM log_events WHERE log_id > $1").bind(after);
+        let first = self.row("log position", q).await?.map(|r| get::<Option<i64>>(&r, "first")).transpose()?.flatten();
+        match first {
+            Some(first) => Ok(first - 1),
+            None => end().await,
+        }
+    }
+
     async fn log_streams(&self) -> Result<Vec<LogStream>> {
         let sql = format!("SELECT {STREAM_COLUMNS} FROM log_streams ORDER BY created_at, id");
         let rows = self.rows("log streams", query(&sql)).await?;
@@ -154,7 +185,7 @@ impl LogStore for SqlStore {
         .bind(to_json(&s.config)?)
         .bind(s.status.clone())
         .bind(s.authorization_sealed.clone())
-        .bind(s.cursor.clone())
+        .bind(s.cursor)
         .bind(s.failing_since)
         .bind(s.created_at)
         .bind(s.updated_at);
@@ -197,7 +228,7 @@ impl LogStore for SqlStore {
         &self,
         id: &str,
         owner: &str,
-        cursor: Option<&str>,
+        cursor: i64,
         failing_since: Option<Millis>,
         suspend: bool,
     ) -> Result<bool> {
@@ -236,7 +267,7 @@ fn stream(row: &AnyRow) -> Result<LogStream> {
 /// `INSERT … VALUES ($1, …, $18), ($19, …), …` for `rows` events (`?` for each on SQLite); an
 /// event already stored (a retried batch) is skipped.
 fn insert_sql(dialect: Dialect, rows: usize) -> String {
-    let mut sql = format!("INSERT INTO log_events ({COLUMNS}) VALUES ");
+    let mut sql = format!("INSERT INTO log_events ({COLUMNS}, seq) VALUES ");
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
         for c in 1..=COLUMN_COUNT {

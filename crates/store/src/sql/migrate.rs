@@ -411,13 +411,20 @@ const LOG_EVENT_INDEXES_AND_STREAMS: &str = "
         data TEXT NOT NULL,
         status TEXT NOT NULL,
         authorization_sealed TEXT,
-        cursor TEXT,
+        cursor BIGINT NOT NULL,
         failing_since BIGINT,
         created_at BIGINT NOT NULL,
         updated_at BIGINT NOT NULL,
         lease_owner TEXT,
         lease_until BIGINT
-    );";
+    );
+    ALTER TABLE log_events ADD COLUMN seq BIGINT;
+    UPDATE log_events SET seq = r.n
+        FROM (SELECT log_id, ROW_NUMBER() OVER (ORDER BY log_id) AS n FROM log_events) r
+        WHERE log_events.log_id = r.log_id;
+    CREATE UNIQUE INDEX log_events_seq ON log_events (seq);
+    CREATE TABLE log_sequence (id INTEGER PRIMARY KEY, last BIGINT NOT NULL);
+    INSERT INTO log_sequence (id, last) SELECT 1, COALESCE(MAX(seq), 0) FROM log_events;";
 
 /// `(version, SQLite SQL, PostgreSQL SQL)`, in order. Never edit a released step: add one.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[

@@ -4,7 +4,7 @@
 use store::logs::{LogPaging, LogSearch, parse_log_query};
 use store::{LogEvent, LogStream, LogStreamConfig, SqlStore, Store};
 
-conformance!(logs:log_events_round_trip_and_search, log_paging, log_retention_in_batches, log_streams_and_their_cursor, log_stream_leases);
+conformance!(logs:log_events_round_trip_and_search, log_paging, log_retention_in_batches, log_streams_and_their_cursor, log_stream_leases, log_positions_follow_commits);
 
 const DAY: i64 = 86_400_000;
 
@@ -117,7 +117,7 @@ async fn log_streams_and_their_cursor(store: &SqlStore) {
         config,
         status: "active".into(),
         authorization_sealed: Some("v1.sealed".into()),
-        cursor: Some("9001".into()),
+        cursor: 9001,
         failing_since: None,
         created_at: 5,
         updated_at: 5,
@@ -127,26 +127,26 @@ async fn log_streams_and_their_cursor(store: &SqlStore) {
     logs.create_log_stream(&stream).await.unwrap();
     assert!(logs.create_log_stream(&stream).await.is_err(), "an id once");
     assert_eq!(logs.log_stream("lst_1").await.unwrap().as_ref(), Some(&stream));
-    assert!(!logs.log_stream_progress("lst_1", "node-a", Some("9002"), Some(7), false).await.unwrap(), "no lease");
+    assert!(!logs.log_stream_progress("lst_1", "node-a", 9002, Some(7), false).await.unwrap(), "no lease");
     assert!(logs.claim_log_stream("lst_1", "node-a", 10, 1_000).await.unwrap());
-    assert!(logs.log_stream_progress("lst_1", "node-a", Some("9002"), Some(7), false).await.unwrap());
-    assert!(logs.log_stream_progress("lst_1", "node-a", Some("9002"), Some(7), true).await.unwrap());
+    assert!(logs.log_stream_progress("lst_1", "node-a", 9002, Some(7), false).await.unwrap());
+    assert!(logs.log_stream_progress("lst_1", "node-a", 9002, Some(7), true).await.unwrap());
     let s = logs.log_stream("lst_1").await.unwrap().unwrap();
-    assert_eq!((s.cursor.as_deref(), s.failing_since, s.status.as_str()), (Some("9002"), Some(7), "suspended"));
+    assert_eq!((s.cursor, s.failing_since, s.status.as_str()), (9002, Some(7), "suspended"));
     assert_eq!(s.config, stream.config);
     stream.status = "paused".into();
     stream.failing_since = None;
     stream.config.name = "SIEM 2".into();
     stream.updated_at = 9;
     assert!(logs.update_log_stream(&stream).await.unwrap());
-    assert!(logs.log_stream_progress("lst_1", "node-a", Some("9003"), Some(8), true).await.unwrap());
+    assert!(logs.log_stream_progress("lst_1", "node-a", 9003, Some(8), true).await.unwrap());
     let s = logs.log_stream("lst_1").await.unwrap().unwrap();
     assert_eq!(
         (s.status.as_str(), s.config.name.as_str(), s.updated_at),
         ("paused", "SIEM 2", 9),
         "paused stays paused"
     );
-    assert_eq!(s.cursor.as_deref(), Some("9003"));
+    assert_eq!(s.cursor, 9003);
     assert_eq!(logs.log_streams().await.unwrap().len(), 1);
     assert!(logs.delete_log_stream("lst_1").await.unwrap());
     assert!(!logs.delete_log_stream("lst_1").await.unwrap());
@@ -166,7 +166,7 @@ async fn log_stream_leases(store: &SqlStore) {
         config: LogStreamConfig { name: id.into(), stream_type: "http".into(), ..Default::default() },
         status: "active".into(),
         authorization_sealed: None,
-        cursor: Some("100".into()),
+        cursor: 100,
         failing_since: None,
         created_at: 1,
         updated_at: 1,
@@ -183,24 +183,24 @@ async fn log_stream_leases(store: &SqlStore) {
     assert_eq!(lease(logs.log_stream("lst_a").await.unwrap().unwrap()), held("a", 31_000));
     assert!(logs.claim_log_stream("lst_a", "a", 20_000, 50_000).await.unwrap(), "renewed");
     assert!(!logs.claim_log_stream("lst_a", "b", 31_000, 61_000).await.unwrap(), "renewed past 31 s");
-    assert!(logs.log_stream_progress("lst_a", "a", Some("200"), None, false).await.unwrap());
+    assert!(logs.log_stream_progress("lst_a", "a", 200, None, false).await.unwrap());
 
     // Expiry: at its end anyone may take it over, from the stored cursor.
     assert!(logs.claim_log_stream("lst_a", "b", 50_000, 80_000).await.unwrap(), "a's lease ran out");
     let s = logs.log_stream("lst_a").await.unwrap().unwrap();
-    assert_eq!((s.cursor.as_deref(), lease(s.clone())), (Some("200"), held("b", 80_000)));
+    assert_eq!((s.cursor, lease(s.clone())), (200, held("b", 80_000)));
     // The node that lost it cannot write: not an older cursor, not a failure, not a suspension.
-    assert!(!logs.log_stream_progress("lst_a", "a", Some("150"), Some(5), true).await.unwrap());
+    assert!(!logs.log_stream_progress("lst_a", "a", 150, Some(5), true).await.unwrap());
     assert!(!logs.claim_log_stream("lst_a", "a", 50_001, 80_001).await.unwrap(), "b holds it now");
-    assert!(logs.log_stream_progress("lst_a", "b", Some("300"), None, false).await.unwrap());
+    assert!(logs.log_stream_progress("lst_a", "b", 300, None, false).await.unwrap());
     let s = logs.log_stream("lst_a").await.unwrap().unwrap();
-    assert_eq!((s.cursor.as_deref(), s.failing_since, s.status.as_str()), (Some("300"), None, "active"));
+    assert_eq!((s.cursor, s.failing_since, s.status.as_str()), (300, None, "active"));
     // An admin's update keeps the lease (and the cursor).
     let mut edited = stream("lst_a");
     edited.status = "paused".into();
     assert!(logs.update_log_stream(&edited).await.unwrap());
     let s = logs.log_stream("lst_a").await.unwrap().unwrap();
-    assert_eq!((s.cursor.as_deref(), lease(s.clone())), (Some("300"), held("b", 80_000)));
+    assert_eq!((s.cursor, lease(s.clone())), (300, held("b", 80_000)));
 
     // Concurrent claims of a free stream, and of an expired one: exactly one wins each time.
     for (round, now) in [(0, 1_000), (1, 100_000)] {
@@ -218,4 +218,42 @@ async fn log_stream_leases(store: &SqlStore) {
         assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
         assert_eq!(lease(logs.log_stream(&id).await.unwrap().unwrap()), held(winners[0], now + 30_000));
     }
+}
+
+/// Positions follow the order writes committed, not `log_id`s: a batch written later with
+/// smaller ids (another node's clock, or its slower commit) comes after what was read, so a
+/// reader going on from its last position misses nothing; `log_position` finds the end, or
+/// the place before every event after a `log_id`.
+async fn log_positions_follow_commits(store: &SqlStore) {
+    let logs = store.logs();
+    assert_eq!(logs.log_position(None).await.unwrap(), 0, "an empty log");
+    logs.append_logs(&[event(20, "s", None), event(21, "s", None)]).await.unwrap();
+    let read = logs.logs_after(0, 10).await.unwrap();
+    let ids = |r: &[(i64, LogEvent)]| {
+        r.iter().map(|(_, e)| e.log_id[4..].trim_start_matches('0').to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&read), ["20", "21"]);
+    let cursor = read.last().unwrap().0;
+    assert_eq!(logs.log_position(None).await.unwrap(), cursor);
+    // Written after, sorting before: still after the cursor.
+    logs.append_logs(&[event(10, "f", None), event(11, "f", None)]).await.unwrap();
+    let more = logs.logs_after(cursor, 10).await.unwrap();
+    assert_eq!(ids(&more), ["10", "11"]);
+    assert!(more[0].0 > cursor && more[0].0 < more[1].0);
+    assert_eq!(logs.logs_after(more[1].0, 10).await.unwrap(), []);
+    assert_eq!(ids(&logs.logs_after(cursor, 1).await.unwrap()), ["10"], "take");
+    // A retried batch adds nothing, and positions never go back.
+    logs.append_logs(&[event(11, "f", None)]).await.unwrap();
+    assert_eq!(logs.logs_after(more[1].0, 10).await.unwrap(), []);
+    assert!(logs.log_position(None).await.unwrap() >= more[1].0);
+    // Before every event after a log id: 20 and 21 (and 10, 11 later), so from the first.
+    let after_15 = logs.log_position(Some(&event(15, "s", None).log_id)).await.unwrap();
+    assert_eq!(ids(&logs.logs_after(after_15, 10).await.unwrap()), ["20", "21", "10", "11"]);
+    let end = logs.log_position(None).await.unwrap();
+    assert_eq!(logs.log_position(Some(&event(99, "s", None).log_id)).await.unwrap(), end, "none after");
+    // Purging everything keeps positions going forward.
+    assert_eq!(logs.purge_logs(i64::MAX, 100).await.unwrap(), 4);
+    logs.append_logs(&[event(5, "s", None)]).await.unwrap();
+    let last = logs.logs_after(end, 10).await.unwrap();
+    assert_eq!(ids(&last), ["5"]);
 }
