@@ -800,3 +800,42 @@ async fn a_brute_force_block_mails_a_link_that_lifts_it_once() {
     t.flush_mail().await;
     assert_eq!(smtp.messages().len(), 1, "no mail with the template disabled");
 }
+
+#[tokio::test]
+async fn creating_a_user_mails_the_verification_link_as_auth0_decides() {
+    let t = start().await;
+    let tok = management_token(&t, None).await;
+    let create = |email: &str, extra: Value| {
+        let mut body = json!({"connection": "dev-users", "email": email, "password": "Created-Passw0rd!"});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let mailed = |t: &TestIdp| outbox(t).iter().map(|m| m["to"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    for (email, extra) in [
+        ("asked@example.test", json!({"verify_email": true})),
+        ("declined@example.test", json!({"verify_email": false})),
+        ("unverified@example.test", json!({})),
+        ("verified@example.test", json!({"email_verified": true})),
+        ("verified-but-asked@example.test", json!({"email_verified": true, "verify_email": true})),
+    ] {
+        let (status, body) = call(&t, &tok, Method::POST, "users", Some(create(email, extra))).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    t.flush_mail().await;
+    let mut to = mailed(&t);
+    to.sort();
+    // Auth0: `verify_email` decides when given; otherwise an unverified address gets the mail.
+    assert_eq!(to, ["asked@example.test", "unverified@example.test", "verified-but-asked@example.test"]);
+    let asked = outbox(&t).into_iter().find(|m| m["to"] == "asked@example.test").unwrap();
+    assert_eq!(asked["subject"], "Verify your email");
+    let link = verification_link(&asked);
+    assert_eq!(browser().get(&link).send().await.unwrap().status(), 200);
+    let user = t.idp.store.user_by_login("dev-users", "asked@example.test").await.unwrap().unwrap().user;
+    assert!(user.email_verified, "the mailed link verifies the created user");
+
+    // Not a boolean: Auth0's 400, and no user.
+    let (status, body) =
+        call(&t, &tok, Method::POST, "users", Some(create("bad@example.test", json!({"verify_email": "yes"})))).await;
+    assert_eq!((status, body["statusCode"].as_u64()), (400, Some(400)), "{body}");
+    assert!(t.idp.store.user_by_login("dev-users", "bad@example.test").await.unwrap().is_none());
+}
