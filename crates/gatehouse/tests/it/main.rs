@@ -6,6 +6,7 @@
 
 mod browser;
 mod browser_console;
+mod browser_mail;
 mod browser_up;
 mod deploy;
 mod deploy_cli;

@@ -101,6 +101,18 @@ impl IdpProcess {
     pub fn start_at(data: TempDir, dir: &Path, tls: bool, extra: &[&str]) -> Self {
         let mut cmd = idp_command(dir, tls);
         cmd.args(extra);
+        Self::spawn(data, cmd)
+    }
+
+    /// [`start_with`](Self::start_with) importing `tenant` (a variant of the example's).
+    pub fn start_with_tenant(tenant: &Path, extra: &[&str]) -> Self {
+        let data = TempDir::new("idp");
+        let mut cmd = idp_command_with_tenant(data.path(), false, tenant);
+        cmd.args(extra);
+        Self::spawn(data, cmd)
+    }
+
+    fn spawn(data: TempDir, mut cmd: Command) -> Self {
         let (child, output, rx) = spawn_collecting(&mut cmd, "idp listening on ");
         let line = rx.recv_timeout(IDP_START_TIMEOUT);
         let mut idp = IdpProcess { child, output, issuer: String::new(), data };
@@ -151,11 +163,17 @@ impl Drop for IdpProcess {
 }
 
 pub fn idp_command(data: &Path, tls: bool) -> Command {
+    idp_command_with_tenant(data, tls, &example_dir().join("tenant.yaml"))
+}
+
+/// [`idp_command`] importing `tenant` instead of the example's `tenant.yaml` (same keywords
+/// and users).
+pub fn idp_command_with_tenant(data: &Path, tls: bool, tenant: &Path) -> Command {
     let example = example_dir();
     let mut cmd = gatehouse_command();
     cmd.arg("idp")
         .arg("--tenant")
-        .arg(example.join("tenant.yaml"))
+        .arg(tenant)
         .arg("--keywords")
         .arg(example.join("dev.env"))
         .arg("--users")

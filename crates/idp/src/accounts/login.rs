@@ -82,8 +82,13 @@ pub async fn check_password(
         if blocked_by_this_failure(policy, failures) {
             let user_id = stored.as_ref().map_or("(none)", |s| s.user.user_id.as_str());
             tracing::warn!(user_id, ip, "login blocked after repeated failures");
-            // Here Auth0 also sends the `blocked_account` mail with its unblock link (the mail
-            // templates' part; its link lifts the block as `DELETE /api/v2/user-blocks` does).
+            // The user is told, with a link that lifts the block. A mail that cannot be queued
+            // does not change the login's answer.
+            if let Some(s) = &stored
+                && let Err(e) = super::blocks::notify(idp, &s.user, origin.0.client_id.as_deref()).await
+            {
+                tracing::warn!(error = %e, user_id, "the blocked_account mail could not be queued");
+            }
             metrics::counter!("gatehouse_logins_total", "outcome" => "too_many_attempts").increment(1);
             failed(Type::BlockedAccount, stored.as_ref(), None);
             return Ok(Err(LoginError::TooManyAttempts));

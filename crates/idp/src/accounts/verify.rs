@@ -96,6 +96,22 @@ pub async fn after_signup(idp: &AppState, user: &User, client_id: &str) {
     }
 }
 
+/// After `POST /api/v2/users`: the verification mail as Auth0 decides it, `verify_email` when
+/// given, else whenever the address is not marked verified. Asked for explicitly, it goes out
+/// as `POST /api/v2/jobs/verification-email` would send it; by default, not when the tenant
+/// saved the template disabled (as after a sign-up). A failure to queue it does not undo the
+/// creation; it is logged.
+pub async fn after_create(idp: &AppState, user: &User, verify_email: Option<bool>) {
+    let sent = match verify_email {
+        Some(false) => return,
+        Some(true) => send_verification(idp, user, None, false).await,
+        None => send_verification(idp, user, None, true).await,
+    };
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, user_id = %user.user_id, "the verification mail could not be queued");
+    }
+}
+
 async fn send_welcome(idp: &AppState, user: &User, client_id: &str) -> Result<()> {
     let template = compose::saved_template(idp, WELCOME).await?;
     let Some(template) = template.filter(|t| t.enabled == Some(true)) else { return Ok(()) };

@@ -1,13 +1,15 @@
 //! Database-connection endpoints: `POST /dbconnections/signup`, `POST
 //! /dbconnections/change_password`, and the password-reset page its mail links to
-//! (`/lo/reset`). What a rule refuses uses the `{name, code, description, statusCode}` shape of
+//! (`/lo/reset`), the email-verification and unblock links (`/u/email-verification`,
+//! `/u/unblock`). What a rule refuses uses the `{name, code, description, statusCode}` shape of
 //! these endpoints (`http::errors::dbconnections`).
 
 use crate::accounts::reset::{self, ChangePassword};
 use crate::accounts::signup::{self, Signup};
-use crate::accounts::verify;
+use crate::accounts::{blocks, verify};
 use crate::http::errors;
 use crate::http::params::single_params;
+use crate::logs::Event;
 use crate::util::html_escape;
 use crate::{AppState, Error, Result, pages};
 use axum::Json;
@@ -145,6 +147,27 @@ pub async fn verify_email(State(idp): State<AppState>, RawQuery(raw): RawQuery) 
                 Html(pages::message_page("Email verified", "Your email address has been verified.")).into_response()
             }
         })
+    };
+    run.await.unwrap_or_else(errors::page)
+}
+
+/// `GET /u/unblock?ticket=`: the link of a `blocked_account` mail. A live ticket lifts the
+/// user's brute-force blocks; any other is an error page.
+pub async fn unblock(
+    State(idp): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let origin = crate::http::client::request_info(&idp.config, &headers, Some(peer), "GET");
+    let run = async {
+        let q = single_params(raw.as_deref().unwrap_or("")).map_err(Error::bad_page)?;
+        let ticket = q.get("ticket").cloned().unwrap_or_default();
+        blocks::unblock_by_link(&idp, &ticket, Event::from_request(&origin)).await?;
+        Ok::<_, Error>(
+            Html(pages::message_page("Account unblocked", "Your account has been unblocked. You can log in again."))
+                .into_response(),
+        )
     };
     run.await.unwrap_or_else(errors::page)
 }

@@ -42,6 +42,7 @@ pub fn routes(idp: AppState) -> Router {
         .route("/dbconnections/change_password", post(dbconnections::change_password))
         .route("/lo/reset", get(dbconnections::reset_page).post(dbconnections::reset_submit))
         .route("/u/email-verification", get(dbconnections::verify_email))
+        .route("/u/unblock", get(dbconnections::unblock))
         .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
         .route("/.well-known/jwks.json", get(discovery::jwks))
         .nest("/api/v2", crate::management::routes(idp.clone()))

@@ -7,6 +7,7 @@ use super::{ApiError, ApiResult, Caller, Query, body_object, created, no_content
 use crate::AppState;
 use crate::accounts::password::check_for;
 use crate::accounts::signup::{MAX_PROFILE_CHARS, fits_profile, looks_like_email, new_user};
+use crate::accounts::verify;
 use crate::util::{iso8601, now_ms};
 use axum::Router;
 use axum::body::Bytes;
@@ -159,7 +160,8 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
     }
     user.blocked = bool_field(&mut doc, "blocked")?.unwrap_or(false);
     user.email_verified = bool_field(&mut doc, "email_verified")?.unwrap_or(false);
-    for ignored in ["verify_email", "phone_verified", "connection"] {
+    let verify_email = bool_field(&mut doc, "verify_email")?;
+    for ignored in ["phone_verified", "connection"] {
         doc.remove(ignored);
     }
     refuse_additional(&doc)?;
@@ -170,7 +172,10 @@ async fn create(State(idp): State<AppState>, caller: Caller, body: Bytes) -> Api
     metadata_fits(&idp, &user)?;
     let hash = idp.hash_password(&password).await?;
     match idp.store.create_user(&StoredUser { user: user.clone(), password_hash: Some(hash) }).await {
-        Ok(()) => Ok(created(&to_json(&user))),
+        Ok(()) => {
+            verify::after_create(&idp, &user, verify_email).await;
+            Ok(created(&to_json(&user)))
+        }
         Err(store::Error::Conflict(_)) => Err(ApiError::conflict("The user already exists.", "auth0_idp_error")),
         Err(e) => Err(e.into()),
     }

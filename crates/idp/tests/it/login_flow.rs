@@ -497,10 +497,16 @@ async fn brute_force_blocks_the_pair_until_the_password_changes() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "We've just sent you an email to reset your password.");
     t.flush_mail().await;
-    let outbox: Vec<_> = std::fs::read_dir(t.data.join("outbox")).unwrap().collect();
-    assert_eq!(outbox.len(), 1);
-    let mail: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(outbox[0].as_ref().unwrap().path()).unwrap()).unwrap();
+    // Two mails: the block's notice (`blocked_account`), then the reset link.
+    let outbox: Vec<serde_json::Value> = std::fs::read_dir(t.data.join("outbox"))
+        .unwrap()
+        .map(|e| serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
+        .collect();
+    assert_eq!(outbox.len(), 2, "{outbox:?}");
+    let mut subjects: Vec<&str> = outbox.iter().map(|m| m["subject"].as_str().unwrap()).collect();
+    subjects.sort();
+    assert_eq!(subjects, ["Reset your password", "Your account has been blocked"]);
+    let mail = outbox.iter().find(|m| m["subject"] == "Reset your password").unwrap();
     let body = mail["body"].as_str().unwrap();
     let link = body.lines().find(|l| l.contains("/lo/reset?ticket=")).unwrap().trim();
     let ticket = query_param(link, "ticket").unwrap();

@@ -712,3 +712,130 @@ async fn tickets_verify_and_change_passwords_then_redirect() {
     assert_eq!(last["to"], kw("USER_EMAIL").as_str());
     assert!(verification_link(last).contains("/u/email-verification?ticket="));
 }
+
+/// The password-realm grant for the CMS application on `dev-users`.
+async fn realm_grant(t: &TestIdp, email: &str, password: &str) -> (u16, Value) {
+    let form = json!({"grant_type": "http://auth0.com/oauth/grant-type/password-realm", "client_id": kw("CMS_CLIENT_ID"),
+        "client_secret": kw("CMS_CLIENT_SECRET"), "username": email, "password": password,
+        "realm": "dev-users", "scope": "openid"});
+    json(reqwest::Client::new().post(t.url("oauth/token")).json(&form).send().await.unwrap()).await
+}
+
+/// The first line of a delivered message's text part that holds `needle`.
+fn link_in(message: &Value, needle: &str) -> String {
+    let text = message["text"].as_str().unwrap_or_else(|| panic!("no text part: {message}"));
+    text.lines().map(str::trim).find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{text}")).to_string()
+}
+
+#[tokio::test]
+async fn a_brute_force_block_mails_a_link_that_lifts_it_once() {
+    let dir = temp_dir("smtp-blocked");
+    let tls = Arc::new(tls_files(&dir));
+    let smtp = Smtp::start(&dir, tls.clone(), false);
+    let t = start_on(sqlite_store().await, true, |c| {
+        mail_config(Some(&tls), None)(c);
+        c.brute_force.max_attempts = 3;
+    })
+    .await;
+    let tok = configure(&t, smtp.port).await;
+    let (email, password) = (kw("USER_EMAIL"), kw("USER_PASSWORD"));
+
+    // Two wrong passwords: no mail yet. The third blocks, and the mail goes out.
+    for _ in 0..2 {
+        assert_eq!(realm_grant(&t, &email, "Wrong-Passw0rd!").await.0, 403);
+    }
+    t.flush_mail().await;
+    assert!(smtp.messages().is_empty(), "no block, no mail");
+    assert_eq!(realm_grant(&t, &email, "Wrong-Passw0rd!").await.0, 429);
+    assert_eq!(realm_grant(&t, &email, &password).await.0, 429, "blocked, right password or not");
+    t.flush_mail().await;
+    let got = smtp.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 1, "one mail for one block: {got:?}");
+    assert_eq!(got[0]["rcpt_tos"], json!([email]));
+    assert_eq!(got[0]["subject"], "Your account has been blocked");
+    let link = link_in(&got[0], "/u/unblock?ticket=");
+
+    // Forged: an error page, the block stays.
+    let b = browser();
+    let forged = b.get(t.url("u/unblock?ticket=forged")).send().await.unwrap();
+    assert_eq!((forged.status().as_u16(), location(&forged)), (400, String::new()));
+    assert_eq!(realm_grant(&t, &email, &password).await.0, 429);
+
+    // The mailed link lifts the block (`ublkdu`); the right password works at once.
+    let res = b.get(&link).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("unblocked"));
+    let event = log_event(&t, &tok, "ublkdu").await;
+    assert_eq!(
+        event["user_id"],
+        json!(t.idp.store.user_by_login("dev-users", &email).await.unwrap().unwrap().user.user_id)
+    );
+    assert_eq!(realm_grant(&t, &email, &password).await.0, 200, "the link lifted the block");
+
+    // Used once; an expired link is refused too.
+    let used = b.get(&link).send().await.unwrap();
+    assert_eq!((used.status().as_u16(), location(&used)), (400, String::new()));
+    let user_id = t.idp.store.user_by_login("dev-users", &email).await.unwrap().unwrap().user.user_id;
+    t.idp
+        .store
+        .mail()
+        .put_email_ticket(&store::mail::EmailTicket {
+            ticket_sha256: idp::util::sha256(b"expired-unblock"),
+            kind: "unblock".into(),
+            user_id: user_id.clone(),
+            expires_at: t.idp.now() - 1,
+            options: Default::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(b.get(t.url("u/unblock?ticket=expired-unblock")).send().await.unwrap().status(), 400);
+
+    // Disabled template: a new block sends no mail.
+    let off = json!({"template": "blocked_account", "body": "<p>{{ url }}</p>", "enabled": false});
+    assert_eq!(call(&t, &tok, Method::POST, "email-templates", Some(off)).await.0, 201);
+    for _ in 0..3 {
+        realm_grant(&t, &email, "Wrong-Passw0rd!").await;
+    }
+    assert_eq!(realm_grant(&t, &email, &password).await.0, 429);
+    t.flush_mail().await;
+    assert_eq!(smtp.messages().len(), 1, "no mail with the template disabled");
+}
+
+#[tokio::test]
+async fn creating_a_user_mails_the_verification_link_as_auth0_decides() {
+    let t = start().await;
+    let tok = management_token(&t, None).await;
+    let create = |email: &str, extra: Value| {
+        let mut body = json!({"connection": "dev-users", "email": email, "password": "Created-Passw0rd!"});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let mailed = |t: &TestIdp| outbox(t).iter().map(|m| m["to"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    for (email, extra) in [
+        ("asked@example.test", json!({"verify_email": true})),
+        ("declined@example.test", json!({"verify_email": false})),
+        ("unverified@example.test", json!({})),
+        ("verified@example.test", json!({"email_verified": true})),
+        ("verified-but-asked@example.test", json!({"email_verified": true, "verify_email": true})),
+    ] {
+        let (status, body) = call(&t, &tok, Method::POST, "users", Some(create(email, extra))).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    t.flush_mail().await;
+    let mut to = mailed(&t);
+    to.sort();
+    // Auth0: `verify_email` decides when given; otherwise an unverified address gets the mail.
+    assert_eq!(to, ["asked@example.test", "unverified@example.test", "verified-but-asked@example.test"]);
+    let asked = outbox(&t).into_iter().find(|m| m["to"] == "asked@example.test").unwrap();
+    assert_eq!(asked["subject"], "Verify your email");
+    let link = verification_link(&asked);
+    assert_eq!(browser().get(&link).send().await.unwrap().status(), 200);
+    let user = t.idp.store.user_by_login("dev-users", "asked@example.test").await.unwrap().unwrap().user;
+    assert!(user.email_verified, "the mailed link verifies the created user");
+
+    // Not a boolean: Auth0's 400, and no user.
+    let (status, body) =
+        call(&t, &tok, Method::POST, "users", Some(create("bad@example.test", json!({"verify_email": "yes"})))).await;
+    assert_eq!((status, body["statusCode"].as_u64()), (400, Some(400)), "{body}");
+    assert!(t.idp.store.user_by_login("dev-users", "bad@example.test").await.unwrap().is_none());
+}
