@@ -18,6 +18,7 @@
 # and leaves only the results file. The machine may be shared: the results say its load.
 #
 # Settings (environment): USERS=100000 SAMPLES=200 WARMUP=20 PG_URL=postgres://postgres@127.0.0.1:5432/test
+# (the example tenant grants the Management API to its M2M app for https://AUTH0_DOMAIN/api/v2/)
 # PORT=3921 SKIP_BUILD=0 GATEHOUSE=<target>/release/gatehouse RESULTS=bench/results/console-<date>.md
 set -euo pipefail
 shopt -s inherit_errexit
@@ -96,7 +97,7 @@ until curl -sf -o /dev/null "$BASE/readyz"; do
 done
 
 TOKEN=$(curl -sf "$BASE/oauth/token" -d grant_type=client_credentials -d "client_id=$MGMT_ID" \
-  --data-urlencode "client_secret=$MGMT_SECRET" --data-urlencode "audience=$BASE/api/v2/" | jq -r .access_token)
+  --data-urlencode "client_secret=$MGMT_SECRET" --data-urlencode "audience=https://$(env_value AUTH0_DOMAIN)/api/v2/" | jq -r .access_token)
 [[ -n $TOKEN && $TOKEN != null ]] || die "no Management API token"
 api() { curl -sf -H "authorization: Bearer $TOKEN" "$@"; }
 
