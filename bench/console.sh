@@ -18,7 +18,8 @@
 # and leaves only the results file. The machine may be shared: the results say its load.
 #
 # Settings (environment): USERS=100000 SAMPLES=200 WARMUP=20 PG_URL=postgres://postgres@127.0.0.1:5432/test
-# (the example tenant grants the Management API to its M2M app for https://AUTH0_DOMAIN/api/v2/)
+# (the example tenant grants the Management API to its M2M app for https://AUTH0_DOMAIN/api/v2/,
+# AUTH0_DOMAIN being the public URL's host)
 # PORT=3921 SKIP_BUILD=0 GATEHOUSE=<target>/release/gatehouse RESULTS=bench/results/console-<date>.md
 set -euo pipefail
 shopt -s inherit_errexit
@@ -97,7 +98,7 @@ until curl -sf -o /dev/null "$BASE/readyz"; do
 done
 
 TOKEN=$(curl -sf "$BASE/oauth/token" -d grant_type=client_credentials -d "client_id=$MGMT_ID" \
-  --data-urlencode "client_secret=$MGMT_SECRET" --data-urlencode "audience=https://$(env_value AUTH0_DOMAIN)/api/v2/" | jq -r .access_token)
+  --data-urlencode "client_secret=$MGMT_SECRET" --data-urlencode "audience=https://127.0.0.1:$PORT/api/v2/" | jq -r .access_token)
 [[ -n $TOKEN && $TOKEN != null ]] || die "no Management API token"
 api() { curl -sf -H "authorization: Bearer $TOKEN" "$@"; }
 
@@ -111,14 +112,19 @@ SEED_HEX=${SEED_ID#*|}
 log "cloning $SEED_ID into $USERS users"
 t0=$(date +%s.%N)
 # Every column of the seed row, as JSON, with its id and email replaced: whatever columns the
-# migrations have added come along unchanged.
+# migrations have added come along unchanged (generated ones are computed again).
 psql -q -v ON_ERROR_STOP=1 "$PG_BENCH_URL" -v seed="$SEED_ID" -v hex="$SEED_HEX" -v email="$SEED_EMAIL" -v n="$USERS" <<'SQL' >/dev/null
-INSERT INTO users
-SELECT (jsonb_populate_record(NULL::users,
-          replace(replace(to_jsonb(u)::text, :'hex', substr(md5(i::text) || md5(i::text || 'x'), 1, length(:'hex'))),
-                  :'email', 'user' || i || '@bench.example')::jsonb)).*
-FROM users u, generate_series(1, :n) AS i
-WHERE u.user_id = :'seed';
+SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position) AS cols
+FROM information_schema.columns
+WHERE table_schema = current_schema() AND table_name = 'users' AND is_generated = 'NEVER' \gset
+INSERT INTO users (:cols)
+SELECT :cols FROM (
+  SELECT (jsonb_populate_record(NULL::users,
+            replace(replace(to_jsonb(u)::text, :'hex', substr(md5(i::text) || md5(i::text || 'x'), 1, length(:'hex'))),
+                    :'email', 'user' || i || '@bench.example')::jsonb)).*
+  FROM users u, generate_series(1, :n) AS i
+  WHERE u.user_id = :'seed'
+) AS clones;
 ANALYZE;
 SQL
 SEED_SECS=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
@@ -126,9 +132,8 @@ total=$(api "$BASE/api/v2/users?include_totals=true&per_page=1" | jq -r .total)
 log "users seeded in ${SEED_SECS} s; the API reports total $total (Auth0 caps totals at 1000)"
 USER_ID=$(api "$BASE/api/v2/users?per_page=1&page=500" | jq -r '.[0].user_id')
 [[ $USER_ID == auth0\|* ]] || die "no user on page 500"
-CLIENT_ID=$(api "$BASE/api/v2/clients?per_page=100" | jq -r 'map(select(.name == "CMS")) | .[0].client_id')
-API_ID=$(api "$BASE/api/v2/resource-servers" | jq -r 'map(select(.name == "CMS API")) | .[0].id')
-CONNECTION_ID=$(api "$BASE/api/v2/connections?name=dev-users" | jq -r '.[0].id')
+# The example's M2M application holds the user scopes only: the other ids come from the console's
+# own pages (its links), read with the admin's session after the sign-in below.
 
 # ---------------------------------------------------------------- console sign-in
 JAR="$TMP/cookies"
@@ -151,6 +156,12 @@ read -r code next < <(browse "$login_page" --data-urlencode "state=$state" --dat
 read -r code next < <(browse "$BASE$(origin_less "$next")")
 [[ $code == 303 ]] || die "/console/callback answered $code"
 grep -q gatehouse_console "$JAR" || die "no console session cookie"
+# first_id PAGE PREFIX: the first id linked as PREFIX{id}/ on a console page.
+first_id() { curl -s -b "$JAR" "$BASE$1" | grep -o "href=\"$2[^\"/]*/" | head -n 1 | sed -E "s#href=\"$2##; s#/\$##"; }
+CLIENT_ID=$(first_id /console/applications /console/applications/)
+API_ID=$(first_id /console/apis /console/apis/)
+CONNECTION_ID=$(first_id /console/connections/database /console/connections/database/)
+[[ -n $CLIENT_ID && -n $API_ID && -n $CONNECTION_ID ]] || die "no application/API/connection links on the console's lists"
 
 # ---------------------------------------------------------------- measurements
 # sample URL [CURL ARGS…] -> SAMPLES server times in ms, one a line; any other status than 200 stops.
@@ -196,7 +207,6 @@ USERS_CALL="$BASE/api/v2/users?include_totals=true&search_engine=v3&per_page=50&
 add "api GET /api/v2/users?include_totals=true&page=0 (the users page's call)" "$USERS_CALL"
 add "api GET /api/v2/users?include_totals=true&page=19" "${USERS_CALL/page=0/page=19}"
 add "api GET /api/v2/users/{id}" "$BASE/api/v2/users/$(enc "$USER_ID")"
-add "api GET /api/v2/clients" "$BASE/api/v2/clients"
 
 declare -A P50 P95
 for i in "${!NAMES[@]}"; do
