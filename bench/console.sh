@@ -228,7 +228,7 @@ users_api="api GET /api/v2/users?include_totals=true&page=0 (the users page's ca
 {
   echo "# Admin console pages, $USERS users in PostgreSQL ($(date -u +%F))"
   echo
-  echo "bench/console.sh: release build ($(git -C "$ROOT" rev-parse --short HEAD)), PostgreSQL $(psql -At "$PG_URL" -c 'SHOW server_version'),"
+  echo "bench/console.sh: $(basename "$(dirname "$GATEHOUSE")") build of $(git -C "$ROOT" rev-parse --short HEAD), PostgreSQL $(psql -At "$PG_URL" -c 'SHOW server_version'),"
   echo "$(nproc) cores, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (a shared machine: others were compiling)."
   echo "$USERS users cloned from one the Management API created, in ${SEED_SECS} s (one INSERT … SELECT)."
   echo "$SAMPLES sequential requests per page after $WARMUP warm-up ones, each on a fresh connection;"
