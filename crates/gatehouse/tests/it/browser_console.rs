@@ -3,20 +3,23 @@
 //! headless chromium follows the guide's steps 1 to 6 and 8 by the words on the screen only
 //! (links, buttons and labels as the Auth0 Dashboard names them; no test ids), then a user
 //! of the new database signs in to the new CMS application and its ID token carries the
-//! `groups` the console gave it, through the Action the console deployed. Every page gets a
+//! `groups` the console gave it, through the Action the console deployed; then the same user
+//! signs in to the demo CMS (the crate `gatehouse up` serves, with auth0-client configured from
+//! what the console showed, as guide step 7 says) and sees the `admin` group. Every page gets a
 //! screenshot (`target/test-output/browser/console-*.png`), at 1,280 and 800 px, and an
 //! axe-core check for serious or critical accessibility violations.
 
 use crate::browser::{Browser, output_dir, wait_for_url};
-use crate::support::{TempDir, gatehouse_command, query_param, require_file, spawn_collecting, workspace};
+use crate::support::{TempDir, free_port, gatehouse_command, query_param, require_file, spawn_collecting, workspace};
 use base64::Engine;
+use demo_cms::Origins;
+use demo_cms::setup::Auth0ClientSetup;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
-const CALLBACK: &str = "http://localhost:8080/web-login/callback";
 const NAMESPACE: &str = "https://cms.example.test/";
 const USER: &str = "first.user@cms.example.test";
 const USER_PASSWORD: &str = "First-Passw0rd!";
@@ -58,6 +61,30 @@ fn add_admin(data: &Path) -> (String, String) {
         .trim()
         .to_string();
     (email.to_string(), password)
+}
+
+/// The demo CMS and its login site in front of auth0-client, as `gatehouse up` wires them, but
+/// configured from what the console showed and reaching the idp process over HTTP; it stops
+/// when the returned guard is dropped, also when the test fails.
+async fn serve_demo_cms(setup: &Auth0ClientSetup, port: u16) -> AbortOnDrop {
+    let config = setup.config().expect("auth0-client accepts the configuration");
+    auth0_client::install_crypto_provider();
+    let app = auth0_client::App::trusting(config, auth0_client::clock::Clock::default(), None)
+        .unwrap_or_else(|e| panic!("starting auth0-client: {e}"));
+    // Requests for the idp's origin never reach this listener (the idp has its own port).
+    let router = demo_cms::router(auth0_client::router(app), axum::Router::new(), setup.origins.clone());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("the CMS port");
+    AbortOnDrop(tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serving the demo CMS");
+    }))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn start_empty_idp(data: TempDir) -> EmptyIdp {
@@ -297,6 +324,11 @@ async fn browser_console_follows_the_guide() {
     let data = TempDir::new("console");
     let (admin, admin_password) = add_admin(data.path());
     let idp = start_empty_idp(data);
+    // The demo CMS's origin: a port of its own, typed into the console like the guide's 8080.
+    let cms_port = free_port();
+    let cms = format!("http://localhost:{cms_port}");
+    let callback = format!("{cms}/web-login/callback");
+    let callback = callback.as_str();
     let mut g = Guide {
         b: &browser,
         shots: output_dir(),
@@ -332,16 +364,18 @@ async fn browser_console_follows_the_guide() {
     // The secret is shown once, behind Reveal.
     let reveal = g.find("//button[normalize-space()='Reveal']").await;
     g.press(&reveal).await;
-    assert!(!g.value_of("Client Secret").await.is_empty());
+    let m2m_secret = g.value_of("Client Secret").await;
+    assert!(!m2m_secret.is_empty());
+    let m2m_client_id = g.value_of("Client ID").await;
     g.shot("m2m-secret-revealed").await;
 
     // Step 2: the CMS's callback, web origin and logout URLs, and the ID token's lifetime.
     g.menu("Applications", "Applications").await;
     g.link("CMS").await;
     g.heading("CMS").await;
-    g.fill("Allowed Callback URLs", CALLBACK).await;
-    g.fill("Allowed Web Origins", "http://localhost:8080").await;
-    g.fill("Allowed Logout URLs", CALLBACK).await;
+    g.fill("Allowed Callback URLs", callback).await;
+    g.fill("Allowed Web Origins", &cms).await;
+    g.fill("Allowed Logout URLs", callback).await;
     g.fill("ID Token Expiration (seconds)", "86400").await;
     g.button("Save Changes").await;
     g.saved("Changes saved.").await;
@@ -358,7 +392,7 @@ async fn browser_console_follows_the_guide() {
     // Steps 2 and 6: the tenant's Allowed Logout URLs (Settings → Advanced).
     g.menu("Settings", "Advanced").await;
     g.heading("Tenant Settings").await;
-    g.fill("Allowed Logout URLs", CALLBACK).await;
+    g.fill("Allowed Logout URLs", callback).await;
     g.button("Save").await;
     g.saved("Changes saved.").await;
     g.shot("tenant-advanced").await;
@@ -372,6 +406,14 @@ async fn browser_console_follows_the_guide() {
     g.shot("create-db-connection").await;
     g.button("Create").await;
     g.heading("cms-users").await;
+    // auth0-client names the connection by its id (`supportedConnectionsMap`): the page's address.
+    let here = browser.current_url().await;
+    let connection_id = here
+        .split("/console/connections/database/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no connection id in {here}"))
+        .to_string();
     g.check("", "CMS", true).await;
     g.button("Save").await;
     g.saved("Changes saved.").await;
@@ -392,12 +434,13 @@ async fn browser_console_follows_the_guide() {
     assert_eq!(on, true);
     g.shot("cms-connections").await;
 
-    // Step 5: an API for the backoffice, its token lifetime equal to the ID token's.
+    // Step 5: an API for the backoffice, its token lifetime equal to the ID token's; its
+    // identifier is the audience auth0-client asks for (the CMS's origin, as in the example).
     g.menu("Applications", "APIs").await;
     g.heading("APIs").await;
     g.link("Create API").await;
     g.fill("Name", "CMS Backoffice").await;
-    g.fill("Identifier", "https://cms.example.test/api").await;
+    g.fill("Identifier", &format!("{cms}/")).await;
     g.button("Create").await;
     g.heading("CMS Backoffice").await;
     assert_eq!(g.value_of("Token Expiration (Seconds)").await, "86400");
@@ -521,7 +564,7 @@ async fn browser_console_follows_the_guide() {
         .query_pairs_mut()
         .append_pair("client_id", &cms_client_id)
         .append_pair("response_type", "code")
-        .append_pair("redirect_uri", CALLBACK)
+        .append_pair("redirect_uri", callback)
         .append_pair("scope", "openid profile email")
         .append_pair("state", "console-guide");
     browser.goto(authorize.as_str()).await;
@@ -530,14 +573,14 @@ async fn browser_console_follows_the_guide() {
     g.fill("Password", USER_PASSWORD).await;
     let sign_in = g.find("//button[normalize-space()='Continue']").await;
     g.click_el(&sign_in).await;
-    let landed = wait_for_url(&browser, "the CMS callback", |u| u.starts_with(&format!("{CALLBACK}?"))).await;
+    let landed = wait_for_url(&browser, "the CMS callback", |u| u.starts_with(&format!("{callback}?"))).await;
     let code = query_param(&landed, "code").expect("a code");
     let form = [
         ("grant_type", "authorization_code"),
         ("client_id", &cms_client_id),
         ("client_secret", &cms_secret),
         ("code", &code),
-        ("redirect_uri", CALLBACK),
+        ("redirect_uri", callback),
     ];
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let tokens: Value = http.post(idp.url("oauth/token")).form(&form).send().await.unwrap().json().await.unwrap();
@@ -548,6 +591,31 @@ async fn browser_console_follows_the_guide() {
     assert_eq!(claims[format!("{NAMESPACE}app_metadata")], json!({"groups": ["admin"]}), "{claims}");
     let lifetime = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
     assert_eq!(lifetime, 86400, "the ID token lives as the console set it");
+
+    // The guide's end: the first user signs in to the demo CMS and sees the admin group.
+    let setup = Auth0ClientSetup {
+        origins: Origins {
+            cms: url::Url::parse(&format!("{cms}/")).unwrap(),
+            idp: url::Url::parse(&idp.issuer).unwrap(),
+        },
+        cms_client_id,
+        cms_client_secret: cms_secret,
+        management_client_id: m2m_client_id,
+        management_client_secret: m2m_secret,
+        namespace: NAMESPACE.into(),
+        connection: "cms-users".into(),
+        connection_id,
+        redis_hosts: None,
+        config_dir: std::env::temp_dir(),
+    };
+    let _cms = serve_demo_cms(&setup, cms_port).await;
+    // The user signed in at the idp a moment ago in this browser: its SSO session carries them
+    // through the CMS's login (auth0-client's /authorize, the code exchange) without the form.
+    browser.goto(&format!("{cms}/")).await;
+    wait_for_url(&browser, "the CMS", |u| u == format!("{cms}/")).await;
+    assert_eq!(browser.text("#email").await, USER);
+    assert_eq!(browser.text("#groups").await, "admin");
+    g.shot("cms-home").await;
 
     assert!(g.violations.is_empty(), "serious or critical accessibility violations:\n{}", g.violations.join("\n"));
 }
