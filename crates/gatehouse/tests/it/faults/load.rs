@@ -5,8 +5,8 @@
 //! auth0-client (its `/authorize`, the idp's login page, the code exchange). Every request opens
 //! its own connection, so the balancer spreads them over the nodes. After each user create, a
 //! password-reset mail for that user (`/dbconnections/change_password`), whose acknowledgement
-//! promises a queued mail; each password login carries a User-Agent of its own, so its `sepft`
-//! event can be found in the tenant log afterwards.
+//! promises a queued mail; each password login and refresh rotation carries a User-Agent of
+//! its own, so its `sepft` or `sertft` event can be found in the tenant log afterwards.
 //!
 //! An answer is *ok* (the expected status and a body that checks out: the right user, a new
 //! refresh token), a *clean error* (a 5xx in the API's own error shape, or a connection the
@@ -77,7 +77,8 @@ pub struct Ledger {
     pub retired_tokens: Vec<String>,
     /// Reset mails answered 200: the address (one per user, so one mail each) and the phase.
     pub acked_mails: Vec<(String, usize)>,
-    /// Password logins answered 200: their User-Agent, the phase, and when the answer came.
+    /// Password logins and rotations answered 200: their User-Agent, the phase, and when the
+    /// answer came.
     pub acked_logins: Vec<(String, usize, Instant)>,
 }
 
@@ -328,13 +329,17 @@ async fn rotate(load: &Load, family: &mut Family) -> bool {
         ("client_id", &crate::support::dev_env("CMS_CLIENT_ID")),
         ("client_secret", &crate::support::dev_env("CMS_CLIENT_SECRET")),
     ];
-    let reply = load.send(client().post(format!("{}/oauth/token", load.target.idp)).form(&form)).await;
+    let agent = login_agent();
+    let req = client().post(format!("{}/oauth/token", load.target.idp)).header("user-agent", &agent).form(&form);
+    let reply = load.send(req).await;
     match &reply {
         Reply::Answer { status: 200, body, .. } => {
             let json: Value = serde_json::from_str(body).unwrap_or(Value::Null);
             match json["refresh_token"].as_str() {
                 Some(next) if next != family.token && json["access_token"].is_string() => {
                     load.ok();
+                    let phase = load.phase.load(Ordering::SeqCst);
+                    load.ledger.lock().unwrap().acked_logins.push((agent, phase, Instant::now()));
                     let old = std::mem::replace(&mut family.token, next.to_owned());
                     load.ledger.lock().unwrap().retired_tokens.push(old);
                     family.unsure = false;
@@ -431,8 +436,8 @@ async fn create_user(load: &Load, email: &str, retried: bool) -> bool {
     }
 }
 
-/// The User-Agent that marks a password login of the load (and the serving checks): its
-/// `sepft` event carries it.
+/// The User-Agent that marks a password login or rotation of the load: its `sepft` or
+/// `sertft` event carries it.
 pub fn login_agent() -> String {
     format!("{LOGIN_AGENT}{}", rand_suffix())
 }

@@ -9,7 +9,8 @@
 //! log: every reset mail acknowledged in any phase is in a node's outbox (no SMTP provider is
 //! configured, so the queue's worker writes there), and at most [`MAIL_CLAIM_BATCH`] twice
 //! (the queue's stated window: a node dying, or its database going, after a send and before
-//! the mark); every acknowledged password login has its `sepft` event, except at most those a
+//! the mark); every acknowledged password login and rotation has its `sepft`/`sertft` event,
+//! except at most those a
 //! node killed by SIGKILL held unwritten: acknowledged within [`LOG_LOSS_WINDOW`] before
 //! the kill (the recorder's stated loss on a crash). A PostgreSQL restart or freeze loses none.
 //!
@@ -239,10 +240,10 @@ fn delivered_mails(c: &Cluster) -> std::collections::HashMap<String, usize> {
     counts
 }
 
-/// The User-Agents of the load's password logins that have their `sepft` event.
+/// The User-Agents of the load's password logins and rotations that have their event.
 fn logged_logins(c: &Cluster) -> std::collections::HashSet<String> {
     c.pg.query(&format!(
-        "SELECT user_agent FROM log_events WHERE event_type = 'sepft' AND user_agent LIKE '{}%'",
+        "SELECT user_agent FROM log_events WHERE event_type IN ('sepft', 'sertft') AND user_agent LIKE '{}%'",
         load::LOGIN_AGENT
     ))
     .into_iter()
@@ -276,8 +277,8 @@ fn report(figures: &[Figures], durable: &[Durable], shape: &Shape) -> String {
     );
     let mut mail = String::from(
         "\nQueued mail and tenant log, counted after the run, by the phase the request was answered in \
-         (a reset mail per created user; the `sepft` event of each password login):\n\n\
-         | phase | reset mails acknowledged | delivered | delivered twice | password logins acknowledged | their log events lost |\n\
+         (a reset mail per created user; the `sepft`/`sertft` event of each password login and refresh rotation):\n\n\
+         | phase | reset mails acknowledged | delivered | delivered twice | logins and rotations acknowledged | their log events lost |\n\
          | --- | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for (name, d) in PHASES.iter().zip(durable) {
@@ -458,7 +459,7 @@ async fn nothing_is_lost_when_parts_fail_under_load() {
         let ledger = load.ledger.lock().unwrap();
         (ledger.acked_mails.clone(), ledger.acked_logins.clone())
     };
-    assert!(!acked_mails.is_empty() && !acked_logins.is_empty(), "no reset mail or password login acknowledged");
+    assert!(!acked_mails.is_empty() && !acked_logins.is_empty(), "no reset mail or token request acknowledged");
     let may_be_lost = |at: Instant| killed_at.is_some_and(|k| at <= k && k.duration_since(at) <= LOG_LOSS_WINDOW);
     let waited = Instant::now();
     let (mails, logged) = loop {
@@ -466,7 +467,7 @@ async fn nothing_is_lost_when_parts_fail_under_load() {
         let logged = tokio::task::block_in_place(|| logged_logins(&c));
         let mails_in = acked_mails.iter().all(|(to, _)| mails.contains_key(to));
         let logs_in = acked_logins.iter().all(|(agent, _, at)| logged.contains(agent) || may_be_lost(*at));
-        let logs_waited = waited.elapsed() > Duration::from_secs(5);
+        let logs_waited = waited.elapsed() > LOG_LOSS_WINDOW;
         if (mails_in && logs_in && logs_waited) || waited.elapsed() > MAIL_BOUND {
             break (mails, logged);
         }
