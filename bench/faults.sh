@@ -3,7 +3,8 @@
 # nodes on a PostgreSQL of its own, two auth0-client instances on a Redis of its own, 8 load
 # workers, each fault held longer (a node down 5 s, PostgreSQL frozen 10 s) and 20 s of load
 # after each recovery. Writes the figures per fault (requests, clean errors, hangs, wrong
-# answers, lost and duplicate writes, recovery time) to bench/results/faults-DATE.md. Touches
+# answers, lost and duplicate writes, recovery time; reset mails acknowledged, delivered and
+# delivered twice; tenant-log events lost) to bench/results/faults-DATE.md. Touches
 # no shared server: everything it starts is on its own ports and stops with it.
 # Usage: bench/faults.sh   (about 2.5 minutes after the build)
 set -euo pipefail

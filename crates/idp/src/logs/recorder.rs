@@ -14,10 +14,15 @@
 //! - **Full buffer**: past [`CAPACITY`] waiting events (the store is down or far too slow), new
 //!   events are dropped, counted in `gatehouse_log_events_dropped_total` and warned about; a
 //!   login is never slowed or failed for its log line.
-//! - **Store failures**: a batch is retried three times (backoff 0.2 s, 1 s, 5 s; the same
-//!   `log_id`s, so a write that did land is not duplicated), then dropped and counted.
+//! - **Store failures**: a batch is retried until it is written (backoff 0.2 s, 1 s, then every
+//!   5 s; the same `log_id`s, so a write that did land is not duplicated): a database restart
+//!   or a frozen database loses no event. Meanwhile new events wait in the buffer, so what is
+//!   held stays bounded by [`CAPACITY`] (plus the batch being retried), and past it they are
+//!   dropped as above. Only once the recorder is closed (the idp is going away) is a batch
+//!   that still fails after [`RETRIES`] dropped and counted, so a stop never hangs on it.
 //! - **Clean stop**: [`Recorder::flush`] waits until everything recorded before it is written.
-//!   A crash loses what was buffered and not yet written.
+//!   A crash loses what was buffered and not yet written: at most the last [`LINGER`] and the
+//!   batch being written (the fault harness, `crates/gatehouse/tests/it/faults`, checks it).
 //! - **Order**: `log_id`s are given when a batch is written: the node's clock, then a per-node
 //!   sequence, then a per-node random part, all digits, so ids sort as they were written on
 //!   each node and never collide across nodes. Across nodes they interleave by clock, not by
@@ -36,6 +41,8 @@ pub const CAPACITY: usize = 16_384;
 pub const BATCH: usize = 500;
 /// How long the first event of a batch waits for company.
 pub const LINGER: Duration = Duration::from_secs(1);
+/// Waits between the attempts at a failing batch; the last repeats until it is written, or
+/// until the recorder is closed.
 const RETRIES: [Duration; 3] = [Duration::from_millis(200), Duration::from_secs(1), Duration::from_secs(5)];
 
 /// What the request path and the writer share.
@@ -148,7 +155,7 @@ async fn write_batches(store: Arc<dyn Store>, shared: Arc<Shared>) {
             (std::mem::take(&mut buffer.flushes), buffer.closed)
         };
         for batch in events.chunks_mut(BATCH) {
-            write(&*store, &mut ids, batch).await;
+            write(&*store, &shared, &mut ids, batch).await;
         }
         events.clear();
         for done in flushes {
@@ -160,7 +167,7 @@ async fn write_batches(store: Arc<dyn Store>, shared: Arc<Shared>) {
     }
 }
 
-async fn write(store: &dyn Store, ids: &mut LogIds, events: &mut [LogEvent]) {
+async fn write(store: &dyn Store, shared: &Shared, ids: &mut LogIds, events: &mut [LogEvent]) {
     if events.is_empty() {
         return;
     }
@@ -168,17 +175,20 @@ async fn write(store: &dyn Store, ids: &mut LogIds, events: &mut [LogEvent]) {
     for e in events.iter_mut() {
         e.log_id = ids.next(now);
     }
-    let mut result = store.logs().append_logs(events).await;
-    for wait in RETRIES {
-        if result.is_ok() {
-            break;
+    let mut failures = 0usize;
+    loop {
+        let Err(e) = store.logs().append_logs(events).await else { return };
+        failures += 1;
+        if failures > RETRIES.len() && shared.buffer().closed {
+            tracing::error!(error = %e, lost = events.len(), "writing tenant log events failed while stopping; batch dropped");
+            metrics::counter!("gatehouse_log_events_dropped_total").increment(events.len() as u64);
+            return;
         }
-        tokio::time::sleep(wait).await;
-        result = store.logs().append_logs(events).await;
-    }
-    if let Err(e) = result {
-        tracing::error!(error = %e, lost = events.len(), "writing tenant log events failed; batch dropped");
-        metrics::counter!("gatehouse_log_events_dropped_total").increment(events.len() as u64);
+        // The first failure and then every tenth: an outage would otherwise log every 5 s.
+        if failures % 10 == 1 {
+            tracing::warn!(error = %e, waiting = events.len(), failures, "writing tenant log events failed; retrying");
+        }
+        tokio::time::sleep(RETRIES[(failures - 1).min(RETRIES.len() - 1)]).await;
     }
 }
 

@@ -3,7 +3,10 @@
 //! those tokens, client-credentials grants, Management API user creates, `/userinfo` through
 //! auth0-client with a session made before the load, and whole browser logins through
 //! auth0-client (its `/authorize`, the idp's login page, the code exchange). Every request opens
-//! its own connection, so the balancer spreads them over the nodes.
+//! its own connection, so the balancer spreads them over the nodes. After each user create, a
+//! password-reset mail for that user (`/dbconnections/change_password`), whose acknowledgement
+//! promises a queued mail; each password login and refresh rotation carries a User-Agent of
+//! its own, so its `sepft` or `sertft` event can be found in the tenant log afterwards.
 //!
 //! An answer is *ok* (the expected status and a body that checks out: the right user, a new
 //! refresh token), a *clean error* (a 5xx in the API's own error shape, or a connection the
@@ -16,7 +19,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Longer than the idp's request timeout in these tests (10 s), so a hang is the client's, not
 /// the edge's answer.
@@ -72,6 +75,11 @@ pub struct Ledger {
     pub unsure_users: BTreeSet<String>,
     /// Refresh tokens that were rotated (answered 200 with a successor): never valid again.
     pub retired_tokens: Vec<String>,
+    /// Reset mails answered 200: the address (one per user, so one mail each) and the phase.
+    pub acked_mails: Vec<(String, usize)>,
+    /// Password logins and rotations answered 200: their User-Agent, the phase, and when the
+    /// answer came.
+    pub acked_logins: Vec<(String, usize, Instant)>,
 }
 
 /// The shared state of one run: which phase answers count for, the tallies, the ledger.
@@ -266,7 +274,9 @@ pub async fn worker(load: Arc<Load>, n: usize) {
             created += 1;
             (format!("{}-{n}-{created}@faults.example.test", load.target.run), false)
         });
-        if !create_user(&load, &email, retried).await {
+        if create_user(&load, &email, retried).await {
+            reset_mail(&load, &email, n, created).await;
+        } else {
             pending_user = Some((email, true));
         }
         let (sid, user_id) = &load.target.sessions[(n + round) % load.target.sessions.len()];
@@ -290,13 +300,17 @@ pub async fn password_login(load: &Load, account: &Account) -> Option<String> {
         ("scope", "openid offline_access"),
         ("audience", "http://localhost:8080/"),
     ];
-    let reply = load.send(client().post(format!("{}/oauth/token", load.target.idp)).form(&form)).await;
+    let agent = login_agent();
+    let req = client().post(format!("{}/oauth/token", load.target.idp)).header("user-agent", &agent).form(&form);
+    let reply = load.send(req).await;
     if let Reply::Answer { status: 200, body, .. } = &reply {
         let json: Value = serde_json::from_str(body).unwrap_or(Value::Null);
         let sub = json["id_token"].as_str().and_then(subject);
         match (sub, json["refresh_token"].as_str(), json["access_token"].as_str()) {
             (Some(sub), Some(refresh), Some(_)) if sub == account.user_id => {
                 load.ok();
+                let phase = load.phase.load(Ordering::SeqCst);
+                load.ledger.lock().unwrap().acked_logins.push((agent, phase, Instant::now()));
                 return Some(refresh.to_owned());
             }
             _ => load.wrong(format!("password login for {}: {body}", account.email)),
@@ -315,13 +329,17 @@ async fn rotate(load: &Load, family: &mut Family) -> bool {
         ("client_id", &crate::support::dev_env("CMS_CLIENT_ID")),
         ("client_secret", &crate::support::dev_env("CMS_CLIENT_SECRET")),
     ];
-    let reply = load.send(client().post(format!("{}/oauth/token", load.target.idp)).form(&form)).await;
+    let agent = login_agent();
+    let req = client().post(format!("{}/oauth/token", load.target.idp)).header("user-agent", &agent).form(&form);
+    let reply = load.send(req).await;
     match &reply {
         Reply::Answer { status: 200, body, .. } => {
             let json: Value = serde_json::from_str(body).unwrap_or(Value::Null);
             match json["refresh_token"].as_str() {
                 Some(next) if next != family.token && json["access_token"].is_string() => {
                     load.ok();
+                    let phase = load.phase.load(Ordering::SeqCst);
+                    load.ledger.lock().unwrap().acked_logins.push((agent, phase, Instant::now()));
                     let old = std::mem::replace(&mut family.token, next.to_owned());
                     load.ledger.lock().unwrap().retired_tokens.push(old);
                     family.unsure = false;
@@ -415,6 +433,40 @@ async fn create_user(load: &Load, email: &str, retried: bool) -> bool {
             load.ledger.lock().unwrap().unsure_users.insert(email.to_owned());
             false
         }
+    }
+}
+
+/// The User-Agent that marks a password login or rotation of the load: its `sepft` or
+/// `sertft` event carries it.
+pub fn login_agent() -> String {
+    format!("{LOGIN_AGENT}{}", rand_suffix())
+}
+
+pub const LOGIN_AGENT: &str = "faults-login-";
+
+/// Asks for a password-reset mail for `email` (a user this run created, so exactly one mail
+/// each). From an address of its own (`X-Forwarded-For`, the nodes trust the balancer): the
+/// idp allows 10 reset requests an hour per address.
+async fn reset_mail(load: &Load, email: &str, worker: usize, n: usize) {
+    let body = json!({
+        "client_id": crate::support::dev_env("CMS_CLIENT_ID"),
+        "email": email,
+        "connection": "dev-users",
+    });
+    let ip = format!("10.{}.{}.{}", worker % 256, (n / 256) % 256, n % 256);
+    let req = client()
+        .post(format!("{}/dbconnections/change_password", load.target.idp))
+        .header("x-forwarded-for", ip)
+        .json(&body);
+    let reply = load.send(req).await;
+    match &reply {
+        Reply::Answer { status: 200, body, .. } if body.contains("sent you an email") => {
+            load.ok();
+            let phase = load.phase.load(Ordering::SeqCst);
+            load.ledger.lock().unwrap().acked_mails.push((email.to_owned(), phase));
+        }
+        Reply::Answer { status: 200, body, .. } => load.wrong(format!("reset mail for {email}: {body}")),
+        _ => load.failed("reset mail", Api::OAuth, &reply),
     }
 }
 

@@ -433,6 +433,12 @@ pub async fn idp_node_with(
             .arg(&key)
             // Shorter than the load's client timeout, so a stuck request gets its 504.
             .args(["--request-timeout", "10"])
+            // Behind the balancer, as behind a production proxy: the client's address is the
+            // last `X-Forwarded-For` entry (the load's reset mails each come from their own).
+            .arg("--trust-proxy")
+            // A mail claim's lease is four SMTP timeouts and 30 s: a killed node's claimed mail
+            // goes out again within 34 s, not 150 s (the default 30 s timeout).
+            .args(["--smtp-timeout", "1"])
             .env("RUST_LOG", "warn");
         for (k, v) in &env {
             cmd.env(k, v);
