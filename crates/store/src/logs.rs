@@ -50,8 +50,8 @@ pub enum LogPaging {
     /// Auth0's search criteria: `page` (0-based) of `per_page`, within the first
     /// [`MAX_SEARCH_RESULTS`]; `totals` also counts the matches (up to that bound).
     Page { page: u32, per_page: u32, totals: bool, newest_first: bool },
-    /// Auth0's checkpoint: `take` events with a `log_id` after `from` (all when `None`), oldest
-    /// first.
+    /// Auth0's checkpoint: `take` events written after `from` (all when `None`), in the order
+    /// they were committed (which, across nodes, is not always `log_id` order).
     From { from: Option<String>, take: u32 },
 }
 

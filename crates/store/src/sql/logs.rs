@@ -103,21 +103,30 @@ impl LogStore for SqlStore {
             LogPaging::Page { page, per_page, totals, newest_first } => {
                 let offset = u64::from(*page) * u64::from(*per_page);
                 let limit = u64::from(*per_page).min(MAX_SEARCH_RESULTS.saturating_sub(offset));
-                (if *newest_first { "DESC" } else { "ASC" }, limit, offset, *totals)
+                (if *newest_first { "log_id DESC" } else { "log_id ASC" }, limit, offset, *totals)
             }
             LogPaging::From { from, take } => {
+                // Commit order, as log streams read it: a node's batch can commit after another's
+                // with smaller ids, and a reader following `from` must still get it. A `from`
+                // that is not stored (purged) starts before the first event with a later id.
                 if let Some(from) = from {
                     args.push(Arg::Text(from.clone()));
-                    filter = format!("({filter}) AND log_id > ${}", args.len());
+                    let n = args.len();
+                    filter = format!(
+                        "({filter}) AND seq > COALESCE(
+                             (SELECT seq FROM log_events WHERE log_id = ${n}),
+                             (SELECT MIN(seq) - 1 FROM log_events WHERE log_id > ${n}),
+                             (SELECT last FROM log_sequence WHERE id = 1))"
+                    );
                 }
-                ("ASC", u64::from(*take), 0, false)
+                ("seq ASC", u64::from(*take), 0, false)
             }
         };
         let events = if limit == 0 {
             Vec::new()
         } else {
             let sql = format!(
-                "SELECT {COLUMNS} FROM log_events WHERE {filter} ORDER BY log_id {order} LIMIT {limit} OFFSET {offset}"
+                "SELECT {COLUMNS} FROM log_events WHERE {filter} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
             );
             let rows = self.rows("log search", bind(self.dialect, &sql, &args)).await?;
             rows.iter().map(event).collect::<Result<Vec<_>>>()?

@@ -87,6 +87,15 @@ async fn log_paging(store: &SqlStore) {
     let past = LogPaging::Page { page: 10, per_page: 100, totals: true, newest_first: true };
     let found = store.logs().search_logs(&search("", past)).await.unwrap();
     assert_eq!((found.events.len(), found.total), (0, Some(10)));
+    // Checkpoints follow commits: a batch written later with smaller ids (another node's,
+    // slower to commit) still comes after a checkpoint the reader already passed.
+    store.logs().append_logs(&[event(20, "s", None)]).await.unwrap();
+    store.logs().append_logs(&[event(15, "s", None)]).await.unwrap();
+    assert_eq!(ids(store, "", from(Some(10), 5)).await, ["20", "15"]);
+    assert_eq!(ids(store, "", from(Some(20), 5)).await, ["15"]);
+    assert_eq!(ids(store, "type:s", from(Some(20), 5)).await, ["15"], "with a query too");
+    // A checkpoint no longer stored starts before the first event with a later id.
+    assert_eq!(ids(store, "", from(Some(12), 5)).await, ["20", "15"]);
 }
 
 async fn log_retention_in_batches(store: &SqlStore) {
