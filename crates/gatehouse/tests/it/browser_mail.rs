@@ -70,7 +70,11 @@ impl Smtp {
             let mut files: Vec<PathBuf> = std::fs::read_dir(&self.delivered)
                 .unwrap()
                 .map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                // The server writes `.NAME.json` and renames it: a dot file is still being written.
+                .filter(|p| {
+                    p.extension().is_some_and(|e| e == "json")
+                        && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
                 .collect();
             files.sort();
             if let Some(first) = files.first() {

@@ -93,7 +93,11 @@ pub async fn complete(
         family: random_token(),
         actions,
     };
-    crate::grants::consent::record(idp, &grant).await?;
+    // A console sign-in is no tenant grant: recording it would list (and let a tenant token
+    // revoke) an administrator's grant through `/api/v2/grants`.
+    if !crate::admins::is_console_client(&grant.client_id) {
+        crate::grants::consent::record(idp, &grant).await?;
+    }
     let code = random_token();
     idp.store
         .put_code(&AuthCode {

@@ -474,3 +474,17 @@ async fn console_blocks_and_unblocks_a_user_and_sends_the_verification_mail() {
         std::fs::read_dir(&outbox).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
     assert!(mails.iter().any(|m| m.contains("blockme@cms.example.test")), "a verification mail to the user: {mails:?}");
 }
+
+#[tokio::test]
+async fn console_sign_ins_are_no_tenant_grants() {
+    let (t, admin_id) = with_admin(Role::Full).await;
+    signed_in(&t).await;
+    let token = management_token(&t, None).await;
+    let (status, grants) = call(&t, &token, Method::GET, "grants?per_page=100", None).await;
+    assert_eq!(status, 200, "{grants}");
+    let listed = grants.as_array().unwrap();
+    assert!(listed.iter().all(|g| g["user_id"] != admin_id.as_str()), "an administrator's grant is listed: {grants}");
+    let (status, mine) =
+        call(&t, &token, Method::GET, &format!("grants?user_id={}", admin_id.replace('|', "%7C")), None).await;
+    assert_eq!((status, mine.as_array().map(Vec::len)), (200, Some(0)), "{mine}");
+}
