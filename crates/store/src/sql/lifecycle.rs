@@ -6,7 +6,7 @@
 use sqlx::any::AnyRow;
 use sqlx::query;
 
-use super::queries::{UPDATE_USER, bind_user, end_credentials, failure_count, refresh_token, user_conflict};
+use super::queries::{bind_user, end_credentials, failure_count, refresh_token, update_user_in, user_conflict};
 use super::{SqlStore, db, from_json, get, to_json};
 use crate::model::*;
 use crate::{Error, Result};
@@ -292,14 +292,7 @@ impl SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db("user"))?;
-        let updated = bind_user(query(UPDATE_USER), primary)?
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| user_conflict(e, &primary.user))?;
-        if updated.rows_affected() == 0 {
-            tx.rollback().await.map_err(db("user"))?;
-            return Err(Error::NotFound(format!("user {}", primary.user.user_id)));
-        }
+        update_user_in(&mut tx, primary).await?;
         tx.commit().await.map_err(db("linked identity"))
     }
 
@@ -333,14 +326,7 @@ impl SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(db("linked identity"))?;
-        let updated = bind_user(query(UPDATE_USER), primary)?
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| user_conflict(e, &primary.user))?;
-        if updated.rows_affected() == 0 {
-            tx.rollback().await.map_err(db("user"))?;
-            return Err(Error::NotFound(format!("user {}", primary.user.user_id)));
-        }
+        update_user_in(&mut tx, primary).await?;
         bind_user(
             query(
                 "INSERT INTO users (user_id, connection, email_lower, username_lower, password_hash,

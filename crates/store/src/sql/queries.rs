@@ -800,12 +800,7 @@ impl Store for SqlStore {
     async fn change_password(&self, user: &StoredUser) -> Result<()> {
         let user_id = &user.user.user_id;
         let mut tx = self.begin_write().await?;
-        let update = bind_user(query(UPDATE_USER), user)?;
-        let done = update.execute(&mut *tx).await.map_err(|e| user_conflict(e, &user.user))?;
-        if done.rows_affected() == 0 {
-            tx.rollback().await.map_err(db("user"))?;
-            return Err(Error::NotFound(format!("user {user_id}")));
-        }
+        update_user_in(&mut tx, user).await?;
         end_credentials(&mut tx, "= $1", user_id).await?;
         tx.commit().await.map_err(db("password change"))
     }
@@ -1033,6 +1028,17 @@ impl SqlStore {
     fn search_query<'q>(&self, sql: &'q str) -> Query<'q> {
         query(sql).persistent(self.dialect != Dialect::Postgres)
     }
+}
+
+/// Writes `user` over its stored row inside `tx`; a user that is not there is `NotFound` (the
+/// caller's `?` drops the transaction, which rolls it back).
+pub(super) async fn update_user_in(tx: &mut sqlx::Transaction<'static, sqlx::Any>, user: &StoredUser) -> Result<()> {
+    let done =
+        bind_user(query(UPDATE_USER), user)?.execute(&mut **tx).await.map_err(|e| user_conflict(e, &user.user))?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound(format!("user {}", user.user.user_id)));
+    }
+    Ok(())
 }
 
 /// Ends what the users `WHERE user_id <users>` (binding `$1`) hold besides their password:
